@@ -1,0 +1,444 @@
+// Writes one immutable segment file (layout: SegmentLayout.swift and docs/FORMAT.md).
+//
+// Rows stream to disk as they arrive: vectors go straight into the temporary segment file at
+// their final offset (the vectors section is first, at 4096), and each payload column streams its
+// finished LZ4 blocks into a side spool file. `finish()` appends ids, id index, schema and the
+// spooled columns, writes directory, footer and header, fsyncs, renames into place and fsyncs the
+// directory. Memory while writing: 8 B per row for the ids plus, at finish, 8 B per row for the
+// id sort; one open block per column (<= maxBlockBytes each); 64 B per finished block; 1 MiB of
+// write buffer. Nothing else grows with the row count.
+import CStrataKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of ``SegmentWriter``.
+public struct SegmentWriterOptions: Sendable {
+    /// Rows per payload block (fewer when a block reaches ``maxBlockBytes``). Default 1024.
+    public var rowsPerBlock: Int = 1024
+    /// Decoded bytes after which a payload block is closed early. Default 1 MiB.
+    public var maxBlockBytes: Int = 1 << 20
+    /// Compress payload blocks with LZ4 (blocks that do not shrink are stored raw anyway).
+    public var compressPayload: Bool = true
+
+    /// Default options.
+    public init() {}
+}
+
+/// What ``SegmentWriter/finish()`` wrote.
+public struct SegmentWriteSummary: Sendable {
+    /// Final path of the segment.
+    public var path: String
+    /// Rows written.
+    public var rowCount: Int
+    /// File size in bytes.
+    public var fileBytes: UInt64
+    /// The section directory as written.
+    public var sections: [SectionInfo]
+}
+
+/// Streams rows into a new segment file; not thread-safe (one writer per file).
+///
+/// ```swift
+/// let writer = try SegmentWriter(path: "a.seg", schema: schema)
+/// try writer.append([SegmentRow(id: 7, vector: v, payload: ["name": .string("x")])])
+/// let summary = try writer.finish()
+/// ```
+public final class SegmentWriter {
+    /// The schema rows must follow.
+    public let schema: SegmentSchema
+    /// The final path (written only by ``finish()``).
+    public let path: String
+    private let options: SegmentWriterOptions
+    private let tempPath: String
+    private let file: SystemFile
+    private let stride: Int
+    private var ids: [UInt64] = []
+    private var vectorBuffer: [UInt8] = []
+    private var vectorBytesWritten: UInt64 = 0
+    private let vectorChecksum = Checksum.Streaming()
+    private var columns: [ColumnSpool] = []
+    private var state: State = .open
+    private var rowScratch: [Float]
+
+    private enum State { case open, finished, failed }
+
+    /// Creates the temporary file next to `path`. Throws `.invalidArgument` for a bad schema or options.
+    public init(path: String, schema: SegmentSchema, options: SegmentWriterOptions = SegmentWriterOptions()) throws(StrataError) {
+        try schema.validate()
+        guard options.rowsPerBlock >= 1, options.rowsPerBlock <= 1 << 20 else {
+            throw StrataError(.invalidArgument, "rowsPerBlock must be 1...1048576")
+        }
+        guard options.maxBlockBytes >= 1024, options.maxBlockBytes <= 1 << 28 else {
+            throw StrataError(.invalidArgument, "maxBlockBytes must be 1 KiB...256 MiB")
+        }
+        self.schema = schema
+        self.path = path
+        self.options = options
+        let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF)"
+        let dir = FileSystem.parentDirectory(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        tempPath = "\(dir)/.\(base).tmp-\(unique)"
+        stride = SegmentFormat.vectorStride(dimension: schema.dimension, elementType: schema.elementType)
+        rowScratch = [Float](repeating: 0, count: schema.dimension)
+        file = try SystemFile.create(tempPath)
+        do {
+            for (i, spec) in schema.columns.enumerated() {
+                columns.append(try ColumnSpool(spec: spec, ordinal: i, spoolPath: "\(tempPath).col\(i)", options: options))
+            }
+        } catch {
+            abort()
+            throw error
+        }
+        vectorBuffer.reserveCapacity(1 << 20)
+    }
+
+    deinit {
+        if state == .open { abort() }
+    }
+
+    /// Number of rows appended so far.
+    public var rowCount: Int { ids.count }
+
+    /// Appends a batch of rows. The whole batch is checked before any row is written, so a bad row
+    /// (wrong dimension, NaN/inf, unknown column, type mismatch, null in a non-nullable column)
+    /// rejects the batch and leaves the writer usable. Duplicate ids are detected by ``finish()``.
+    public func append(_ rows: [SegmentRow]) throws(StrataError) {
+        var positional: [[PayloadValue]] = []
+        positional.reserveCapacity(rows.count)
+        for (n, row) in rows.enumerated() {
+            var values = [PayloadValue](repeating: .null, count: schema.columns.count)
+            for (name, value) in row.payload {
+                let i: Int
+                do { i = try schema.columnIndex(named: name) } catch {
+                    throw StrataError(.unknownColumn, "row \(n) (id \(row.id)): \(error.message)")
+                }
+                values[i] = value
+            }
+            try checkRow(vector: row.vector, values: values, label: "row \(n) (id \(row.id))")
+            positional.append(values)
+        }
+        for (row, values) in zip(rows, positional) {
+            try row.vector.withBytes { (raw) throws(StrataError) in try appendChecked(id: row.id, vector: raw.bindMemory(to: Float.self), values: values) }
+        }
+    }
+
+    /// Appends one row with payload values in schema column order (`.null` for missing).
+    public func append(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+        try checkRow(vector: vector, values: values, label: "row id \(id)")
+        try appendChecked(id: id, vector: vector, values: values)
+    }
+
+    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String) throws(StrataError) {
+        guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished", path: path) }
+        guard vector.count == schema.dimension else {
+            throw StrataError(.dimensionMismatch, "\(label): vector has \(vector.count) dimensions, schema has \(schema.dimension)")
+        }
+        var norm: Float = 0
+        for (d, x) in vector.enumerated() {
+            guard x.isFinite else { throw StrataError(.nonFiniteValue, "\(label): element \(d) is \(x)") }
+            if schema.elementType == .float16, abs(x) > 65504 {
+                throw StrataError(.nonFiniteValue, "\(label): element \(d) = \(x) overflows float16")
+            }
+            norm += x * x
+        }
+        if schema.metric == .cosine, !(norm > 0) || !norm.isFinite {
+            throw StrataError(.invalidArgument, "\(label): a zero (or overflowing) vector has no cosine direction")
+        }
+        guard values.count == schema.columns.count else {
+            throw StrataError(.invalidArgument, "\(label): \(values.count) payload values for \(schema.columns.count) columns")
+        }
+        for (value, spec) in zip(values, schema.columns) where !value.fits(spec.type, nullable: spec.nullable) {
+            if case .null = value {
+                throw StrataError(.typeMismatch, "\(label): column '\(spec.name)' is not nullable")
+            }
+            throw StrataError(.typeMismatch, "\(label): column '\(spec.name)' is \(spec.type), got \(value)")
+        }
+    }
+
+    private func appendChecked(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+        do {
+            try appendVector(vector)
+            for (i, value) in values.enumerated() { try columns[i].append(value) }
+            ids.append(id)
+        } catch {
+            // A failed write leaves the file in an unknown state: the writer cannot continue.
+            state = .failed
+            abort()
+            throw error
+        }
+    }
+
+    private func appendVector(_ vector: UnsafeBufferPointer<Float>) throws(StrataError) {
+        let dim = schema.dimension
+        var scale: Float = 1
+        if schema.metric == .cosine {
+            let n = strata_dot_f32(vector.baseAddress, vector.baseAddress, dim)
+            scale = 1 / n.squareRoot()
+        }
+        for d in 0..<dim { rowScratch[d] = vector[d] * scale }
+        let start = vectorBuffer.count
+        vectorBuffer.append(contentsOf: repeatElement(0, count: stride))
+        vectorBuffer.withUnsafeMutableBytes { raw in
+            let dst = raw.baseAddress! + start
+            rowScratch.withUnsafeBufferPointer { src in
+                switch schema.elementType {
+                case .float32:
+                    dst.copyMemory(from: src.baseAddress!, byteCount: dim * 4)
+                case .float16:
+                    strata_f32_to_f16(src.baseAddress, dst.assumingMemoryBound(to: UInt16.self), dim)
+                }
+            }
+        }
+        if vectorBuffer.count >= 1 << 20 { try flushVectors() }
+    }
+
+    private func flushVectors() throws(StrataError) {
+        guard !vectorBuffer.isEmpty else { return }
+        try vectorBuffer.withBytes { (raw) throws(StrataError) in
+            vectorChecksum.update(raw)
+            try file.write(raw, atAbsoluteOffset: SegmentFormat.pageSize + vectorBytesWritten)
+        }
+        vectorBytesWritten += UInt64(vectorBuffer.count)
+        vectorBuffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Discards everything written so far and removes the temporary files.
+    public func abort() {
+        if state == .open { state = .failed }
+        file.close()
+        FileSystem.removeIfPresent(tempPath)
+        for c in columns { c.discard() }
+    }
+
+    /// Completes the file and publishes it atomically at ``path`` (temp file, fsync, rename, fsync
+    /// directory). Throws `.duplicateId` when two rows share an id (the file is then not written).
+    @discardableResult
+    public func finish() throws(StrataError) -> SegmentWriteSummary {
+        guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished or failed", path: path) }
+        do {
+            let summary = try finishUnchecked()
+            state = .finished
+            return summary
+        } catch {
+            abort()
+            throw error.inFile(path)
+        }
+    }
+
+    private func finishUnchecked() throws(StrataError) -> SegmentWriteSummary {
+        try flushVectors()
+        let rows = UInt64(ids.count)
+        var sections: [SectionInfo] = []
+        let vectorLength = rows * UInt64(stride)
+        sections.append(SectionInfo(kindNumber: SectionKind.vectors.rawValue, required: true, compression: 0,
+                                    checksumType: SectionInfo.checksumXXH3, offset: SegmentFormat.pageSize,
+                                    length: vectorLength, decodedLength: vectorLength, checksum: vectorChecksum.digest,
+                                    ordinal: SectionInfo.noOrdinal))
+        var cursor = alignUp(SegmentFormat.pageSize + vectorLength, SegmentFormat.pageSize)
+
+        func put(_ kind: SectionKind, _ bytes: UnsafeRawBufferPointer) throws(StrataError) {
+            try file.write(bytes, atAbsoluteOffset: cursor)
+            sections.append(SectionInfo(kindNumber: kind.rawValue, required: true, compression: 0,
+                                        checksumType: SectionInfo.checksumXXH3, offset: cursor,
+                                        length: UInt64(bytes.count), decodedLength: UInt64(bytes.count),
+                                        checksum: Checksum.xxh3(bytes), ordinal: SectionInfo.noOrdinal))
+            cursor = alignUp(cursor + UInt64(bytes.count), SegmentFormat.pageSize)
+        }
+
+        // ids (row order), then the id index: (id, row) pairs sorted by id.
+        let idBytes = ids.map { $0.littleEndian }
+        try idBytes.withBytes { (raw) throws(StrataError) in try put(.ids, raw) }
+        var order = Array(0..<ids.count)
+        order.sort { ids[$0] < ids[$1] }
+        var pairs: [UInt64] = []
+        pairs.reserveCapacity(ids.count * 2)
+        for (k, row) in order.enumerated() {
+            if k > 0, ids[order[k - 1]] == ids[row] {
+                throw StrataError(.duplicateId, "id \(ids[row]) appears in rows \(order[k - 1]) and \(row)")
+            }
+            pairs.append(ids[row].littleEndian)
+            pairs.append(UInt64(row).littleEndian)
+        }
+        order = []
+        try pairs.withBytes { (raw) throws(StrataError) in try put(.idIndex, raw) }
+        pairs = []
+
+        let schemaBytes = SchemaCodec.encode(schema.columns)
+        try schemaBytes.withBytes { (raw) throws(StrataError) in try put(.schema, raw) }
+
+        for column in columns {
+            let info = try column.writeSection(into: file, at: cursor, rowCount: rows)
+            sections.append(info)
+            cursor = alignUp(cursor + info.length, SegmentFormat.pageSize)
+        }
+
+        // Directory, footer, header.
+        var dir = ByteWriter(capacity: sections.count * 64)
+        for s in sections { s.encode(into: &dir) }
+        let directoryOffset = cursor
+        let fileLength = directoryOffset + UInt64(dir.count) + UInt64(SegmentFormat.footerLength)
+        let footer = SegmentFooter(directoryOffset: directoryOffset, directoryLength: UInt64(dir.count),
+                                   sectionCount: UInt32(sections.count),
+                                   directoryChecksum: dir.bytes.withUnsafeBytes { Checksum.xxh3($0) },
+                                   fileLength: fileLength)
+        dir.raw(footer.encoded())
+        try dir.bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: directoryOffset) }
+        var headerPage = SegmentHeader(rowCount: rows, dimension: UInt32(schema.dimension),
+                                       elementType: schema.elementType.rawValue, metric: schema.metric.rawValue,
+                                       vectorStride: UInt32(stride)).encoded()
+        headerPage.append(contentsOf: repeatElement(0, count: Int(SegmentFormat.pageSize) - headerPage.count))
+        try headerPage.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: 0) }
+        try file.truncate(to: fileLength)
+        try file.sync()
+        file.close()
+        for c in columns { c.discard() }
+        try FileSystem.rename(tempPath, to: path)
+        try FileSystem.syncParentDirectory(of: path)
+        return SegmentWriteSummary(path: path, rowCount: Int(rows), fileBytes: fileLength, sections: sections)
+    }
+}
+
+/// Streams one column's finished blocks into a spool file and keeps its block directory.
+private final class ColumnSpool {
+    let spec: ColumnSpec
+    let ordinal: Int
+    let spoolPath: String
+    let options: SegmentWriterOptions
+    private var spool: SystemFile?
+    private var builder: ColumnBlockBuilder
+    private var blocks: [ColumnBlockInfo] = []
+    private var spooledBytes: UInt64 = 0
+    private var nextRow: UInt64 = 0
+    private var nullCount: UInt64 = 0
+    private var zone = ZoneMap.none
+    private var distinct = DistinctEstimator()
+
+    init(spec: ColumnSpec, ordinal: Int, spoolPath: String, options: SegmentWriterOptions) throws(StrataError) {
+        self.spec = spec
+        self.ordinal = ordinal
+        self.spoolPath = spoolPath
+        self.options = options
+        builder = ColumnBlockBuilder(type: spec.type, nullable: spec.nullable)
+        spool = try SystemFile.create(spoolPath)
+    }
+
+    func append(_ value: PayloadValue) throws(StrataError) {
+        builder.append(value, distinct: &distinct)
+        if builder.rowCount >= options.rowsPerBlock || builder.approximateBytes >= options.maxBlockBytes {
+            try closeBlock()
+        }
+    }
+
+    private func closeBlock() throws(StrataError) {
+        guard builder.rowCount > 0, let spool else { return }
+        let decoded = builder.encoded()
+        guard decoded.count <= Int(UInt32.max) else {
+            throw StrataError(.invalidArgument, "a payload block of column '\(spec.name)' exceeds 4 GiB")
+        }
+        var stored = decoded
+        var encoding = ColumnBlockInfo.encodingRaw
+        if options.compressPayload, let c = LZ4.compress(decoded) {
+            stored = c
+            encoding = ColumnBlockInfo.encodingLZ4
+        }
+        let blockZone = builder.zone.build()
+        let checksum = stored.withUnsafeBytes { Checksum.xxh3($0) }
+        try stored.withBytes { (raw) throws(StrataError) in try spool.write(raw, atAbsoluteOffset: spooledBytes) }
+        blocks.append(ColumnBlockInfo(firstRow: nextRow, rowCount: UInt32(builder.rowCount), nullCount: UInt32(builder.nullCount),
+                                      offset: UInt64(ColumnSection.headerLength) + spooledBytes,
+                                      storedLength: UInt32(stored.count), decodedLength: UInt32(decoded.count),
+                                      checksum: checksum, encoding: encoding, zoneMap: blockZone))
+        spooledBytes += UInt64(stored.count)
+        nextRow += UInt64(builder.rowCount)
+        nullCount += UInt64(builder.nullCount)
+        zone = zone.merged(with: blockZone)
+        builder.reset()
+    }
+
+    /// Writes header + spooled blocks + directory at `offset` of `file`; returns the directory entry.
+    func writeSection(into file: SystemFile, at offset: UInt64, rowCount: UInt64) throws(StrataError) -> SectionInfo {
+        try closeBlock()
+        guard let spool else { throw StrataError(.io, "column spool is closed", path: spoolPath) }
+        let checksum = Checksum.Streaming()
+        let directoryOffset = UInt64(ColumnSection.headerLength) + spooledBytes
+        var header = ByteWriter(capacity: ColumnSection.headerLength)
+        header.raw(ColumnSection.magic); header.u32(UInt32(ordinal)); header.u8(spec.type.rawValue)
+        header.u8(spec.nullable ? 1 : 0); header.zeros(2)
+        header.u64(rowCount); header.u64(UInt64(blocks.count)); header.u64(directoryOffset)
+        header.u64(nullCount); header.u64(nullCount == rowCount ? 0 : distinct.estimate)
+        zone.encode(into: &header); header.zeros(52)
+        try header.bytes.withBytes { (raw) throws(StrataError) in
+            checksum.update(raw)
+            try file.write(raw, atAbsoluteOffset: offset)
+        }
+        // Copy the spool in 1 MiB chunks.
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var copied: UInt64 = 0
+        while copied < spooledBytes {
+            let n = Int(min(UInt64(buffer.count), spooledBytes - copied))
+            try buffer.withMutableBytes { (raw) throws(StrataError) in
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
+                try spool.read(into: chunk, fromAbsoluteOffset: copied)
+                checksum.update(UnsafeRawBufferPointer(chunk))
+                try file.write(UnsafeRawBufferPointer(chunk), atAbsoluteOffset: offset + UInt64(ColumnSection.headerLength) + copied)
+            }
+            copied += UInt64(n)
+        }
+        var dir = ByteWriter(capacity: blocks.count * 64)
+        for b in blocks { b.encode(into: &dir) }
+        try dir.bytes.withBytes { (raw) throws(StrataError) in
+            checksum.update(raw)
+            try file.write(raw, atAbsoluteOffset: offset + directoryOffset)
+        }
+        let length = directoryOffset + UInt64(dir.count)
+        return SectionInfo(kindNumber: SectionKind.column.rawValue, required: true, compression: 0,
+                           checksumType: SectionInfo.checksumXXH3, offset: offset, length: length,
+                           decodedLength: UInt64(ColumnSection.headerLength) + blocks.reduce(0) { $0 + UInt64($1.decodedLength) } + UInt64(dir.count),
+                           checksum: checksum.digest, ordinal: UInt32(ordinal))
+    }
+
+    func discard() {
+        spool?.close()
+        spool = nil
+        FileSystem.removeIfPresent(spoolPath)
+    }
+}
+
+/// Encoding of the schema section: u32 column count, then per column u8 type, u8 flags
+/// (bit 0 nullable), u16 name length, name bytes (UTF-8).
+enum SchemaCodec {
+    static func encode(_ columns: [ColumnSpec]) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(UInt32(columns.count))
+        for c in columns {
+            w.u8(c.type.rawValue); w.u8(c.nullable ? 1 : 0)
+            let name = Array(c.name.utf8)
+            w.u16(UInt16(name.count)); w.raw(name)
+        }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer, fileOffset: UInt64) throws(StrataError) -> [ColumnSpec] {
+        var r = ByteReader(bytes, baseOffset: fileOffset, section: "schema")
+        let count = try r.u32()
+        guard UInt64(count) * 4 <= UInt64(bytes.count) else { throw r.error("column count \(count) exceeds the section") }
+        var columns: [ColumnSpec] = []
+        var names = Set<String>()
+        for _ in 0..<count {
+            let at = r.absoluteOffset
+            let typeRaw = try r.u8(), flags = try r.u8(), length = try r.u16()
+            guard let type = ColumnType(rawValue: typeRaw) else {
+                throw StrataError(.unsupportedFeature, "unknown column type \(typeRaw)", section: "schema", offset: at)
+            }
+            guard flags & ~1 == 0 else { throw StrataError(.unsupportedFeature, "unknown column flags \(flags)", section: "schema", offset: at + 1) }
+            let nameBytes = try r.slice(Int(length))
+            guard length > 0, let name = String(validating: nameBytes, as: UTF8.self), names.insert(name).inserted else {
+                throw StrataError(.corrupt, "bad or duplicate column name", section: "schema", offset: at + 4)
+            }
+            columns.append(ColumnSpec(name: name, type: type, nullable: flags & 1 != 0))
+        }
+        guard r.remaining == 0 else { throw r.error("trailing bytes after the schema") }
+        return columns
+    }
+}

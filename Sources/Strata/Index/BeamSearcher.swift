@@ -1,0 +1,318 @@
+// Beam search over the on-disk graph, guided by PQ (ADC) distances, with exact rerank from the
+// records it reads (DiskANN's search).
+//
+// Per query: build the M x 256 ADC table; start the candidate list (size L, ordered by PQ distance)
+// with the medoid; repeatedly take the W best unexpanded candidates, read their records (vector and
+// neighbour list, co-located in one sector), insert their unvisited neighbours with PQ distances, and
+// compute the exact distance of each expanded node from the vector in its record. The answer is the k
+// expanded nodes with the smallest exact distances: every record read is reranked for free.
+//
+// Latency hiding: after inserting the neighbours of the current beam, the next beam is known, so its
+// records are prefetched before the current beam's exact distances are computed; neighbour codes are
+// prefetched inside the ADC kernel.
+import CStrataKernels
+
+/// Knobs of one approximate search.
+public struct BeamSearchParameters: Sendable, Equatable {
+    /// Number of results k (>= 1).
+    public var k: Int = 10
+    /// Search list size L (ef), >= k.
+    public var listSize: Int = 64
+    /// Beam width W: records read per hop (1...64). 1 is fastest from the page cache; 2-8 overlap disk reads.
+    public var beamWidth: Int = 1
+
+    /// Defaults: k 10, L 64, W 1.
+    public init() {}
+
+    /// Explicit knobs.
+    public init(k: Int, listSize: Int, beamWidth: Int = 1) {
+        self.k = k
+        self.listSize = listSize
+        self.beamWidth = beamWidth
+    }
+
+    /// - Throws: ``StrataError/Code/invalidArgument`` when k < 1, L < k, L > 100000, or W outside 1...64.
+    public func validate() throws {
+        if k < 1 { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        if listSize < k { throw StrataError(.invalidArgument, "search list size L (\(listSize)) must be at least k (\(k))") }
+        if listSize > 100_000 { throw StrataError(.invalidArgument, "search list size L must be at most 100000") }
+        if beamWidth < 1 || beamWidth > 64 { throw StrataError(.invalidArgument, "beam width must be in 1...64, got \(beamWidth)") }
+    }
+}
+
+/// Counters of the last search, for `strata bench` and tuning.
+public struct BeamSearchStats: Sendable, Equatable {
+    /// Hops (beams expanded).
+    public var hops = 0
+    /// Records read (nodes expanded, each with one exact distance).
+    public var recordsRead = 0
+    /// PQ distances computed.
+    public var pqDistances = 0
+}
+
+/// Approximate search over one graph section with resident PQ codes. One searcher per thread: it owns
+/// reusable scratch (visited stamps, candidate list, ADC table), so the hot loop allocates nothing.
+/// The graph bytes and codes must outlive the searcher.
+public final class BeamSearcher {
+    /// The graph being searched.
+    public let graph: DiskGraphView
+    /// The quantiser whose codes guide the search.
+    public let quantizer: ProductQuantizer
+    /// Counters of the last search.
+    public private(set) var lastStats = BeamSearchStats()
+
+    let codes: UnsafePointer<UInt8>
+    let m: Int
+    let n: Int
+    let dim: Int
+    let metric: DistanceMetric
+    let bias: Float
+    let table: UnsafeMutablePointer<Float>
+    let stamps: UnsafeMutablePointer<UInt32>
+    var generation: UInt32 = 0
+    var capacity = 0
+    var listIds: UnsafeMutablePointer<UInt32>
+    var listDist: UnsafeMutablePointer<Float>
+    var listDone: UnsafeMutablePointer<Bool>
+    let fresh: UnsafeMutablePointer<UInt32>
+    let freshDist: UnsafeMutablePointer<Float>
+    var resultIds: UnsafeMutablePointer<UInt32>
+    var resultDist: UnsafeMutablePointer<Float>
+    var resultCapacity = 0
+    var beam: [Int]
+    let queryBuffer: UnsafeMutablePointer<Float>
+
+    /// Creates a searcher.
+    /// - Parameters:
+    ///   - graph: a validated graph view.
+    ///   - quantizer: the PQ codebook (same dimension as the graph).
+    ///   - codes: `graph.count x quantizer.codeSize` bytes, row-major.
+    ///   - metric: distance to report; `nil` uses the metric recorded in the graph.
+    /// - Throws: ``StrataError/Code/invalidArgument`` when dimensions or the code length disagree.
+    public init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
+                metric: DistanceMetric? = nil) throws {
+        if quantizer.dimension != graph.dimension {
+            throw StrataError(.invalidArgument, "PQ dimension \(quantizer.dimension) differs from the graph's \(graph.dimension)")
+        }
+        let (need, o) = graph.count.multipliedReportingOverflow(by: quantizer.codeSize)
+        if o || codes.count != need {
+            throw StrataError(.invalidArgument, "codes hold \(codes.count) bytes, \(graph.count) rows need \(need)")
+        }
+        self.graph = graph
+        self.quantizer = quantizer
+        self.m = quantizer.codeSize
+        self.n = graph.count
+        self.dim = graph.dimension
+        self.metric = metric ?? graph.metric
+        self.bias = ProductQuantizer.distanceTableBias(metric: self.metric)
+        // An empty buffer may have a nil base; nothing is read then.
+        self.codes = codes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)!
+        table = .allocate(capacity: quantizer.distanceTableCount)
+        stamps = .allocate(capacity: max(1, n))
+        stamps.initialize(repeating: 0, count: max(1, n))
+        listIds = .allocate(capacity: 1)
+        listDist = .allocate(capacity: 1)
+        listDone = .allocate(capacity: 1)
+        fresh = .allocate(capacity: 64 * graph.maxDegree)
+        freshDist = .allocate(capacity: 64 * graph.maxDegree)
+        resultIds = .allocate(capacity: 1)
+        resultDist = .allocate(capacity: 1)
+        beam = [Int](repeating: 0, count: 64)
+        queryBuffer = .allocate(capacity: graph.dimension)
+    }
+
+    deinit {
+        table.deallocate(); stamps.deallocate()
+        listIds.deallocate(); listDist.deallocate(); listDone.deallocate()
+        fresh.deallocate(); freshDist.deallocate()
+        resultIds.deallocate(); resultDist.deallocate(); queryBuffer.deallocate()
+    }
+
+    /// Approximate k nearest rows of `query`, closest first, with exact distances.
+    /// - Throws: ``StrataError/Code/dimensionMismatch`` for a query of the wrong length,
+    ///   ``StrataError/Code/invalidArgument`` for bad knobs.
+    /// - Complexity: about L hops of R PQ look-ups (M table reads each) and one exact distance.
+    public func search(_ query: [Float], parameters: BeamSearchParameters) throws -> [(row: Int, distance: Float)] {
+        if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }
+        try parameters.validate()
+        return query.withUnsafeBufferPointer { search(unchecked: $0.baseAddress!, parameters) }
+    }
+
+    /// As ``search(_:parameters:)`` with the query given by pointer (`dimension` floats); the knobs are
+    /// not validated here (call ``BeamSearchParameters/validate()`` once).
+    public func search(unchecked query: UnsafePointer<Float>, _ parameters: BeamSearchParameters) -> [(row: Int, distance: Float)] {
+        let count = runSearch(query, parameters)
+        var out: [(row: Int, distance: Float)] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append((Int(resultIds[i]), resultDist[i])) }
+        return out
+    }
+
+    // MARK: internals
+
+    func ensureCapacity(list: Int, results: Int) {
+        if list + 1 > capacity {
+            listIds.deallocate(); listDist.deallocate(); listDone.deallocate()
+            capacity = list + 1
+            listIds = .allocate(capacity: capacity)
+            listDist = .allocate(capacity: capacity)
+            listDone = .allocate(capacity: capacity)
+        }
+        if results > resultCapacity {
+            let ni = UnsafeMutablePointer<UInt32>.allocate(capacity: results)
+            let nd = UnsafeMutablePointer<Float>.allocate(capacity: results)
+            ni.update(from: resultIds, count: min(resultCapacity, results))
+            nd.update(from: resultDist, count: min(resultCapacity, results))
+            resultIds.deallocate(); resultDist.deallocate()
+            resultIds = ni; resultDist = nd
+            resultCapacity = results
+        }
+    }
+
+    @inline(__always)
+    func exactDistance(_ q: UnsafePointer<Float>, _ rec: UnsafeRawPointer) -> Float {
+        switch graph.geometry.elementType {
+        case .float32: return IndexDistance.f32(metric, q, rec.assumingMemoryBound(to: Float.self), dim)
+        case .float16: return IndexDistance.f16(metric, q, rec.assumingMemoryBound(to: UInt16.self), dim)
+        }
+    }
+
+    /// Runs the search; leaves the top results sorted in `resultIds/resultDist[0..<returned]`.
+    func runSearch(_ q: UnsafePointer<Float>, _ p: BeamSearchParameters) -> Int {
+        lastStats = BeamSearchStats()
+        if n == 0 { return 0 }
+        let l = p.listSize, w = min(p.beamWidth, 64), k = p.k
+        ensureCapacity(list: l, results: max(resultCapacity, 4 * l + 64))
+        quantizer.computeDistanceTable(query: q, metric: metric, into: table)
+        if generation == UInt32.max {
+            stamps.update(repeating: 0, count: n)
+            generation = 0
+        }
+        generation &+= 1
+        let gen = generation
+        let geo = graph.geometry
+        let base = graph.bytes.baseAddress!
+        let vb = geo.vectorBytes
+        let rmax = geo.maxDegree
+        let ids = listIds, dists = listDist, done = listDone
+        var stats = BeamSearchStats()
+
+        // Seed with the medoid.
+        let med = graph.medoid
+        var start = UInt32(med)
+        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
+        ids[0] = start; dists[0] = freshDist[0]; done[0] = false
+        stamps[med] = gen
+        var size = 1
+        var cursor = 0
+        var results = 0
+        strata_prefetch_range(base + geo.recordOffset(med), geo.recordSize)
+
+        var beamCount = 0
+        while cursor < size {
+            // Take the W best unexpanded candidates.
+            beamCount = 0
+            var i = cursor
+            while i < size && beamCount < w {
+                if !done[i] {
+                    done[i] = true
+                    beam[beamCount] = Int(ids[i])
+                    beamCount += 1
+                }
+                i += 1
+            }
+            stats.hops += 1
+            // Unvisited neighbours of the beam.
+            var freshCount = 0
+            for b in 0..<beamCount {
+                let rec = UnsafeRawPointer(base + geo.recordOffset(beam[b]))
+                let d = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
+                let nb = rec + vb + 4
+                for j in 0..<d {
+                    let v = UInt32(littleEndian: nb.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))
+                    if Int(v) >= n || stamps[Int(v)] == gen { continue }
+                    stamps[Int(v)] = gen
+                    fresh[freshCount] = v
+                    freshCount += 1
+                }
+            }
+            ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: fresh, count: freshCount, into: freshDist)
+            stats.pqDistances += freshCount
+            var lowest = size
+            for j in 0..<freshCount {
+                let d = freshDist[j]
+                if size == l && d >= dists[l - 1] { continue }
+                let v = fresh[j]
+                var pos = size == l ? l - 1 : size
+                while pos > 0 && dists[pos - 1] > d {
+                    ids[pos] = ids[pos - 1]; dists[pos] = dists[pos - 1]; done[pos] = done[pos - 1]
+                    pos -= 1
+                }
+                ids[pos] = v; dists[pos] = d; done[pos] = false
+                if size < l { size += 1 }
+                if pos < lowest { lowest = pos }
+            }
+            while cursor < size && done[cursor] { cursor += 1 }
+            if lowest < cursor { cursor = lowest }
+            // Prefetch the next beam's records while computing this beam's exact distances.
+            var peek = cursor, seen = 0
+            while peek < size && seen < w {
+                if !done[peek] {
+                    strata_prefetch_range(base + geo.recordOffset(Int(ids[peek])), geo.recordSize)
+                    seen += 1
+                }
+                peek += 1
+            }
+            if results + beamCount > resultCapacity { ensureCapacity(list: l, results: resultCapacity * 2 + beamCount) }
+            for b in 0..<beamCount {
+                let rec = UnsafeRawPointer(base + geo.recordOffset(beam[b]))
+                resultIds[results] = UInt32(beam[b])
+                resultDist[results] = exactDistance(q, rec)
+                results += 1
+            }
+            stats.recordsRead += beamCount
+        }
+        lastStats = stats
+        return selectTop(results, k)
+    }
+
+    /// Moves the k smallest (distance, then row) of the first `count` results to the front, sorted.
+    func selectTop(_ count: Int, _ k: Int) -> Int {
+        let take = min(k, count)
+        let ids = resultIds, ds = resultDist
+        for i in 0..<take {
+            var best = i
+            for j in (i + 1)..<max(i + 1, count) where ds[j] < ds[best] || (ds[j] == ds[best] && ids[j] < ids[best]) {
+                best = j
+            }
+            if best != i {
+                let ti = ids[i], td = ds[i]
+                ids[i] = ids[best]; ds[i] = ds[best]
+                ids[best] = ti; ds[best] = td
+            }
+        }
+        return take
+    }
+
+    /// Exact k nearest rows by scanning every record (for small segments, and as ground truth).
+    /// - Throws: ``StrataError/Code/dimensionMismatch``, or ``StrataError/Code/invalidArgument`` for k < 1.
+    /// - Complexity: O(count * dimension).
+    public func exactSearch(_ query: [Float], k: Int) throws -> [(row: Int, distance: Float)] {
+        if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }
+        if k < 1 { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        ensureCapacity(list: 1, results: n)
+        let base = graph.bytes.baseAddress!
+        query.withUnsafeBufferPointer { qp in
+            for i in 0..<n {
+                resultIds[i] = UInt32(i)
+                resultDist[i] = exactDistance(qp.baseAddress!, UnsafeRawPointer(base + graph.geometry.recordOffset(i)))
+            }
+        }
+        let c = selectTop(n, k)
+        return (0..<c).map { (Int(resultIds[$0]), resultDist[$0]) }
+    }
+
+    /// Row count below which a segment should skip the graph and scan exactly: at this size a scan
+    /// costs about what one beam search costs.
+    public static let exactScanThreshold = 4096
+}

@@ -1,0 +1,109 @@
+// Exact (brute-force) k-nearest-neighbour search over a segment's mapped vectors: the baseline every
+// approximate index is checked against.
+import CStrataKernels
+import HeapModule
+
+/// One search result.
+public struct SearchHit: Sendable, Equatable, Comparable {
+    /// External id.
+    public var id: UInt64
+    /// Row within the segment.
+    public var row: Int
+    /// Distance under the segment's metric (smaller is closer; see ``DistanceMetric``).
+    public var distance: Float
+
+    /// Creates a hit.
+    public init(id: UInt64, row: Int, distance: Float) {
+        self.id = id
+        self.row = row
+        self.distance = distance
+    }
+
+    /// Orders by distance, then by id (deterministic ties).
+    public static func < (a: SearchHit, b: SearchHit) -> Bool {
+        a.distance != b.distance ? a.distance < b.distance : a.id < b.id
+    }
+}
+
+/// Keeps the k smallest (distance, row) pairs seen; a max-heap on distance.
+struct TopK {
+    private(set) var heap = Heap<Candidate>()
+    let k: Int
+
+    struct Candidate: Comparable {
+        var distance: Float
+        var row: Int
+        static func < (a: Candidate, b: Candidate) -> Bool {
+            a.distance != b.distance ? a.distance < b.distance : a.row < b.row
+        }
+    }
+
+    init(k: Int) { self.k = k }
+
+    /// The distance a candidate must beat to enter (infinity until k are held).
+    @inline(__always) var threshold: Float { heap.count < k ? .infinity : heap.max!.distance }
+
+    @inline(__always) mutating func offer(distance: Float, row: Int) {
+        if heap.count < k { heap.insert(Candidate(distance: distance, row: row)); return }
+        let c = Candidate(distance: distance, row: row)
+        if c < heap.max! { _ = heap.replaceMax(with: c) }
+    }
+
+    /// Candidates, closest first.
+    func sorted() -> [Candidate] { heap.unordered.sorted() }
+}
+
+extension Segment {
+    /// Checks and prepares a query: dimension, finite values, normalisation for cosine.
+    func prepareQuery(_ query: [Float]) throws(StrataError) -> [Float] {
+        guard query.count == schema.dimension else {
+            throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, segment has \(schema.dimension)", path: path)
+        }
+        guard query.allSatisfy(\.isFinite) else { throw StrataError(.nonFiniteValue, "query holds NaN or infinity", path: path) }
+        guard schema.metric == .cosine else { return query }
+        let norm = query.withUnsafeBufferPointer { strata_dot_f32($0.baseAddress, $0.baseAddress, $0.count) }.squareRoot()
+        guard norm > 0 else { throw StrataError(.invalidArgument, "a zero query has no cosine direction", path: path) }
+        return query.map { $0 / norm }
+    }
+
+    /// Distance from a prepared query to the vector at `row` (no bounds check).
+    @inline(__always)
+    func unsafeDistance(_ query: UnsafePointer<Float>, row: Int) -> Float {
+        let v = vectorBytes.baseAddress! + row * vectorStride
+        let dim = schema.dimension
+        switch (schema.elementType, schema.metric) {
+        case (.float32, .l2): return strata_l2sq_f32(query, v.assumingMemoryBound(to: Float.self), dim)
+        case (.float32, .innerProduct): return -strata_dot_f32(query, v.assumingMemoryBound(to: Float.self), dim)
+        case (.float32, .cosine): return 1 - strata_dot_f32(query, v.assumingMemoryBound(to: Float.self), dim)
+        case (.float16, .l2): return strata_l2sq_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
+        case (.float16, .innerProduct): return -strata_dot_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
+        case (.float16, .cosine): return 1 - strata_dot_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
+        }
+    }
+
+    /// Exact k nearest rows to `query` under the segment's metric, closest first (ties by id).
+    /// `filter`, when given, admits a row only if it returns true. O(rows x dimension).
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue`, or `.invalidArgument` for k < 1.
+    public func exactSearch(query: [Float], k: Int, filter: ((Int) -> Bool)? = nil) throws(StrataError) -> [SearchHit] {
+        try checkOpen()
+        guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        let q = try prepareQuery(query)
+        var top = TopK(k: k)
+        q.withUnsafeBufferPointer { qp in
+            let query = qp.baseAddress!
+            if let filter {
+                for row in 0..<rowCount where filter(row) {
+                    let d = unsafeDistance(query, row: row)
+                    if d <= top.threshold { top.offer(distance: d, row: row) }
+                }
+            } else {
+                for row in 0..<rowCount {
+                    let d = unsafeDistance(query, row: row)
+                    if d <= top.threshold { top.offer(distance: d, row: row) }
+                }
+            }
+        }
+        return top.sorted().map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
+            .sorted()
+    }
+}

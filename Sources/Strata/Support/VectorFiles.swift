@@ -1,0 +1,141 @@
+// Readers for the vector files the CLI and benchmarks take as input: texmex .fvecs / .ivecs and
+// NumPy .npy (float32, 2-D, C order). Files are memory-mapped and rows read in place.
+
+/// A memory-mapped matrix of float32 vectors from an `.fvecs` or `.npy` file.
+public final class VectorFile: @unchecked Sendable {
+    /// Number of vectors.
+    public let count: Int
+    /// Dimensions per vector.
+    public let dimension: Int
+    private let file: MappedFile
+    private let firstRowOffset: Int
+    private let rowStride: Int
+
+    /// Opens `path`; the format is chosen by extension (`.npy`, else texmex `.fvecs`). Every record
+    /// header is checked, so a ragged or truncated file throws `.corrupt`/`.truncated`.
+    public init(path: String) throws(StrataError) {
+        file = try MappedFile(path: path)
+        let bytes = file.bytes
+        if path.hasSuffix(".npy") {
+            (count, dimension, firstRowOffset) = try Self.parseNpyHeader(bytes, path: path)
+            rowStride = dimension * 4
+        } else {
+            guard bytes.count >= 4 else {
+                if bytes.count == 0 { count = 0; dimension = 0; firstRowOffset = 4; rowStride = 4; return }
+                throw StrataError(.truncated, "fvecs file shorter than one record header", path: path, offset: 0)
+            }
+            let d = Int(Int32(littleEndian: bytes.loadUnaligned(as: Int32.self)))
+            guard d >= 1, d <= 1 << 20 else { throw StrataError(.corrupt, "fvecs dimension \(d)", path: path, offset: 0) }
+            let record = 4 + 4 * d
+            guard bytes.count % record == 0 else {
+                throw StrataError(.truncated, "fvecs size \(bytes.count) is not a multiple of the record size \(record)", path: path, offset: UInt64(bytes.count / record * record))
+            }
+            count = bytes.count / record
+            for i in 0..<count where Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * record, as: Int32.self)) != Int32(d) {
+                throw StrataError(.corrupt, "record \(i) has a different dimension", path: path, offset: UInt64(i * record))
+            }
+            dimension = d
+            firstRowOffset = 4
+            rowStride = record
+        }
+    }
+
+    /// Calls `body` with row `i` in place.
+    public func withRow<R>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        precondition(i >= 0 && i < count)
+        let p = file.bytes.baseAddress! + firstRowOffset + i * rowStride
+        // Rows are 4-byte aligned in both formats (fvecs records are 4 + 4d bytes; npy data is 16-aligned).
+        return try body(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: dimension))
+    }
+
+    /// Row `i` as an array.
+    public func row(_ i: Int) -> [Float] { withRow(i) { Array($0) } }
+
+    private static func parseNpyHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws(StrataError) -> (Int, Int, Int) {
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
+            throw StrataError(.badMagic, "not a .npy file", path: path, offset: 0)
+        }
+        let major = bytes[6]
+        let headerLength: Int, start: Int
+        if major == 1 {
+            headerLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self))); start = 10
+        } else {
+            guard bytes.count >= 12 else { throw StrataError(.truncated, "npy header", path: path, offset: 8) }
+            headerLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))); start = 12
+        }
+        guard headerLength <= bytes.count - start else { throw StrataError(.truncated, "npy header longer than file", path: path, offset: 8) }
+        let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self).replacingAll(" ", with: "")
+        guard header.contains("'descr':'<f4'") else {
+            throw StrataError(.typeMismatch, "npy dtype must be little-endian float32 ('<f4')", path: path, offset: UInt64(start))
+        }
+        guard header.contains("'fortran_order':False") else {
+            throw StrataError(.unsupportedFeature, "npy must be C order", path: path, offset: UInt64(start))
+        }
+        guard let shapeStart = header.firstRange(of: "'shape':(")?.upperBound,
+              let shapeEnd = header[shapeStart...].firstIndex(of: ")") else {
+            throw StrataError(.corrupt, "npy header has no shape", path: path, offset: UInt64(start))
+        }
+        let dims = header[shapeStart..<shapeEnd].split(separator: ",").compactMap { Int($0) }
+        guard dims.count == 2, dims[0] >= 0, dims[1] >= 1 else {
+            throw StrataError(.unsupportedFeature, "npy must be 2-D with at least one column", path: path, offset: UInt64(start))
+        }
+        let dataStart = start + headerLength
+        guard let need = Checked.mul(UInt64(dims[0]), UInt64(dims[1]) * 4), need <= UInt64(bytes.count - dataStart) else {
+            throw StrataError(.truncated, "npy data shorter than its shape", path: path, offset: UInt64(dataStart))
+        }
+        return (dims[0], dims[1], dataStart)
+    }
+}
+
+/// Reads a texmex `.ivecs` file (e.g. ground truth) into one array of ids per record.
+public func readIvecs(path: String) throws(StrataError) -> [[Int32]] {
+    let file = try MappedFile(path: path)
+    let bytes = file.bytes
+    var result: [[Int32]] = []
+    var at = 0
+    while at < bytes.count {
+        guard bytes.count - at >= 4 else { throw StrataError(.truncated, "ivecs record header", path: path, offset: UInt64(at)) }
+        let d = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+        guard d >= 0, d <= (bytes.count - at - 4) / 4 else { throw StrataError(.truncated, "ivecs record", path: path, offset: UInt64(at)) }
+        result.append((0..<d).map { Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 4 + $0 * 4, as: Int32.self)) })
+        at += 4 + 4 * d
+    }
+    return result
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}
+
+/// Streams the lines of a text file (mapped), for TSV payloads.
+public struct LineReader: Sequence {
+    private let file: MappedFile
+
+    /// Maps `path`.
+    public init(path: String) throws(StrataError) { file = try MappedFile(path: path) }
+
+    /// Iterates lines without their `\n` (and `\r`).
+    public func makeIterator() -> Iterator { Iterator(bytes: file.bytes, owner: file) }
+
+    /// Line iterator.
+    public struct Iterator: IteratorProtocol {
+        let bytes: UnsafeRawBufferPointer
+        let owner: AnyObject
+        var at = 0
+        /// The next line.
+        public mutating func next() -> Substring? {
+            guard at < bytes.count else { return nil }
+            var end = at
+            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            var lineEnd = end
+            if lineEnd > at, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            let line = String(decoding: bytes[at..<lineEnd], as: UTF8.self)
+            at = end + 1
+            return Substring(line)
+        }
+    }
+}

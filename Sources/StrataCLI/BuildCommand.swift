@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata build`: a segment from fvecs/npy vectors and an optional TSV payload.
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a segment from .fvecs/.npy vectors and a TSV payload.")
+
+    @Option(name: .long, help: "Vectors: texmex .fvecs or 2-D float32 .npy.")
+    var vectors: String
+
+    @Option(name: .long, help: "Tab-separated payload, one line per vector, no header.")
+    var payload: String?
+
+    @Option(name: .long, help: "Payload columns: name:type[?],... (types int64, float64, bool, string, string_list; ? = nullable).")
+    var schema: String?
+
+    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line (default: row numbers).")
+    var ids: String?
+
+    @Option(name: .long, help: "Distance metric: l2, ip, cosine.")
+    var metric: String = "cosine"
+
+    @Flag(name: .long, help: "Store vectors as float16.")
+    var f16 = false
+
+    @Option(name: .long, help: "Rows per payload block.")
+    var rowsPerBlock: Int = 1024
+
+    @Option(name: .long, help: "Output segment path.")
+    var out: String
+
+    @Flag(name: .long, help: "Print a JSON summary.")
+    var json = false
+
+    func validate() throws {
+        guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)' (l2, ip, cosine)") }
+        if payload != nil, schema == nil { throw ValidationError("--payload needs --schema") }
+        if schema != nil, payload == nil { throw ValidationError("--schema needs --payload") }
+    }
+
+    struct Summary: Encodable {
+        var path: String
+        var rows: Int
+        var dimension: Int
+        var file_bytes: UInt64
+        var seconds: Double
+        var write_mb_per_s: Double
+        var sections: [DumpCommand.SectionJSON]
+    }
+
+    func run() throws {
+        let start = now()
+        let input = try VectorFile(path: vectors)
+        let columns = try schema.map { try SegmentSchema.parseColumns($0) } ?? []
+        let segmentSchema = SegmentSchema(dimension: input.dimension, elementType: f16 ? .float16 : .float32,
+                                          metric: DistanceMetric(name: metric)!, columns: columns)
+        var options = SegmentWriterOptions()
+        options.rowsPerBlock = rowsPerBlock
+        let writer = try SegmentWriter(path: out, schema: segmentSchema, options: options)
+        var idLines = try ids.map { try LineReader(path: $0).makeIterator() }
+        var payloadLines = try payload.map { try LineReader(path: $0).makeIterator() }
+        let parser = TSVPayloadParser(columns: columns)
+        for row in 0..<input.count {
+            var id = UInt64(row)
+            if idLines != nil {
+                guard let line = idLines!.next(), let v = UInt64(line.trimmingCharacters(in: .whitespaces)) else {
+                    throw StrataError(.invalidArgument, "ids file: line \(row + 1) is missing or not an unsigned integer", path: ids)
+                }
+                id = v
+            }
+            var values: [PayloadValue] = []
+            if payloadLines != nil {
+                guard let line = payloadLines!.next() else {
+                    throw StrataError(.invalidArgument, "payload has fewer lines (\(row)) than vectors (\(input.count))", path: payload)
+                }
+                values = try parser.parse(line: line, lineNumber: row + 1, path: payload!)
+            }
+            try input.withRow(row) { v in try writer.append(id: id, vector: v, values: values) }
+            if row % 100_000 == 99_999 { progress("\(row + 1) rows") }
+        }
+        if payloadLines != nil, let extra = payloadLines!.next(), !extra.isEmpty {
+            throw StrataError(.invalidArgument, "payload has more lines than vectors (\(input.count))", path: payload)
+        }
+        let summary = try writer.finish()
+        let seconds = now() - start
+        let mbps = Double(summary.fileBytes) / 1e6 / seconds
+        if json {
+            try printJSON(Summary(path: out, rows: summary.rowCount, dimension: input.dimension, file_bytes: summary.fileBytes,
+                                  seconds: seconds, write_mb_per_s: mbps,
+                                  sections: summary.sections.map(DumpCommand.SectionJSON.init)))
+        } else {
+            print("wrote \(out): \(summary.rowCount) rows x \(input.dimension) dims, \(formatBytes(summary.fileBytes)) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", mbps)) MB/s)")
+        }
+    }
+}

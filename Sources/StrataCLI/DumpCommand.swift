@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata dump`: header, schema, section layout, column statistics and rows of a segment.
+struct DumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dump",
+        abstract: "Show everything in a segment: header, layout, columns, rows.")
+
+    @Argument(help: "Segment file.")
+    var segment: String
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    @Option(name: .long, help: "Rows to print, A..B (half-open) or a single row.")
+    var rows: String?
+
+    @Option(name: .long, help: "Only this payload column (stats and rows).")
+    var column: String?
+
+    func validate() throws {
+        if let rows, parseRowRange(rows) == nil { throw ValidationError("--rows must be A..B or A") }
+    }
+
+    struct SectionJSON: Encodable {
+        var kind: String
+        var ordinal: UInt32?
+        var offset: UInt64
+        var bytes_on_disk: UInt64
+        var bytes_decoded: UInt64
+        var compression_ratio: Double
+        var checksum: String
+        var required: Bool
+
+        init(_ s: SectionInfo) {
+            kind = s.kind?.description ?? "unknown(\(s.kindNumber))"
+            ordinal = s.ordinal == SectionInfo.noOrdinal ? nil : s.ordinal
+            offset = s.offset
+            bytes_on_disk = s.length
+            bytes_decoded = s.decodedLength
+            compression_ratio = s.length == 0 ? 1 : (Double(s.decodedLength) / Double(s.length) * 1000).rounded() / 1000
+            checksum = "xxh3:" + String(format: "%016llx", s.checksum)
+            required = s.required
+        }
+    }
+
+    struct ColumnJSON: Encodable {
+        var name: String
+        var type: String
+        var nullable: Bool
+        var nulls: UInt64
+        var distinct_estimate: UInt64
+        var min: String?
+        var max: String?
+        var blocks: Int
+        var bytes_on_disk: UInt64
+        var bytes_decoded: UInt64
+        var compression_ratio: Double
+    }
+
+    struct RowJSON: Encodable {
+        var row: Int
+        var id: UInt64
+        var payload: [String: JSONValue]
+    }
+
+    struct DumpJSON: Encodable {
+        var path: String
+        var format_version: String
+        var rows: Int
+        var dimension: Int
+        var element_type: String
+        var metric: String
+        var file_bytes: UInt64
+        var sections: [SectionJSON]
+        var columns: [ColumnJSON]
+        var row_data: [RowJSON]?
+    }
+
+    func run() throws {
+        let seg = try Segment.open(path: segment)
+        var stats = seg.columnStatistics
+        if let column {
+            _ = try seg.schema.columnIndex(named: column)
+            stats = stats.filter { $0.column.name == column }
+        }
+        let columnJSON = stats.map { s -> ColumnJSON in
+            let (lo, hi) = Self.minMax(s.zoneMap)
+            return ColumnJSON(name: s.column.name, type: s.column.type.description, nullable: s.column.nullable,
+                              nulls: s.nullCount, distinct_estimate: s.distinctEstimate, min: lo, max: hi,
+                              blocks: s.blockCount, bytes_on_disk: s.storedBytes, bytes_decoded: s.decodedBytes,
+                              compression_ratio: s.storedBytes == 0 ? 1 : (Double(s.decodedBytes) / Double(s.storedBytes) * 1000).rounded() / 1000)
+        }
+        var rowData: [RowJSON]? = nil
+        if let rows, let range = parseRowRange(rows) {
+            let clamped = range.clamped(to: 0..<seg.rowCount)
+            rowData = try clamped.map { row in
+                var payload: [String: JSONValue] = [:]
+                let values = try seg.payload(row: row)
+                for (spec, value) in zip(seg.schema.columns, values) where column == nil || spec.name == column {
+                    payload[spec.name] = JSONValue(value)
+                }
+                return RowJSON(row: row, id: try seg.id(ofRow: row), payload: payload)
+            }
+        }
+        let doc = DumpJSON(path: segment, format_version: "\(seg.formatVersion.major).\(seg.formatVersion.minor)",
+                           rows: seg.rowCount, dimension: seg.schema.dimension,
+                           element_type: seg.schema.elementType.description, metric: seg.schema.metric.description,
+                           file_bytes: seg.fileBytes, sections: seg.sections.map(SectionJSON.init),
+                           columns: columnJSON, row_data: rowData)
+        if json { try printJSON(doc); return }
+        printHuman(doc, seg: seg)
+    }
+
+    static func minMax(_ z: ZoneMap) -> (String?, String?) {
+        switch z {
+        case .none: return (nil, nil)
+        case .int64(let a, let b): return (String(a), String(b))
+        case .float64(let a, let b): return (String(a), String(b))
+        case .stringPrefix(let a, let b, let t):
+            return (String(decoding: a, as: UTF8.self), String(decoding: b, as: UTF8.self) + (t ? "…" : ""))
+        }
+    }
+
+    private func printHuman(_ d: DumpJSON, seg: Segment) {
+        print("segment \(d.path)")
+        print("  format \(d.format_version), \(d.rows) rows, dimension \(d.dimension) \(d.element_type), metric \(d.metric), \(formatBytes(d.file_bytes))")
+        print("layout:")
+        let total = Double(max(d.file_bytes, 1))
+        func line(_ branch: String, _ name: String, _ offset: UInt64, _ length: UInt64, _ rest: String = "") {
+            print("\(branch) \(pad(name, 16)) offset \(pad(String(offset), 12, right: true))  length \(pad(String(length), 12, right: true))  "
+                  + pad(String(format: "%.1f%%", Double(length) / total * 100), 6, right: true) + rest)
+        }
+        line("├──", "header", 0, 4096)
+        for s in d.sections {
+            let name = s.kind + (s.ordinal.map { " " + (seg.schema.columns.indices.contains(Int($0)) ? seg.schema.columns[Int($0)].name : String($0)) } ?? "")
+            line("├──", name, s.offset, s.bytes_on_disk,
+                 "  decoded \(pad(String(s.bytes_decoded), 12, right: true))  ratio \(pad(String(format: "%.2f", s.compression_ratio), 6, right: true))  \(s.checksum)")
+        }
+        let dirLength = UInt64(d.sections.count * 64)
+        line("├──", "directory", d.file_bytes - dirLength - 64, dirLength)
+        line("└──", "footer", d.file_bytes - 64, 64)
+        if !d.columns.isEmpty {
+            print("columns:")
+            let header = [pad("name", 16), pad("type", 12), pad("nulls", 10, right: true), pad("distinct~", 10, right: true),
+                          pad("blocks", 7, right: true), pad("disk", 11, right: true), pad("decoded", 11, right: true),
+                          pad("ratio", 6, right: true), " min..max"]
+            print("  " + header.joined(separator: " "))
+            for c in d.columns {
+                let range = c.min.map { "\($0)..\(c.max ?? "")" } ?? "-"
+                let fields = [pad(c.name, 16), pad(c.type + (c.nullable ? "?" : ""), 12), pad(String(c.nulls), 10, right: true),
+                              pad(String(c.distinct_estimate), 10, right: true), pad(String(c.blocks), 7, right: true),
+                              pad(formatBytes(c.bytes_on_disk), 11, right: true), pad(formatBytes(c.bytes_decoded), 11, right: true),
+                              pad(String(format: "%.2f", c.compression_ratio), 6, right: true), " " + range]
+                print("  " + fields.joined(separator: " "))
+            }
+        }
+        if let rows = d.row_data {
+            print("rows:")
+            for r in rows {
+                let fields = seg.schema.columns.compactMap { spec in r.payload[spec.name].map { "\(spec.name)=\($0.text)" } }
+                print("  row \(r.row)  id \(r.id)  " + fields.joined(separator: "  "))
+            }
+        }
+    }
+}
+
+/// Pads `s` with spaces to `width` characters (on the left when `right`).
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let n = s.count
+    guard n < width else { return s }
+    let fill = String(repeating: " ", count: width - n)
+    return right ? fill + s : s + fill
+}
+
+/// A payload value as JSON (null, number, bool, string, array of strings).
+enum JSONValue: Encodable {
+    case null, int(Int64), double(Double), bool(Bool), string(String), list([String])
+
+    init(_ v: PayloadValue) {
+        switch v {
+        case .null: self = .null
+        case .int64(let x): self = .int(x)
+        case .float64(let x): self = .double(x)
+        case .bool(let x): self = .bool(x)
+        case .string(let x): self = .string(x)
+        case .stringList(let x): self = .list(x)
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .null: return "null"
+        case .int(let x): return String(x)
+        case .double(let x): return String(x)
+        case .bool(let x): return String(x)
+        case .string(let x): return "\"\(x)\""
+        case .list(let x): return "[" + x.joined(separator: ",") + "]"
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .int(let x): try c.encode(x)
+        case .double(let x): try c.encode(x)
+        case .bool(let x): try c.encode(x)
+        case .string(let x): try c.encode(x)
+        case .list(let x): try c.encode(x)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata search`: exact k-NN for each query vector of a file.
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Exact k-nearest-neighbour search for each query in a .fvecs/.npy file.")
+
+    @Argument(help: "Segment file.")
+    var segment: String
+
+    @Option(name: .long, help: "Query vectors (.fvecs or .npy).")
+    var query: String
+
+    @Option(name: .long, help: "Results per query.")
+    var k: Int = 10
+
+    @Option(name: .long, help: "Only the first N queries.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Ground truth .ivecs (row numbers): report recall@k.")
+    var groundtruth: String?
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    func validate() throws {
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        if let limit, limit < 0 { throw ValidationError("--limit must be >= 0") }
+    }
+
+    struct Hit: Encodable { var id: UInt64; var row: Int; var distance: Float }
+    struct QueryResult: Encodable { var query: Int; var hits: [Hit] }
+    struct Output: Encodable {
+        var queries: Int
+        var k: Int
+        var seconds: Double
+        var qps: Double
+        var recall_at_k: Double?
+        var rss_anon_mb_after_open: Double?
+        var results: [QueryResult]
+    }
+
+    func run() throws {
+        let seg = try Segment.open(path: segment)
+        let rssAfterOpen = residentAnonymousMB()
+        let queries = try VectorFile(path: query)
+        guard queries.dimension == seg.schema.dimension || queries.count == 0 else {
+            throw StrataError(.dimensionMismatch, "queries have \(queries.dimension) dimensions, segment has \(seg.schema.dimension)", path: query)
+        }
+        let n = min(queries.count, limit ?? queries.count)
+        var results: [QueryResult] = []
+        let start = now()
+        for q in 0..<n {
+            let hits = try seg.exactSearch(query: queries.row(q), k: k)
+            results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, row: $0.row, distance: $0.distance) }))
+        }
+        let seconds = now() - start
+        var recall: Double? = nil
+        if let groundtruth {
+            let truth = try readIvecs(path: groundtruth)
+            var found = 0, total = 0
+            for r in results where r.query < truth.count {
+                let want = Set(truth[r.query].prefix(k).map { Int($0) })
+                found += r.hits.filter { want.contains($0.row) }.count
+                total += want.count
+            }
+            recall = total > 0 ? Double(found) / Double(total) : nil
+        }
+        let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0,
+                         recall_at_k: recall, rss_anon_mb_after_open: rssAfterOpen, results: results)
+        if json { try printJSON(out); return }
+        for r in results {
+            print("query \(r.query):")
+            for (rank, h) in r.hits.enumerated() {
+                print(String(format: "  %2d  id %-12llu row %-10d distance %.6f", rank + 1, h.id, h.row, h.distance))
+            }
+        }
+        var summary = String(format: "%d queries, exact, %.1f queries/s (one thread)", n, out.qps)
+        if let recall { summary += String(format: ", recall@%d %.4f", k, recall) }
+        if let rssAfterOpen { summary += String(format: ", RssAnon after open %.1f MB", rssAfterOpen) }
+        print(summary)
+    }
+}
+
+/// Anonymous resident memory (RssAnon from /proc/self/status) in MB, or nil where unavailable.
+func residentAnonymousMB() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix("RssAnon:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first
+        return kb.map { $0 / 1024 }
+    }
+    return nil
+}

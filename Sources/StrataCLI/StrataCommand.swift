@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Strata
+
+/// `strata`: build, inspect, verify and search Strata segments.
+struct StrataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "Strata: immutable, memory-mapped vector segments.",
+        discussion: """
+        Exit codes: 0 success (verify: sound), 1 corrupt data or failed operation, 2 usage or I/O error.
+        """,
+        subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self]
+    )
+}
+
+@main
+enum Entry {
+    static func main() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["STRATA_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+            return handler
+        }
+        do {
+            var command = try StrataCommand.parseAsRoot()
+            try command.run()
+        } catch let error as StrataError {
+            FileHandle.standardError.write(Data("strata: \(error)\n".utf8))
+            exit(Int32(CLIExit.code(for: error)))
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            let status = StrataCommand.exitCode(for: error)
+            let message = StrataCommand.fullMessage(for: error)
+            if status == .success {
+                print(message)
+                exit(0)
+            }
+            FileHandle.standardError.write(Data((message.isEmpty ? "\(error)" : message).utf8 + [0x0A]))
+            exit(2)
+        }
+    }
+}
+
+/// Exit-code policy shared by the commands.
+enum CLIExit {
+    /// 2 for usage and I/O problems, 1 for corrupt data or a failed operation.
+    static func code(for error: StrataError) -> Int {
+        switch error.code {
+        case .io, .invalidArgument, .dimensionMismatch, .unknownColumn, .notFound: return 2
+        default: return 1
+        }
+    }
+}
+
+/// Writes a JSON document to stdout (sorted keys, one document).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data([0x0A]))
+}
+
+/// Progress and notes go to stderr, and only when it is a terminal.
+func progress(_ message: String) {
+    if isatty(2) != 0 { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+}
+
+/// Seconds since an arbitrary origin, monotonic.
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// Human-readable byte count.
+func formatBytes(_ n: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), u = 0
+    while v >= 1024, u < units.count - 1 { v /= 1024; u += 1 }
+    return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+}
+
+/// Parses `A..B` (half-open) or a single row `A`.
+func parseRowRange(_ text: String) -> Range<Int>? {
+    if let r = text.range(of: "..") {
+        guard let a = Int(text[..<r.lowerBound]), let b = Int(text[r.upperBound...]), a >= 0, b >= a else { return nil }
+        return a..<b
+    }
+    guard let a = Int(text), a >= 0 else { return nil }
+    return a..<(a + 1)
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata verify`: check every checksum and invariant. Exit 0 sound, 1 corrupt, 2 usage or I/O.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every checksum and invariant of a segment (exit 0 sound, 1 corrupt, 2 usage/I/O).")
+
+    @Argument(help: "Segment file.")
+    var segment: String
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    struct Problem: Encodable {
+        var code: String
+        var message: String
+        var section: String?
+        var offset: UInt64?
+    }
+
+    struct Report: Encodable {
+        var path: String
+        var ok: Bool
+        var problems: [Problem]
+        var sections_checked: Int
+        var blocks_checked: Int
+        var bytes_checked: UInt64
+        var seconds: Double
+        var gb_per_s: Double
+    }
+
+    func run() throws {
+        let start = now()
+        var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
+                            bytes_checked: 0, seconds: 0, gb_per_s: 0)
+        do {
+            let seg = try Segment.open(path: segment)
+            let r = seg.verify()
+            report.problems = r.problems.map { Problem(code: $0.code.rawValue, message: $0.message, section: $0.section, offset: $0.offset) }
+            report.sections_checked = r.sectionsChecked
+            report.blocks_checked = r.blocksChecked
+            report.bytes_checked = r.bytesChecked
+        } catch {
+            // I/O errors (missing file, permission) are exit 2; anything wrong with the bytes is a finding.
+            if error.code == .io { throw error }
+            report.problems = [Problem(code: error.code.rawValue, message: error.message, section: error.section, offset: error.offset)]
+        }
+        report.ok = report.problems.isEmpty
+        report.seconds = now() - start
+        report.gb_per_s = report.seconds > 0 ? Double(report.bytes_checked) / 1e9 / report.seconds : 0
+        if json {
+            try printJSON(report)
+        } else if report.ok {
+            print("\(segment): OK (\(report.sections_checked) sections, \(report.blocks_checked) blocks, \(formatBytes(report.bytes_checked)) in \(String(format: "%.3f", report.seconds)) s, \(String(format: "%.2f", report.gb_per_s)) GB/s)")
+        } else {
+            print("\(segment): CORRUPT")
+            for p in report.problems {
+                let at = [p.section.map { "section \($0)" }, p.offset.map { "offset \($0)" }].compactMap { $0 }.joined(separator: ", ")
+                print("  \(p.code): \(p.message)\(at.isEmpty ? "" : " (\(at))")")
+            }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}
