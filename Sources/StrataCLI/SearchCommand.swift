@@ -23,11 +23,15 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Ground truth .ivecs (row numbers): report recall@k.")
     var groundtruth: String?
 
+    @Option(name: .long, help: "Queries scored together per scan of the vectors (1: one query at a time).")
+    var batch: Int = 1
+
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
     func validate() throws {
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let limit, limit < 0 { throw ValidationError("--limit must be >= 0") }
     }
 
@@ -38,6 +42,7 @@ struct SearchCommand: ParsableCommand {
         var k: Int
         var seconds: Double
         var qps: Double
+        var batch: Int
         var recall_at_k: Double?
         var rss_anon_mb_after_open: Double?
         var results: [QueryResult]
@@ -53,9 +58,15 @@ struct SearchCommand: ParsableCommand {
         let n = min(queries.count, limit ?? queries.count)
         var results: [QueryResult] = []
         let start = now()
-        for q in 0..<n {
-            let hits = try seg.exactSearch(query: queries.row(q), k: k)
-            results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, row: $0.row, distance: $0.distance) }))
+        var q = 0
+        while q < n {
+            let end = min(n, q + batch)
+            let batchHits = batch == 1 ? [try seg.exactSearch(query: queries.row(q), k: k)]
+                                       : try seg.exactSearch(queries: (q..<end).map(queries.row), k: k)
+            for (i, hits) in batchHits.enumerated() {
+                results.append(QueryResult(query: q + i, hits: hits.map { Hit(id: $0.id, row: $0.row, distance: $0.distance) }))
+            }
+            q = end
         }
         let seconds = now() - start
         var recall: Double? = nil
@@ -69,7 +80,7 @@ struct SearchCommand: ParsableCommand {
             }
             recall = total > 0 ? Double(found) / Double(total) : nil
         }
-        let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0,
+        let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0, batch: batch,
                          recall_at_k: recall, rss_anon_mb_after_open: rssAfterOpen, results: results)
         if json { try printJSON(out); return }
         for r in results {
@@ -78,7 +89,7 @@ struct SearchCommand: ParsableCommand {
                 print(String(format: "  %2d  id %-12llu row %-10d distance %.6f", rank + 1, h.id, h.row, h.distance))
             }
         }
-        var summary = String(format: "%d queries, exact, %.1f queries/s (one thread)", n, out.qps)
+        var summary = String(format: "%d queries, exact, batch %d, %.1f queries/s (one thread)", n, batch, out.qps)
         if let recall { summary += String(format: ", recall@%d %.4f", k, recall) }
         if let rssAfterOpen { summary += String(format: ", RssAnon after open %.1f MB", rssAfterOpen) }
         print(summary)

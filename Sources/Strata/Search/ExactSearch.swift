@@ -107,3 +107,43 @@ extension Segment {
             .sorted()
     }
 }
+
+extension Segment {
+    /// Exact k nearest rows for many queries at once, each result closest first.
+    ///
+    /// The vectors are scanned once per batch rather than once per query: rows are taken in tiles
+    /// that stay in the L2 cache while every query of the batch is scored against them, so a large
+    /// segment costs memory bandwidth once per batch instead of once per query.
+    public func exactSearch(queries: [[Float]], k: Int) throws(StrataError) -> [[SearchHit]] {
+        try checkOpen()
+        guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        var prepared: [Float] = []
+        prepared.reserveCapacity(queries.count * schema.dimension)
+        for q in queries { prepared += try prepareQuery(q) }
+        var tops = [TopK](repeating: TopK(k: k), count: queries.count)
+        let dim = schema.dimension
+        // ~256 KiB of vectors per tile.
+        let tileRows = max(16, (256 * 1024) / max(vectorStride, 1))
+        prepared.withUnsafeBufferPointer { qs in
+            var tileStart = 0
+            while tileStart < rowCount {
+                let tileEnd = min(rowCount, tileStart + tileRows)
+                for qi in 0..<queries.count {
+                    let query = qs.baseAddress! + qi * dim
+                    var threshold = tops[qi].threshold
+                    for row in tileStart..<tileEnd {
+                        let d = unsafeDistance(query, row: row)
+                        if d <= threshold {
+                            tops[qi].offer(distance: d, row: row)
+                            threshold = tops[qi].threshold
+                        }
+                    }
+                }
+                tileStart = tileEnd
+            }
+        }
+        return tops.map { top in
+            top.sorted().map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }.sorted()
+        }
+    }
+}

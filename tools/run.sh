@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on built-in default data: build a segment from the pypi-minilm-100k dataset (or the
+# small sample in Fixtures/ when ../shared is absent), show it, verify it, and run exact search
+# against the ground truth.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/ensure-deps.sh
+swift build -c release --product strata >&2
+STRATA=.build/release/strata
+DATA=${STRATA_DATASET:-../shared/datasets/pypi-minilm-100k}
+[ -f "$DATA/base.fvecs" ] || DATA=Fixtures/sample
+OUT=${STRATA_OUT:-$(mktemp -d)}
+SEG=$OUT/default.seg
+echo "== build ($DATA)"
+$STRATA build --vectors "$DATA/base.fvecs" --payload "$DATA/payload.tsv" \
+  --schema "name:string,version:string,month:string,rank:int64?,summary:string" --metric cosine --out "$SEG"
+echo "== dump"
+$STRATA dump "$SEG" --rows 0..3
+echo "== verify"
+$STRATA verify "$SEG"
+echo "== exact search (one query at a time, then batches of 256)"
+$STRATA search "$SEG" --query "$DATA/query.fvecs" --groundtruth "$DATA/groundtruth.ivecs" --k 10 --limit 200 | tail -1
+$STRATA search "$SEG" --query "$DATA/query.fvecs" --groundtruth "$DATA/groundtruth.ivecs" --k 10 --batch 256 | tail -1
