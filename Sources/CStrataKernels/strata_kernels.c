@@ -98,71 +98,116 @@ static inline uint16_t float_to_half(float f) {
     return (uint16_t)(sign | r);
 }
 
-// MARK: - Scalar kernels
+// MARK: - Portable kernels ("scalar" level)
 
-// Eight independent accumulators: without them the loop is one long dependency chain of adds, and
-// with them the baseline (SSE2) build can still vectorise the body without reassociating anything.
+// Written with GCC/Clang vector extensions rather than plain scalar loops: they need no target
+// attribute, become SSE2 on baseline x86-64 and NEON on arm64, and give eight independent
+// accumulators (two 4-lane vectors) without asking the compiler to reassociate float additions,
+// which it never does without -ffast-math. Loads go through memcpy because the data need not be
+// 16-byte aligned; compilers turn those into unaligned vector loads.
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef uint16_t v4h __attribute__((vector_size(8)));
+
+static inline v4f load_v4f(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float hsum_v4f(v4f v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/// Four halves at p, widened to floats without branches (bit-identical to half_to_float):
+/// shift the exponent and mantissa into place and rebias; infinities and NaNs get the rest of the
+/// exponent (and NaNs the quiet bit); subnormals are built as 2^-14 * (1 + m/1024) and have 2^-14
+/// subtracted, which is exact.
+static inline v4f load_f16x4_portable(const uint16_t *p) {
+    v4h raw;
+    memcpy(&raw, p, sizeof raw);
+    v4u h = __builtin_convertvector(raw, v4u);     // zero-extend 16 -> 32 bits
+    v4u o = (h & 0x7fffu) << 13;
+    v4u e = o & 0x0f800000u;
+    o += 0x38000000u;                              // exponent bias 15 -> 127
+    v4u special = (v4u)(e == 0x0f800000u);         // all ones where inf/NaN
+    v4u subnormal = (v4u)(e == 0u);                // all ones where zero/subnormal
+    o += special & 0x38000000u;                    // exponent all ones
+    v4u nan = special & (v4u)((h & 0x3ffu) != 0u);
+    o |= nan & 0x00400000u;                        // quiet NaN, as VCVTPH2PS does
+    o += subnormal & 0x00800000u;                  // 2^-14 * (1 + m/1024)
+    v4f f = (v4f)o - (v4f)(subnormal & 0x38800000u);  // ... - 2^-14 = m * 2^-24
+    return (v4f)((v4u)f | ((h & 0x8000u) << 16));
+}
 
 static float dot_f32_scalar(const float *a, const float *b, size_t n) {
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    v4f s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+        s0 += load_v4f(a + i) * load_v4f(b + i);
+        s1 += load_v4f(a + i + 4) * load_v4f(b + i + 4);
     }
     float tail = 0;
     for (; i < n; i++) tail += a[i] * b[i];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
+    return hsum_v4f(s0 + s1) + tail;
 }
 
 static float l2sq_f32_scalar(const float *a, const float *b, size_t n) {
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    v4f s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; k++) {
-            float d = a[i + k] - b[i + k];
-            s[k] += d * d;
-        }
+        v4f d0 = load_v4f(a + i) - load_v4f(b + i);
+        v4f d1 = load_v4f(a + i + 4) - load_v4f(b + i + 4);
+        s0 += d0 * d0;
+        s1 += d1 * d1;
     }
     float tail = 0;
     for (; i < n; i++) {
         float d = a[i] - b[i];
         tail += d * d;
     }
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
+    return hsum_v4f(s0 + s1) + tail;
 }
 
 static float dot_f16_scalar(const float *a, const uint16_t *b, size_t n) {
-    float s[4] = {0, 0, 0, 0};
+    v4f s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int k = 0; k < 4; k++) s[k] += a[i + k] * half_to_float(b[i + k]);
+    for (; i + 8 <= n; i += 8) {
+        s0 += load_v4f(a + i) * load_f16x4_portable(b + i);
+        s1 += load_v4f(a + i + 4) * load_f16x4_portable(b + i + 4);
     }
     float tail = 0;
     for (; i < n; i++) tail += a[i] * half_to_float(b[i]);
-    return (s[0] + s[1]) + (s[2] + s[3]) + tail;
+    return hsum_v4f(s0 + s1) + tail;
 }
 
 static float l2sq_f16_scalar(const float *a, const uint16_t *b, size_t n) {
-    float s[4] = {0, 0, 0, 0};
+    v4f s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int k = 0; k < 4; k++) {
-            float d = a[i + k] - half_to_float(b[i + k]);
-            s[k] += d * d;
-        }
+    for (; i + 8 <= n; i += 8) {
+        v4f d0 = load_v4f(a + i) - load_f16x4_portable(b + i);
+        v4f d1 = load_v4f(a + i + 4) - load_f16x4_portable(b + i + 4);
+        s0 += d0 * d0;
+        s1 += d1 * d1;
     }
     float tail = 0;
     for (; i < n; i++) {
         float d = a[i] - half_to_float(b[i]);
         tail += d * d;
     }
-    return (s[0] + s[1]) + (s[2] + s[3]) + tail;
+    return hsum_v4f(s0 + s1) + tail;
 }
 
 static void f16_to_f32_scalar(const uint16_t *src, float *dst, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v4f v = load_f16x4_portable(src + i);
+        memcpy(dst + i, &v, sizeof v);
+    }
+    for (; i < n; i++) dst[i] = half_to_float(src[i]);
 }
 
+// Conversion to float16 happens when vectors are written, not per query: the exact branchy
+// routine is good enough here.
 static void f32_to_f16_scalar(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = float_to_half(src[i]);
 }

@@ -32,6 +32,8 @@ struct BuildCommand: ParsableCommand {
     @Option(name: .long, help: "Output segment path.")
     var out: String
 
+    @OptionGroup var index: IndexFlags
+
     @Flag(name: .long, help: "Print a JSON summary.")
     var json = false
 
@@ -52,13 +54,30 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        let start = now()
-        let input = try VectorFile(path: vectors)
         let columns = try schema.map { try SegmentSchema.parseColumns($0) } ?? []
-        let segmentSchema = SegmentSchema(dimension: input.dimension, elementType: f16 ? .float16 : .float32,
-                                          metric: DistanceMetric(name: metric)!, columns: columns)
         var options = SegmentWriterOptions()
         options.rowsPerBlock = rowsPerBlock
+        options.index = index.options()
+        let (summary, seconds, dimension) = try Self.buildSegment(
+            vectors: vectors, payload: payload, columns: columns, ids: ids, metric: DistanceMetric(name: metric)!,
+            elementType: f16 ? .float16 : .float32, options: options, out: out)
+        let mbps = Double(summary.fileBytes) / 1e6 / seconds
+        if json {
+            try printJSON(Summary(path: out, rows: summary.rowCount, dimension: dimension, file_bytes: summary.fileBytes,
+                                  seconds: seconds, write_mb_per_s: mbps,
+                                  sections: summary.sections.map(DumpCommand.SectionJSON.init)))
+        } else {
+            print("wrote \(out): \(summary.rowCount) rows x \(dimension) dims, \(formatBytes(summary.fileBytes)) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", mbps)) MB/s)")
+        }
+    }
+
+    /// Streams vectors (and payload lines, and ids) into a new segment; returns the summary, seconds and dimension.
+    static func buildSegment(vectors: String, payload: String?, columns: [ColumnSpec], ids: String?,
+                             metric: DistanceMetric, elementType: VectorElementType,
+                             options: SegmentWriterOptions, out: String) throws -> (SegmentWriteSummary, Double, Int) {
+        let start = now()
+        let input = try VectorFile(path: vectors)
+        let segmentSchema = SegmentSchema(dimension: input.dimension, elementType: elementType, metric: metric, columns: columns)
         let writer = try SegmentWriter(path: out, schema: segmentSchema, options: options)
         var idLines = try ids.map { try LineReader(path: $0).makeIterator() }
         var payloadLines = try payload.map { try LineReader(path: $0).makeIterator() }
@@ -84,15 +103,48 @@ struct BuildCommand: ParsableCommand {
         if payloadLines != nil, let extra = payloadLines!.next(), !extra.isEmpty {
             throw StrataError(.invalidArgument, "payload has more lines than vectors (\(input.count))", path: payload)
         }
+        if options.index != nil { progress("building index...") }
         let summary = try writer.finish()
-        let seconds = now() - start
-        let mbps = Double(summary.fileBytes) / 1e6 / seconds
-        if json {
-            try printJSON(Summary(path: out, rows: summary.rowCount, dimension: input.dimension, file_bytes: summary.fileBytes,
-                                  seconds: seconds, write_mb_per_s: mbps,
-                                  sections: summary.sections.map(DumpCommand.SectionJSON.init)))
-        } else {
-            print("wrote \(out): \(summary.rowCount) rows x \(input.dimension) dims, \(formatBytes(summary.fileBytes)) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", mbps)) MB/s)")
-        }
+        return (summary, now() - start, input.dimension)
+    }
+}
+
+/// Index flags shared by `build` and `bench`.
+struct IndexFlags: ParsableArguments {
+    @Flag(name: .long, help: "Build the ANN index (PQ codes + Vamana graph).")
+    var index = false
+
+    @Option(name: .customLong("pq-m"), help: "PQ sub-spaces M (code bytes per vector); default: dimension / 4.")
+    var pqM: Int?
+
+    @Option(name: .customLong("max-degree"), help: "Graph max degree R.")
+    var maxDegree: Int = VamanaParameters().maxDegree
+
+    @Option(name: .customLong("build-list"), help: "Graph build list size L.")
+    var buildList: Int = VamanaParameters().buildListSize
+
+    @Option(name: .long, help: "RobustPrune alpha (second pass).")
+    var alpha: Float = VamanaParameters().alpha
+
+    @Option(name: .long, help: "Seed (graph and PQ); same seed, same bytes.")
+    var seed: UInt64 = VamanaParameters().seed
+
+    @Option(name: .customLong("build-threads"), help: "Build threads (default: all cores).")
+    var buildThreads: Int?
+
+    @Option(name: .customLong("min-index-rows"), help: "Segments with fewer rows are searched exactly.")
+    var minIndexRows: Int = IndexOptions.defaultMinimumRows
+
+    func options(force: Bool = false) -> IndexOptions? {
+        guard index || force else { return nil }
+        var o = IndexOptions()
+        o.pqSubspaces = pqM
+        o.graph.maxDegree = maxDegree
+        o.graph.buildListSize = buildList
+        o.graph.alpha = alpha
+        o.graph.seed = seed
+        o.graph.threads = buildThreads
+        o.minimumRows = minIndexRows
+        return o
     }
 }

@@ -102,7 +102,7 @@ extension Segment {
                     fail(error)
                 }
             }
-            if nulls != c.nullCount, report.problems.isEmpty {
+            if nulls != c.nullCount {
                 fail(StrataError(.corrupt, "column null count \(c.nullCount), blocks hold \(nulls)", section: c.sectionName, offset: c.fileOffset + 40))
             }
         }

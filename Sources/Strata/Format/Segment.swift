@@ -26,6 +26,8 @@ public final class Segment: @unchecked Sendable {
     let idBytes: UnsafeRawBufferPointer
     let idIndexBytes: UnsafeRawBufferPointer
     let columns: [ColumnSection]
+    /// The ANN index when the file has one (format 1.1+).
+    let annIndex: SegmentANNIndex?
     private let closed = Atomic<Bool>(false)
 
     /// Maps `path` and validates its structure. Throws `.badMagic`, `.unsupportedVersion`,
@@ -94,11 +96,14 @@ public final class Segment: @unchecked Sendable {
             if s.kind == nil, s.required {
                 throw StrataError(.unsupportedFeature, "required section kind \(s.kindNumber) is unknown to this reader: upgrade Strata", section: "directory", offset: at)
             }
-            guard s.checksumType == SectionInfo.checksumXXH3 || !s.required else {
+            guard s.checksumType == SectionInfo.checksumXXH3 || s.kind == nil else {
                 throw StrataError(.unsupportedFeature, "unknown checksum type \(s.checksumType)", section: "directory", offset: at + 7)
             }
             guard s.compression == 0 || s.kind == nil else {
                 throw StrataError(.unsupportedFeature, "unknown section compression \(s.compression)", section: "directory", offset: at + 6)
+            }
+            guard (s.kind == .column) != (s.ordinal == SectionInfo.noOrdinal) || s.kind == nil else {
+                throw StrataError(.corrupt, "section ordinal \(s.ordinal) does not fit kind \(s.kind!)", section: "directory", offset: at + 40)
             }
             list.append(s)
         }
@@ -150,7 +155,21 @@ public final class Segment: @unchecked Sendable {
             parsed.append(try ColumnSection(spec: spec, ordinal: i, bytes: view(s), fileOffset: s.offset, rowCount: header.rowCount))
         }
         columns = parsed
-        // Graph sectors and vectors are read at random; payload scans sequentially per block.
+
+        let indexKinds: [SectionKind] = [.pqCodebook, .pqCodes, .graph]
+        let indexSections = indexKinds.map { kind in list.filter { $0.kind == kind } }
+        if indexSections.allSatisfy({ $0.isEmpty }) {
+            annIndex = nil
+        } else {
+            guard indexSections.allSatisfy({ $0.count == 1 }) else {
+                throw StrataError(.corrupt, "an index needs exactly one pq_codebook, pq_codes and graph section", section: "directory", offset: footer.directoryOffset)
+            }
+            let (cb, codes, graph) = (indexSections[0][0], indexSections[1][0], indexSections[2][0])
+            annIndex = try SegmentANNIndex(codebook: view(cb), codes: view(codes), graph: view(graph), rowCount: rowCount,
+                                           dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset))
+            file.advise(.random, range: Int(graph.offset)..<Int(graph.offset + graph.length))
+        }
+        // Vectors are read at random by search (one row at a time).
         file.advise(.random, range: Int(vectors.offset)..<Int(vectors.offset + vectors.length))
     }
 

@@ -31,7 +31,9 @@ public enum SegmentFormat {
     /// Major version this build writes.
     public static let writerMajor: UInt16 = 1
     /// Minor version this build writes (additions that older readers of the same major can skip).
-    public static let writerMinor: UInt16 = 0
+    /// 1.0: vectors, ids, id index, schema, payload columns. 1.1: optional ANN index sections
+    /// (pq_codebook, pq_codes, graph), not flagged required, so 1.0 readers skip them.
+    public static let writerMinor: UInt16 = 1
     /// Highest major version this build can read.
     public static let readerMajor: UInt16 = 1
     /// Oldest major version this build can read.
@@ -68,6 +70,12 @@ public enum SectionKind: UInt32, Sendable, CaseIterable, CustomStringConvertible
     case vectors = 4
     /// One payload column: LZ4 blocks plus a block directory with zone maps.
     case column = 5
+    /// Product-quantization codebook (optional; format 1.1).
+    case pqCodebook = 16
+    /// PQ codes, one M-byte code per row (optional; format 1.1).
+    case pqCodes = 17
+    /// Vamana graph with full vectors in 4 KB sectors (optional; format 1.1).
+    case graph = 18
 
     /// Lower-case name used by dump and errors.
     public var description: String {
@@ -77,6 +85,9 @@ public enum SectionKind: UInt32, Sendable, CaseIterable, CustomStringConvertible
         case .idIndex: return "id_index"
         case .vectors: return "vectors"
         case .column: return "column"
+        case .pqCodebook: return "pq_codebook"
+        case .pqCodes: return "pq_codes"
+        case .graph: return "graph"
         }
     }
 }

@@ -4,9 +4,10 @@
 // their final offset (the vectors section is first, at 4096), and each payload column streams its
 // finished LZ4 blocks into a side spool file. `finish()` appends ids, id index, schema and the
 // spooled columns, writes directory, footer and header, fsyncs, renames into place and fsyncs the
-// directory. Memory while writing: 8 B per row for the ids plus, at finish, 8 B per row for the
-// id sort; one open block per column (<= maxBlockBytes each); 64 B per finished block; 1 MiB of
-// write buffer. Nothing else grows with the row count.
+// directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
+// id index is sorted (ids, sort order, (id, row) pairs); one open block per column (<= maxBlockBytes
+// + one value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
+// holds the vectors as float32 (4 x dimension B per row), the PQ codes and the graph (4R B per row).
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +21,8 @@ public struct SegmentWriterOptions: Sendable {
     public var maxBlockBytes: Int = 1 << 20
     /// Compress payload blocks with LZ4 (blocks that do not shrink are stored raw anyway).
     public var compressPayload: Bool = true
+    /// Build the ANN index (PQ codes + Vamana graph) at ``SegmentWriter/finish()``; nil: exact search only.
+    public var index: IndexOptions? = nil
 
     /// Default options.
     public init() {}
@@ -51,6 +54,8 @@ public final class SegmentWriter {
     public let path: String
     private let options: SegmentWriterOptions
     private let tempPath: String
+    fileprivate var indexOptions: IndexOptions? { options.index }
+    fileprivate var tempPathForIndex: String { tempPath }
     private let file: SystemFile
     private let stride: Int
     private var ids: [UInt64] = []
@@ -62,6 +67,10 @@ public final class SegmentWriter {
     private var rowScratch: [Float]
 
     private enum State { case open, finished, failed }
+
+    /// Largest string (or string list, items plus 4 B each) one row may hold: 64 MiB, which keeps
+    /// every payload block below its 4 GiB (u32) limit.
+    public static let maximumValueBytes = 64 << 20
 
     /// Creates the temporary file next to `path`. Throws `.invalidArgument` for a bad schema or options.
     public init(path: String, schema: SegmentSchema, options: SegmentWriterOptions = SegmentWriterOptions()) throws(StrataError) {
@@ -134,16 +143,24 @@ public final class SegmentWriter {
         guard vector.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "\(label): vector has \(vector.count) dimensions, schema has \(schema.dimension)")
         }
-        var norm: Float = 0
+        var norm: Double = 0
         for (d, x) in vector.enumerated() {
             guard x.isFinite else { throw StrataError(.nonFiniteValue, "\(label): element \(d) is \(x)") }
             if schema.elementType == .float16, abs(x) > 65504 {
                 throw StrataError(.nonFiniteValue, "\(label): element \(d) = \(x) overflows float16")
             }
-            norm += x * x
+            norm += Double(x) * Double(x)
         }
-        if schema.metric == .cosine, !(norm > 0) || !norm.isFinite {
+        if schema.metric == .cosine, !(norm > 0) {
             throw StrataError(.invalidArgument, "\(label): a zero (or overflowing) vector has no cosine direction")
+        }
+        for value in values {
+            var bytes = 0
+            if case .string(let s) = value { bytes = s.utf8.count }
+            if case .stringList(let l) = value { bytes = l.reduce(0) { $0 + $1.utf8.count } + 4 * l.count }
+            guard bytes <= Self.maximumValueBytes else {
+                throw StrataError(.invalidArgument, "\(label): a payload value of \(bytes) bytes exceeds \(Self.maximumValueBytes)")
+            }
         }
         guard values.count == schema.columns.count else {
             throw StrataError(.invalidArgument, "\(label): \(values.count) payload values for \(schema.columns.count) columns")
@@ -173,8 +190,10 @@ public final class SegmentWriter {
         let dim = schema.dimension
         var scale: Float = 1
         if schema.metric == .cosine {
-            let n = strata_dot_f32(vector.baseAddress, vector.baseAddress, dim)
-            scale = 1 / n.squareRoot()
+            // Double accumulation: a float sum of squares overflows for large components.
+            var n: Double = 0
+            for x in vector { n += Double(x) * Double(x) }
+            scale = Float(1 / n.squareRoot())
         }
         for d in 0..<dim { rowScratch[d] = vector[d] * scale }
         let start = vectorBuffer.count
@@ -229,6 +248,7 @@ public final class SegmentWriter {
     private func finishUnchecked() throws(StrataError) -> SegmentWriteSummary {
         try flushVectors()
         let rows = UInt64(ids.count)
+        let builtIndex = try buildIndexIfAsked()
         var sections: [SectionInfo] = []
         let vectorLength = rows * UInt64(stride)
         sections.append(SectionInfo(kindNumber: SectionKind.vectors.rawValue, required: true, compression: 0,
@@ -239,7 +259,8 @@ public final class SegmentWriter {
 
         func put(_ kind: SectionKind, _ bytes: UnsafeRawBufferPointer) throws(StrataError) {
             try file.write(bytes, atAbsoluteOffset: cursor)
-            sections.append(SectionInfo(kindNumber: kind.rawValue, required: true, compression: 0,
+            let optional = kind == .pqCodebook || kind == .pqCodes
+            sections.append(SectionInfo(kindNumber: kind.rawValue, required: !optional, compression: 0,
                                         checksumType: SectionInfo.checksumXXH3, offset: cursor,
                                         length: UInt64(bytes.count), decodedLength: UInt64(bytes.count),
                                         checksum: Checksum.xxh3(bytes), ordinal: SectionInfo.noOrdinal))
@@ -273,6 +294,31 @@ public final class SegmentWriter {
             cursor = alignUp(cursor + info.length, SegmentFormat.pageSize)
         }
 
+        if let builtIndex {
+            try builtIndex.codebook.withBytes { (raw) throws(StrataError) in try put(.pqCodebook, raw) }
+            try builtIndex.codes.withBytes { (raw) throws(StrataError) in try put(.pqCodes, raw) }
+            let checksum = Checksum.Streaming()
+            let start = cursor
+            var written: UInt64 = 0
+            try typed {
+                try builtIndex.vectors.withBytes { (raw) throws(StrataError) in
+                    try typed {
+                        try DiskGraphLayout.writeSectorLayout(
+                            graph: builtIndex.graph, vectors: raw.bindMemory(to: Float.self), dimension: schema.dimension,
+                            rowStride: schema.dimension, elementType: schema.elementType, metric: schema.metric) { chunk in
+                            checksum.update(chunk)
+                            try file.write(chunk, atAbsoluteOffset: start + written)
+                            written += UInt64(chunk.count)
+                        }
+                    }
+                }
+            }
+            sections.append(SectionInfo(kindNumber: SectionKind.graph.rawValue, required: false, compression: 0,
+                                        checksumType: SectionInfo.checksumXXH3, offset: start, length: written,
+                                        decodedLength: written, checksum: checksum.digest, ordinal: SectionInfo.noOrdinal))
+            cursor = alignUp(start + written, SegmentFormat.pageSize)
+        }
+
         // Directory, footer, header.
         var dir = ByteWriter(capacity: sections.count * 64)
         for s in sections { s.encode(into: &dir) }
@@ -296,6 +342,48 @@ public final class SegmentWriter {
         try FileSystem.rename(tempPath, to: path)
         try FileSystem.syncParentDirectory(of: path)
         return SegmentWriteSummary(path: path, rowCount: Int(rows), fileBytes: fileLength, sections: sections)
+    }
+}
+
+/// The index built at finish: codebook, codes, graph and the float32 vectors it was built from.
+private struct BuiltIndex {
+    var codebook: [UInt8]
+    var codes: [UInt8]
+    var graph: VamanaGraph
+    var vectors: [Float]
+}
+
+extension SegmentWriter {
+    /// Reads the vectors back from the temporary file (as float32, row-major, dense) and builds PQ
+    /// codes and the Vamana graph, when the options ask for an index and there are enough rows.
+    fileprivate func buildIndexIfAsked() throws(StrataError) -> BuiltIndex? {
+        guard let options = indexOptions, rowCount >= max(1, options.minimumRows) else { return nil }
+        let n = rowCount, dim = schema.dimension
+        let mapped = try MappedFile(path: tempPathForIndex)
+        var dense = [Float](repeating: 0, count: n * dim)
+        let base = mapped.bytes.baseAddress! + Int(SegmentFormat.pageSize)
+        let stride = SegmentFormat.vectorStride(dimension: dim, elementType: schema.elementType)
+        dense.withUnsafeMutableBufferPointer { out in
+            for row in 0..<n {
+                let src = base + row * stride
+                switch schema.elementType {
+                case .float32: (out.baseAddress! + row * dim).update(from: src.assumingMemoryBound(to: Float.self), count: dim)
+                case .float16: strata_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), out.baseAddress! + row * dim, dim)
+                }
+            }
+        }
+        return try dense.withBytes { (raw) throws(StrataError) in
+            let v = raw.bindMemory(to: Float.self)
+            let pq = try typed {
+                try ProductQuantizer(training: v, count: n, dimension: dim, rowStride: dim, subspaceCount: options.pqSubspaces,
+                                     sampleLimit: options.pqTrainingSample, iterations: options.pqIterations,
+                                     seed: options.graph.seed, threads: options.graph.threads)
+            }
+            let codes = try typed { try pq.encode(vectors: v, count: n, rowStride: dim, threads: options.graph.threads) }
+            let graph = try typed { try VamanaBuilder.build(vectors: v, count: n, dimension: dim, rowStride: dim,
+                                                            metric: schema.metric, parameters: options.graph) }
+            return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: graph, vectors: dense)
+        }
     }
 }
 
@@ -433,7 +521,7 @@ enum SchemaCodec {
             }
             guard flags & ~1 == 0 else { throw StrataError(.unsupportedFeature, "unknown column flags \(flags)", section: "schema", offset: at + 1) }
             let nameBytes = try r.slice(Int(length))
-            guard length > 0, let name = String(validating: nameBytes, as: UTF8.self), names.insert(name).inserted else {
+            guard length > 0, length <= 255, let name = String(validating: nameBytes, as: UTF8.self), names.insert(name).inserted else {
                 throw StrataError(.corrupt, "bad or duplicate column name", section: "schema", offset: at + 4)
             }
             columns.append(ColumnSpec(name: name, type: type, nullable: flags & 1 != 0))

@@ -11,6 +11,9 @@
 // records are prefetched before the current beam's exact distances are computed; neighbour codes are
 // prefetched inside the ADC kernel.
 import CStrataKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Knobs of one approximate search.
 public struct BeamSearchParameters: Sendable, Equatable {
@@ -243,10 +246,17 @@ public final class BeamSearcher {
                 let d = freshDist[j]
                 if size == l && d >= dists[l - 1] { continue }
                 let v = fresh[j]
-                var pos = size == l ? l - 1 : size
-                while pos > 0 && dists[pos - 1] > d {
-                    ids[pos] = ids[pos - 1]; dists[pos] = dists[pos - 1]; done[pos] = done[pos - 1]
-                    pos -= 1
+                var lo = 0, hi = size
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    if dists[mid] <= d { lo = mid + 1 } else { hi = mid }
+                }
+                let pos = lo
+                let moved = (size == l ? l - 1 : size) - pos
+                if moved > 0 {
+                    memmove(ids + pos + 1, ids + pos, moved * 4)
+                    memmove(dists + pos + 1, dists + pos, moved * 4)
+                    memmove(done + pos + 1, done + pos, moved)
                 }
                 ids[pos] = v; dists[pos] = d; done[pos] = false
                 if size < l { size += 1 }

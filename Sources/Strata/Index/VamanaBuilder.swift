@@ -18,6 +18,9 @@
 // normalised vectors of `.cosine` the order is the same as `1 - dot`; for `.innerProduct` the graph is
 // the L2 graph, which search then walks with `-dot` (a documented compromise, as in many engines).
 import CStrataKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Builds ``VamanaGraph``s.
 public enum VamanaBuilder {
@@ -40,11 +43,48 @@ public enum VamanaBuilder {
         if count == 0 {
             return VamanaGraph(unchecked: 0, maxDegree: r, medoid: 0, degrees: [], neighbors: [])
         }
+        // Work on a dense copy with 64-byte-aligned rows on transparent huge pages when it fits the
+        // budget: random row access during the build is TLB- and line-split-bound on a strided mapping.
+        let padded = (dimension + 15) & ~15
+        let copyBytes = count.multipliedReportingOverflow(by: padded * 4)
+        if !copyBytes.overflow && copyBytes.partialValue <= VamanaBuilder.denseCopyLimit {
+            let dense = AlignedFloats(count: count * padded)
+            let src = vectors.baseAddress!
+            IndexParallel.forEach(count: count, threads: parameters.threads ?? IndexParallel.defaultThreadCount, chunk: 1024) { _, i in
+                (dense.pointer + i * padded).update(from: src + i * rowStride, count: dimension)
+            }
+            let state = VamanaBuildState(vectors: UnsafePointer(dense.pointer), count: count, dimension: dimension,
+                                         rowStride: padded, parameters: parameters)
+            state.run()
+            return withExtendedLifetime(dense) { state.result() }
+        }
         let state = VamanaBuildState(vectors: vectors.baseAddress!, count: count, dimension: dimension,
                                      rowStride: rowStride, parameters: parameters)
         state.run()
         return state.result()
     }
+}
+
+extension VamanaBuilder {
+    /// Inputs up to this many bytes (rows padded to 16 floats) are copied into an aligned, huge-page
+    /// buffer for the build; larger ones are read in place.
+    public static let denseCopyLimit = 16 << 30
+}
+
+/// A 2 MiB-aligned float buffer, advised for transparent huge pages, zero-filled padding.
+final class AlignedFloats: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    let bytes: Int
+    init(count: Int) {
+        bytes = max(64, ((count * 4) + (2 << 20) - 1) & ~((2 << 20) - 1))
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
+        #if canImport(Glibc)
+        _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */)
+        #endif
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: bytes / 4)
+    }
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
 
 /// Per-worker scratch for the build: a generation-stamped visited set, the search list, the visited
@@ -178,6 +218,81 @@ final class VamanaBuildState: @unchecked Sendable {
             }
         }
         finalPrune()
+        repairReachability()
+    }
+
+    /// Makes every node reachable from the medoid: pruning can drop all in-edges of a few nodes.
+    /// In id order, each unreachable node u is searched for and linked from the nearest expanded,
+    /// reachable node with a free slot (if none has one, the nearest one's last edge is replaced), and
+    /// everything reachable from u is marked. A second sweep re-checks nodes a replaced edge may have
+    /// orphaned. Sequential and deterministic; in practice it touches a handful of nodes.
+    func repairReachability() {
+        var reached = [Bool](repeating: false, count: count)
+        var queue: [Int] = []
+        func mark(from start: Int) {
+            if reached[start] { return }
+            reached[start] = true
+            queue.removeAll(keepingCapacity: true)
+            queue.append(start)
+            var head = 0
+            while head < queue.count {
+                let v = queue[head]; head += 1
+                let row = adjacency + v * width
+                for j in 0..<Int(degree[v]) where !reached[Int(row[j])] {
+                    reached[Int(row[j])] = true
+                    queue.append(Int(row[j]))
+                }
+            }
+        }
+        mark(from: medoid)
+        let s = scratch[0]
+        for u in 0..<count where !reached[u] {
+            greedySearch(vec(u), s)
+            // Candidates: expanded nodes (all reachable), closest first.
+            var best = -1
+            var bestDist = Float.infinity
+            var fallback = -1
+            var fallbackDist = Float.infinity
+            for i in 0..<s.poolCount {
+                let v = Int(s.poolIds[i])
+                if v == u || !reached[v] { continue }
+                let d = s.poolDist[i]
+                if Int(degree[v]) < r {
+                    if d < bestDist { best = v; bestDist = d }
+                } else if d < fallbackDist {
+                    fallback = v; fallbackDist = d
+                }
+            }
+            if best < 0 { best = fallback }
+            if best < 0 { best = medoid }
+            let row = adjacency + best * width
+            if Int(degree[best]) < r {
+                row[Int(degree[best])] = UInt32(u)
+                degree[best] += 1
+            } else {
+                // Full: replace the last (an arbitrary, typically long) edge; the node it pointed to is
+                // re-checked below because marking only grows.
+                row[r - 1] = UInt32(u)
+            }
+            mark(from: u)
+        }
+        // A replaced edge can orphan a node; one more sweep with a fresh marking catches it (rare).
+        for i in 0..<count { reached[i] = false }
+        mark(from: medoid)
+        for u in 0..<count where !reached[u] {
+            greedySearch(vec(u), s)
+            var best = medoid
+            var bestDist = Float.infinity
+            for i in 0..<s.poolCount {
+                let v = Int(s.poolIds[i])
+                if v != u && reached[v] && Int(degree[v]) < r && s.poolDist[i] < bestDist { best = v; bestDist = s.poolDist[i] }
+            }
+            if Int(degree[best]) < r {
+                adjacency[best * width + Int(degree[best])] = UInt32(u)
+                degree[best] += 1
+                mark(from: u)
+            }
+        }
     }
 
     func computeMedoid() {
@@ -262,11 +377,18 @@ final class VamanaBuildState: @unchecked Sendable {
                 if j + 1 < fresh { strata_prefetch_range(vec(Int(newIds[j + 1])), dim * 4) }
                 let d = dist(q, vec(Int(v)))
                 if n == l && d >= dists[l - 1] { continue }
-                // Insert keeping (distance, id) order.
-                var pos = n == l ? l - 1 : n
-                while pos > 0 && (dists[pos - 1] > d || (dists[pos - 1] == d && ids[pos - 1] > v)) {
-                    ids[pos] = ids[pos - 1]; dists[pos] = dists[pos - 1]; done[pos] = done[pos - 1]
-                    pos -= 1
+                // Insert keeping (distance, id) order: binary search, then one memmove per array.
+                var lo = 0, hi = n
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    if dists[mid] < d || (dists[mid] == d && ids[mid] < v) { lo = mid + 1 } else { hi = mid }
+                }
+                let pos = lo
+                let moved = (n == l ? l - 1 : n) - pos
+                if moved > 0 {
+                    memmove(ids + pos + 1, ids + pos, moved * 4)
+                    memmove(dists + pos + 1, dists + pos, moved * 4)
+                    memmove(done + pos + 1, done + pos, moved)
                 }
                 ids[pos] = v; dists[pos] = d; done[pos] = false
                 if n < l { n += 1 }

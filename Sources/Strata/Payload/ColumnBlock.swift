@@ -58,7 +58,7 @@ struct ColumnBlockBuilder {
             distinct.add(hash: hashOf(v.bitPattern))
         case .bool(let v):
             if v { bits[i / 8] |= UInt8(1 << (i % 8)) }
-            distinct.add(hash: v ? 1 : 2)
+            distinct.add(hash: hashOf(v ? 1 : 2))
         case .string(let s):
             appendString(s, distinct: &distinct)
             offsets.append(UInt32(bytes.count))

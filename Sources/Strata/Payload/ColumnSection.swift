@@ -121,6 +121,9 @@ struct ColumnSection: @unchecked Sendable {
         for i in 0..<Int(blockCount) {
             let at = d.absoluteOffset
             let b = try ColumnBlockInfo.decode(&d)
+            guard b.encoding <= ColumnBlockInfo.encodingLZ4 else {
+                throw StrataError(.unsupportedFeature, "block \(i) uses unknown encoding \(b.encoding)", section: name, offset: at + 40)
+            }
             guard b.firstRow == nextRow, b.rowCount > 0, b.nullCount <= b.rowCount,
                   Checked.fits(offset: b.offset, length: UInt64(b.storedLength), within: directoryOffset),
                   b.offset >= UInt64(Self.headerLength),

@@ -50,16 +50,19 @@ public enum ZoneMap: Sendable, Equatable, CustomStringConvertible {
         case 0:
             try r.reservedZeros(19 - 3)
             return .none
-        case 1:
-            return .int64(min: try r.i64(), max: try r.i64())
-        case 2:
+        case 1, 2:
+            guard flags == 0, minLength == 0, maxLength == 0 else { throw r.error("reserved zone map bytes are not zero") }
+            if kind == 1 { return .int64(min: try r.i64(), max: try r.i64()) }
             return .float64(min: try r.f64(), max: try r.f64())
         case 3:
             guard minLength <= 8, maxLength <= 8, flags & ~2 == 0 else { throw r.error("bad string zone map") }
-            let a = Array(try r.slice(8)[0..<Int(minLength)]), b = Array(try r.slice(8)[0..<Int(maxLength)])
-            return .stringPrefix(minPrefix: a, maxPrefix: b, maxTruncated: flags & 2 != 0)
+            let a = try r.slice(8), b = try r.slice(8)
+            guard a[Int(minLength)...].allSatisfy({ $0 == 0 }), b[Int(maxLength)...].allSatisfy({ $0 == 0 }) else {
+                throw r.error("string zone map padding is not zero")
+            }
+            return .stringPrefix(minPrefix: Array(a[0..<Int(minLength)]), maxPrefix: Array(b[0..<Int(maxLength)]), maxTruncated: flags & 2 != 0)
         default:
-            throw r.error("unknown zone map kind \(kind)")
+            throw r.error("unknown zone map kind \(kind)", code: .unsupportedFeature)
         }
     }
 

@@ -147,3 +147,9 @@ extension Segment {
         }
     }
 }
+
+/// Information about the build.
+public enum StrataRuntime {
+    /// The instruction set the distance kernels dispatched to on this CPU ("avx512", "avx2", "scalar").
+    public static var kernelInstructionSet: String { String(cString: strata_kernels_isa()) }
+}

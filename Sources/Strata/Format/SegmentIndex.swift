@@ -1,0 +1,183 @@
+// The approximate-search index inside a segment: PQ codebook, PQ codes and the Vamana graph in
+// DiskANN's sector layout (Sources/Strata/Index). Written by SegmentWriter.finish() when
+// SegmentWriterOptions.index is set and the segment has at least `minimumRows` rows; opened by
+// Segment.open. The three sections are optional (not flagged required): a reader that predates them
+// skips them and still serves exact search.
+import Synchronization
+
+/// How ``SegmentWriter`` builds the ANN index of a segment.
+public struct IndexOptions: Sendable, Equatable {
+    /// PQ sub-spaces M (code bytes per vector); nil picks ``ProductQuantizer/defaultSubspaceCount(dimension:)``.
+    public var pqSubspaces: Int? = nil
+    /// Rows sampled to train the PQ codebooks.
+    public var pqTrainingSample: Int = 20_000
+    /// Lloyd iterations per sub-space.
+    public var pqIterations: Int = 12
+    /// Vamana parameters (R, L, alpha, passes, seed, threads).
+    public var graph = VamanaParameters()
+    /// Segments with fewer rows get no index: exact search over them is as fast as a graph search.
+    public var minimumRows: Int = IndexOptions.defaultMinimumRows
+
+    /// Below this many rows a segment is scanned exactly (2,000 rows x 384 dims is ~3 MB per scan).
+    public static let defaultMinimumRows = 2_000
+
+    /// Default options.
+    public init() {}
+}
+
+/// What `strata dump` shows about a segment's index.
+public struct IndexSummary: Sendable {
+    /// PQ sub-spaces (code bytes per vector).
+    public var pqSubspaces: Int
+    /// Bytes of the serialized codebook.
+    public var codebookBytes: Int
+    /// Bytes of the resident codes.
+    public var codeBytes: Int
+    /// Max degree R.
+    public var maxDegree: Int
+    /// Entry point (medoid row).
+    public var medoid: Int
+    /// Graph record size and nodes per 4 KB sector.
+    public var recordBytes: Int
+    /// Nodes per sector (0 when a node spans several sectors).
+    public var nodesPerSector: Int
+}
+
+/// Knobs of ``Segment/search(query:options:)``.
+public struct SearchOptions: Sendable, Equatable {
+    /// Results wanted.
+    public var k: Int = 10
+    /// Search list size L (ef): larger is slower and more accurate. At least k.
+    public var listSize: Int = 64
+    /// Graph records read per hop (DiskANN's W); 1 is best from the page cache, 2-8 from disk.
+    public var beamWidth: Int = 1
+    /// Force an exact scan even when the segment has an index.
+    public var exact: Bool = false
+
+    /// Creates options.
+    public init(k: Int = 10, listSize: Int = 64, beamWidth: Int = 1, exact: Bool = false) {
+        self.k = k
+        self.listSize = listSize
+        self.beamWidth = beamWidth
+        self.exact = exact
+    }
+}
+
+/// Runs untyped-throwing index code and maps any error to `StrataError`.
+@inline(__always)
+func typed<T>(_ body: () throws -> T) throws(StrataError) -> T {
+    do { return try body() } catch let e as StrataError { throw e } catch {
+        throw StrataError(.invalidArgument, "\(error)")
+    }
+}
+
+/// The opened index of a segment: codebook and codes resident, graph in the mapping.
+final class SegmentANNIndex: @unchecked Sendable {
+    let quantizer: ProductQuantizer
+    /// Codes copied into anonymous memory so that they stay resident (count x M bytes).
+    let codes: UnsafeMutableRawBufferPointer
+    let graph: DiskGraphView
+    private let pool = Mutex<[PooledSearcher]>([])
+
+    /// A searcher is used by one thread at a time: it is taken out of the pool for a call and put back.
+    private struct PooledSearcher: @unchecked Sendable { let searcher: BeamSearcher }
+
+    init(codebook: UnsafeRawBufferPointer, codes mapped: UnsafeRawBufferPointer, graph graphBytes: UnsafeRawBufferPointer,
+         rowCount: Int, dimension: Int, metric: DistanceMetric, offsets: (UInt64, UInt64, UInt64)) throws(StrataError) {
+        do {
+            quantizer = try typed { try ProductQuantizer(deserializing: codebook) }
+        } catch { throw StrataError(error.code, error.message, section: "pq_codebook", offset: offsets.0) }
+        do {
+            graph = try typed { try DiskGraphView(bytes: graphBytes) }
+        } catch { throw StrataError(error.code, error.message, section: "graph", offset: offsets.2) }
+        guard quantizer.dimension == dimension, graph.count == rowCount, graph.dimension == dimension, graph.metric == metric else {
+            throw StrataError(.corrupt, "index does not match the segment (rows, dimension or metric)", section: "graph", offset: offsets.2)
+        }
+        guard let need = Checked.mul(UInt64(rowCount), UInt64(quantizer.codeSize)), UInt64(mapped.count) == need else {
+            throw StrataError(.corrupt, "pq_codes holds \(mapped.count) bytes, expected \(rowCount) x \(quantizer.codeSize)", section: "pq_codes", offset: offsets.1)
+        }
+        codes = .allocate(byteCount: max(1, mapped.count), alignment: 64)
+        if mapped.count > 0 { codes.copyMemory(from: mapped) }
+    }
+
+    deinit { codes.deallocate() }
+
+    /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
+    func withSearcher<R>(_ body: (BeamSearcher) throws(StrataError) -> R) throws(StrataError) -> R {
+        let searcher: BeamSearcher
+        if let s = pool.withLock({ $0.popLast() }) {
+            searcher = s.searcher
+        } else {
+            searcher = try typed { try BeamSearcher(graph: graph, quantizer: quantizer,
+                                                     codes: UnsafeRawBufferPointer(rebasing: codes[0..<(graph.count * quantizer.codeSize)])) }
+        }
+        let slot = PooledSearcher(searcher: searcher)
+        defer { pool.withLock { $0.append(slot) } }
+        return try body(searcher)
+    }
+}
+
+extension Segment {
+    /// Whether the segment carries an ANN index (else ``search(query:options:)`` scans exactly).
+    public var hasIndex: Bool { annIndex != nil }
+
+    /// The index's shape, for `strata dump`; nil without an index.
+    public var indexSummary: IndexSummary? {
+        guard let ix = annIndex else { return nil }
+        return IndexSummary(pqSubspaces: ix.quantizer.subspaceCount, codebookBytes: ix.quantizer.serialize().count,
+                            codeBytes: ix.graph.count * ix.quantizer.codeSize, maxDegree: ix.graph.maxDegree,
+                            medoid: ix.graph.medoid, recordBytes: ix.graph.geometry.recordSize,
+                            nodesPerSector: ix.graph.geometry.nodesPerSector)
+    }
+
+    /// Graph invariants (degree <= R, ids in range, no self loops, reachability from the entry
+    /// point, degree histogram); nil without an index.
+    public func graphReport() -> DiskGraphReport? { annIndex?.graph.validate() }
+
+    /// Mean squared PQ reconstruction error over a sample of `sample` rows (nil without an index).
+    public func pqQuantizationError(sample: Int = 2_000) -> Double? {
+        guard let ix = annIndex, rowCount > 0 else { return nil }
+        let n = min(sample, rowCount)
+        let step = max(1, rowCount / n)
+        var vectors: [Float] = []
+        var codes: [UInt8] = []
+        for i in 0..<n {
+            let row = i * step
+            guard let v = try? vector(row: row) else { return nil }
+            vectors += v
+            codes += UnsafeRawBufferPointer(rebasing: ix.codes[(row * ix.quantizer.codeSize)..<((row + 1) * ix.quantizer.codeSize)])
+        }
+        return vectors.withUnsafeBufferPointer { v in
+            codes.withUnsafeBytes { c in
+                try? ix.quantizer.meanSquaredError(vectors: v, count: n, rowStride: schema.dimension, codes: c)
+            }
+        }
+    }
+
+    /// Approximate k nearest rows (graph beam search guided by PQ, exact rerank from the records it
+    /// reads) when the segment has an index, otherwise an exact scan. Closest first.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue`, `.invalidArgument` for bad knobs.
+    public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [SearchHit] {
+        try checkOpen()
+        guard let ix = annIndex, !options.exact else { return try exactSearch(query: query, k: options.k) }
+        let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth)
+        try typed { try parameters.validate() }
+        let q = try prepareQuery(query)
+        let found = try ix.withSearcher { (s) throws(StrataError) in
+            q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }
+        }
+        return found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
+    }
+
+    /// Like ``search(query:options:)`` and also returns the searcher's counters (hops, records read).
+    public func searchWithStats(query: [Float], options: SearchOptions) throws(StrataError) -> ([SearchHit], BeamSearchStats?) {
+        guard let ix = annIndex, !options.exact else { return (try exactSearch(query: query, k: options.k), nil) }
+        let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth)
+        try typed { try parameters.validate() }
+        let q = try prepareQuery(query)
+        let (found, stats) = try ix.withSearcher { (s) throws(StrataError) in
+            (q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }, s.lastStats)
+        }
+        return (found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }, stats)
+    }
+}
