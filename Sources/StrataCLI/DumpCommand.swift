@@ -66,6 +66,21 @@ struct DumpCommand: ParsableCommand {
         var payload: [String: JSONValue]
     }
 
+    struct IndexJSON: Encodable {
+        var pq_subspaces: Int
+        var pq_codebook_bytes: Int
+        var pq_code_bytes: Int
+        var pq_mean_squared_error: Double?
+        var max_degree: Int
+        var entry_point: Int
+        var record_bytes: Int
+        var nodes_per_sector: Int
+        var edges: Int
+        var average_degree: Double
+        var degree_histogram: [String: Int]
+        var unreachable_nodes: Int
+    }
+
     struct DumpJSON: Encodable {
         var path: String
         var format_version: String
@@ -76,6 +91,7 @@ struct DumpCommand: ParsableCommand {
         var file_bytes: UInt64
         var sections: [SectionJSON]
         var columns: [ColumnJSON]
+        var index: IndexJSON?
         var row_data: [RowJSON]?
     }
 
@@ -109,9 +125,20 @@ struct DumpCommand: ParsableCommand {
                            rows: seg.rowCount, dimension: seg.schema.dimension,
                            element_type: seg.schema.elementType.description, metric: seg.schema.metric.description,
                            file_bytes: seg.fileBytes, sections: seg.sections.map(SectionJSON.init),
-                           columns: columnJSON, row_data: rowData)
+                           columns: columnJSON, index: Self.indexJSON(seg), row_data: rowData)
         if json { try printJSON(doc); return }
         printHuman(doc, seg: seg)
+    }
+
+    static func indexJSON(_ seg: Segment) -> IndexJSON? {
+        guard let s = seg.indexSummary, let g = seg.graphReport() else { return nil }
+        var histogram: [String: Int] = [:]
+        for (degree, count) in g.degreeHistogram.enumerated() where count > 0 { histogram[String(degree)] = count }
+        return IndexJSON(pq_subspaces: s.pqSubspaces, pq_codebook_bytes: s.codebookBytes, pq_code_bytes: s.codeBytes,
+                         pq_mean_squared_error: seg.pqQuantizationError(), max_degree: s.maxDegree, entry_point: s.medoid,
+                         record_bytes: s.recordBytes, nodes_per_sector: s.nodesPerSector, edges: g.edgeCount,
+                         average_degree: g.count == 0 ? 0 : Double(g.edgeCount) / Double(g.count),
+                         degree_histogram: histogram, unreachable_nodes: g.unreachableCount)
     }
 
     static func minMax(_ z: ZoneMap) -> (String?, String?) {
@@ -156,6 +183,14 @@ struct DumpCommand: ParsableCommand {
                               pad(String(format: "%.2f", c.compression_ratio), 6, right: true), " " + range]
                 print("  " + fields.joined(separator: " "))
             }
+        }
+        if let ix = d.index {
+            print("index:")
+            print("  PQ: \(ix.pq_subspaces) sub-spaces x 256 centroids, codebook \(formatBytes(UInt64(ix.pq_codebook_bytes))), codes \(formatBytes(UInt64(ix.pq_code_bytes)))"
+                  + (ix.pq_mean_squared_error.map { String(format: ", quantization MSE %.5f", $0) } ?? ""))
+            print("  graph: R \(ix.max_degree), entry point \(ix.entry_point), \(ix.edges) edges (average degree \(String(format: "%.1f", ix.average_degree))), record \(ix.record_bytes) B, \(ix.nodes_per_sector) nodes per 4 KB sector, unreachable \(ix.unreachable_nodes)")
+            let buckets = ix.degree_histogram.sorted { Int($0.key)! < Int($1.key)! }
+            print("  degree histogram: " + buckets.map { "\($0.key):\($0.value)" }.joined(separator: " "))
         }
         if let rows = d.row_data {
             print("rows:")

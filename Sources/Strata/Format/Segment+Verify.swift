@@ -1,5 +1,8 @@
 // Full verification of a segment: every checksum, every block decoded, every invariant.
 import CStrataKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Result of ``Segment/verify()``.
 public struct VerifyReport: Sendable {
@@ -106,6 +109,31 @@ extension Segment {
                 fail(StrataError(.corrupt, "column null count \(c.nullCount), blocks hold \(nulls)", section: c.sectionName, offset: c.fileOffset + 40))
             }
         }
+        if let ix = annIndex { verifyIndex(ix, fail: fail) }
         return report
+    }
+
+    /// Graph invariants (degree <= R, neighbour ids in range, no self loops, every node reachable
+    /// from the entry point) and that each graph record holds the same vector as the vectors section.
+    private func verifyIndex(_ ix: SegmentANNIndex, fail: (StrataError) -> Void) {
+        let graphOffset = sections.first { $0.kind == .graph }?.offset
+        let g = ix.graph.validate()
+        for p in g.problems { fail(StrataError(.corrupt, p, section: "graph", offset: graphOffset)) }
+        if g.problemCount > g.problems.count {
+            fail(StrataError(.corrupt, "\(g.problemCount - g.problems.count) more graph problems", section: "graph", offset: graphOffset))
+        }
+        if g.unreachableCount > 0 {
+            fail(StrataError(.corrupt, "\(g.unreachableCount) nodes are unreachable from the entry point \(g.medoid)", section: "graph", offset: graphOffset))
+        }
+        let bytes = schema.dimension * schema.elementType.byteWidth
+        for row in 0..<rowCount {
+            let record = ix.graph.unsafeRecord(row)
+            let stored = vectorBytes.baseAddress! + row * vectorStride
+            if memcmp(record, stored, bytes) != 0 {
+                fail(StrataError(.corrupt, "graph record \(row) holds a different vector than the vectors section",
+                                 section: "graph", offset: graphOffset.map { $0 + UInt64(record - ix.graph.bytes.baseAddress!) }))
+                break
+            }
+        }
     }
 }
