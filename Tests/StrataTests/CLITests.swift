@@ -48,7 +48,7 @@ final class CLITests: StrataTestCase {
         XCTAssertEqual(doc["dimension"] as? Int, SampleDataset.dimension)
         XCTAssertEqual(doc["metric"] as? String, "ip")
         XCTAssertEqual(doc["element_type"] as? String, "float32")
-        XCTAssertEqual(doc["format_version"] as? String, "1.0")
+        XCTAssertEqual(doc["format_version"] as? String, "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)")
         let columns = try XCTUnwrap(doc["columns"] as? [[String: Any]])
         XCTAssertEqual(columns.map { $0["name"] as? String }, ["name", "version", "month", "rank", "summary"])
         let rankNulls = generated.payloadLines.filter { $0.split(separator: "\t", omittingEmptySubsequences: false)[3].isEmpty }.count
@@ -158,6 +158,57 @@ final class CLITests: StrataTestCase {
         XCTAssertEqual(s.status, 0, s.stderr)
         let recall = try XCTUnwrap(try json(s)["recall_at_k"] as? Double)
         XCTAssertGreaterThanOrEqual(recall, 0.95, "float16 storage loses little")
+    }
+
+    /// float64 payload may hold ±inf and NaN (the writer accepts them; the TSV parser accepts "inf").
+    /// `dump --json` must still print one JSON document for such a segment.
+    func testDumpJSONWithNonFiniteFloats() throws {
+        let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2,
+                                   columns: [ColumnSpec(name: "x", type: .float64, nullable: true)])
+        let values: [Double] = [.infinity, -.infinity, .nan, 1.5]
+        let rows = values.enumerated().map { TestRow(id: UInt64($0.offset), vector: [1, 2], values: [.float64($0.element)]) }
+        let path = tmpPath("nonfinite.seg")
+        try writeSegment(path: path, schema: schema, rows: rows)
+        XCTAssertTrue(try Segment.open(path: path).verify().isSound)
+        let r = try runStrata(["dump", path, "--json", "--rows", "0..4"], scratch: tmp)
+        XCTAssertEqual(r.status, 0, "dump --json of a segment holding inf/NaN: \(r.stderr)")
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: r.stdout), "stdout is one JSON document")
+        // The human-readable dump copes already.
+        XCTAssertEqual(try runStrata(["dump", path, "--rows", "0..4"], scratch: tmp).status, 0)
+    }
+
+    /// Finite float32 vectors can be far enough apart that the squared l2 distance overflows to +inf;
+    /// the library returns such a hit, and `search --json` must still print it.
+    func testSearchJSONWithInfiniteDistance() throws {
+        let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2)
+        let path = tmpPath("far.seg")
+        try writeSegment(path: path, schema: schema, rows: [TestRow(id: 7, vector: [3e38, -3e38], values: [])])
+        let seg = try Segment.open(path: path)
+        XCTAssertTrue(seg.verify().isSound)
+        let hits = try seg.exactSearch(query: [-3e38, 3e38], k: 1)
+        XCTAssertEqual(hits.map(\.id), [7])
+        XCTAssertEqual(hits.first?.distance, .infinity)
+        let query = tmpPath("far.fvecs")
+        try fvecsData([[-3e38, 3e38]]).write(to: URL(fileURLWithPath: query))
+        let r = try runStrata(["search", path, "--query", query, "--k", "1", "--json"], scratch: tmp)
+        XCTAssertEqual(r.status, 0, "search --json with an infinite distance: \(r.stderr)")
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: r.stdout), "stdout is one JSON document")
+        XCTAssertEqual(try runStrata(["search", path, "--query", query, "--k", "1"], scratch: tmp).status, 0, "text output copes")
+    }
+
+    /// `--rows` is user input: any spelling must give exit 0 or a usage error (2), never a trap.
+    func testDumpRowsArgumentNeverTraps() throws {
+        let seg = GoldenV1.fixtureRelativePath
+        let cases: [(String, Set<Int32>)] = [
+            ("0..20", [0]), ("19", [0]), ("20", [0]), ("5..5", [0]), ("3..9223372036854775807", [0]),
+            ("9223372036854775806", [0]), ("9223372036854775807", [0, 2]), // a + 1 overflows: empty or usage error
+            ("5..3", [2]), ("-1", [2]), ("x", [2]), ("1..", [2]), ("..3", [2]), ("99999999999999999999", [2]),
+        ]
+        for (rows, want) in cases {
+            let r = try runStrata(["dump", seg, "--json", "--rows", rows], scratch: tmp)
+            XCTAssertFalse(r.crashed, "strata dump --rows \(rows) crashed (signal \(r.status)): \(r.stderr.prefix(300))")
+            if !r.crashed { XCTAssertTrue(want.contains(r.status), "--rows \(rows): exit \(r.status) \(r.stderr)") }
+        }
     }
 
     func testGoldenDump() throws {

@@ -46,7 +46,7 @@ private func buildLayout(_ data: [Float], count: Int, dim: Int, metric: Distance
         try VamanaBuilder.build(vectors: $0, count: count, dimension: dim, rowStride: dim, metric: metric, parameters: params)
     }
     var bytes: [UInt8] = []
-    try data.withUnsafeBufferPointer { v in
+    _ = try data.withUnsafeBufferPointer { v in
         try DiskGraphLayout.writeSectorLayout(graph: graph, vectors: v, dimension: dim, rowStride: dim,
                                               elementType: elementType, metric: metric) { bytes.append(contentsOf: $0) }
     }
@@ -209,7 +209,9 @@ final class IndexGraphTests: XCTestCase {
     }
 
     func testGraphInvariantsAndRecall() throws {
-        let data = clusteredData(count: n, dim: dim)
+        let all = clusteredData(count: n + 50, dim: dim)
+        let data = Array(all[0..<(n * dim)])
+        let queries = Array(all[(n * dim)...])
         let (graph, bytes) = try buildLayout(data, count: n, dim: dim, metric: .l2, params: params)
         XCTAssertEqual(graph.count, n)
         for i in 0..<n {
@@ -231,12 +233,11 @@ final class IndexGraphTests: XCTestCase {
             XCTAssertNil(view.vector(of: n))
 
             let pq = try data.withUnsafeBufferPointer {
-                try ProductQuantizer(training: $0, count: n, dimension: dim, rowStride: dim, subspaceCount: 8, sampleLimit: 2000, iterations: 6)
+                try ProductQuantizer(training: $0, count: n, dimension: dim, rowStride: dim, subspaceCount: 16, sampleLimit: 2000, iterations: 6)
             }
             let codes = try data.withUnsafeBufferPointer { try pq.encode(vectors: $0, count: n, rowStride: dim) }
             try codes.withUnsafeBytes { c in
                 let searcher = try BeamSearcher(graph: view, quantizer: pq, codes: c)
-                let queries = clusteredData(count: 50, dim: dim, seed: 99)
                 var hits = 0
                 for qi in 0..<50 {
                     let q = Array(queries[qi * dim..<(qi + 1) * dim])
@@ -357,7 +358,7 @@ final class IndexGraphTests: XCTestCase {
         XCTAssertThrowsError(try open(Array(good.prefix(100))))
         XCTAssertThrowsError(try open(good + [UInt8](repeating: 0, count: 4096)))
         // Each header field mutated.
-        for offset in [0, 8, 12, 16, 19, 24, 28, 29, 30, 31, 32, 36, 40, 44, 48, 55, 56, 64, 4095] {
+        for offset in [0, 8, 12, 16, 19, 24, 28, 29, 30, 31, 32, 36, 40, 44, 50, 55, 56, 64, 4095] {
             var bad = good
             bad[offset] ^= 0x5A
             XCTAssertThrowsError(try open(bad), "offset \(offset)")

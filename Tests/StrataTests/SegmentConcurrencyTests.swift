@@ -17,7 +17,7 @@ final class SegmentConcurrencyTests: StrataTestCase {
 
     static func observe(_ seg: Segment, ids: [UInt64], queries: [[Float]], thread: Int) throws -> Observed {
         // Each thread walks the rows in a different order, so blocks are decoded in different orders.
-        let order = (0..<seg.rowCount).map { ($0 * 7 + thread * 13) % seg.rowCount }
+        let order = (0..<seg.rowCount).map { ($0 * 11 + thread * 13) % seg.rowCount } // 11 is coprime to 700
         var payload = [[PayloadValue]](repeating: [], count: seg.rowCount)
         var vectors = [[Float]](repeating: [], count: seg.rowCount)
         for r in order {
@@ -78,16 +78,18 @@ final class SegmentConcurrencyTests: StrataTestCase {
         XCTAssertEqual(results.errors, [])
         XCTAssertEqual(results.observed.count, 8)
         // verify() concurrently with readers.
-        let sound = NSLock()
-        var soundCount = 0
+        let verified = Results()
         DispatchQueue.concurrentPerform(iterations: 4) { t in
             if t % 2 == 0 {
                 let ok = seg.verify().isSound
-                sound.lock(); if ok { soundCount += 1 }; sound.unlock()
+                verified.lock.lock(); if !ok { verified.errors.append("verify \(t) not sound") }; verified.lock.unlock()
             } else {
-                _ = try? Self.observe(seg, ids: ids, queries: queries, thread: t)
+                let o = try? Self.observe(seg, ids: ids, queries: queries, thread: t)
+                verified.lock.lock(); verified.observed[t] = o; verified.lock.unlock()
             }
         }
-        XCTAssertEqual(soundCount, 2)
+        XCTAssertEqual(verified.errors, [])
+        XCTAssertEqual(verified.observed.count, 2)
+        XCTAssertTrue(verified.observed.values.allSatisfy { $0 == expected })
     }
 }

@@ -35,7 +35,7 @@ final class SegmentGoldenTests: StrataTestCase {
         // (a) Open the committed file and check its full content against the generator.
         let seg = try Segment.open(path: path)
         XCTAssertEqual(seg.formatVersion.major, 1)
-        XCTAssertEqual(seg.formatVersion.minor, 0)
+        XCTAssertEqual(seg.formatVersion.minor, 1, "small.seg was written by the format 1.1 writer")
         XCTAssertEqual(seg.rowCount, GoldenV1.rowCount)
         XCTAssertEqual(seg.schema, GoldenV1.schema)
         let report = seg.verify()

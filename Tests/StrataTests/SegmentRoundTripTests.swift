@@ -140,7 +140,7 @@ final class SegmentRoundTripTests: StrataTestCase {
                 // Sections are page aligned; vectors are 32-byte aligned in the mapping.
                 for s in seg.sections { XCTAssertEqual(s.offset % 4096, 0) }
                 for r in 0..<seg.rowCount {
-                    seg.withUnsafeVectorBytes(row: r) { raw in
+                    try seg.withUnsafeVectorBytes(row: r) { (raw) throws(StrataError) in
                         XCTAssertEqual(Int(bitPattern: raw.baseAddress!) % 32, 0)
                         XCTAssertEqual(raw.count, 12 * elementType.byteWidth)
                     }
@@ -308,6 +308,44 @@ final class SegmentRoundTripTests: StrataTestCase {
         let second = try Segment.open(path: path)
         XCTAssertEqual(second.rowCount, 2)
         XCTAssertEqual(try second.vector(row: 1), [5, 6])
+    }
+
+    func testScanRangeEdgesAndHugeK() throws {
+        let schema = SegmentSchema(dimension: 3, elementType: .float32, metric: .l2, columns: Self.columns)
+        let rows = Self.rows(count: 10, dimension: 3, seed: 3)
+        let path = tmpPath("edges.seg")
+        try writeSegment(path: path, schema: schema, rows: rows, rowsPerBlock: 3)
+        let seg = try Segment.open(path: path)
+        for (range, want) in [(-5..<2, 0..<2), (8..<100, 8..<10), (5..<5, 5..<5), (10..<20, 10..<10), (-9 ..< -1, 0..<0),
+                              (Int.min..<Int.max, 0..<10)] {
+            var seen: [Int] = []
+            try seg.scan(column: "s", rows: range) { r, _ in seen.append(r) }
+            XCTAssertEqual(seen, Array(want), "scan rows \(range)")
+        }
+        XCTAssertEqual(try seg.exactSearch(query: [0, 0, 0], k: Int.max).count, 10)
+        XCTAssertEqual(try seg.exactSearch(queries: [[0, 0, 0]], k: Int.max).first?.count, 10)
+        assertStrataError(.invalidArgument) { try seg.id(ofRow: Int.max) }
+        assertStrataError(.invalidArgument) { try seg.payload(row: Int.min) }
+        assertStrataError(.invalidArgument) { try seg.value(row: 10, column: "s") }
+    }
+
+    /// `withUnsafeVectorBytes(row:)` is public; an out-of-range row is bad input and must not trap.
+    /// Set STRATA_RUN_TRAPPING_TESTS=1 to run it once the bug is fixed.
+    func testWithUnsafeVectorBytesOutOfRange() throws {
+        if ProcessInfo.processInfo.environment["STRATA_RUN_TRAPPING_TESTS"] != "1" {
+            throw XCTSkip("known bug: Segment.withUnsafeVectorBytes(row:) traps (precondition, Segment.swift) on an out-of-range row; the calls below would kill the test process")
+        }
+        let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2)
+        try writeSegment(path: tmpPath("wuvb.seg"), schema: schema, rows: [TestRow(id: 1, vector: [1, 2], values: [])])
+        let seg = try Segment.open(path: tmpPath("wuvb.seg"))
+        for row in [-1, 1, Int.max] {
+            do {
+                _ = try seg.withUnsafeVectorBytes(row: row) { (raw) throws(StrataError) in raw.count }
+                XCTFail("row \(row) should throw")
+            } catch {
+                XCTAssertEqual(error.code, .invalidArgument)
+            }
+        }
     }
 
     func testCloseMakesAccessorsThrow() throws {

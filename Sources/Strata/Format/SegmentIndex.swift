@@ -74,8 +74,8 @@ func typed<T>(_ body: () throws -> T) throws(StrataError) -> T {
 /// The opened index of a segment: codebook and codes resident, graph in the mapping.
 final class SegmentANNIndex: @unchecked Sendable {
     let quantizer: ProductQuantizer
-    /// Codes copied into anonymous memory so that they stay resident (count x M bytes).
-    let codes: UnsafeMutableRawBufferPointer
+    /// Codes copied into anonymous memory (huge pages) so that they stay resident (count x M bytes).
+    let codes: ResidentCodes
     let graph: DiskGraphView
     private let pool = Mutex<[PooledSearcher]>([])
 
@@ -96,11 +96,9 @@ final class SegmentANNIndex: @unchecked Sendable {
         guard let need = Checked.mul(UInt64(rowCount), UInt64(quantizer.codeSize)), UInt64(mapped.count) == need else {
             throw StrataError(.corrupt, "pq_codes holds \(mapped.count) bytes, expected \(rowCount) x \(quantizer.codeSize)", section: "pq_codes", offset: offsets.1)
         }
-        codes = .allocate(byteCount: max(1, mapped.count), alignment: 64)
-        if mapped.count > 0 { codes.copyMemory(from: mapped) }
+        let codeSize = quantizer.codeSize
+        codes = try typed { try ResidentCodes(copying: mapped, count: rowCount, codeSize: codeSize) }
     }
-
-    deinit { codes.deallocate() }
 
     /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
     func withSearcher<R>(_ body: (BeamSearcher) throws(StrataError) -> R) throws(StrataError) -> R {
@@ -108,8 +106,7 @@ final class SegmentANNIndex: @unchecked Sendable {
         if let s = pool.withLock({ $0.popLast() }) {
             searcher = s.searcher
         } else {
-            searcher = try typed { try BeamSearcher(graph: graph, quantizer: quantizer,
-                                                     codes: UnsafeRawBufferPointer(rebasing: codes[0..<(graph.count * quantizer.codeSize)])) }
+            searcher = try typed { try BeamSearcher(graph: graph, quantizer: quantizer, codes: codes) }
         }
         let slot = PooledSearcher(searcher: searcher)
         defer { pool.withLock { $0.append(slot) } }
@@ -145,7 +142,7 @@ extension Segment {
             let row = i * step
             guard let v = try? vector(row: row) else { return nil }
             vectors += v
-            codes += UnsafeRawBufferPointer(rebasing: ix.codes[(row * ix.quantizer.codeSize)..<((row + 1) * ix.quantizer.codeSize)])
+            codes += UnsafeRawBufferPointer(rebasing: ix.codes.bytes[(row * ix.quantizer.codeSize)..<((row + 1) * ix.quantizer.codeSize)])
         }
         return vectors.withUnsafeBufferPointer { v in
             codes.withUnsafeBytes { c in

@@ -53,6 +53,44 @@ public struct BeamSearchStats: Sendable, Equatable {
     public var pqDistances = 0
 }
 
+/// PQ codes held resident in anonymous memory: 2 MiB-aligned and advised for transparent huge pages,
+/// because every hop of a search reads ~R random codes and 4 KiB pages make each a TLB miss. Share one
+/// store between the per-thread searchers.
+public final class ResidentCodes: @unchecked Sendable {
+    /// Bytes per code (M).
+    public let codeSize: Int
+    /// Number of codes.
+    public let count: Int
+    let storage: UnsafeMutableRawPointer
+    let capacity: Int
+
+    /// Copies `count x codeSize` code bytes.
+    /// - Throws: ``StrataError/Code/invalidArgument`` when the length is not `count * codeSize`.
+    public init(copying codes: UnsafeRawBufferPointer, count: Int, codeSize: Int) throws {
+        let (need, o) = count.multipliedReportingOverflow(by: codeSize)
+        if o || codeSize < 1 || count < 0 || codes.count != need {
+            throw StrataError(.invalidArgument, "codes hold \(codes.count) bytes, \(count) rows of \(codeSize) need \(need)")
+        }
+        self.codeSize = codeSize
+        self.count = count
+        let huge = 2 << 20
+        capacity = max(huge, (need + huge - 1) / huge * huge)
+        storage = .allocate(byteCount: capacity, alignment: huge)
+        #if canImport(Glibc)
+        _ = madvise(storage, capacity, 14 /* MADV_HUGEPAGE */)
+        #endif
+        if need > 0 { storage.copyMemory(from: codes.baseAddress!, byteCount: need) }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The codes, `count x codeSize` bytes.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count * codeSize) }
+
+    /// Bytes of anonymous memory held (rounded up to whole huge pages).
+    public var residentBytes: Int { capacity }
+}
+
 /// Approximate search over one graph section with resident PQ codes. One searcher per thread: it owns
 /// reusable scratch (visited stamps, candidate list, ADC table), so the hot loop allocates nothing.
 /// The graph bytes and codes must outlive the searcher.
@@ -63,6 +101,8 @@ public final class BeamSearcher {
     public let quantizer: ProductQuantizer
     /// Counters of the last search.
     public private(set) var lastStats = BeamSearchStats()
+    /// Keeps a shared code store alive.
+    let codeOwner: ResidentCodes?
 
     let codes: UnsafePointer<UInt8>
     let m: Int
@@ -85,15 +125,27 @@ public final class BeamSearcher {
     var beam: [Int]
     let queryBuffer: UnsafeMutablePointer<Float>
 
-    /// Creates a searcher.
+    /// Creates a searcher over a shared resident code store (the usual way).
     /// - Parameters:
     ///   - graph: a validated graph view.
     ///   - quantizer: the PQ codebook (same dimension as the graph).
     ///   - codes: `graph.count x quantizer.codeSize` bytes, row-major.
     ///   - metric: distance to report; `nil` uses the metric recorded in the graph.
     /// - Throws: ``StrataError/Code/invalidArgument`` when dimensions or the code length disagree.
-    public init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
-                metric: DistanceMetric? = nil) throws {
+    public convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes,
+                            metric: DistanceMetric? = nil) throws {
+        try self.init(graph: graph, quantizer: quantizer, codes: codes.bytes, metric: metric, owner: codes)
+    }
+
+    /// Creates a searcher over codes the caller keeps alive (see also ``ResidentCodes``).
+    public convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
+                            metric: DistanceMetric? = nil) throws {
+        try self.init(graph: graph, quantizer: quantizer, codes: codes, metric: metric, owner: nil)
+    }
+
+    init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
+         metric: DistanceMetric?, owner: ResidentCodes?) throws {
+        self.codeOwner = owner
         if quantizer.dimension != graph.dimension {
             throw StrataError(.invalidArgument, "PQ dimension \(quantizer.dimension) differs from the graph's \(graph.dimension)")
         }
@@ -237,6 +289,10 @@ public final class BeamSearcher {
                     stamps[Int(v)] = gen
                     fresh[freshCount] = v
                     freshCount += 1
+                    // The code of a fresh neighbour is a cache miss: start it now (M <= 128 spans <= 3 lines).
+                    let cp = codes + Int(v) * m
+                    strata_prefetch(cp)
+                    strata_prefetch(cp + m - 1)
                 }
             }
             ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: fresh, count: freshCount, into: freshDist)

@@ -319,7 +319,7 @@ final class VamanaBuildState: @unchecked Sendable {
 
     /// Each node gets `initialDegree` distinct random out-neighbours (not itself), from its own stream.
     func randomInit() {
-        let k = min(p.initialDegree, count - 1)
+        let k = min(p.initialDegree, r, count - 1)
         if k <= 0 { return }
         IndexParallel.forEach(count: count, threads: threads, chunk: 1024) { _, i in
             var rng = IndexRandom(seed: self.p.seed, stream: UInt64(i) &+ 1)

@@ -8,9 +8,12 @@ public struct VamanaParameters: Sendable, Equatable {
     public var buildListSize: Int = 100
     /// Pruning alpha of the last pass (>= 1). Earlier passes use 1.0. Default 1.2.
     public var alpha: Float = 1.2
-    /// Number of passes over all points (1...4). With two, the first uses alpha 1.0. Default 2.
-    public var passes: Int = 2
-    /// Out-degree of the random initial graph (0...R). Default 16: enough to connect, cheap to refine.
+    /// Number of passes over all points (1...4); with several, all but the last use alpha 1.0.
+    /// Default 1: on pypi-minilm-100k (R 64, L 100) a second pass (alpha 1.0 then 1.2, as in the
+    /// paper) gave no recall gain (0.9491 vs 0.9506 recall@10 at search L 30) for twice the build time.
+    public var passes: Int = 1
+    /// Out-degree of the random initial graph (>= 0; capped at R). Default 16: enough to connect,
+    /// cheap to refine.
     public var initialDegree: Int = 16
     /// Random seed: the initial graph, the insertion order and the k-means samples derive from it.
     public var seed: UInt64 = 0x5EED_1234
@@ -27,7 +30,7 @@ public struct VamanaParameters: Sendable, Equatable {
     public init() {}
 
     /// Parameters with the given degree and build list size, other fields at their defaults.
-    public init(maxDegree: Int, buildListSize: Int, alpha: Float = 1.2, passes: Int = 2, seed: UInt64 = 0x5EED_1234) {
+    public init(maxDegree: Int, buildListSize: Int, alpha: Float = 1.2, passes: Int = 1, seed: UInt64 = 0x5EED_1234) {
         self.maxDegree = maxDegree
         self.buildListSize = buildListSize
         self.alpha = alpha
@@ -49,9 +52,7 @@ public struct VamanaParameters: Sendable, Equatable {
         }
         if !(alpha >= 1 && alpha <= 4) { throw StrataError(.invalidArgument, "alpha must be in 1...4, got \(alpha)") }
         if passes < 1 || passes > 4 { throw StrataError(.invalidArgument, "passes must be in 1...4, got \(passes)") }
-        if initialDegree < 0 || initialDegree > maxDegree {
-            throw StrataError(.invalidArgument, "initial degree must be in 0...R, got \(initialDegree)")
-        }
+        if initialDegree < 0 { throw StrataError(.invalidArgument, "initial degree must be >= 0, got \(initialDegree)") }
         if let t = threads, t < 1 { throw StrataError(.invalidArgument, "threads must be positive, got \(t)") }
         if let b = batchSize, b < 1 { throw StrataError(.invalidArgument, "batch size must be positive, got \(b)") }
         if !(slack >= 0 && slack <= 2) { throw StrataError(.invalidArgument, "slack must be in 0...2, got \(slack)") }

@@ -1,7 +1,7 @@
 // ann-bench: builds PQ codes and a Vamana graph over a texmex dataset, writes the sector layout to a
 // temporary file, maps it, and sweeps the search list size L reporting recall@10 and single-thread QPS.
 //
-//   .build/release/ann-bench [--dataset DIR] [--R 64] [--Lb 100] [--alpha 1.2] [--passes 2]
+//   .build/release/ann-bench [--dataset DIR] [--R 64] [--Lb 100] [--alpha 1.2] [--passes 1]
 //       [--init-degree 16] [--M 96] [--W 1] [--Ls 10,20,...] [--threads N] [--f16] [--cache DIR]
 //       [--queries N] [--k 10]
 //
@@ -23,6 +23,13 @@ func cpuNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// CPU seconds of the whole process (all threads, user + system).
+func processCPU() -> Double {
+    var ru = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &ru)
+    return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) * 1e-6 + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) * 1e-6
 }
 
 func fail(_ s: String) -> Never {
@@ -84,7 +91,7 @@ do {
 }
 if flags.contains("build-only") { }
 if flags.contains("help") {
-    print("usage: ann-bench [--dataset DIR] [--R 64] [--Lb 100] [--alpha 1.2] [--passes 2] [--init-degree 16] [--M 96] [--W 1] [--Ls 10,20,40] [--threads N] [--f16] [--cache DIR] [--queries N] [--k 10] [--metric cosine]")
+    print("usage: ann-bench [--dataset DIR] [--R 64] [--Lb 100] [--alpha 1.2] [--passes 1] [--init-degree 16] [--M 96] [--W 1] [--Ls 10,20,40] [--threads N] [--f16] [--cache DIR] [--queries N] [--k 10] [--metric cosine]")
     exit(0)
 }
 func intOpt(_ k: String, _ d: Int) -> Int {
@@ -97,7 +104,7 @@ var params = VamanaParameters()
 params.maxDegree = intOpt("R", 64)
 params.buildListSize = intOpt("Lb", 100)
 params.alpha = Float(opts["alpha"] ?? "1.2") ?? 1.2
-params.passes = intOpt("passes", 2)
+params.passes = intOpt("passes", 1)
 params.initialDegree = intOpt("init-degree", params.initialDegree)
 if let t = opts["threads"] { params.threads = Int(t) }
 if let b = opts["batch"] { params.batchSize = Int(b) }
@@ -142,6 +149,7 @@ func readFile(_ path: String) -> [UInt8] {
 
 // ---- PQ
 var t0 = now()
+let pqCPU0 = processCPU()
 let pq: ProductQuantizer
 var codes: [UInt8]
 if exists(pqPath) && exists(codesPath) {
@@ -152,7 +160,7 @@ if exists(pqPath) && exists(codesPath) {
     pq = try ProductQuantizer(training: vectors, count: n, dimension: dim, rowStride: stride, subspaceCount: m, threads: params.threads)
     let tTrain = now() - t0
     codes = try pq.encode(vectors: vectors, count: n, rowStride: stride, threads: params.threads)
-    print(String(format: "pq: train %.2f s, encode %.2f s (M %d, %d code bytes)", tTrain, now() - t0 - tTrain, m, codes.count))
+    print(String(format: "pq: train %.2f s, encode %.2f s (M %d, %d code bytes), CPU %.2f s", tTrain, now() - t0 - tTrain, m, codes.count, processCPU() - pqCPU0))
     if let p = pqPath { writeFile(p, pq.serialize()); writeFile(codesPath!, codes) }
 }
 let pqSeconds = now() - t0
@@ -161,8 +169,10 @@ let pqSeconds = now() - t0
 var buildSeconds = 0.0
 if !exists(cacheDir == nil ? nil : graphPath) {
     t0 = now()
+    let c0 = processCPU()
     let graph = try VamanaBuilder.build(vectors: vectors, count: n, dimension: dim, rowStride: stride, metric: metric, parameters: params)
     buildSeconds = now() - t0
+    print(String(format: "graph: build wall %.2f s, CPU %.2f s", buildSeconds, processCPU() - c0))
     let t1 = now()
     guard let f = fopen(graphPath + ".tmp", "wb") else { fail("cannot create \(graphPath)") }
     let geo = try DiskGraphLayout.writeSectorLayout(graph: graph, vectors: vectors, dimension: dim, rowStride: stride,
@@ -199,8 +209,10 @@ for i in 0..<nq {
     gt.append(Set((0..<k).map { Int(src[$0]) }))
 }
 
-let searcher = try codes.withUnsafeBytes { try BeamSearcher(graph: view, quantizer: pq, codes: $0) }
-print("rss_anon_mb after open: \(String(format: "%.1f", Double(rssAnonKB()) / 1024)) (codes \(codes.count / 1024) KiB)")
+let store = try codes.withUnsafeBytes { try ResidentCodes(copying: $0, count: n, codeSize: pq.codeSize) }
+codes = []  // only the resident copy stays
+let searcher = try BeamSearcher(graph: view, quantizer: pq, codes: store)
+print("rss_anon_mb after open: \(String(format: "%.1f", Double(rssAnonKB()) / 1024)) (codes \(store.residentBytes / 1024) KiB)")
 print(" L     recall@10      QPS   cpuQPS   hops  reads  pq/query  us/query")
 var best95 = 0.0, best99 = 0.0
 for l in ls {
