@@ -59,6 +59,7 @@ enum CLIExit {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let data = try encoder.encode(value)
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data([0x0A]))
@@ -90,6 +91,6 @@ func parseRowRange(_ text: String) -> Range<Int>? {
         guard let a = Int(text[..<r.lowerBound]), let b = Int(text[r.upperBound...]), a >= 0, b >= a else { return nil }
         return a..<b
     }
-    guard let a = Int(text), a >= 0 else { return nil }
+    guard let a = Int(text), a >= 0, a < Int.max else { return nil }
     return a..<(a + 1)
 }

@@ -230,10 +230,18 @@ public final class Segment: @unchecked Sendable {
 
     /// Calls `body` with the raw bytes of `row`'s vector in the mapping (zero copy; `dimension`
     /// elements of ``SegmentSchema/elementType``, 32-byte aligned). The pointer is valid only inside `body`.
-    public func withUnsafeVectorBytes<R, E: Error>(row: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        precondition(row >= 0 && row < rowCount, "row out of range")
+    /// Throws `.invalidArgument` for a row out of range or a closed segment.
+    public func withUnsafeVectorBytes<R>(row: Int, _ body: (UnsafeRawBufferPointer) throws(StrataError) -> R) throws(StrataError) -> R {
+        try checkOpen()
+        try checkRow(row)
+        return try body(unsafeVectorBytes(row: row))
+    }
+
+    /// `row`'s vector bytes in the mapping, unchecked.
+    @inline(__always)
+    func unsafeVectorBytes(row: Int) -> UnsafeRawBufferPointer {
         let start = row * vectorStride
-        return try body(UnsafeRawBufferPointer(rebasing: vectorBytes[start..<(start + schema.dimension * schema.elementType.byteWidth)]))
+        return UnsafeRawBufferPointer(rebasing: vectorBytes[start..<(start + schema.dimension * schema.elementType.byteWidth)])
     }
 
     /// `row`'s vector as float32 (a copy; converted from float16 when stored so).
@@ -241,7 +249,8 @@ public final class Segment: @unchecked Sendable {
         try checkOpen()
         try checkRow(row)
         let dim = schema.dimension
-        return withUnsafeVectorBytes(row: row) { raw in
+        let raw = unsafeVectorBytes(row: row)
+        return { () -> [Float] in
             switch schema.elementType {
             case .float32:
                 return Array(raw.bindMemory(to: Float.self))
@@ -251,7 +260,7 @@ public final class Segment: @unchecked Sendable {
                     n = dim
                 }
             }
-        }
+        }()
     }
 
     // MARK: payload

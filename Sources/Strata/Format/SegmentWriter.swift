@@ -188,14 +188,16 @@ public final class SegmentWriter {
 
     private func appendVector(_ vector: UnsafeBufferPointer<Float>) throws(StrataError) {
         let dim = schema.dimension
-        var scale: Float = 1
         if schema.metric == .cosine {
-            // Double accumulation: a float sum of squares overflows for large components.
+            // Double accumulation and division: a float sum of squares overflows for large
+            // components, and a float 1/norm overflows for tiny ones.
             var n: Double = 0
             for x in vector { n += Double(x) * Double(x) }
-            scale = Float(1 / n.squareRoot())
+            let norm = n.squareRoot()
+            for d in 0..<dim { rowScratch[d] = Float(Double(vector[d]) / norm) }
+        } else {
+            for d in 0..<dim { rowScratch[d] = vector[d] }
         }
-        for d in 0..<dim { rowScratch[d] = vector[d] * scale }
         let start = vectorBuffer.count
         vectorBuffer.append(contentsOf: repeatElement(0, count: stride))
         vectorBuffer.withUnsafeMutableBytes { raw in

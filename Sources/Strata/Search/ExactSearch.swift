@@ -32,9 +32,10 @@ struct TopK {
 
     struct Candidate: Comparable {
         var distance: Float
+        var id: UInt64
         var row: Int
         static func < (a: Candidate, b: Candidate) -> Bool {
-            a.distance != b.distance ? a.distance < b.distance : a.row < b.row
+            a.distance != b.distance ? a.distance < b.distance : a.id < b.id
         }
     }
 
@@ -43,9 +44,9 @@ struct TopK {
     /// The distance a candidate must beat to enter (infinity until k are held).
     @inline(__always) var threshold: Float { heap.count < k ? .infinity : heap.max!.distance }
 
-    @inline(__always) mutating func offer(distance: Float, row: Int) {
-        if heap.count < k { heap.insert(Candidate(distance: distance, row: row)); return }
-        let c = Candidate(distance: distance, row: row)
+    @inline(__always) mutating func offer(distance: Float, id: UInt64, row: Int) {
+        if heap.count < k { heap.insert(Candidate(distance: distance, id: id, row: row)); return }
+        let c = Candidate(distance: distance, id: id, row: row)
         if c < heap.max! { _ = heap.replaceMax(with: c) }
     }
 
@@ -94,12 +95,12 @@ extension Segment {
             if let filter {
                 for row in 0..<rowCount where filter(row) {
                     let d = unsafeDistance(query, row: row)
-                    if d <= top.threshold { top.offer(distance: d, row: row) }
+                    if d <= top.threshold { top.offer(distance: d, id: unsafeId(ofRow: row), row: row) }
                 }
             } else {
                 for row in 0..<rowCount {
                     let d = unsafeDistance(query, row: row)
-                    if d <= top.threshold { top.offer(distance: d, row: row) }
+                    if d <= top.threshold { top.offer(distance: d, id: unsafeId(ofRow: row), row: row) }
                 }
             }
         }
@@ -134,7 +135,7 @@ extension Segment {
                     for row in tileStart..<tileEnd {
                         let d = unsafeDistance(query, row: row)
                         if d <= threshold {
-                            tops[qi].offer(distance: d, row: row)
+                            tops[qi].offer(distance: d, id: unsafeId(ofRow: row), row: row)
                             threshold = tops[qi].threshold
                         }
                     }
