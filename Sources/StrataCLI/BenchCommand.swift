@@ -96,7 +96,7 @@ struct BenchCommand: ParsableCommand {
         }
         defer { if segment == nil { try? FileManager.default.removeItem(atPath: segmentPath) } }
         let readBefore = diskReadBytes()
-        let seg = try Segment.open(path: segmentPath)
+        var seg = try Segment.open(path: segmentPath)
         let rssAfterOpen = residentAnonymousMB()
         if !seg.hasIndex { FileHandle.standardError.write(Data("note: segment has no index; searches are exact\n".utf8)) }
         let queryFile = try VectorFile(path: dataset + "/query.fvecs")
@@ -105,7 +105,12 @@ struct BenchCommand: ParsableCommand {
         let queries = (0..<n).map(queryFile.row)
         var points: [Point] = []
         for listSize in L where listSize >= k {
-            if cold { evictFromPageCache(segmentPath) }
+            if cold {
+                // Pages mapped by this process survive POSIX_FADV_DONTNEED, so drop the mapping
+                // first (the old Segment unmaps when released), evict, then map afresh.
+                seg = try Segment.open(path: segmentPath)
+                evictFromPageCache(segmentPath)
+            }
             let readStart = diskReadBytes()
             let options = SearchOptions(k: k, listSize: listSize, beamWidth: beamWidth)
             var results = [[SearchHit]](repeating: [], count: n)
@@ -123,6 +128,7 @@ struct BenchCommand: ParsableCommand {
                 }
             } else {
                 let shared = ParallelRun(count: n)
+                let seg = seg
                 DispatchQueue.concurrentPerform(iterations: threads) { t in
                     var q = t
                     while q < n {

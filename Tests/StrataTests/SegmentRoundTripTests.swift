@@ -330,11 +330,7 @@ final class SegmentRoundTripTests: StrataTestCase {
     }
 
     /// `withUnsafeVectorBytes(row:)` is public; an out-of-range row is bad input and must not trap.
-    /// Set STRATA_RUN_TRAPPING_TESTS=1 to run it once the bug is fixed.
     func testWithUnsafeVectorBytesOutOfRange() throws {
-        if ProcessInfo.processInfo.environment["STRATA_RUN_TRAPPING_TESTS"] != "1" {
-            throw XCTSkip("known bug: Segment.withUnsafeVectorBytes(row:) traps (precondition, Segment.swift) on an out-of-range row; the calls below would kill the test process")
-        }
         let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2)
         try writeSegment(path: tmpPath("wuvb.seg"), schema: schema, rows: [TestRow(id: 1, vector: [1, 2], values: [])])
         let seg = try Segment.open(path: tmpPath("wuvb.seg"))
