@@ -302,7 +302,7 @@ public final class SegmentWriter {
             let checksum = Checksum.Streaming()
             let start = cursor
             var written: UInt64 = 0
-            try typed {
+            _ = try typed {
                 try builtIndex.vectors.withBytes { (raw) throws(StrataError) in
                     try typed {
                         try DiskGraphLayout.writeSectorLayout(
