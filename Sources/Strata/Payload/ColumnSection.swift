@@ -128,7 +128,9 @@ struct ColumnSection: @unchecked Sendable {
                   Checked.fits(offset: b.offset, length: UInt64(b.storedLength), within: directoryOffset),
                   b.offset >= UInt64(Self.headerLength),
                   b.encoding <= ColumnBlockInfo.encodingLZ4,
-                  b.encoding == ColumnBlockInfo.encodingLZ4 || b.storedLength == b.decodedLength else {
+                  b.encoding == ColumnBlockInfo.encodingLZ4 || b.storedLength == b.decodedLength,
+                  // LZ4 expands at most ~255x: a larger claim is corrupt, and must not make a reader allocate it.
+                  UInt64(b.decodedLength) <= UInt64(b.storedLength) * 255 + 64 else {
                 throw StrataError(.corrupt, "bad block handle \(i)", section: name, offset: at)
             }
             nextRow += UInt64(b.rowCount)

@@ -48,7 +48,8 @@ public enum ZoneMap: Sendable, Equatable, CustomStringConvertible {
         let kind = try r.u8(), flags = try r.u8(), minLength = try r.u8(), maxLength = try r.u8()
         switch kind {
         case 0:
-            try r.reservedZeros(19 - 3)
+            guard flags == 0, minLength == 0, maxLength == 0 else { throw r.error("reserved zone map bytes are not zero") }
+            try r.reservedZeros(16)
             return .none
         case 1, 2:
             guard flags == 0, minLength == 0, maxLength == 0 else { throw r.error("reserved zone map bytes are not zero") }

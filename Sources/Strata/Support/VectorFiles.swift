@@ -80,7 +80,8 @@ public final class VectorFile: @unchecked Sendable {
             throw StrataError(.unsupportedFeature, "npy must be 2-D with at least one column", path: path, offset: UInt64(start))
         }
         let dataStart = start + headerLength
-        guard let need = Checked.mul(UInt64(dims[0]), UInt64(dims[1]) * 4), need <= UInt64(bytes.count - dataStart) else {
+        guard let rowBytes = Checked.mul(UInt64(dims[1]), 4), let need = Checked.mul(UInt64(dims[0]), rowBytes),
+              need <= UInt64(bytes.count - dataStart) else {
             throw StrataError(.truncated, "npy data shorter than its shape", path: path, offset: UInt64(dataStart))
         }
         return (dims[0], dims[1], dataStart)
