@@ -8,7 +8,7 @@ struct DumpCommand: ParsableCommand {
         commandName: "dump",
         abstract: "Show everything in a segment: header, layout, columns, rows.")
 
-    @Argument(help: "Segment file.")
+    @Argument(help: "Segment file or collection directory.")
     var segment: String
 
     @Flag(name: .long, help: "Print one JSON document.")
@@ -96,6 +96,9 @@ struct DumpCommand: ParsableCommand {
     }
 
     func run() throws {
+        if CollectionReadCommands.isCollection(segment) {
+            return try CollectionReadCommands.dump(directory: segment, rows: rows.flatMap(parseRowRange), json: json)
+        }
         let seg = try Segment.open(path: segment)
         var stats = seg.columnStatistics
         if let column {

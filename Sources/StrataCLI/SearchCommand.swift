@@ -8,7 +8,7 @@ struct SearchCommand: ParsableCommand {
         commandName: "search",
         abstract: "Exact k-nearest-neighbour search for each query in a .fvecs/.npy file.")
 
-    @Argument(help: "Segment file.")
+    @Argument(help: "Segment file or collection directory.")
     var segment: String
 
     @Option(name: .long, help: "Query vectors (.fvecs or .npy).")
@@ -25,6 +25,12 @@ struct SearchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Queries scored together per scan of the vectors (1: one query at a time).")
     var batch: Int = 1
+
+    @Option(name: .customLong("list-size"), help: "Collections: graph search list size L for indexed segments.")
+    var listSize: Int = SearchOptions().listSize
+
+    @Flag(name: .long, help: "Collections: exact search in every segment.")
+    var exact = false
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
@@ -49,6 +55,10 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if CollectionReadCommands.isCollection(segment) {
+            return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
+                                                     listSize: listSize, exact: exact, json: json)
+        }
         let seg = try Segment.open(path: segment)
         let rssAfterOpen = residentAnonymousMB()
         let queries = try VectorFile(path: query)

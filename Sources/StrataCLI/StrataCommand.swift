@@ -11,7 +11,10 @@ struct StrataCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 success (verify: sound), 1 corrupt data or failed operation, 2 usage or I/O error.
         """,
-        subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self]
+        subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
+                      CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
+                      CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self,
+                      CollectionTestDriverCommand.self]
     )
 }
 

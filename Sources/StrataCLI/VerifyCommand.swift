@@ -8,7 +8,7 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check every checksum and invariant of a segment (exit 0 sound, 1 corrupt, 2 usage/I/O).")
 
-    @Argument(help: "Segment file.")
+    @Argument(help: "Segment file or collection directory.")
     var segment: String
 
     @Flag(name: .long, help: "Print one JSON document.")
@@ -33,6 +33,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
+        if CollectionReadCommands.isCollection(segment) { return try CollectionReadCommands.verify(directory: segment, json: json) }
         let start = now()
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
                             bytes_checked: 0, seconds: 0, gb_per_s: 0)

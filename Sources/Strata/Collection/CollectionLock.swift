@@ -1,0 +1,141 @@
+// Advisory file locks (flock) and the few file operations the collection layer needs beyond
+// IO/SystemFile.swift: open-existing-for-append, directory listing, mtime-free existence checks.
+//
+// Three lock files live in a collection directory (docs/FORMAT.md, "Collections"):
+//   LOCK           held exclusively by the one writer process for as long as it has the collection open
+//   COMPACT.lock   held exclusively by a compaction run (a second cron run sees it busy and exits 0)
+//   MANIFEST.lock  held briefly around read-modify-publish of MANIFEST, by the writer and the compactor
+// flock locks belong to the open file description, so they are released by the kernel when a
+// process dies (kill -9 included): a crashed writer or compactor never leaves a stale lock.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive advisory lock on a file (`flock(LOCK_EX)`), released by ``unlock()``, on deinit, or
+/// by the kernel when the process exits.
+final class FileLock {
+    let path: String
+    private var descriptor: Int32
+
+    private init(path: String, descriptor: Int32) {
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    /// Takes the lock on `path` (created if missing). With `wait` false, returns nil when another
+    /// open file description holds it. The corresponding C function is `flock(2)`.
+    static func acquire(_ path: String, wait: Bool) throws(StrataError) -> FileLock? {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) } }
+        guard fd >= 0 else { throw SystemFile.ioError("cannot open lock file", path: path) }
+        let rc = retryOnInterrupt { flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) }
+        if rc != 0 {
+            let code = errno
+            _ = close(fd)
+            if code == EWOULDBLOCK { return nil }
+            errno = code
+            throw SystemFile.ioError("flock failed", path: path)
+        }
+        return FileLock(path: path, descriptor: fd)
+    }
+
+    /// Releases the lock (idempotent).
+    func unlock() {
+        if descriptor >= 0 {
+            _ = flock(descriptor, LOCK_UN)
+            _ = close(descriptor)
+            descriptor = -1
+        }
+    }
+
+    deinit { unlock() }
+}
+
+/// File helpers for collection directories.
+enum CollectionFS {
+    /// Opens an existing file read-write without truncating it; the caller owns the descriptor.
+    static func openReadWrite(_ path: String) throws(StrataError) -> Int32 {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CLOEXEC) } }
+        guard fd >= 0 else { throw SystemFile.ioError("cannot open for writing", path: path) }
+        return fd
+    }
+
+    /// The names in directory `path` (without `.` and `..`).
+    static func list(_ path: String) throws(StrataError) -> [String] {
+        guard let dir = path.withCString({ opendir($0) }) else { throw SystemFile.ioError("cannot list directory", path: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Whether `path` is a directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        guard path.withCString({ stat($0, &info) }) == 0 else { return false }
+        return (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates directory `path` (mode 0755); an existing directory is fine.
+    static func makeDirectory(_ path: String) throws(StrataError) {
+        if path.withCString({ mkdir($0, 0o755) }) != 0, errno != EEXIST {
+            throw SystemFile.ioError("cannot create directory", path: path)
+        }
+    }
+
+    /// Reads a whole (small) file.
+    static func readAll(_ path: String) throws(StrataError) -> [UInt8] {
+        let file = try SystemFile.openForReading(path)
+        defer { file.close() }
+        let size = try file.size()
+        guard size <= 1 << 34 else { throw StrataError(.corrupt, "file too large (\(size) bytes)", path: path) }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        if size > 0 {
+            try bytes.withMutableBytes { (raw) throws(StrataError) in try file.read(into: raw, fromAbsoluteOffset: 0) }
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+    /// fsync of the directory. A crash leaves either the old file or the new one (plus, at worst, a
+    /// `.<name>.tmp-*` file that the next cleanup removes).
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StrataError) {
+        let dir = FileSystem.parentDirectory(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        let temp = "\(dir)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let file = try SystemFile.create(temp)
+            defer { file.close() }
+            try bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: 0) }
+            try file.sync()
+        } catch {
+            FileSystem.removeIfPresent(temp)
+            throw error
+        }
+        do {
+            try FileSystem.rename(temp, to: path)
+        } catch {
+            FileSystem.removeIfPresent(temp)
+            throw error
+        }
+        try FileSystem.syncParentDirectory(of: path)
+    }
+
+    /// Seconds since the Unix epoch, in milliseconds.
+    static func nowMilliseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return UInt64(t.tv_sec) * 1000 + UInt64(t.tv_nsec) / 1_000_000
+    }
+
+    /// A random 64-bit value as 16 lower-case hex digits (file names).
+    static func randomHex() -> String {
+        let v = UInt64.random(in: 0...UInt64.max)
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

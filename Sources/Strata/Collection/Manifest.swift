@@ -1,0 +1,251 @@
+// The collection manifest: the one file that says which segments, delete bitmaps and WAL make up
+// the collection. Immutable once written; a new version replaces `MANIFEST` by rename
+// (CollectionFS.writeAtomically: temp, fsync, rename, fsync directory), so a reader that opens
+// `MANIFEST` gets one whole version, old or new. Layout (docs/FORMAT.md, "Collections", C.3):
+//
+//   header (64 B) | schema | segment entries | obsolete-file entries | footer (16 B)
+//
+//   header: magic "STRATMAN", u16 major, u16 minor, u16 min reader major, u16 reserved 0,
+//           u64 generation, u64 WAL sequence, u64 created (Unix ms), u32 segment count,
+//           u32 obsolete count, u32 dimension, u8 element type, u8 metric, u16 reserved 0,
+//           u64 file length
+//   schema: u32 length + SchemaCodec bytes (as in a segment's schema section)
+//   segment entry: u16 name length, name, u16 bitmap name length (0: no deletes), bitmap name,
+//           u64 rows, u64 deleted rows, u64 file bytes, u8 flags (bit 0 indexed), 7 reserved 0
+//   obsolete entry: u16 name length, name, u64 obsolete since (Unix ms)
+//   footer: u64 XXH3-64 of every byte before it, magic "STRATMEN"
+
+/// One live segment as the manifest lists it.
+public struct ManifestSegment: Sendable, Equatable {
+    /// File name inside the collection directory (`seg-<owner><16 hex>.seg`).
+    public var name: String
+    /// Delete bitmap file name (`del-<owner><16 hex>.del`), nil when no row is deleted.
+    public var deleteFile: String?
+    /// Rows in the segment file.
+    public var rowCount: UInt64
+    /// Rows marked deleted in the bitmap.
+    public var deletedCount: UInt64
+    /// Segment file size in bytes.
+    public var fileBytes: UInt64
+    /// Whether the segment carries an ANN index.
+    public var indexed: Bool
+}
+
+/// A file no longer referenced, kept until its grace period ends (other processes may still be
+/// opening it).
+public struct ObsoleteFile: Sendable, Equatable {
+    /// File name inside the collection directory.
+    public var name: String
+    /// When it stopped being referenced (Unix milliseconds).
+    public var sinceMilliseconds: UInt64
+}
+
+/// One decoded manifest version.
+public struct Manifest: Sendable, Equatable {
+    /// Increases by one with every published version.
+    public var generation: UInt64
+    /// Sequence number of the WAL file whose records are not yet in segments (`wal-<seq>.log`).
+    public var walSequence: UInt64
+    /// When this version was written (Unix milliseconds).
+    public var createdMilliseconds: UInt64
+    /// Vector shape, metric and payload columns of every segment.
+    public var schema: SegmentSchema
+    /// Live segments, oldest first.
+    public var segments: [ManifestSegment]
+    /// Files waiting for their grace period to end before removal.
+    public var obsolete: [ObsoleteFile]
+
+    static let magic: [UInt8] = Array("STRATMAN".utf8)
+    static let footerMagic: [UInt8] = Array("STRATMEN".utf8)
+    static let major: UInt16 = 1
+    static let minor: UInt16 = 0
+    static let minReaderMajor: UInt16 = 1
+    /// Highest major this build reads.
+    static let readerMajor: UInt16 = 1
+    static let headerLength = 64
+    static let footerLength = 16
+
+    /// The bytes of this version.
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 4096)
+        w.raw(Self.magic); w.u16(Self.major); w.u16(Self.minor); w.u16(Self.minReaderMajor); w.u16(0)
+        w.u64(generation); w.u64(walSequence); w.u64(createdMilliseconds)
+        w.u32(UInt32(segments.count)); w.u32(UInt32(obsolete.count))
+        w.u32(UInt32(schema.dimension)); w.u8(schema.elementType.rawValue); w.u8(schema.metric.rawValue); w.u16(0)
+        w.u64(0) // file length, patched below
+        let schemaBytes = SchemaCodec.encode(schema.columns)
+        w.u32(UInt32(schemaBytes.count)); w.raw(schemaBytes)
+        func name(_ s: String?) {
+            let b = Array((s ?? "").utf8)
+            w.u16(UInt16(b.count)); w.raw(b)
+        }
+        for s in segments {
+            name(s.name); name(s.deleteFile)
+            w.u64(s.rowCount); w.u64(s.deletedCount); w.u64(s.fileBytes)
+            w.u8(s.indexed ? 1 : 0); w.zeros(7)
+        }
+        for o in obsolete {
+            name(o.name); w.u64(o.sinceMilliseconds)
+        }
+        let length = UInt64(w.count + Self.footerLength)
+        var bytes = w.bytes
+        withUnsafeBytes(of: length.littleEndian) { for i in 0..<8 { bytes[56 + i] = $0[i] } }
+        let checksum = bytes.withUnsafeBytes { Checksum.xxh3($0) }
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: Self.footerMagic)
+        return bytes
+    }
+
+    /// Decodes and validates a manifest. Throws `.badMagic`, `.truncated`, `.checksumMismatch`,
+    /// `.unsupportedVersion` or `.corrupt`, with `section` "manifest" and the offset.
+    static func decode(_ bytes: UnsafeRawBufferPointer, path: String? = nil) throws(StrataError) -> Manifest {
+        func fail(_ code: StrataError.Code, _ message: String, _ offset: Int) -> StrataError {
+            StrataError(code, message, path: path, section: "manifest", offset: UInt64(offset))
+        }
+        guard bytes.count >= 8, bytes[0..<8].elementsEqual(magic) else {
+            throw fail(.badMagic, "not a Strata manifest (magic is not STRATMAN)", 0)
+        }
+        guard bytes.count >= headerLength + footerLength else {
+            throw fail(.truncated, "manifest is \(bytes.count) bytes, at least \(headerLength + footerLength) needed", bytes.count)
+        }
+        let footerAt = bytes.count - footerLength
+        guard bytes[(footerAt + 8)...].elementsEqual(footerMagic) else {
+            throw fail(.truncated, "manifest footer magic missing (torn write?)", footerAt + 8)
+        }
+        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: footerAt, as: UInt64.self))
+        guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt])) == stored else {
+            throw fail(.checksumMismatch, "manifest checksum mismatch", footerAt)
+        }
+        var r = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt]), baseOffset: 0, section: "manifest")
+        do throws(StrataError) {
+            try r.skip(8)
+            let major = try r.u16(), _ = try r.u16(), minReader = try r.u16()
+            guard minReader <= readerMajor else {
+                throw fail(.unsupportedVersion, "manifest format \(major) needs a reader of major version \(minReader); this build reads \(readerMajor): upgrade Strata", 8)
+            }
+            try r.reservedZeros(2)
+            let generation = try r.u64(), walSequence = try r.u64(), created = try r.u64()
+            let segmentCount = try r.u32(), obsoleteCount = try r.u32()
+            let dimension = try r.u32(), elementRaw = try r.u8(), metricRaw = try r.u8()
+            try r.reservedZeros(2)
+            let length = try r.u64()
+            guard length == UInt64(bytes.count) else {
+                throw fail(.truncated, "manifest is \(bytes.count) bytes, header says \(length)", 56)
+            }
+            guard (1...SegmentSchema.maximumDimension).contains(Int(dimension)),
+                  let elementType = VectorElementType(rawValue: elementRaw), let metric = DistanceMetric(rawValue: metricRaw) else {
+                throw fail(.corrupt, "bad dimension, element type or metric", 48)
+            }
+            let schemaLength = try r.u32()
+            let schemaAt = r.absoluteOffset
+            let columns = try SchemaCodec.decode(try r.slice(Int(schemaLength)), fileOffset: schemaAt)
+            func name(optional: Bool) throws(StrataError) -> String? {
+                let at = r.absoluteOffset
+                let n = try r.u16()
+                if n == 0 {
+                    if optional { return nil }
+                    throw fail(.corrupt, "empty file name", Int(at))
+                }
+                guard let s = String(validating: try r.slice(Int(n)), as: UTF8.self), CollectionFiles.isSafeName(s) else {
+                    throw fail(.corrupt, "bad file name", Int(at))
+                }
+                return s
+            }
+            // Each entry takes at least 34 (segment) or 10 (obsolete) bytes: check counts before allocating.
+            guard UInt64(segmentCount) * 36 + UInt64(obsoleteCount) * 10 <= UInt64(r.remaining) else {
+                throw fail(.corrupt, "entry counts \(segmentCount)/\(obsoleteCount) exceed the manifest", 40)
+            }
+            var segments: [ManifestSegment] = []
+            var seen = Set<String>()
+            for _ in 0..<segmentCount {
+                let at = r.absoluteOffset
+                let n = try name(optional: false)!
+                let d = try name(optional: true)
+                let rows = try r.u64(), deleted = try r.u64(), fileBytes = try r.u64()
+                let flags = try r.u8()
+                try r.reservedZeros(7)
+                guard flags & ~1 == 0, deleted <= rows, (deleted == 0) == (d == nil), seen.insert(n).inserted else {
+                    throw fail(.corrupt, "bad segment entry for \(n)", Int(at))
+                }
+                segments.append(ManifestSegment(name: n, deleteFile: d, rowCount: rows, deletedCount: deleted,
+                                                fileBytes: fileBytes, indexed: flags & 1 != 0))
+            }
+            var obsolete: [ObsoleteFile] = []
+            for _ in 0..<obsoleteCount {
+                let n = try name(optional: false)!
+                obsolete.append(ObsoleteFile(name: n, sinceMilliseconds: try r.u64()))
+            }
+            guard r.remaining == 0 else { throw fail(.corrupt, "trailing bytes in manifest", Int(r.absoluteOffset)) }
+            return Manifest(generation: generation, walSequence: walSequence, createdMilliseconds: created,
+                            schema: SegmentSchema(dimension: Int(dimension), elementType: elementType, metric: metric, columns: columns),
+                            segments: segments, obsolete: obsolete)
+        } catch {
+            var e = error
+            if e.path == nil { e.path = path }
+            throw e
+        }
+    }
+
+    /// Reads `<dir>/MANIFEST`.
+    static func read(directory: String) throws(StrataError) -> Manifest {
+        let path = CollectionFiles.manifest(directory)
+        let bytes = try CollectionFS.readAll(path)
+        return try bytes.withBytes { (raw) throws(StrataError) in try decode(raw, path: path) }
+    }
+
+    /// Publishes this version as `<dir>/MANIFEST` (atomic replace). Call with MANIFEST.lock held.
+    func publish(directory: String) throws(StrataError) {
+        try CollectionFS.writeAtomically(encoded(), to: CollectionFiles.manifest(directory))
+    }
+
+    /// Every file this version references (segments, bitmaps, its WAL).
+    var referencedFiles: Set<String> {
+        var s = Set<String>()
+        for seg in segments {
+            s.insert(seg.name)
+            if let d = seg.deleteFile { s.insert(d) }
+        }
+        s.insert(CollectionFiles.walName(walSequence))
+        return s
+    }
+}
+
+/// Names of the files in a collection directory.
+enum CollectionFiles {
+    static func manifest(_ dir: String) -> String { "\(dir)/MANIFEST" }
+    static func writerLock(_ dir: String) -> String { "\(dir)/LOCK" }
+    static func compactLock(_ dir: String) -> String { "\(dir)/COMPACT.lock" }
+    static func manifestLock(_ dir: String) -> String { "\(dir)/MANIFEST.lock" }
+
+    /// `wal-<20-digit sequence>.log`.
+    static func walName(_ sequence: UInt64) -> String {
+        let s = String(sequence)
+        return "wal-" + String(repeating: "0", count: max(0, 20 - s.count)) + s + ".log"
+    }
+
+    /// Who created a segment or bitmap file: the writer (`w`) or the compactor (`c`). Each cleans
+    /// up only its own leftovers, so neither removes a file the other is about to publish.
+    enum Owner: Character { case writer = "w", compactor = "c" }
+
+    static func newSegmentName(_ owner: Owner) -> String { "seg-\(owner.rawValue)\(CollectionFS.randomHex()).seg" }
+    static func newBitmapName(_ owner: Owner) -> String { "del-\(owner.rawValue)\(CollectionFS.randomHex()).del" }
+
+    /// The owner of a segment/bitmap file name or of a temporary file made for one (nil otherwise).
+    static func owner(of name: String) -> Owner? {
+        var n = Substring(name)
+        if n.hasPrefix(".") { n = n.dropFirst() }
+        guard n.hasPrefix("seg-") || n.hasPrefix("del-") else { return nil }
+        return n.dropFirst(4).first.flatMap(Owner.init(rawValue:))
+    }
+
+    /// Whether `name` is a temporary file (`.<name>.tmp-<pid>-<random>` and its column spools).
+    static func isTemporary(_ name: String) -> Bool { name.hasPrefix(".") && name.contains(".tmp-") }
+
+    /// Whether `name` is a WAL file name.
+    static func isWAL(_ name: String) -> Bool { name.hasPrefix("wal-") && name.hasSuffix(".log") }
+
+    /// A plain file name: no slash, not `.`/`..`, printable ASCII.
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata compact DIR`: one cron-safe compaction run (exit 0 done or nothing to do or another run
+/// holds the lock, 1 failed, 2 usage).
+struct CollectionCompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Merge small segments, rewrite segments with many deletes, index unindexed ones (one run; safe from cron).",
+        discussion: """
+        Exit codes: 0 done, nothing to do, or another compaction holds the lock; 1 failed; 2 usage or I/O error.
+
+        Memory: each task is sized so that its estimate (32 MiB + rows x bytes per row; bytes per row is 64 without an index and 64 + 12 x dim + 16 x R + dim/4 with one) stays within --memory-budget.
+        """)
+
+    @Argument(help: "Collection directory.")
+    var directory: String
+
+    @Flag(name: .customLong("dry-run"), help: "Print the plan and change nothing.")
+    var dryRun = false
+
+    @Option(name: .customLong("memory-budget"), help: "Memory bound per task, e.g. 512M, 2G, or bytes.")
+    var memoryBudget: String = "1G"
+
+    @Option(name: .customLong("deleted-threshold"), help: "Rewrite segments with at least this deleted fraction.")
+    var deletedThreshold: Double = CompactionPolicy().deletedFractionThreshold
+
+    @Option(name: .customLong("merge-factor"), help: "Merge a size tier once it holds this many segments.")
+    var mergeFactor: Int = CompactionPolicy().mergeFactor
+
+    @Option(name: .customLong("tier-base-rows"), help: "Live rows below which a segment is in tier 0.")
+    var tierBaseRows: Int = CompactionPolicy().tierBaseRows
+
+    @Option(name: .customLong("grace-seconds"), help: "Keep obsolete files this long for other processes.")
+    var graceSeconds: Double = CompactionPolicy().graceSeconds
+
+    @Flag(name: .customLong("no-index"), help: "Do not build ANN indexes for output segments.")
+    var noIndex = false
+
+    @Option(name: .customLong("min-index-rows"), help: "Output segments with fewer rows get no index.")
+    var minIndexRows: Int = IndexOptions.defaultMinimumRows
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    static func parseBytes(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Int)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10),
+                                      ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let v = Double(t.dropLast(suffix.count)), v > 0 else { return nil }
+            return Int(v * Double(scale))
+        }
+        return Int(t).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    func validate() throws {
+        guard let b = Self.parseBytes(memoryBudget), b >= 64 << 20 else { throw ValidationError("--memory-budget must be at least 64M (e.g. 512M, 2G)") }
+        guard deletedThreshold > 0, deletedThreshold <= 1 else { throw ValidationError("--deleted-threshold must be in (0, 1]") }
+        guard mergeFactor >= 2 else { throw ValidationError("--merge-factor must be at least 2") }
+        guard tierBaseRows >= 1 else { throw ValidationError("--tier-base-rows must be at least 1") }
+        guard graceSeconds >= 0 else { throw ValidationError("--grace-seconds must be >= 0") }
+    }
+
+    func policy() -> CompactionPolicy {
+        var p = CompactionPolicy()
+        p.memoryBudgetBytes = Self.parseBytes(memoryBudget)!
+        p.deletedFractionThreshold = deletedThreshold
+        p.mergeFactor = mergeFactor
+        p.tierBaseRows = tierBaseRows
+        p.graceSeconds = graceSeconds
+        if noIndex { p.index = nil } else { p.index?.minimumRows = minIndexRows }
+        return p
+    }
+
+    struct TaskJSON: Encodable {
+        var kind: String; var inputs: [String]; var live_rows: Int; var deleted_rows: Int; var input_bytes: UInt64
+        var estimated_memory_bytes: Int; var reason: String
+        var output: String?; var rows_written: Int?; var bytes_written: UInt64?; var deletes_carried_over: Int?; var seconds: Double?
+        var mb_per_s: Double?; var rows_per_s: Double?
+        init(_ t: CompactionTask) {
+            kind = t.kind.rawValue; inputs = t.inputs; live_rows = t.liveRows; deleted_rows = t.deletedRows; input_bytes = t.inputBytes
+            estimated_memory_bytes = t.estimatedMemoryBytes; reason = t.reason
+        }
+    }
+    struct Output: Encodable {
+        var path: String; var dry_run: Bool; var lock_busy: Bool; var generation: UInt64?; var tasks: [TaskJSON]; var skipped: [String]
+        var files_removed: Int; var seconds: Double
+    }
+
+    func run() throws {
+        let compactor = Compactor(path: directory, policy: policy())
+        if dryRun {
+            let plan = try compactor.plan()
+            let out = Output(path: directory, dry_run: true, lock_busy: false, generation: plan.generation, tasks: plan.tasks.map(TaskJSON.init),
+                             skipped: plan.skipped, files_removed: 0, seconds: 0)
+            if json { try printJSON(out); return }
+            if plan.tasks.isEmpty { print("nothing to do") }
+            for t in plan.tasks {
+                print("\(t.kind.rawValue): \(t.inputs.joined(separator: " + ")) -> \(t.liveRows) rows, drops \(t.deletedRows) deleted, ~\(formatBytes(UInt64(t.estimatedMemoryBytes))) memory (\(t.reason))")
+            }
+            for s in plan.skipped { print("skipped: \(s)") }
+            if plan.expiredObsoleteFiles > 0 { print("\(plan.expiredObsoleteFiles) obsolete files past their grace period would be removed") }
+            return
+        }
+        let r = try compactor.run()
+        if r.lockBusy {
+            if json {
+                try printJSON(Output(path: directory, dry_run: false, lock_busy: true, generation: nil, tasks: [], skipped: [], files_removed: 0, seconds: r.seconds))
+            } else {
+                print("another compaction holds the lock on \(directory); nothing done")
+            }
+            return
+        }
+        let tasks = r.done.map { d -> TaskJSON in
+            var t = TaskJSON(d.task)
+            t.output = d.output; t.rows_written = d.rowsWritten; t.bytes_written = d.bytesWritten
+            t.deletes_carried_over = d.deletesCarriedOver; t.seconds = d.seconds
+            t.mb_per_s = d.seconds > 0 ? Double(d.task.inputBytes) / 1e6 / d.seconds : 0
+            t.rows_per_s = d.seconds > 0 ? Double(d.rowsWritten) / d.seconds : 0
+            return t
+        }
+        let out = Output(path: directory, dry_run: false, lock_busy: false, generation: r.done.last?.generation ?? r.plan?.generation,
+                         tasks: tasks, skipped: r.plan?.skipped ?? [], files_removed: r.filesRemoved, seconds: r.seconds)
+        if json { try printJSON(out); return }
+        if tasks.isEmpty { print("nothing to do (\(r.filesRemoved) files removed)") }
+        for t in tasks {
+            print(String(format: "%@: %@ -> %@: %d rows, %@ in %.2f s (%.1f MB/s read, %.0f rows/s)", t.kind, t.inputs.joined(separator: " + "),
+                         t.output ?? "(nothing live)", t.rows_written ?? 0, formatBytes(t.bytes_written ?? 0), t.seconds ?? 0, t.mb_per_s ?? 0, t.rows_per_s ?? 0))
+        }
+        for s in out.skipped { print("skipped: \(s)") }
+    }
+}

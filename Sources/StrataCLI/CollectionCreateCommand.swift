@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata create DIR`: an empty collection.
+struct CollectionCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create an empty collection directory (manifest, empty WAL).")
+
+    @Argument(help: "Collection directory (created if missing; must not hold a collection).")
+    var directory: String
+
+    @Option(name: .long, help: "Vector dimension.")
+    var dim: Int
+
+    @Option(name: .long, help: "Distance metric: l2, ip, cosine.")
+    var metric: String = "cosine"
+
+    @Option(name: .long, help: "Payload columns: name:type[?],... (int64, float64, bool, string, string_list; ? = nullable).")
+    var schema: String?
+
+    @Flag(name: .long, help: "Store vectors as float16.")
+    var f16 = false
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    func validate() throws {
+        guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)' (l2, ip, cosine)") }
+        guard (1...SegmentSchema.maximumDimension).contains(dim) else { throw ValidationError("--dim must be 1...\(SegmentSchema.maximumDimension)") }
+    }
+
+    struct Output: Encodable { var path: String; var dimension: Int; var metric: String; var element_type: String; var columns: [String] }
+
+    func run() throws {
+        let columns = try schema.map { try SegmentSchema.parseColumns($0) } ?? []
+        let s = SegmentSchema(dimension: dim, elementType: f16 ? .float16 : .float32, metric: DistanceMetric(name: metric)!, columns: columns)
+        let c = try StrataCollection.create(path: directory, schema: s)
+        c.close()
+        let out = Output(path: directory, dimension: dim, metric: s.metric.description, element_type: s.elementType.description,
+                         columns: columns.map(\.description))
+        if json { try printJSON(out) } else { print("created \(directory): \(dim) dims, \(s.metric), \(columns.count) payload columns") }
+    }
+}
+
+/// Collection options shared by the writing commands.
+struct CollectionWriteFlags: ParsableArguments {
+    @Option(name: .customLong("flush-rows"), help: "Flush the buffer into a segment every N buffered rows.")
+    var flushRows: Int = CollectionOptions().flushThresholdRows
+
+    @Option(name: .customLong("flush-mb"), help: "Flush the buffer once it holds about this many MiB.")
+    var flushMB: Int = CollectionOptions().flushThresholdBytes >> 20
+
+    @Flag(name: .customLong("no-index"), help: "Do not build ANN indexes for flushed segments.")
+    var noIndex = false
+
+    @Option(name: .customLong("min-index-rows"), help: "Segments with fewer rows get no index.")
+    var minIndexRows: Int = IndexOptions.defaultMinimumRows
+
+    @Option(name: .customLong("grace-seconds"), help: "Keep obsolete files this long for other processes.")
+    var graceSeconds: Double = CollectionOptions().obsoleteFileGraceSeconds
+
+    func options() -> CollectionOptions {
+        var o = CollectionOptions()
+        o.flushThresholdRows = max(1, flushRows)
+        o.flushThresholdBytes = max(1, flushMB) << 20
+        if noIndex { o.index = nil } else { o.index?.minimumRows = minIndexRows }
+        o.obsoleteFileGraceSeconds = graceSeconds
+        return o
+    }
+}

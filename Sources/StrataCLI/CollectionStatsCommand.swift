@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// `strata stats DIR`: segments, rows, deleted fraction, bytes.
+struct CollectionStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show a collection's segments, rows, deleted fraction and bytes.")
+
+    @Argument(help: "Collection directory.")
+    var directory: String
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    struct SegmentJSON: Encodable { var name: String; var rows: Int; var deleted_rows: Int; var deleted_fraction: Double; var bytes: UInt64
+        var indexed: Bool; var delete_file: String? }
+    struct Output: Encodable {
+        var path: String; var generation: UInt64; var wal_sequence: UInt64; var dimension: Int; var metric: String
+        var live_rows: Int; var total_rows: Int; var deleted_rows: Int; var deleted_fraction: Double
+        var buffered_rows: Int; var pending_deletes: Int; var segment_bytes: UInt64; var bitmap_bytes: UInt64; var wal_bytes: UInt64
+        var obsolete_files: Int; var segments: [SegmentJSON]
+    }
+
+    static func output(_ path: String, _ c: StrataCollection) throws -> Output {
+        let s = try c.stats()
+        return Output(path: path, generation: s.generation, wal_sequence: s.walSequence, dimension: c.schema.dimension,
+                      metric: c.schema.metric.description, live_rows: s.liveRows, total_rows: s.totalRows, deleted_rows: s.deletedRows,
+                      deleted_fraction: s.totalRows == 0 ? 0 : Double(s.deletedRows) / Double(s.totalRows),
+                      buffered_rows: s.bufferedRows, pending_deletes: s.pendingDeletes, segment_bytes: s.segmentBytes,
+                      bitmap_bytes: s.bitmapBytes, wal_bytes: s.walBytes, obsolete_files: s.obsoleteFiles,
+                      segments: s.segments.map { SegmentJSON(name: $0.name, rows: $0.rows, deleted_rows: $0.deletedRows,
+                                                             deleted_fraction: $0.deletedFraction, bytes: $0.bytes, indexed: $0.indexed,
+                                                             delete_file: $0.deleteFile) })
+    }
+
+    func run() throws {
+        let c = try StrataCollection.open(path: directory, access: .readOnly)
+        let o = try Self.output(directory, c)
+        if json { try printJSON(o); return }
+        print("collection \(directory): generation \(o.generation), \(o.dimension) dims, \(o.metric)")
+        print("  live rows \(o.live_rows) (segments \(o.total_rows - o.deleted_rows), buffer \(o.buffered_rows), pending deletes \(o.pending_deletes))")
+        print(String(format: "  deleted %d of %d sealed rows (%.1f%%); segments %@, bitmaps %@, WAL %@, %d obsolete files",
+                     o.deleted_rows, o.total_rows, o.deleted_fraction * 100, formatBytes(o.segment_bytes), formatBytes(o.bitmap_bytes),
+                     formatBytes(o.wal_bytes), o.obsolete_files))
+        for s in o.segments {
+            print(String(format: "  %@  %9d rows  %5.1f%% deleted  %10@  %@", s.name, s.rows, s.deleted_fraction * 100,
+                         formatBytes(s.bytes), s.indexed ? "indexed" : "exact"))
+        }
+    }
+}
