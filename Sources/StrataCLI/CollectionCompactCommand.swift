@@ -50,7 +50,10 @@ struct CollectionCompactCommand: ParsableCommand {
                                       ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             guard let v = Double(t.dropLast(suffix.count)), v > 0 else { return nil }
-            return Int(v * Double(scale))
+            let bytes = v * Double(scale)
+            // 2^62: well inside Int (a larger or infinite value would trap in the conversion).
+            guard bytes.isFinite, bytes < 0x1p62 else { return nil }
+            return Int(bytes)
         }
         return Int(t).flatMap { $0 > 0 ? $0 : nil }
     }

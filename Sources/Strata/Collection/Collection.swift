@@ -512,6 +512,7 @@ public final class StrataCollection: @unchecked Sendable {
     /// Appends a record durably, then applies it to the buffer. Call with writeLock held.
     private func append(_ record: WALRecord) throws(StrataError) {
         guard let wal else { throw StrataError(.invalidArgument, "collection is closed", path: path) }
+        try WALFormat.checkSize(record, path: path)
         do {
             try wal.append(WALFormat.encode(record, schema: schema))
         } catch {
@@ -680,7 +681,18 @@ public final class StrataCollection: @unchecked Sendable {
             next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(oldVersion.manifest.walSequence), sinceMilliseconds: now))
             Maintenance.collectGarbage(&next, directory: path, graceSeconds: options.obsoleteFileGraceSeconds, now: now)
             let nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, validLength: UInt64(WALFormat.headerLength))
-            try next.publish(directory: path)
+            do {
+                try next.publish(directory: path)
+            } catch {
+                // The rename may have happened (the directory fsync comes after it), so the MANIFEST
+                // on disk may name the new segment, bitmaps and WAL: keep them (unreferenced, they are
+                // leftovers the next open removes) and refuse further writes, since this handle
+                // cannot know which WAL the disk names.
+                created = []
+                failed = error
+                nextWAL.close()
+                throw error
+            }
             // Published: from here on nothing may fail.
             created = []
             let nextVersion = Version(directory: path, manifest: next, segments: newSegments)
@@ -843,7 +855,9 @@ public struct CollectionSnapshot: @unchecked Sendable {
                 return try seg.search(query: query, options: options).map { CollectionHit(id: $0.id, distance: $0.distance) }
             }
             // Over-fetch in proportion to the deleted fraction, widen up to twice, then scan.
-            var fetch = min(seg.rowCount, Int((Double(k) * Double(seg.rowCount) / Double(live)).rounded(.up)) + k / 2 + 2)
+            // In Double: a huge k must not overflow (or trap converting) before the clamp to rowCount.
+            let wanted = (Double(k) * Double(seg.rowCount) / Double(live)).rounded(.up) + Double(k / 2) + 2
+            var fetch = wanted >= Double(seg.rowCount) ? seg.rowCount : Int(wanted)
             for _ in 0..<3 {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
                 let o = SearchOptions(k: fetch, listSize: max(options.listSize, fetch), beamWidth: options.beamWidth)

@@ -80,11 +80,17 @@ enum CollectionFS {
         return (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Creates directory `path` (mode 0755); an existing directory is fine.
+    /// Creates directory `path` (mode 0755) and, when it made it, fsyncs the parent so that the new
+    /// entry survives a crash (later fsyncs of the directory itself do not cover its own name); an
+    /// existing directory is fine.
     static func makeDirectory(_ path: String) throws(StrataError) {
-        if path.withCString({ mkdir($0, 0o755) }) != 0, errno != EEXIST {
-            throw SystemFile.ioError("cannot create directory", path: path)
+        if path.withCString({ mkdir($0, 0o755) }) != 0 {
+            guard errno == EEXIST else { throw SystemFile.ioError("cannot create directory", path: path) }
+            return
         }
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        try FileSystem.syncParentDirectory(of: String(trimmed))
     }
 
     /// Reads a whole (small) file.
@@ -122,7 +128,18 @@ enum CollectionFS {
             FileSystem.removeIfPresent(temp)
             throw error
         }
+        // From here on the new file may be the one on disk, even when this throws.
+        if let fault = faultLock.locked({ faultAfterRename }), let error = fault(path) { throw error }
         try FileSystem.syncParentDirectory(of: path)
+    }
+
+    private static let faultLock = PThreadLock()
+    nonisolated(unsafe) private static var faultAfterRename: (@Sendable (String) -> StrataError?)? = nil
+
+    /// Test seam (fault injection): `fault` is called with the destination path after each rename in
+    /// ``writeAtomically(_:to:)``; an error it returns is thrown as if the directory fsync had failed.
+    static func setFaultAfterRename(_ fault: (@Sendable (String) -> StrataError?)?) {
+        faultLock.locked { faultAfterRename = fault }
     }
 
     /// Seconds since the Unix epoch, in milliseconds.

@@ -133,7 +133,7 @@ public final class Compactor {
     func plan(_ manifest: Manifest) -> CompactionPlan {
         let schema = manifest.schema
         let now = CollectionFS.nowMilliseconds()
-        let expired = manifest.obsolete.filter { Double(now &- $0.sinceMilliseconds) >= policy.graceSeconds * 1000 }.count
+        let expired = manifest.obsolete.filter { Maintenance.graceHasPassed($0, now: now, graceSeconds: policy.graceSeconds) }.count
         var plan = CompactionPlan(generation: manifest.generation, tasks: [], skipped: [], expiredObsoleteFiles: expired)
         let minIndexRows = policy.index.map { max(1, $0.minimumRows) } ?? Int.max
         func budgetRows(indexed: Bool) -> Int {
@@ -306,7 +306,14 @@ public final class Compactor {
             }
             next.segments = segments
             Maintenance.collectGarbage(&next, directory: path, graceSeconds: policy.graceSeconds, now: now)
-            try next.publish(directory: path)
+            do {
+                try next.publish(directory: path)
+            } catch {
+                // The rename may have happened (the directory fsync comes after it): the MANIFEST on
+                // disk may name the output, so keep it; unreferenced, the next run's cleanup removes it.
+                created = []
+                throw error
+            }
             return CompactionResult.Done(task: task, output: outputName, rowsWritten: Int(outputEntry?.rowCount ?? 0),
                                          bytesWritten: outputEntry?.fileBytes ?? 0, deletesCarriedOver: carried,
                                          seconds: monotonicSeconds() - start, generation: next.generation)
@@ -387,10 +394,17 @@ enum Maintenance {
     static func collectGarbage(_ manifest: inout Manifest, directory: String, graceSeconds: Double, now: UInt64) {
         manifest.obsolete = manifest.obsolete.filter { o in
             let path = "\(directory)/\(o.name)"
-            guard Double(now &- o.sinceMilliseconds) >= graceSeconds * 1000, !FileReferences.shared.isReferenced(path) else { return true }
+            guard graceHasPassed(o, now: now, graceSeconds: graceSeconds), !FileReferences.shared.isReferenced(path) else { return true }
             FileSystem.removeIfPresent(path)
             return false
         }
+    }
+
+    /// Whether `graceSeconds` have passed since `file` became obsolete. A time after `now` (the
+    /// wall clock was stepped back) counts as just now, not as a wrapped-around huge age.
+    static func graceHasPassed(_ file: ObsoleteFile, now: UInt64, graceSeconds: Double) -> Bool {
+        let age = now >= file.sinceMilliseconds ? now - file.sinceMilliseconds : 0
+        return Double(age) >= graceSeconds * 1000
     }
 
     /// Drops the mapped pages of `rows`' vectors from this process's resident set

@@ -157,6 +157,9 @@ public struct Manifest: Sendable, Equatable {
             }
             var segments: [ManifestSegment] = []
             var seen = Set<String>()
+            // Totals stay below 2^62, so rows and bytes convert to Int and add up without overflow.
+            let maximumTotal: UInt64 = 1 << 62
+            var totalRows: UInt64 = 0, totalBytes: UInt64 = 0
             for _ in 0..<segmentCount {
                 let at = r.absoluteOffset
                 let n = try name(optional: false)!
@@ -167,6 +170,11 @@ public struct Manifest: Sendable, Equatable {
                 guard flags & ~1 == 0, deleted <= rows, (deleted == 0) == (d == nil), seen.insert(n).inserted else {
                     throw fail(.corrupt, "bad segment entry for \(n)", Int(at))
                 }
+                guard rows <= maximumTotal - totalRows, fileBytes <= maximumTotal - totalBytes else {
+                    throw fail(.corrupt, "row or byte counts of \(n) exceed 2^62 in total", Int(at))
+                }
+                totalRows += rows
+                totalBytes += fileBytes
                 segments.append(ManifestSegment(name: n, deleteFile: d, rowCount: rows, deletedCount: deleted,
                                                 fileBytes: fileBytes, indexed: flags & 1 != 0))
             }

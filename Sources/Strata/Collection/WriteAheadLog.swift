@@ -56,6 +56,38 @@ enum WALFormat {
         return w.bytes
     }
 
+    /// The body length `encode` would produce, computed without encoding (O(rows x columns)).
+    static func bodyLength(_ record: WALRecord) -> UInt64 {
+        switch record {
+        case .put(let rows, _):
+            var n: UInt64 = 8
+            for row in rows {
+                n += 8 + 4 * UInt64(row.vector.count)
+                for v in row.values {
+                    switch v {
+                    case .null: n += 1
+                    case .int64, .float64: n += 9
+                    case .bool: n += 2
+                    case .string(let s): n += 5 + UInt64(s.utf8.count)
+                    case .stringList(let l): n += 5 + l.reduce(UInt64(0)) { $0 + 4 + UInt64($1.utf8.count) }
+                    }
+                }
+            }
+            return n
+        case .delete(let ids):
+            return 4 + 8 * UInt64(ids.count)
+        }
+    }
+
+    /// Throws `.invalidArgument` when `record` would be over ``maximumBodyLength``: replay treats
+    /// such a length as a torn tail, so writing it would lose it (and every later record) on reopen.
+    static func checkSize(_ record: WALRecord, path: String) throws(StrataError) {
+        let n = bodyLength(record)
+        guard n <= maximumBodyLength else {
+            throw StrataError(.invalidArgument, "batch encodes to \(n) bytes, over the \(maximumBodyLength)-byte WAL record limit: split it", path: path)
+        }
+    }
+
     static func encode(_ record: WALRecord, schema: SegmentSchema) -> [UInt8] {
         var body = ByteWriter(capacity: 1024)
         let type: UInt8, flags: UInt8
