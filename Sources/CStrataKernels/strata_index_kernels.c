@@ -292,3 +292,19 @@ void strata_pq_adc_f32(const float *table, const uint8_t *codes, size_t m,
 #endif
     adc_scalar(table, codes, m, ids, n, out);
 }
+
+// ---------------------------------------------------------------- heap
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int strata_trim_heap(void) {
+#if defined(__GLIBC__)
+    // After a build, glibc keeps freed blocks below its (dynamically raised) mmap threshold in the
+    // arenas: tens of MB of RssAnon that a process serving searches would not have.
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

@@ -22,11 +22,18 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customLong("L"), .customLong("list-size")], parsing: .upToNextOption, help: "Search list sizes L to sweep.")
     var L: [Int] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 
-    @Option(name: .customLong("beam-width"), help: "Graph records read per hop (W).")
-    var beamWidth: Int = 1
+    @Option(name: .customLong("beam-width"), help: "Graph records read per hop (W); default 1 warm, 8 with --cold.")
+    var beamWidth: Int?
 
     @Flag(name: .long, help: "Evict the segment from the page cache before each pass.")
     var cold = false
+
+    @Flag(name: .customLong("read-ahead"), inversion: .prefixedNo,
+          help: "Start each beam's record reads together (madvise WILLNEED); default on with --cold, off warm.")
+    var readAhead: Bool?
+
+    @Option(name: .customLong("cache-mb"), help: "MiB of RAM for the cache of graph records nearest the entry point (default 14; 0 disables).")
+    var cacheMB: Double?
 
     @Option(name: .long, help: "Query threads (1: queries one at a time from one thread).")
     var threads: Int = 1
@@ -46,9 +53,10 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard k >= 1, threads >= 1, beamWidth >= 1, L.allSatisfy({ $0 >= 1 }) else {
+        guard k >= 1, threads >= 1, (beamWidth ?? 1) >= 1, L.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("k, threads, beam width and L must be positive")
         }
+        if let cacheMB, !(cacheMB >= 0 && cacheMB <= 1_048_576) { throw ValidationError("--cache-mb must be in 0...1048576") }
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)'") }
     }
 
@@ -61,6 +69,7 @@ struct BenchCommand: ParsableCommand {
         var p99_ms: Double
         var reads_per_query: Double
         var records_per_query: Double
+        var cached_records_per_query: Double
         var hops_per_query: Double
     }
 
@@ -75,6 +84,9 @@ struct BenchCommand: ParsableCommand {
         var threads: Int
         var cold: Bool
         var beam_width: Int
+        var read_ahead: Bool
+        var cache_nodes: Int
+        var cache_mb: Double
         var kernels: String
         var rss_anon_mb_after_open: Double?
         var rss_anon_mb_after_sweep: Double?
@@ -93,10 +105,16 @@ struct BenchCommand: ParsableCommand {
                 vectors: dataset + "/base.fvecs", payload: nil, columns: [], ids: nil, metric: DistanceMetric(name: metric)!,
                 elementType: f16 ? .float16 : .float32, options: options, out: segmentPath)
             buildSeconds = seconds
+            // The build's freed heap stays in this process's RssAnon unless returned to the kernel;
+            // the open below is measured as a serving process would see it.
+            IndexMemory.trimHeap()
         }
         defer { if segment == nil { try? FileManager.default.removeItem(atPath: segmentPath) } }
         let readBefore = diskReadBytes()
-        var seg = try Segment.open(path: segmentPath)
+        let openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
+        let beamWidth = self.beamWidth ?? (cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
+        let readAhead = self.readAhead ?? cold
+        var seg = try Segment.open(path: segmentPath, options: openOptions)
         let rssAfterOpen = residentAnonymousMB()
         if !seg.hasIndex { FileHandle.standardError.write(Data("note: segment has no index; searches are exact\n".utf8)) }
         let queryFile = try VectorFile(path: dataset + "/query.fvecs")
@@ -108,14 +126,14 @@ struct BenchCommand: ParsableCommand {
             if cold {
                 // Pages mapped by this process survive POSIX_FADV_DONTNEED, so drop the mapping
                 // first (the old Segment unmaps when released), evict, then map afresh.
-                seg = try Segment.open(path: segmentPath)
+                seg = try Segment.open(path: segmentPath, options: openOptions)
                 evictFromPageCache(segmentPath)
             }
             let readStart = diskReadBytes()
-            let options = SearchOptions(k: k, listSize: listSize, beamWidth: beamWidth)
+            let options = SearchOptions(k: k, listSize: listSize, beamWidth: beamWidth, readAhead: readAhead)
             var results = [[SearchHit]](repeating: [], count: n)
             var latencies = [UInt64](repeating: 0, count: n)
-            var records = 0, hops = 0
+            var records = 0, hops = 0, cachedRecords = 0
             let start = now()
             if threads == 1 {
                 for q in 0..<n {
@@ -124,6 +142,7 @@ struct BenchCommand: ParsableCommand {
                     latencies[q] = DispatchTime.now().uptimeNanoseconds - t0
                     results[q] = hits
                     records += stats?.recordsRead ?? 0
+                    cachedRecords += stats?.cachedRecords ?? 0
                     hops += stats?.hops ?? 0
                 }
             } else {
@@ -142,6 +161,7 @@ struct BenchCommand: ParsableCommand {
                 results = collected.results
                 latencies = collected.latencies
                 records = collected.records
+                cachedRecords = collected.cachedRecords
                 hops = collected.hops
             }
             let seconds = now() - start
@@ -154,6 +174,7 @@ struct BenchCommand: ParsableCommand {
                                 p99_ms: Double(histogram.valueAtPercentile(99)) / 1e6,
                                 reads_per_query: Double(readBytes) / 4096 / Double(max(n, 1)),
                                 records_per_query: Double(records) / Double(max(n, 1)),
+                                cached_records_per_query: Double(cachedRecords) / Double(max(n, 1)),
                                 hops_per_query: Double(hops) / Double(max(n, 1))))
             if !json {
                 let p = points.last!
@@ -164,8 +185,10 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let readTotal = diskReadBytes().flatMap { end in readBefore.map { end - $0 } }
+        let cacheSummary = seg.nodeCacheSummary
         let output = Output(dataset: dataset, segment: segmentPath, build_seconds: buildSeconds, segment_bytes: seg.fileBytes,
                             rows: seg.rowCount, queries: n, k: k, threads: threads, cold: cold, beam_width: beamWidth,
+                            read_ahead: readAhead, cache_nodes: cacheSummary.nodes, cache_mb: Double(cacheSummary.bytes) / 1048576,
                             kernels: StrataRuntime.kernelInstructionSet,
                             rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: residentAnonymousMB(),
                             disk_read_bytes: readTotal, points: points)
@@ -173,6 +196,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(output)
         } else {
             print("segment \(segmentPath): \(seg.rowCount) rows, \(formatBytes(seg.fileBytes))" + (buildSeconds.map { String(format: ", built in %.1f s", $0) } ?? ""))
+            print("node cache: \(cacheSummary.nodes) records (\(cacheSummary.completeLevels) complete BFS levels), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), read-ahead \(readAhead ? "on" : "off")")
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))
         }
@@ -212,7 +236,7 @@ final class ParallelRun: @unchecked Sendable {
     private let lock = NSLock()
     private var results: [[SearchHit]]
     private var latencies: [UInt64]
-    private var records = 0, hops = 0
+    private var records = 0, hops = 0, cachedRecords = 0
     private var failure: Error?
 
     init(count: Int) {
@@ -227,13 +251,14 @@ final class ParallelRun: @unchecked Sendable {
         case .success(let (hits, stats)):
             results[q] = hits
             records += stats?.recordsRead ?? 0
+            cachedRecords += stats?.cachedRecords ?? 0
             hops += stats?.hops ?? 0
         case .failure(let e): failure = e
         }
     }
 
-    func collect() throws -> (results: [[SearchHit]], latencies: [UInt64], records: Int, hops: Int) {
+    func collect() throws -> (results: [[SearchHit]], latencies: [UInt64], records: Int, cachedRecords: Int, hops: Int) {
         if let failure { throw failure }
-        return (results, latencies, records, hops)
+        return (results, latencies, records, cachedRecords, hops)
     }
 }

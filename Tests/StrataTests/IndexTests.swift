@@ -286,6 +286,30 @@ final class IndexGraphTests: XCTestCase {
         XCTAssertEqual(pqA.serialize(), pqB.serialize())
     }
 
+    /// The build navigates on a float16 copy of the rows: a strided input (junk between rows) must give
+    /// the same graph as the dense one, on any thread count, and the same again on a rebuild.
+    func testFloat16NavigationIsDeterministicForStridedInput() throws {
+        let count = 1500, d = 24, stride = 29
+        let dense = clusteredData(count: count, dim: d, seed: 21, normalise: true)
+        var strided = [Float](repeating: 9.5, count: count * stride)
+        for i in 0..<count { for j in 0..<d { strided[i * stride + j] = dense[i * d + j] } }
+        func build(_ v: [Float], _ rowStride: Int, threads: Int) throws -> VamanaGraph {
+            var p = params
+            p.threads = threads
+            return try v.withUnsafeBufferPointer {
+                try VamanaBuilder.build(vectors: $0, count: count, dimension: d, rowStride: rowStride, metric: .cosine, parameters: p)
+            }
+        }
+        let a = try build(dense, d, threads: 1)
+        let b = try build(strided, stride, threads: 2)
+        let c = try build(strided, stride, threads: 3)
+        XCTAssertEqual(a.medoid, b.medoid)
+        XCTAssertEqual(a.degrees, b.degrees)
+        XCTAssertEqual(a.neighbors, b.neighbors)
+        XCTAssertEqual(b.neighbors, c.neighbors)
+        XCTAssertNoThrow(try VamanaGraph(count: count, maxDegree: a.maxDegree, medoid: a.medoid, degrees: a.degrees, neighbors: a.neighbors))
+    }
+
     func testBadParameters() {
         let data = clusteredData(count: 100, dim: 8)
         data.withUnsafeBufferPointer { v in

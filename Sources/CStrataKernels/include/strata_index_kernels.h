@@ -32,6 +32,10 @@ void strata_pq_table_f32(const float *q, const float *ct, size_t m, size_t dsub,
 void strata_pq_adc_f32(const float *table, const uint8_t *codes, size_t m,
                        const uint32_t *ids, size_t n, float *out);
 
+/// Returns freed heap memory to the kernel (glibc `malloc_trim(0)`); 1 if any was released, else 0.
+/// Not a kernel: the one libc call Swift's Glibc module does not expose.
+int strata_trim_heap(void);
+
 /// Name of the instruction set these kernels use ("avx512", "avx2", "scalar").
 const char *strata_index_kernels_isa(void);
 
@@ -42,6 +46,13 @@ static inline void strata_prefetch(const void *p) { __builtin_prefetch(p, 0, 3);
 static inline void strata_prefetch_range(const void *p, size_t bytes) {
     const char *c = (const char *)p;
     for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}
+
+/// Prefetches `bytes` bytes starting at `p` into the L2 cache (not L1), one hint per 64-byte line:
+/// for many rows requested at once, so that their DRAM reads overlap without evicting L1.
+static inline void strata_prefetch_range_l2(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
 }
 
 #ifdef __cplusplus

@@ -34,14 +34,20 @@ public final class Segment: @unchecked Sendable {
     /// `.truncated`, `.checksumMismatch` (header, footer, directory) or `.corrupt`, naming the section
     /// and offset. Bulk data checksums are checked by ``verify()``.
     public static func open(path: String) throws(StrataError) -> Segment {
+        try open(path: path, options: SegmentOpenOptions())
+    }
+
+    /// As ``open(path:)``, with options (the budget of the cache of graph records nearest the entry
+    /// point, which is filled here: up to the budget of records read from the file).
+    public static func open(path: String, options: SegmentOpenOptions) throws(StrataError) -> Segment {
         do {
-            return try Segment(file: MappedFile(path: path))
+            return try Segment(file: MappedFile(path: path), options: options)
         } catch {
             throw error.inFile(path)
         }
     }
 
-    private init(file: MappedFile) throws(StrataError) {
+    private init(file: MappedFile, options: SegmentOpenOptions) throws(StrataError) {
         self.file = file
         self.path = file.path
         let bytes = file.bytes
@@ -165,9 +171,11 @@ public final class Segment: @unchecked Sendable {
                 throw StrataError(.corrupt, "an index needs exactly one pq_codebook, pq_codes and graph section", section: "directory", offset: footer.directoryOffset)
             }
             let (cb, codes, graph) = (indexSections[0][0], indexSections[1][0], indexSections[2][0])
-            annIndex = try SegmentANNIndex(codebook: view(cb), codes: view(codes), graph: view(graph), rowCount: rowCount,
-                                           dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset))
+            // Graph records are read at random (also while filling the node cache below).
             file.advise(.random, range: Int(graph.offset)..<Int(graph.offset + graph.length))
+            annIndex = try SegmentANNIndex(codebook: view(cb), codes: view(codes), graph: view(graph), rowCount: rowCount,
+                                           dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset),
+                                           cacheBudgetBytes: options.cacheBudgetBytes)
         }
         // Vectors are read at random by search (one row at a time).
         file.advise(.random, range: Int(vectors.offset)..<Int(vectors.offset + vectors.length))

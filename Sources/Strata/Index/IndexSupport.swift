@@ -196,6 +196,16 @@ enum IndexDistance {
     }
 }
 
+/// Process memory housekeeping around index builds.
+public enum IndexMemory {
+    /// Returns the heap memory freed by a finished build to the kernel (glibc `malloc_trim`), so that a
+    /// process that builds and then serves (like `strata bench`) reports the anonymous memory that
+    /// serving needs. The corresponding C function is `malloc_trim`.
+    /// - Returns: whether any memory was released.
+    @discardableResult
+    public static func trimHeap() -> Bool { strata_trim_heap() != 0 }
+}
+
 /// Checks that a row-major float buffer holds `count` rows of `dimension` floats `rowStride` apart.
 func checkVectorBuffer(_ vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int) throws {
     if count < 0 { throw StrataError(.invalidArgument, "row count \(count) is negative") }

@@ -14,7 +14,9 @@
 // Every step's result depends only on the frozen graph and on fixed orders, never on thread timing,
 // so the graph is the same for the same input, parameters and seed, on any number of threads.
 //
-// Distances while building are squared L2 in full precision (C kernels) for every metric: for the
+// Distances while building are squared L2 from a full-precision float32 vector (the point being
+// inserted or pruned) to float16 copies of the other rows (C kernels, asymmetric: half the memory
+// traffic of float32 rows, which is what bounds the build), for every metric: for the
 // normalised vectors of `.cosine` the order is the same as `1 - dot`; for `.innerProduct` the graph is
 // the L2 graph, which search then walks with `-dot` (a documented compromise, as in many engines).
 import CStrataKernels
@@ -43,20 +45,22 @@ public enum VamanaBuilder {
         if count == 0 {
             return VamanaGraph(unchecked: 0, maxDegree: r, medoid: 0, degrees: [], neighbors: [])
         }
-        // Work on a dense copy with 64-byte-aligned rows on transparent huge pages when it fits the
-        // budget: random row access during the build is TLB- and line-split-bound on a strided mapping.
-        let padded = (dimension + 15) & ~15
-        let copyBytes = count.multipliedReportingOverflow(by: padded * 4)
+        // Navigate on a float16 copy with 64-byte-aligned rows on transparent huge pages when it fits
+        // the budget: random row access during the build is memory-bound (a 384-float row is 24 cache
+        // lines, its float16 copy 12), and TLB-bound on a strided mapping. Larger inputs are read in place.
+        let padded = (dimension + 31) & ~31
+        let copyBytes = count.multipliedReportingOverflow(by: padded * 2)
         if !copyBytes.overflow && copyBytes.partialValue <= VamanaBuilder.denseCopyLimit {
-            let dense = AlignedFloats(count: count * padded)
+            let half = AlignedHalves(count: count * padded)
             let src = vectors.baseAddress!
             IndexParallel.forEach(count: count, threads: parameters.threads ?? IndexParallel.defaultThreadCount, chunk: 1024) { _, i in
-                (dense.pointer + i * padded).update(from: src + i * rowStride, count: dimension)
+                strata_f32_to_f16(src + i * rowStride, half.pointer + i * padded, dimension)
             }
-            let state = VamanaBuildState(vectors: UnsafePointer(dense.pointer), count: count, dimension: dimension,
-                                         rowStride: padded, parameters: parameters)
+            let state = VamanaBuildState(vectors: vectors.baseAddress!, count: count, dimension: dimension,
+                                         rowStride: rowStride, parameters: parameters,
+                                         half: UnsafePointer(half.pointer), halfStride: padded)
             state.run()
-            return withExtendedLifetime(dense) { state.result() }
+            return withExtendedLifetime(half) { state.result() }
         }
         let state = VamanaBuildState(vectors: vectors.baseAddress!, count: count, dimension: dimension,
                                      rowStride: rowStride, parameters: parameters)
@@ -66,23 +70,23 @@ public enum VamanaBuilder {
 }
 
 extension VamanaBuilder {
-    /// Inputs up to this many bytes (rows padded to 16 floats) are copied into an aligned, huge-page
-    /// buffer for the build; larger ones are read in place.
+    /// Inputs whose float16 copy (rows padded to 32 values) takes up to this many bytes are navigated
+    /// on that copy (an aligned, huge-page buffer); larger ones are read in place in float32.
     public static let denseCopyLimit = 16 << 30
 }
 
-/// A 2 MiB-aligned float buffer, advised for transparent huge pages, zero-filled padding.
-final class AlignedFloats: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
+/// A 2 MiB-aligned float16 (raw bits) buffer, advised for transparent huge pages, zero-filled padding.
+final class AlignedHalves: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt16>
     let bytes: Int
     init(count: Int) {
-        bytes = max(64, ((count * 4) + (2 << 20) - 1) & ~((2 << 20) - 1))
+        bytes = max(64, ((count * 2) + (2 << 20) - 1) & ~((2 << 20) - 1))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
         #if canImport(Glibc)
         _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */)
         #endif
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        pointer = raw.bindMemory(to: Float.self, capacity: bytes / 4)
+        pointer = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
     }
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
@@ -106,8 +110,10 @@ final class VamanaScratch {
     var poolCapacity: Int
     var removed: UnsafeMutablePointer<Bool>
     var newIds: UnsafeMutablePointer<UInt32>
+    /// One row widened to float32 (a pruning candidate read from the float16 copy).
+    let row: UnsafeMutablePointer<Float>
 
-    init(count: Int, listSize: Int, maxListWidth: Int) {
+    init(count: Int, listSize: Int, maxListWidth: Int, dimension: Int) {
         self.count = count
         capacityL = listSize
         stamps = .allocate(capacity: count)
@@ -120,11 +126,13 @@ final class VamanaScratch {
         poolDist = .allocate(capacity: poolCapacity)
         removed = .allocate(capacity: poolCapacity)
         newIds = .allocate(capacity: maxListWidth + 1)
+        row = .allocate(capacity: max(1, dimension))
     }
 
     deinit {
         stamps.deallocate(); listIds.deallocate(); listDist.deallocate(); listDone.deallocate()
         poolIds.deallocate(); poolDist.deallocate(); removed.deallocate(); newIds.deallocate()
+        row.deallocate()
     }
 
     @inline(__always) func nextGeneration() {
@@ -172,9 +180,15 @@ final class VamanaBuildState: @unchecked Sendable {
     let degree: UnsafeMutablePointer<UInt32>
     var medoid = 0
     var scratch: [VamanaScratch] = []
+    /// The float16 navigation copy (row i at `half + i * halfStride`), or nil to navigate in float32.
+    let half: UnsafePointer<UInt16>?
+    let halfStride: Int
 
-    init(vectors: UnsafePointer<Float>, count: Int, dimension: Int, rowStride: Int, parameters: VamanaParameters) {
+    init(vectors: UnsafePointer<Float>, count: Int, dimension: Int, rowStride: Int, parameters: VamanaParameters,
+         half: UnsafePointer<UInt16>? = nil, halfStride: Int = 0) {
         self.vectors = vectors
+        self.half = half
+        self.halfStride = halfStride
         self.count = count
         self.dim = dimension
         self.stride = rowStride
@@ -199,8 +213,32 @@ final class VamanaBuildState: @unchecked Sendable {
         strata_l2sq_f32(a, b, dim)
     }
 
+    /// Squared L2 from a float32 vector to row `i` as navigated: the float16 copy when there is one
+    /// (asymmetric: the query keeps full precision), else the float32 row.
+    @inline(__always) func nav(_ q: UnsafePointer<Float>, _ i: Int) -> Float {
+        if let h = half { return strata_l2sq_f16(q, h + i * halfStride, dim) }
+        return strata_l2sq_f32(q, vec(i), dim)
+    }
+
+    /// Start address and byte length of row `i` as navigated, for prefetching.
+    @inline(__always) func navRow(_ i: Int) -> UnsafeRawPointer {
+        if let h = half { return UnsafeRawPointer(h + i * halfStride) }
+        return UnsafeRawPointer(vec(i))
+    }
+
+    @inline(__always) var navRowBytes: Int { half != nil ? dim * 2 : dim * 4 }
+
+    /// Row `i` as a float32 pointer: widened from the float16 copy into `s.row`, or the float32 row.
+    @inline(__always) func navQuery(_ i: Int, _ s: VamanaScratch) -> UnsafePointer<Float> {
+        if let h = half {
+            strata_f16_to_f32(h + i * halfStride, s.row, dim)
+            return UnsafePointer(s.row)
+        }
+        return vec(i)
+    }
+
     func run() {
-        scratch = (0..<threads).map { _ in VamanaScratch(count: count, listSize: p.buildListSize, maxListWidth: width * 2) }
+        scratch = (0..<threads).map { _ in VamanaScratch(count: count, listSize: p.buildListSize, maxListWidth: width * 2, dimension: dim) }
         computeMedoid()
         randomInit()
         if count == 1 { return }
@@ -349,7 +387,7 @@ final class VamanaBuildState: @unchecked Sendable {
         let ids = s.listIds, dists = s.listDist, done = s.listDone
         s.poolCount = 0
         ids[0] = UInt32(medoid)
-        dists[0] = dist(q, vec(medoid))
+        dists[0] = nav(q, medoid)
         done[0] = false
         stamps[medoid] = gen
         var n = 1
@@ -368,14 +406,16 @@ final class VamanaBuildState: @unchecked Sendable {
                     stamps[Int(v)] = gen
                     newIds[fresh] = v
                     fresh += 1
-                    strata_prefetch(vec(Int(v)))
+                    // All fresh rows at once, into L2: their DRAM reads overlap (a row is 12 lines in
+                    // float16; 64 rows fit L2 easily), which is what bounds the build.
+                    strata_prefetch_range_l2(navRow(Int(v)), navRowBytes)
                 }
             }
             var lowest = cursor + 1
             for j in 0..<fresh {
                 let v = newIds[j]
-                if j + 1 < fresh { strata_prefetch_range(vec(Int(newIds[j + 1])), dim * 4) }
-                let d = dist(q, vec(Int(v)))
+                if j + 1 < fresh { strata_prefetch_range(navRow(Int(newIds[j + 1])), navRowBytes) }
+                let d = nav(q, Int(v))
                 if n == l && d >= dists[l - 1] { continue }
                 // Insert keeping (distance, id) order: binary search, then one memmove per array.
                 var lo = 0, hi = n
@@ -426,12 +466,12 @@ final class VamanaBuildState: @unchecked Sendable {
             out[kept] = ids[i]
             kept += 1
             if kept == r { break }
-            let vi = vec(Int(ids[i]))
+            let vi = navQuery(Int(ids[i]), s)
             var j = i + 1
             while j < n {
                 if !removed[j] {
-                    if j + 1 < n && !removed[j + 1] { strata_prefetch(vec(Int(ids[j + 1]))) }
-                    let d = dist(vi, vec(Int(ids[j])))
+                    if j + 1 < n && !removed[j + 1] { strata_prefetch(navRow(Int(ids[j + 1]))) }
+                    let d = nav(vi, Int(ids[j]))
                     if alpha * d <= dists[j] { removed[j] = true }
                 }
                 j += 1
@@ -518,8 +558,8 @@ final class VamanaBuildState: @unchecked Sendable {
         // Overflow: prune existing plus new back to R.
         s.poolCount = 0
         let tv = vec(target)
-        for j in 0..<deg { s.appendPool(row[j], dist(tv, vec(Int(row[j])))) }
-        for j in 0..<extra { s.appendPool(pending[j], dist(tv, vec(Int(pending[j])))) }
+        for j in 0..<deg { s.appendPool(row[j], nav(tv, Int(row[j]))) }
+        for j in 0..<extra { s.appendPool(pending[j], nav(tv, Int(pending[j]))) }
         deg = robustPrune(node: target, s, alpha: alpha, out: row)
         degree[target] = UInt32(deg)
     }
@@ -533,7 +573,7 @@ final class VamanaBuildState: @unchecked Sendable {
             s.poolCount = 0
             let row = self.adjacency + i * self.width
             let tv = self.vec(i)
-            for j in 0..<deg { s.appendPool(row[j], self.dist(tv, self.vec(Int(row[j])))) }
+            for j in 0..<deg { s.appendPool(row[j], self.nav(tv, Int(row[j]))) }
             self.degree[i] = UInt32(self.robustPrune(node: i, s, alpha: alpha, out: row))
         }
     }

@@ -1,0 +1,139 @@
+// The node cache (graph records nearest the entry point, in RAM) and read-ahead: searches return the
+// same results with and without them, the memory budget is respected, and the cached set is a
+// deterministic BFS prefix from the medoid.
+import Foundation
+import XCTest
+@testable import Strata
+
+final class SegmentCacheTests: StrataTestCase {
+    private let dimension = 16
+
+    private func sampleRows(count: Int, seed: UInt64) -> [SegmentRow] {
+        var rng = SplitMix64(seed: seed)
+        let centers = (0..<16).map { _ in (0..<dimension).map { _ in rng.gaussianish() * 3 } }
+        return (0..<count).map { i in
+            let c = centers[rng.int(centers.count)]
+            return SegmentRow(id: UInt64(i) * 5 + 1, vector: c.map { $0 + rng.gaussianish() })
+        }
+    }
+
+    private func writeIndexed(_ path: String, rows: [SegmentRow]) throws {
+        var options = SegmentWriterOptions()
+        var index = IndexOptions()
+        index.minimumRows = 0
+        index.pqSubspaces = 8
+        index.graph.maxDegree = 24
+        index.graph.buildListSize = 48
+        index.graph.threads = 2
+        options.index = index
+        let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: dimension, metric: .l2), options: options)
+        try writer.append(rows)
+        try writer.finish()
+    }
+
+    func testResultsAreIdenticalWithAndWithoutCacheAndReadAhead() throws {
+        let rows = sampleRows(count: 3000, seed: 11)
+        let path = tmpPath("cache.seg")
+        try writeIndexed(path, rows: rows)
+        let plain = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let small = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 3000 * 4 + 40 * 4096))
+        let whole = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 64 << 20))
+        let byDefault = try Segment.open(path: path)
+        XCTAssertEqual(plain.nodeCacheSummary.nodes, 0)
+        XCTAssertGreaterThan(small.nodeCacheSummary.nodes, 1)
+        XCTAssertLessThan(small.nodeCacheSummary.nodes, 3000)
+        XCTAssertEqual(whole.nodeCacheSummary.nodes, 3000, "a budget above the graph caches every reachable node")
+        XCTAssertEqual(byDefault.nodeCacheSummary.nodes, 3000)
+
+        var rng = SplitMix64(seed: 5)
+        var cachedRecords = 0
+        for _ in 0..<60 {
+            let q = rows[rng.int(rows.count)].vector.map { $0 + rng.gaussianish() * 0.5 }
+            for (w, readAhead) in [(1, false), (4, false), (4, true), (8, true)] {
+                let options = SearchOptions(k: 10, listSize: 40, beamWidth: w, readAhead: readAhead)
+                let (reference, refStats) = try plain.searchWithStats(query: q, options: options)
+                XCTAssertEqual(refStats?.cachedRecords, 0)
+                for seg in [small, whole, byDefault] {
+                    let (hits, stats) = try seg.searchWithStats(query: q, options: options)
+                    XCTAssertEqual(hits.map(\.id), reference.map(\.id), "W \(w) read-ahead \(readAhead)")
+                    XCTAssertEqual(hits.map(\.distance), reference.map(\.distance))
+                    XCTAssertEqual(stats?.recordsRead, refStats?.recordsRead)
+                    XCTAssertLessThanOrEqual(stats?.cachedRecords ?? 0, stats?.recordsRead ?? 0)
+                    if seg === small { cachedRecords += stats?.cachedRecords ?? 0 }
+                }
+            }
+        }
+        XCTAssertGreaterThan(cachedRecords, 0, "the partial cache serves the first hops")
+        // The cold preset is only knobs: same answers as its explicit form.
+        let q = rows[0].vector
+        XCTAssertEqual(try small.search(query: q, options: .cold(k: 5, listSize: 30)).map(\.id),
+                       try plain.search(query: q, options: SearchOptions(k: 5, listSize: 30, beamWidth: SearchOptions.defaultColdBeamWidth)).map(\.id))
+    }
+
+    func testBudgetIsRespected() throws {
+        let rows = sampleRows(count: 2500, seed: 3)
+        let path = tmpPath("budget.seg")
+        try writeIndexed(path, rows: rows)
+        let record = try XCTUnwrap(Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0)).indexSummary).recordBytes
+        let slotMap = 2500 * 4
+        for budget in [0, 100, slotMap, slotMap + record, slotMap + 4096, slotMap + 10 * 4096 + 123, 1 << 20, 64 << 20] {
+            let seg = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: budget))
+            let c = seg.nodeCacheSummary
+            XCTAssertLessThanOrEqual(c.bytes, budget, "budget \(budget)")
+            if c.nodes > 0 {
+                XCTAssertGreaterThanOrEqual(c.bytes, slotMap + c.nodes * record)
+                XCTAssertGreaterThanOrEqual(c.completeLevels, 1)
+            } else {
+                XCTAssertEqual(c.bytes, 0)
+            }
+            // As many whole records as fit in whole pages after the slot map (every node is reachable).
+            let room = budget > slotMap ? (budget - slotMap) / 4096 * 4096 : 0
+            XCTAssertEqual(c.nodes, min(2500, room / record), "budget \(budget)")
+        }
+        XCTAssertEqual(try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: slotMap)).nodeCacheSummary.nodes, 0)
+        XCTAssertEqual(SegmentOpenOptions().cacheBudgetBytes, SegmentOpenOptions.defaultCacheBudgetBytes)
+    }
+
+    func testCachedSetIsADeterministicBFSPrefix() throws {
+        let rows = sampleRows(count: 2000, seed: 9)
+        let path = tmpPath("bfs.seg")
+        try writeIndexed(path, rows: rows)
+        let seg = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let index = try XCTUnwrap(seg.annIndex)
+        let graph = index.graph
+        let budget = 2000 * 4 + 30 * 4096
+        let a = NodeCache(graph: graph, budgetBytes: budget)
+        let b = NodeCache(graph: graph, budgetBytes: budget)
+        XCTAssertGreaterThan(a.cachedCount, 1)
+        let setA = (0..<2000).filter(a.contains)
+        XCTAssertEqual(setA, (0..<2000).filter(b.contains), "same graph and budget, same nodes")
+        XCTAssertEqual(setA.count, a.cachedCount)
+        XCTAssertTrue(a.contains(graph.medoid))
+        XCTAssertFalse(a.contains(-1))
+        XCTAssertFalse(a.contains(2000))
+        // BFS levels from the medoid.
+        var depth = [Int](repeating: -1, count: 2000)
+        depth[graph.medoid] = 0
+        var queue = [graph.medoid], head = 0
+        while head < queue.count {
+            let v = queue[head]; head += 1
+            for u in graph.neighbors(of: v) ?? [] where depth[Int(u)] < 0 {
+                depth[Int(u)] = depth[v] + 1
+                queue.append(Int(u))
+            }
+        }
+        let deepestCached = setA.map { depth[$0] }.max()!
+        // Every node shallower than the deepest cached level is cached; levels counted as complete are.
+        for v in 0..<2000 where depth[v] >= 0 && depth[v] < deepestCached {
+            XCTAssertTrue(a.contains(v), "node \(v) at depth \(depth[v]) < \(deepestCached) not cached")
+        }
+        XCTAssertEqual(a.completeLevels, deepestCached, "levels 0..<\(deepestCached) complete, the last one partial")
+        // Cached records are byte-identical copies.
+        for v in setA.prefix(50) {
+            let cached = try XCTUnwrap(a.record(v))
+            XCTAssertEqual(Array(UnsafeRawBufferPointer(start: cached, count: a.recordSize)),
+                           Array(UnsafeRawBufferPointer(start: graph.unsafeRecord(v), count: a.recordSize)))
+        }
+        XCTAssertNil(a.record(setA.count == 2000 ? 0 : (0..<2000).first { !a.contains($0) }!))
+    }
+}
