@@ -34,6 +34,12 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var index: IndexFlags
 
+    @Option(name: .customLong("payload-index"), help: "Columns to give payload indexes (comma-separated), for filtered search.")
+    var payloadIndex: String?
+
+    @Option(name: .customLong("bm25"), help: "String columns to tokenize into BM25 text indexes (comma-separated).")
+    var bm25: String?
+
     @Flag(name: .long, help: "Print a JSON summary.")
     var json = false
 
@@ -58,6 +64,8 @@ struct BuildCommand: ParsableCommand {
         var options = SegmentWriterOptions()
         options.rowsPerBlock = rowsPerBlock
         options.index = index.options()
+        options.search = SearchSectionOptions(indexedColumns: payloadIndex.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
+                                              bm25Columns: bm25.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
         let (summary, seconds, dimension) = try Self.buildSegment(
             vectors: vectors, payload: payload, columns: columns, ids: ids, metric: DistanceMetric(name: metric)!,
             elementType: f16 ? .float16 : .float32, options: options, out: out)

@@ -11,8 +11,10 @@ struct SearchCommand: ParsableCommand {
     @Argument(help: "Segment file or collection directory.")
     var segment: String
 
-    @Option(name: .long, help: "Query vectors (.fvecs or .npy).")
-    var query: String
+    @Option(name: .long, help: "Query vectors (.fvecs or .npy); optional with --query-text or --sparse.")
+    var query: String?
+
+    @OptionGroup var hybrid: HybridSearchFlags
 
     @Option(name: .long, help: "Results per query.")
     var k: Int = 10
@@ -55,6 +57,8 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if hybrid.isActive { return try HybridSearchFlags.run(self) }
+        guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }
         if CollectionReadCommands.isCollection(segment) {
             return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
                                                      listSize: listSize, exact: exact, json: json)

@@ -36,7 +36,7 @@ final class SegmentIndexIntegrationTests: StrataTestCase {
                        "same rows and seed must give the same bytes")
         let seg = try Segment.open(path: a)
         XCTAssertTrue(seg.hasIndex)
-        XCTAssertEqual(seg.formatVersion.minor, 1)
+        XCTAssertEqual(seg.formatVersion.minor, 2, "new files carry the current minor (1.2: search sections)")
         let report = seg.verify()
         XCTAssertTrue(report.isSound, "\(report.problems)")
         let graph = try XCTUnwrap(seg.graphReport())

@@ -110,6 +110,7 @@ extension Segment {
             }
         }
         if let ix = annIndex { verifyIndex(ix, fail: fail) }
+        verifySearchSections(fail: fail)
         return report
     }
 

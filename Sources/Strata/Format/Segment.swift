@@ -28,6 +28,8 @@ public final class Segment: @unchecked Sendable {
     let columns: [ColumnSection]
     /// The ANN index when the file has one (format 1.1+).
     let annIndex: SegmentANNIndex?
+    /// Payload indexes, sparse and BM25 indexes when the file has them (format 1.2+; Filter/SearchSections.swift).
+    let searchExtras: SegmentSearchExtras?
     private let closed = Atomic<Bool>(false)
 
     /// Maps `path` and validates its structure. Throws `.badMagic`, `.unsupportedVersion`,
@@ -177,6 +179,8 @@ public final class Segment: @unchecked Sendable {
                                            dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset),
                                            cacheBudgetBytes: options.cacheBudgetBytes)
         }
+        let extras = try SegmentSearchExtras.open(list: list, view: view, schema: schema, rowCount: rowCount, hasANN: annIndex != nil)
+        searchExtras = extras.payload == nil && extras.sparse == nil && extras.text.isEmpty ? nil : extras
         // Vectors are read at random by search (one row at a time).
         file.advise(.random, range: Int(vectors.offset)..<Int(vectors.offset + vectors.length))
     }

@@ -32,8 +32,9 @@ public enum SegmentFormat {
     public static let writerMajor: UInt16 = 1
     /// Minor version this build writes (additions that older readers of the same major can skip).
     /// 1.0: vectors, ids, id index, schema, payload columns. 1.1: optional ANN index sections
-    /// (pq_codebook, pq_codes, graph), not flagged required, so 1.0 readers skip them.
-    public static let writerMinor: UInt16 = 1
+    /// (pq_codebook, pq_codes, graph), not flagged required, so 1.0 readers skip them. 1.2: optional
+    /// search sections (payload_index, sparse_index, text_index), also not flagged required.
+    public static let writerMinor: UInt16 = 2
     /// Highest major version this build can read.
     public static let readerMajor: UInt16 = 1
     /// Oldest major version this build can read.
@@ -76,6 +77,12 @@ public enum SectionKind: UInt32, Sendable, CaseIterable, CustomStringConvertible
     case pqCodes = 17
     /// Vamana graph with full vectors in 4 KB sectors (optional; format 1.1).
     case graph = 18
+    /// Payload indexes of the indexed columns (optional; format 1.2).
+    case payloadIndex = 19
+    /// Sparse vectors as posting lists with block maxima (optional; format 1.2).
+    case sparseIndex = 20
+    /// BM25 term postings and corpus statistics of text columns (optional; format 1.2).
+    case textIndex = 21
 
     /// Lower-case name used by dump and errors.
     public var description: String {
@@ -88,6 +95,9 @@ public enum SectionKind: UInt32, Sendable, CaseIterable, CustomStringConvertible
         case .pqCodebook: return "pq_codebook"
         case .pqCodes: return "pq_codes"
         case .graph: return "graph"
+        case .payloadIndex: return "payload_index"
+        case .sparseIndex: return "sparse_index"
+        case .textIndex: return "text_index"
         }
     }
 }

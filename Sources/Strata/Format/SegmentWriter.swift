@@ -23,6 +23,8 @@ public struct SegmentWriterOptions: Sendable {
     public var compressPayload: Bool = true
     /// Build the ANN index (PQ codes + Vamana graph) at ``SegmentWriter/finish()``; nil: exact search only.
     public var index: IndexOptions? = nil
+    /// Payload indexes and BM25 columns written as format-1.2 search sections (Filter/SearchSections.swift).
+    public var search = SearchSectionOptions()
 
     /// Default options.
     public init() {}
@@ -65,6 +67,8 @@ public final class SegmentWriter {
     private var columns: [ColumnSpool] = []
     private var state: State = .open
     private var rowScratch: [Float]
+    /// Builds the optional search sections (payload indexes, BM25, sparse vectors); nil when none.
+    var searchBuilder: SearchSectionsBuilder?
 
     private enum State { case open, finished, failed }
 
@@ -90,6 +94,8 @@ public final class SegmentWriter {
         tempPath = "\(dir)/.\(base).tmp-\(unique)"
         stride = SegmentFormat.vectorStride(dimension: schema.dimension, elementType: schema.elementType)
         rowScratch = [Float](repeating: 0, count: schema.dimension)
+        let search = try SearchSectionsBuilder(schema: schema, options: options.search)
+        searchBuilder = search.isEmpty ? nil : search
         file = try SystemFile.create(tempPath)
         do {
             for (i, spec) in schema.columns.enumerated() {
@@ -177,6 +183,7 @@ public final class SegmentWriter {
         do {
             try appendVector(vector)
             for (i, value) in values.enumerated() { try columns[i].append(value) }
+            searchBuilder?.add(values: values)
             ids.append(id)
         } catch {
             // A failed write leaves the file in an unknown state: the writer cannot continue.
@@ -261,7 +268,7 @@ public final class SegmentWriter {
 
         func put(_ kind: SectionKind, _ bytes: UnsafeRawBufferPointer) throws(StrataError) {
             try file.write(bytes, atAbsoluteOffset: cursor)
-            let optional = kind == .pqCodebook || kind == .pqCodes
+            let optional = kind == .pqCodebook || kind == .pqCodes || kind.isSearchSection
             sections.append(SectionInfo(kindNumber: kind.rawValue, required: !optional, compression: 0,
                                         checksumType: SectionInfo.checksumXXH3, offset: cursor,
                                         length: UInt64(bytes.count), decodedLength: UInt64(bytes.count),
@@ -295,6 +302,8 @@ public final class SegmentWriter {
             sections.append(info)
             cursor = alignUp(cursor + info.length, SegmentFormat.pageSize)
         }
+
+        if let searchBuilder { try searchBuilder.write(rowCount: rows, put: put) }
 
         if let builtIndex {
             try builtIndex.codebook.withBytes { (raw) throws(StrataError) in try put(.pqCodebook, raw) }
