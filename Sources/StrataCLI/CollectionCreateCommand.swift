@@ -61,12 +61,20 @@ struct CollectionWriteFlags: ParsableArguments {
     @Option(name: .customLong("grace-seconds"), help: "Keep obsolete files this long for other processes.")
     var graceSeconds: Double = CollectionOptions().obsoleteFileGraceSeconds
 
+    @Option(name: .customLong("payload-index"), help: "Comma-separated columns to index in flushed segments (filtered search).")
+    var payloadIndex: String?
+
+    @Option(name: .customLong("bm25"), help: "Comma-separated string columns to BM25-index in flushed segments.")
+    var bm25: String?
+
     func options() -> CollectionOptions {
         var o = CollectionOptions()
         o.flushThresholdRows = max(1, flushRows)
         o.flushThresholdBytes = max(1, flushMB) << 20
         if noIndex { o.index = nil } else { o.index?.minimumRows = minIndexRows }
         o.obsoleteFileGraceSeconds = graceSeconds
+        let list = { (s: String?) in s?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [] }
+        o.search = SearchSectionOptions(indexedColumns: list(payloadIndex), bm25Columns: list(bm25))
         return o
     }
 }

@@ -28,6 +28,9 @@ public struct CollectionOptions: Sendable {
     public var obsoleteFileGraceSeconds: Double = 60
     /// Rows per payload block of flushed segments.
     public var rowsPerBlock: Int = 1024
+    /// Payload indexes and BM25 columns built into flushed segments (the compactor keeps those its
+    /// input segments have).
+    public var search = SearchSectionOptions()
 
     /// Defaults.
     public init() {}
@@ -619,6 +622,7 @@ public final class StrataCollection: @unchecked Sendable {
                 var wo = SegmentWriterOptions()
                 wo.rowsPerBlock = options.rowsPerBlock
                 wo.index = options.index
+                wo.search = options.search
                 let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
                 created.append(name)
                 for loc in live {

@@ -30,6 +30,8 @@ public struct CompactionPolicy: Sendable {
     public var graceSeconds: Double = 60
     /// Rows per payload block of output segments.
     public var rowsPerBlock: Int = 1024
+    /// Payload indexes / BM25 columns to add to merged segments (those of the inputs are always kept).
+    public var search = SearchSectionOptions()
 
     /// Defaults.
     public init() {}
@@ -119,6 +121,17 @@ public final class Compactor {
     public let policy: CompactionPolicy
 
     /// A compactor for the collection at `path`.
+    /// Payload indexes and BM25 columns for a merged segment: every one its inputs had, plus the
+    /// policy's, so that compaction rebuilds rather than drops them.
+    static func searchSections(of inputs: [Segment], adding extra: SearchSectionOptions) -> SearchSectionOptions {
+        var indexed = Set(extra.indexedColumns), bm25 = Set(extra.bm25Columns)
+        for segment in inputs {
+            indexed.formUnion(segment.payloadIndexSizes.keys)
+            bm25.formUnion(segment.bm25Columns)
+        }
+        return SearchSectionOptions(indexedColumns: indexed.sorted(), bm25Columns: bm25.sorted())
+    }
+
     public init(path: String, policy: CompactionPolicy = CompactionPolicy()) {
         self.path = path
         self.policy = policy
@@ -245,6 +258,7 @@ public final class Compactor {
                 var wo = SegmentWriterOptions()
                 wo.rowsPerBlock = policy.rowsPerBlock
                 wo.index = policy.index
+                wo.search = Self.searchSections(of: inputs.map(\.segment), adding: policy.search)
                 let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
                 created.append(name)
                 for input in inputs {
