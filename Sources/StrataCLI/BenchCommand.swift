@@ -49,6 +49,13 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var index: IndexFlags
 
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Filtered search: filter names of the dataset's filters.json (needs --segment built with --payload-index); runs the bench-filter sweep.")
+    var filter: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Filtered search: exact-plan rerank depths to sweep.")
+    var rerank: [Int] = [32, 64]
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
@@ -95,6 +102,17 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !filter.isEmpty {
+            guard let segment else {
+                throw ValidationError("--filter needs --segment: a segment built with --payload-index (see strata bench-filter --help)")
+            }
+            var args = ["--dataset", dataset, "--segment", segment, "--unfiltered", "--filter"] + filter
+            args += ["--L"] + L.map(String.init) + ["--rerank"] + rerank.map(String.init)
+            if let limit { args += ["--limit", String(limit)] }
+            if json { args.append("--json") }
+            var filtered = try FilterBenchCommand.parse(args)
+            return try filtered.run()
+        }
         let segmentPath = segment ?? NSTemporaryDirectory() + "/strata-bench-\(getpid()).seg"
         var buildSeconds: Double? = nil
         if !FileManager.default.fileExists(atPath: segmentPath) {
