@@ -17,8 +17,10 @@ enum CollectionReadCommands {
     }
 
     /// Search every query of a file against one snapshot; ground truth ids are compared with hit ids.
-    static func search(directory: String, query: String, k: Int, limit: Int?, groundtruth: String?, listSize: Int, exact: Bool, json: Bool) throws {
+    static func search(directory: String, query: String, k: Int, limit: Int?, groundtruth: String?, listSize: Int, exact: Bool,
+                       filter filterJSON: String? = nil, json: Bool) throws {
         let c = try StrataCollection.open(path: directory, access: .readOnly)
+        let filter = try filterJSON.map { try Filter(json: $0) }
         let snap = try c.snapshot()
         let queries = try VectorFile(path: query)
         guard queries.dimension == c.schema.dimension || queries.count == 0 else {
@@ -29,7 +31,7 @@ enum CollectionReadCommands {
         var results: [QueryResult] = []
         let start = now()
         for q in 0..<n {
-            let hits = try snap.search(query: queries.row(q), options: options)
+            let hits = try snap.search(query: queries.row(q), filter: filter, options: options)
             results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, distance: $0.distance) }))
         }
         let seconds = now() - start

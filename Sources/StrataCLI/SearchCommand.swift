@@ -57,12 +57,16 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if CollectionReadCommands.isCollection(segment) {
+            guard hybrid.queryText == nil, hybrid.sparse == nil else {
+                throw ValidationError("--query-text and --sparse work on segment files; collections take --query with an optional --filter")
+            }
+            guard let query else { throw ValidationError("--query is required") }
+            return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
+                                                     listSize: listSize, exact: exact, filter: hybrid.filter, json: json)
+        }
         if hybrid.isActive { return try HybridSearchFlags.run(self) }
         guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }
-        if CollectionReadCommands.isCollection(segment) {
-            return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
-                                                     listSize: listSize, exact: exact, json: json)
-        }
         let seg = try Segment.open(path: segment)
         let rssAfterOpen = residentAnonymousMB()
         let queries = try VectorFile(path: query)

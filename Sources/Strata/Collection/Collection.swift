@@ -455,6 +455,11 @@ public final class StrataCollection: @unchecked Sendable {
         try snapshot().search(query: query, options: options)
     }
 
+    /// The k nearest live rows that pass `filter` (see ``CollectionSnapshot/search(query:filter:options:)``).
+    public func search(query: [Float], filter: Filter, options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
+        try snapshot().search(query: query, filter: filter, options: options)
+    }
+
     /// The live row with `id`, or nil.
     public func get(id: UInt64) throws(StrataError) -> CollectionRecord? { try snapshot().get(id: id) }
 
@@ -828,6 +833,16 @@ public struct CollectionSnapshot: @unchecked Sendable {
     /// exactly. `options.exact` forces exact search everywhere.
     /// Throws `.dimensionMismatch`, `.nonFiniteValue`, `.invalidArgument`.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
+        try search(query: query, filter: nil, options: options)
+    }
+
+    /// The k nearest live rows that pass `filter`, closest first. Segments with payload indexes run
+    /// their planner (exact scan of the passing rows, or filtered graph search), over-fetching to make
+    /// up for deleted rows and falling back to an exact scan of the passing rows; the buffer is
+    /// filtered row by row. Throws `.unknownColumn` / `.typeMismatch` for a filter that does not fit
+    /// the schema, and what the unfiltered search throws.
+    public func search(query: [Float], filter: Filter?, options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
+        if let filter { try filter.validate(against: schema) }
         guard options.k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(options.k)") }
         guard query.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, collection has \(schema.dimension)")
@@ -836,9 +851,13 @@ public struct CollectionSnapshot: @unchecked Sendable {
         let k = options.k
         var all: [CollectionHit] = []
         for s in version.segments {
-            all += try searchSegment(s, query: query, options: options)
+            if let filter {
+                all += try searchSegment(s, query: query, filter: filter, options: options)
+            } else {
+                all += try searchSegment(s, query: query, options: options)
+            }
         }
-        all += try searchBuffer(query: query, k: k)
+        all += try searchBuffer(query: query, k: k, filter: filter)
         all.sort()
         return Array(all.prefix(k))
     }
@@ -885,7 +904,44 @@ public struct CollectionSnapshot: @unchecked Sendable {
         return top.sorted().map { CollectionHit(id: $0.id, distance: $0.distance) }
     }
 
-    private func searchBuffer(query: [Float], k: Int) throws(StrataError) -> [CollectionHit] {
+    private func searchSegment(_ s: OpenSegment, query: [Float], filter: Filter, options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+        let seg = s.segment
+        let k = options.k
+        let pending = mem.sealedDeletes
+        let hasDeletes = (s.bitmap?.deletedCount ?? 0) > 0 || !pending.isEmpty
+        @inline(__always) func isDeleted(_ row: Int) -> Bool {
+            s.isDeleted(row: row) || (!pending.isEmpty && pending.contains(seg.unsafeId(ofRow: row)))
+        }
+        guard seg.rowCount > 0 else { return [] }
+        if seg.hasIndex, !options.exact {
+            var fetch = hasDeletes ? k + k / 2 + 2 : k
+            for _ in 0..<3 {
+                guard fetch <= max(1000, seg.rowCount / 8) else { break }
+                let found = try seg.search(query: query, filter: filter,
+                                           options: FilteredSearchOptions(k: fetch, listSize: max(options.listSize, fetch))).hits
+                let kept = hasDeletes ? found.filter { !isDeleted($0.row) } : found
+                if kept.count >= k || (found.count < fetch && !hasDeletes) {
+                    return kept.prefix(k).map { CollectionHit(id: $0.id, distance: $0.distance) }
+                }
+                fetch *= 4
+            }
+        }
+        // Exact over the passing rows.
+        let passing = try seg.rows(matching: filter)
+        let q = try seg.prepareQuery(query)
+        var top = TopK(k: k)
+        q.withUnsafeBufferPointer { qp in
+            let qb = qp.baseAddress!
+            for row in passing {
+                if hasDeletes, isDeleted(row) { continue }
+                let d = seg.unsafeDistance(qb, row: row)
+                if d <= top.threshold { top.offer(distance: d, id: seg.unsafeId(ofRow: row), row: row) }
+            }
+        }
+        return top.sorted().map { CollectionHit(id: $0.id, distance: $0.distance) }
+    }
+
+    private func searchBuffer(query: [Float], k: Int, filter: Filter? = nil) throws(StrataError) -> [CollectionHit] {
         guard !mem.index.isEmpty else { return [] }
         var q = query
         if schema.metric == .cosine {
@@ -902,6 +958,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
                     for r in 0..<chunk.ids.count {
                         let id = chunk.ids[r]
                         guard let loc = mem.index[id], loc.chunk == Int32(c), loc.row == Int32(r) else { continue }
+                        if let filter, !filter.matches(chunk.values[r], schema: schema) { continue }
                         let v = vp.baseAddress! + r * dim
                         let d: Float
                         switch metric {
