@@ -221,13 +221,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func recall(_ results: [[SearchHit]], _ truth: [[Int32]], at depth: Int) -> Double {
-        var found = 0, total = 0
-        for (q, hits) in results.enumerated() {
-            let want = Set(truth[q].prefix(depth).map(Int.init))
-            found += hits.prefix(depth).filter { want.contains($0.row) }.count
-            total += want.count
-        }
-        return total == 0 ? 0 : Double(found) / Double(total)
+        StrataCLI.recall(results.map { $0.map(\.row) }, truth: truth, depth: depth) ?? 0
     }
 }
 

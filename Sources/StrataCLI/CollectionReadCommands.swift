@@ -35,19 +35,9 @@ enum CollectionReadCommands {
             results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, distance: $0.distance) }))
         }
         let seconds = now() - start
-        var recall: Double? = nil
-        if let groundtruth {
-            let truth = try readIvecs(path: groundtruth)
-            var found = 0, total = 0
-            for r in results where r.query < truth.count {
-                let want = Set(truth[r.query].prefix(k).map { UInt64($0) })
-                found += r.hits.filter { want.contains($0.id) }.count
-                total += want.count
-            }
-            recall = total > 0 ? Double(found) / Double(total) : nil
-        }
+        let recallAtK = try groundtruth.flatMap { recall(results.map { $0.hits.map(\.id) }, truth: try readIvecs(path: $0), depth: k) }
         let out = SearchOutput(queries: n, k: k, list_size: options.listSize, exact: exact, seconds: seconds,
-                               qps: seconds > 0 ? Double(n) / seconds : 0, recall_at_k: recall, generation: snap.generation,
+                               qps: seconds > 0 ? Double(n) / seconds : 0, recall_at_k: recallAtK, generation: snap.generation,
                                segments: snap.manifest.segments.count, results: results)
         if json { try printJSON(out); return }
         for r in results {
@@ -56,7 +46,7 @@ enum CollectionReadCommands {
         }
         var summary = String(format: "%d queries over %d segments + buffer, %@, %.1f queries/s (one thread)", n, out.segments,
                              exact ? "exact" : "L=\(options.listSize)", out.qps)
-        if let recall { summary += String(format: ", recall@%d %.4f", k, recall) }
+        if let recallAtK { summary += String(format: ", recall@%d %.4f", k, recallAtK) }
         print(summary)
     }
 

@@ -87,19 +87,9 @@ struct SearchCommand: ParsableCommand {
             q = end
         }
         let seconds = now() - start
-        var recall: Double? = nil
-        if let groundtruth {
-            let truth = try readIvecs(path: groundtruth)
-            var found = 0, total = 0
-            for r in results where r.query < truth.count {
-                let want = Set(truth[r.query].prefix(k).map { Int($0) })
-                found += r.hits.filter { want.contains($0.row) }.count
-                total += want.count
-            }
-            recall = total > 0 ? Double(found) / Double(total) : nil
-        }
+        let recallAtK = try groundtruth.flatMap { recall(results.map { $0.hits.map(\.row) }, truth: try readIvecs(path: $0), depth: k) }
         let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0, batch: batch,
-                         recall_at_k: recall, rss_anon_mb_after_open: rssAfterOpen, results: results)
+                         recall_at_k: recallAtK, rss_anon_mb_after_open: rssAfterOpen, results: results)
         if json { try printJSON(out); return }
         for r in results {
             print("query \(r.query):")
@@ -108,7 +98,7 @@ struct SearchCommand: ParsableCommand {
             }
         }
         var summary = String(format: "%d queries, exact, batch %d, %.1f queries/s (one thread)", n, batch, out.qps)
-        if let recall { summary += String(format: ", recall@%d %.4f", k, recall) }
+        if let recallAtK { summary += String(format: ", recall@%d %.4f", k, recallAtK) }
         if let rssAfterOpen { summary += String(format: ", RssAnon after open %.1f MB", rssAfterOpen) }
         print(summary)
     }
