@@ -156,30 +156,7 @@ final class ResourceLimitTests: StrataTestCase {
 
     /// Runs `strata args...` in a child with a file-size limit of `limitKiB` KiB and SIGXFSZ ignored.
     private func runStrataLimited(_ args: [String], limitKiB: Int) throws -> CLIResult {
-        guard let exe = strataExecutable() else { throw XCTSkip("strata executable not built (run swift build first)") }
-        let outURL = tmp.appendingPathComponent("limited-\(UUID().uuidString).out")
-        let errURL = tmp.appendingPathComponent("limited-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        // bash's `ulimit -f` counts 1024-byte blocks; an ignored signal stays ignored across exec.
-        process.arguments = ["-c", "ulimit -f \(limitKiB) && trap '' XFSZ && exec \"$0\" \"$@\"", exe.path] + args
-        process.currentDirectoryURL = repoRoot
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
-        return CLIResult(status: process.terminationStatus, crashed: process.terminationReason == .uncaughtSignal,
-                         stdout: try Data(contentsOf: outURL), stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        try runStrata(args, scratch: tmp, fileSizeLimitKiB: limitKiB)
     }
 
     func testBuildOnAFullDiskFailsWithIOAndLeavesNothing() throws {

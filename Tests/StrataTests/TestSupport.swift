@@ -231,8 +231,9 @@ struct CLIResult {
 }
 
 /// Runs `strata args...` with the repository root as working directory; stdout and stderr go to
-/// files (no pipe-buffer deadlock on large outputs).
-func runStrata(_ args: [String], scratch: URL) throws -> CLIResult {
+/// files (no pipe-buffer deadlock on large outputs). With `fileSizeLimitKiB`, the child runs under
+/// that file-size limit (`ulimit -f`) with SIGXFSZ ignored, so a full disk shows up as EFBIG.
+func runStrata(_ args: [String], scratch: URL, fileSizeLimitKiB: Int? = nil) throws -> CLIResult {
     guard let exe = strataExecutable() else { throw XCTSkip("strata executable not built (run swift build first)") }
     let outURL = scratch.appendingPathComponent("cli-\(UUID().uuidString).out")
     let errURL = scratch.appendingPathComponent("cli-\(UUID().uuidString).err")
@@ -243,8 +244,14 @@ func runStrata(_ args: [String], scratch: URL) throws -> CLIResult {
         try? FileManager.default.removeItem(at: errURL)
     }
     let process = Process()
-    process.executableURL = exe
-    process.arguments = args
+    if let limit = fileSizeLimitKiB {
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        // bash's `ulimit -f` counts 1024-byte blocks; an ignored signal stays ignored across exec.
+        process.arguments = ["-c", "ulimit -f \(limit) && trap '' XFSZ && exec \"$0\" \"$@\"", exe.path] + args
+    } else {
+        process.executableURL = exe
+        process.arguments = args
+    }
     process.currentDirectoryURL = repoRoot
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
