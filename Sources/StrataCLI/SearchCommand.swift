@@ -67,7 +67,8 @@ struct SearchCommand: ParsableCommand {
         }
         if hybrid.isActive { return try HybridSearchFlags.run(self) }
         guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }
-        let seg = try Segment.open(path: segment)
+        // Exact search reads the vectors section only: no graph-record cache.
+        let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: 0))
         let rssAfterOpen = residentAnonymousMB()
         let queries = try VectorFile(path: query)
         guard queries.dimension == seg.schema.dimension || queries.count == 0 else {
