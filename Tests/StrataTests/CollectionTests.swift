@@ -3,6 +3,7 @@
 // compaction equal to pre-compaction results, obsolete files kept while a snapshot holds them,
 // leftovers cleaned, and readers on threads during writes, flushes and compactions.
 import Foundation
+import Synchronization
 import XCTest
 @testable import Strata
 
@@ -455,7 +456,7 @@ final class CollectionTests: CollectionTestCase {
         try c.insert(rows(0..<200))
         let deleted = PThreadLock()
         nonisolated(unsafe) var acknowledgedDeletes = Set<UInt64>()
-        nonisolated(unsafe) var stop = false
+        let stop = Atomic<Bool>(false)
         let failures = PThreadLock()
         nonisolated(unsafe) var problems: [String] = []
         nonisolated(unsafe) var searches = 0
@@ -474,7 +475,7 @@ final class CollectionTests: CollectionTestCase {
                     if round % 7 == 0 { try c.flush() }
                 }
             } catch { failures.locked { problems.append("writer: \(error)") } }
-            stop = true
+            stop.store(true, ordering: .releasing)
         }
         let compactor = Thread {
             defer { group.leave() }
@@ -483,7 +484,7 @@ final class CollectionTests: CollectionTestCase {
             policy.graceSeconds = 0
             policy.tierBaseRows = 50
             policy.mergeFactor = 2
-            while !stop {
+            while !stop.load(ordering: .acquiring) {
                 do { _ = try Compactor(path: dir, policy: policy).run() } catch { failures.locked { problems.append("compactor: \(error)") } }
                 usleep(2000)
             }
@@ -492,7 +493,7 @@ final class CollectionTests: CollectionTestCase {
             Thread {
                 defer { group.leave() }
                 var rng = SplitMix64(seed: UInt64(n) + 100)
-                while !stop {
+                while !stop.load(ordering: .acquiring) {
                     do {
                         let gone = deleted.locked { acknowledgedDeletes }
                         let snap = try c.snapshot()
