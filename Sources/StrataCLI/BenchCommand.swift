@@ -110,7 +110,7 @@ struct BenchCommand: ParsableCommand {
             args += ["--L"] + L.map(String.init) + ["--rerank"] + rerank.map(String.init)
             if let limit { args += ["--limit", String(limit)] }
             if json { args.append("--json") }
-            var filtered = try FilterBenchCommand.parse(args)
+            let filtered = try FilterBenchCommand.parse(args)
             return try filtered.run()
         }
         let segmentPath = segment ?? NSTemporaryDirectory() + "/strata-bench-\(getpid()).seg"
@@ -118,6 +118,7 @@ struct BenchCommand: ParsableCommand {
         if !FileManager.default.fileExists(atPath: segmentPath) {
             var options = SegmentWriterOptions()
             options.index = index.options(force: true)
+            options.progress = indexBuildProgressPrinter()
             progress("building \(segmentPath)...")
             let (_, seconds, _) = try BuildCommand.buildSegment(
                 vectors: dataset + "/base.fvecs", payload: nil, columns: [], ids: nil, metric: DistanceMetric(name: metric)!,

@@ -64,6 +64,7 @@ struct BuildCommand: ParsableCommand {
         var options = SegmentWriterOptions()
         options.rowsPerBlock = rowsPerBlock
         options.index = index.options()
+        options.progress = indexBuildProgressPrinter()
         options.search = SearchSectionOptions(indexedColumns: payloadIndex.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
                                               bm25Columns: bm25.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
         let (summary, seconds, dimension) = try Self.buildSegment(
@@ -143,6 +144,16 @@ struct IndexFlags: ParsableArguments {
     @Option(name: .customLong("min-index-rows"), help: "Segments with fewer rows are searched exactly.")
     var minIndexRows: Int = IndexOptions.defaultMinimumRows
 
+    @Option(name: .customLong("memory-budget"),
+            help: "Memory for the graph build, e.g. 2G or 1500M; above it the graph is built out of core in partitions (default: in memory).")
+    var memoryBudget: String?
+
+    func validate() throws {
+        if let b = memoryBudget, CollectionCompactCommand.parseBytes(b) == nil {
+            throw ValidationError("--memory-budget must be a size such as 512M, 2G or a byte count")
+        }
+    }
+
     func options(force: Bool = false) -> IndexOptions? {
         guard index || force else { return nil }
         var o = IndexOptions()
@@ -153,6 +164,7 @@ struct IndexFlags: ParsableArguments {
         o.graph.seed = seed
         o.graph.threads = buildThreads
         o.minimumRows = minIndexRows
+        o.memoryBudget = memoryBudget.flatMap(CollectionCompactCommand.parseBytes)
         return o
     }
 }

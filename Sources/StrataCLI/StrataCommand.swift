@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import Strata
 
@@ -71,6 +72,31 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// Progress and notes go to stderr, and only when it is a terminal.
 func progress(_ message: String) {
     if isatty(2) != 0 { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+}
+
+/// A progress callback for index builds that prints phase, rows done, rate and ETA to stderr at most
+/// twice a second, or nil when stderr is not a terminal.
+func indexBuildProgressPrinter() -> (@Sendable (IndexBuildProgress) -> Void)? {
+    guard isatty(2) != 0 else { return nil }
+    struct State { var phase = ""; var phaseStart = 0.0; var lastPrint = 0.0 }
+    let state = Mutex(State())
+    return { p in
+        let t = now()
+        let line: String? = state.withLock { s in
+            if s.phase != p.phase { s.phase = p.phase; s.phaseStart = t; s.lastPrint = 0 }
+            guard t - s.lastPrint >= 0.5 || p.done == p.total || !p.detail.isEmpty else { return nil }
+            s.lastPrint = t
+            let elapsed = t - s.phaseStart
+            var text = "index \(p.phase): \(p.done)/\(p.total)"
+            if elapsed > 1, p.done > 0, p.total > p.done {
+                let rate = Double(p.done) / elapsed
+                text += String(format: ", %.0f/s, ETA %.0f s", rate, Double(p.total - p.done) / rate)
+            }
+            if !p.detail.isEmpty { text += " (\(p.detail))" }
+            return text
+        }
+        if let line { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
 }
 
 /// Seconds since an arbitrary origin, monotonic.

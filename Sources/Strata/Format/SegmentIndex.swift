@@ -17,6 +17,10 @@ public struct IndexOptions: Sendable, Equatable {
     public var graph = VamanaParameters()
     /// Segments with fewer rows get no index: exact search over them is as fast as a graph search.
     public var minimumRows: Int = IndexOptions.defaultMinimumRows
+    /// Bytes of anonymous memory the graph build may use; when an in-memory build of the whole
+    /// segment needs more, the graph is built out of core in overlapping partitions (DiskANN's
+    /// method; see Index/PartitionedGraphBuilder.swift). nil: always in memory.
+    public var memoryBudget: Int? = nil
 
     /// Below this many rows a segment is scanned exactly (2,000 rows x 384 dims is ~3 MB per scan).
     public static let defaultMinimumRows = 2_000

@@ -33,6 +33,13 @@ final class SystemFile {
         return SystemFile(descriptor: fd, path: path)
     }
 
+    /// Opens an existing file for reading and writing (no create, no truncate).
+    static func openForWriting(_ path: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CLOEXEC) } }
+        guard fd >= 0 else { throw ioError("cannot open for writing", path: path) }
+        return SystemFile(descriptor: fd, path: path)
+    }
+
     /// Opens a directory so it can be fsynced after a rename.
     static func openDirectory(_ path: String) throws(StrataError) -> SystemFile {
         let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } }

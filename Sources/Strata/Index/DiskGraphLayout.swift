@@ -140,64 +140,107 @@ public enum DiskGraphLayout {
                                          rowStride: Int, elementType: VectorElementType, metric: DistanceMetric,
                                          to sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Geometry {
         try checkVectorBuffer(vectors, count: graph.count, dimension: dimension, rowStride: rowStride)
-        let g = try Geometry(count: graph.count, dimension: dimension, elementType: elementType, maxDegree: graph.maxDegree)
-        // Header sector.
-        var header = [UInt8](repeating: 0, count: headerSize)
-        func put32(_ v: UInt32, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { header[at + k] = $0[k] } } }
-        func put64(_ v: UInt64, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<8 { header[at + k] = $0[k] } } }
-        for k in 0..<8 { header[k] = magic[k] }
-        put32(version, 8)
-        put32(UInt32(sectorSize), 12)
-        put64(UInt64(g.count), 16)
-        put32(UInt32(dimension), 24)
-        header[28] = elementType.rawValue
-        header[29] = metric.rawValue
-        header[30] = 4
-        put32(UInt32(g.maxDegree), 32)
-        put32(UInt32(g.recordSize), 36)
-        put32(UInt32(g.nodesPerSector), 40)
-        put32(UInt32(g.sectorsPerNode), 44)
-        put64(UInt64(graph.medoid), 48)
-        put64(UInt64(g.sectorCount), 56)
-        try header.withUnsafeBytes { try sink($0) }
-        if g.count == 0 { return g }
-
-        let chunk = g.nodesPerSector > 0 ? sectorSize : g.sectorsPerNode * sectorSize
-        let perChunk = max(1, g.nodesPerSector)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-        defer { buffer.deallocate() }
-        let base = vectors.baseAddress!
-        var node = 0
+        let writer = try SectorStreamWriter(count: graph.count, dimension: dimension, elementType: elementType,
+                                            maxDegree: graph.maxDegree, metric: metric, medoid: graph.medoid, sink: sink)
+        let base = vectors.baseAddress
         try graph.degrees.withUnsafeBufferPointer { degs in
             try graph.neighbors.withUnsafeBufferPointer { nbrs in
-                while node < g.count {
-                    buffer.initializeMemory(as: UInt8.self, repeating: 0)
-                    let last = min(g.count, node + perChunk)
-                    for i in node..<last {
-                        let rec = (i - node) * g.recordSize
-                        let src = base + i * rowStride
-                        switch elementType {
-                        case .float32:
-                            for j in 0..<dimension {
-                                buffer.storeBytes(of: src[j].bitPattern.littleEndian, toByteOffset: rec + 4 * j, as: UInt32.self)
-                            }
-                        case .float16:
-                            let dst = (buffer.baseAddress! + rec).assumingMemoryBound(to: UInt16.self)
-                            strata_f32_to_f16(src, dst, dimension)
-                        }
-                        let d = Int(degs[i])
-                        buffer.storeBytes(of: UInt32(d).littleEndian, toByteOffset: rec + g.vectorBytes, as: UInt32.self)
-                        for j in 0..<d {
-                            buffer.storeBytes(of: nbrs[i * graph.maxDegree + j].littleEndian,
-                                              toByteOffset: rec + g.vectorBytes + 4 + 4 * j, as: UInt32.self)
-                        }
-                    }
-                    try sink(UnsafeRawBufferPointer(buffer))
-                    node = last
+                for i in 0..<graph.count {
+                    let list = UnsafeBufferPointer(rebasing: nbrs[(i * graph.maxDegree)..<(i * graph.maxDegree + Int(degs[i]))])
+                    try writer.append(vector: base! + i * rowStride, neighbors: list, sink: sink)
                 }
             }
         }
-        return g
+        try writer.finish(sink: sink)
+        return writer.geometry
+    }
+
+    /// Writes a graph section node by node, in node order, without holding the graph: the header
+    /// first, then each sector as soon as its last record is in (at most max(4096, Q * 4096) bytes
+    /// buffered). The out-of-core build streams its merged adjacency through this.
+    public final class SectorStreamWriter {
+        /// The layout being written.
+        public let geometry: Geometry
+        private let buffer: UnsafeMutableRawBufferPointer
+        private var next = 0
+        private var inChunk = 0
+
+        /// Writes the header sector to `sink`.
+        /// - Throws: ``StrataError/Code/invalidArgument`` for a bad shape or medoid, or what `sink` throws.
+        public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int, metric: DistanceMetric,
+                    medoid: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            let g = try Geometry(count: count, dimension: dimension, elementType: elementType, maxDegree: maxDegree)
+            if count >= Int(UInt32.max) { throw StrataError(.invalidArgument, "too many nodes for 4-byte neighbour ids: \(count)") }
+            if (count == 0 && medoid != 0) || (count > 0 && (medoid < 0 || medoid >= count)) {
+                throw StrataError(.invalidArgument, "medoid \(medoid) out of range for \(count) nodes")
+            }
+            geometry = g
+            var header = [UInt8](repeating: 0, count: headerSize)
+            func put32(_ v: UInt32, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { header[at + k] = $0[k] } } }
+            func put64(_ v: UInt64, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<8 { header[at + k] = $0[k] } } }
+            for k in 0..<8 { header[k] = magic[k] }
+            put32(version, 8)
+            put32(UInt32(sectorSize), 12)
+            put64(UInt64(g.count), 16)
+            put32(UInt32(dimension), 24)
+            header[28] = elementType.rawValue
+            header[29] = metric.rawValue
+            header[30] = 4
+            put32(UInt32(g.maxDegree), 32)
+            put32(UInt32(g.recordSize), 36)
+            put32(UInt32(g.nodesPerSector), 40)
+            put32(UInt32(g.sectorsPerNode), 44)
+            put64(UInt64(medoid), 48)
+            put64(UInt64(g.sectorCount), 56)
+            let chunk = g.nodesPerSector > 0 ? sectorSize : g.sectorsPerNode * sectorSize
+            buffer = .allocate(byteCount: chunk, alignment: 64)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            do { try header.withUnsafeBytes { try sink($0) } } catch { buffer.deallocate(); throw error }
+        }
+
+        deinit { buffer.deallocate() }
+
+        /// Appends the record of the next node: its float32 vector (`dimension` floats, stored as the
+        /// element type) and its out-neighbours (at most R; ids are not checked here).
+        /// - Throws: ``StrataError/Code/invalidArgument`` past the node count or for too many neighbours, or what `sink` throws.
+        public func append(vector: UnsafePointer<Float>, neighbors: UnsafeBufferPointer<UInt32>,
+                           sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            let g = geometry
+            guard next < g.count else { throw StrataError(.invalidArgument, "more than \(g.count) graph records") }
+            guard neighbors.count <= g.maxDegree else {
+                throw StrataError(.invalidArgument, "node \(next) has \(neighbors.count) neighbours, R is \(g.maxDegree)")
+            }
+            let rec = inChunk * g.recordSize
+            switch g.elementType {
+            case .float32:
+                for j in 0..<g.dimension {
+                    buffer.storeBytes(of: vector[j].bitPattern.littleEndian, toByteOffset: rec + 4 * j, as: UInt32.self)
+                }
+            case .float16:
+                strata_f32_to_f16(vector, (buffer.baseAddress! + rec).assumingMemoryBound(to: UInt16.self), g.dimension)
+            }
+            buffer.storeBytes(of: UInt32(neighbors.count).littleEndian, toByteOffset: rec + g.vectorBytes, as: UInt32.self)
+            for (j, id) in neighbors.enumerated() {
+                buffer.storeBytes(of: id.littleEndian, toByteOffset: rec + g.vectorBytes + 4 + 4 * j, as: UInt32.self)
+            }
+            next += 1
+            inChunk += 1
+            if inChunk == max(1, g.nodesPerSector) || next == g.count { try flush(sink) }
+        }
+
+        /// Checks that every node was appended.
+        /// - Throws: ``StrataError/Code/invalidArgument`` when records are missing.
+        public func finish(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            if next != geometry.count {
+                throw StrataError(.invalidArgument, "graph layout got \(next) of \(geometry.count) records")
+            }
+        }
+
+        private func flush(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            try sink(UnsafeRawBufferPointer(buffer))
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            inChunk = 0
+        }
     }
 }
 
