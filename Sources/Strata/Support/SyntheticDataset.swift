@@ -11,7 +11,10 @@
 // with u ~ U[0, 1) and s = `SyntheticDataset.noiseScale`. A row picks a cluster uniformly and adds
 // N(0, sigma_c^2) noise to every coordinate. Queries are drawn the same way from other random streams,
 // so they are not copies of base rows. With s = 1 most, but not all, of a query's nearest neighbours
-// lie in its own cluster (tight clusters are separated, loose ones overlap their neighbours).
+// lie in its own cluster (tight clusters are separated, loose ones overlap their neighbours). Checked
+// with a NumPy simulation of this model at d = 96, 200 queries: share of the true top-10 in the
+// query's cluster 0.95 with 1,000 rows per cluster (100k rows, 100 clusters), 0.75 with 100 rows per
+// cluster (100k rows, 1,000 clusters); s = 0.75 gives 0.98-1.0 (too separated), s = 1.5 0.42-0.55.
 //
 // Determinism: every random number comes from a SplitMix64 stream (`IndexRandom`) chosen by
 // (seed, purpose, block of `rowsPerStream` rows), and rows are computed with plain Swift arithmetic
