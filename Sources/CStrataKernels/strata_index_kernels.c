@@ -26,6 +26,10 @@ static void l2t_scalar(const float *x, const float *ct, size_t d, size_t k, floa
     }
 }
 
+static void l2tb_scalar(const float *x, size_t xstride, size_t n, const float *qt, size_t d, size_t k, float *out) {
+    for (size_t r = 0; r < n; r++) l2t_scalar(x + r * xstride, qt, d, k, out + r * k);
+}
+
 static uint32_t nearest_scalar(const float *x, const float *ct, size_t d, size_t k, float *dist) {
     float best = FLT_MAX;
     uint32_t bi = 0;
@@ -94,6 +98,68 @@ static void l2t_avx512(const float *x, const float *ct, size_t d, size_t k, floa
         float s = 0.0f;
         for (size_t j = 0; j < d; j++) { const float t = x[j] - ct[j * k + c]; s += t * t; }
         out[c] = s;
+    }
+}
+
+// Four rows against 32 transposed columns per step: 8 independent accumulator chains (enough to hide
+// the FMA latency) and 6 loads for 16 vector operations, so the loop is bound by the FMA ports, not by
+// loads or by one dependency chain (l2t_avx512 above has a single chain per 16 columns). Every lane
+// computes acc = fma(x_j - q_j, x_j - q_j, acc) over j in order, whichever tile it lands in, so a
+// distance does not depend on how the rows were split into blocks or threads.
+__attribute__((target("avx512f")))
+static void l2tb_avx512(const float *x, size_t xstride, size_t n, const float *qt, size_t d, size_t k, float *out) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const float *x0 = x + r * xstride, *x1 = x0 + xstride, *x2 = x1 + xstride, *x3 = x2 + xstride;
+        float *o = out + r * k;
+        size_t c = 0;
+        for (; c + 32 <= k; c += 32) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps(), b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+            for (size_t j = 0; j < d; j++) {
+                const __m512 qa = _mm512_loadu_ps(qt + j * k + c), qb = _mm512_loadu_ps(qt + j * k + c + 16);
+                __m512 v = _mm512_set1_ps(x0[j]), t;
+                t = _mm512_sub_ps(v, qa); a0 = _mm512_fmadd_ps(t, t, a0);
+                t = _mm512_sub_ps(v, qb); b0 = _mm512_fmadd_ps(t, t, b0);
+                v = _mm512_set1_ps(x1[j]);
+                t = _mm512_sub_ps(v, qa); a1 = _mm512_fmadd_ps(t, t, a1);
+                t = _mm512_sub_ps(v, qb); b1 = _mm512_fmadd_ps(t, t, b1);
+                v = _mm512_set1_ps(x2[j]);
+                t = _mm512_sub_ps(v, qa); a2 = _mm512_fmadd_ps(t, t, a2);
+                t = _mm512_sub_ps(v, qb); b2 = _mm512_fmadd_ps(t, t, b2);
+                v = _mm512_set1_ps(x3[j]);
+                t = _mm512_sub_ps(v, qa); a3 = _mm512_fmadd_ps(t, t, a3);
+                t = _mm512_sub_ps(v, qb); b3 = _mm512_fmadd_ps(t, t, b3);
+            }
+            _mm512_storeu_ps(o + c, a0); _mm512_storeu_ps(o + c + 16, b0);
+            _mm512_storeu_ps(o + k + c, a1); _mm512_storeu_ps(o + k + c + 16, b1);
+            _mm512_storeu_ps(o + 2 * k + c, a2); _mm512_storeu_ps(o + 2 * k + c + 16, b2);
+            _mm512_storeu_ps(o + 3 * k + c, a3); _mm512_storeu_ps(o + 3 * k + c + 16, b3);
+        }
+        for (; c < k; c += 16) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (size_t j = 0; j < d; j++) {
+                const __m512 q = _mm512_loadu_ps(qt + j * k + c);
+                __m512 t;
+                t = _mm512_sub_ps(_mm512_set1_ps(x0[j]), q); a0 = _mm512_fmadd_ps(t, t, a0);
+                t = _mm512_sub_ps(_mm512_set1_ps(x1[j]), q); a1 = _mm512_fmadd_ps(t, t, a1);
+                t = _mm512_sub_ps(_mm512_set1_ps(x2[j]), q); a2 = _mm512_fmadd_ps(t, t, a2);
+                t = _mm512_sub_ps(_mm512_set1_ps(x3[j]), q); a3 = _mm512_fmadd_ps(t, t, a3);
+            }
+            _mm512_storeu_ps(o + c, a0); _mm512_storeu_ps(o + k + c, a1);
+            _mm512_storeu_ps(o + 2 * k + c, a2); _mm512_storeu_ps(o + 3 * k + c, a3);
+        }
+    }
+    for (; r < n; r++) {
+        const float *x0 = x + r * xstride;
+        for (size_t c = 0; c < k; c += 16) {
+            __m512 a0 = _mm512_setzero_ps();
+            for (size_t j = 0; j < d; j++) {
+                const __m512 t = _mm512_sub_ps(_mm512_set1_ps(x0[j]), _mm512_loadu_ps(qt + j * k + c));
+                a0 = _mm512_fmadd_ps(t, t, a0);
+            }
+            _mm512_storeu_ps(out + r * k + c, a0);
+        }
     }
 }
 
@@ -229,6 +295,49 @@ static void l2t_avx2(const float *x, const float *ct, size_t d, size_t k, float 
         out[c] = s;
     }
 }
+// AVX2 version of l2tb_avx512: four rows against 16 columns (two 8-lane halves), same per-lane order.
+__attribute__((target("avx2,fma")))
+static void l2tb_avx2(const float *x, size_t xstride, size_t n, const float *qt, size_t d, size_t k, float *out) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const float *x0 = x + r * xstride, *x1 = x0 + xstride, *x2 = x1 + xstride, *x3 = x2 + xstride;
+        float *o = out + r * k;
+        for (size_t c = 0; c < k; c += 16) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+            for (size_t j = 0; j < d; j++) {
+                const __m256 qa = _mm256_loadu_ps(qt + j * k + c), qb = _mm256_loadu_ps(qt + j * k + c + 8);
+                __m256 v = _mm256_set1_ps(x0[j]), t;
+                t = _mm256_sub_ps(v, qa); a0 = _mm256_fmadd_ps(t, t, a0);
+                t = _mm256_sub_ps(v, qb); b0 = _mm256_fmadd_ps(t, t, b0);
+                v = _mm256_set1_ps(x1[j]);
+                t = _mm256_sub_ps(v, qa); a1 = _mm256_fmadd_ps(t, t, a1);
+                t = _mm256_sub_ps(v, qb); b1 = _mm256_fmadd_ps(t, t, b1);
+                v = _mm256_set1_ps(x2[j]);
+                t = _mm256_sub_ps(v, qa); a2 = _mm256_fmadd_ps(t, t, a2);
+                t = _mm256_sub_ps(v, qb); b2 = _mm256_fmadd_ps(t, t, b2);
+                v = _mm256_set1_ps(x3[j]);
+                t = _mm256_sub_ps(v, qa); a3 = _mm256_fmadd_ps(t, t, a3);
+                t = _mm256_sub_ps(v, qb); b3 = _mm256_fmadd_ps(t, t, b3);
+            }
+            _mm256_storeu_ps(o + c, a0); _mm256_storeu_ps(o + c + 8, b0);
+            _mm256_storeu_ps(o + k + c, a1); _mm256_storeu_ps(o + k + c + 8, b1);
+            _mm256_storeu_ps(o + 2 * k + c, a2); _mm256_storeu_ps(o + 2 * k + c + 8, b2);
+            _mm256_storeu_ps(o + 3 * k + c, a3); _mm256_storeu_ps(o + 3 * k + c + 8, b3);
+        }
+    }
+    for (; r < n; r++) {
+        const float *x0 = x + r * xstride;
+        for (size_t c = 0; c < k; c += 8) {
+            __m256 a0 = _mm256_setzero_ps();
+            for (size_t j = 0; j < d; j++) {
+                const __m256 t = _mm256_sub_ps(_mm256_set1_ps(x0[j]), _mm256_loadu_ps(qt + j * k + c));
+                a0 = _mm256_fmadd_ps(t, t, a0);
+            }
+            _mm256_storeu_ps(out + r * k + c, a0);
+        }
+    }
+}
 #endif
 
 // ---------------------------------------------------------------- dispatch
@@ -265,6 +374,18 @@ void strata_l2_to_transposed_f32(const float *x, const float *ct, size_t d, size
     }
 #endif
     l2t_scalar(x, ct, d, k, out);
+}
+
+void strata_l2_block_transposed_f32(const float *x, size_t xstride, size_t n, const float *qt, size_t d,
+                                    size_t k, float *out) {
+#ifdef STRATA_X86
+    switch (strata_index_isa()) {
+    case 2: l2tb_avx512(x, xstride, n, qt, d, k, out); return;
+    case 1: l2tb_avx2(x, xstride, n, qt, d, k, out); return;
+    default: break;
+    }
+#endif
+    l2tb_scalar(x, xstride, n, qt, d, k, out);
 }
 
 uint32_t strata_nearest_transposed_f32(const float *x, const float *ct, size_t d, size_t k, float *dist) {

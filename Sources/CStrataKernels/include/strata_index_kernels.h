@@ -18,6 +18,14 @@ extern "C" {
 /// coordinate j of centroid c. Writes `out[c]` for c < k.
 void strata_l2_to_transposed_f32(const float *x, const float *ct, size_t d, size_t k, float *out);
 
+/// Squared L2 distances from `n` rows to `k` columns stored transposed (`qt[j * k + c]` is coordinate j
+/// of column c): row r starts at `x + r * xstride` (d floats; `xstride >= d` lets rows sit inside
+/// fvecs records), and `out[r * k + c]` receives its distance to column c. `k` must be a multiple of 16
+/// (pad the columns). Each distance is summed over j in order with the same operations whatever `n`,
+/// so splitting rows into blocks or threads does not change any result. For exact ground truth.
+void strata_l2_block_transposed_f32(const float *x, size_t xstride, size_t n, const float *qt, size_t d,
+                                    size_t k, float *out);
+
 /// Index of the centroid nearest to `x` (squared L2) among `k` transposed centroids (layout as above);
 /// ties go to the lowest index. Writes the distance to `*dist` when `dist` is not NULL. k >= 1.
 uint32_t strata_nearest_transposed_f32(const float *x, const float *ct, size_t d, size_t k, float *dist);

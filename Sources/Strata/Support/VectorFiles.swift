@@ -1,5 +1,12 @@
 // Readers for the vector files the CLI and benchmarks take as input: texmex .fvecs / .ivecs and
 // NumPy .npy (float32, 2-D, C order). Files are memory-mapped and rows read in place.
+// Writers for .fvecs / .ivecs stream records into a temporary file that is fsynced and renamed into
+// place on commit, so a reader never sees a partial file at the final path.
+//
+// texmex record layout (both kinds): | 4 B  int32 LE dimension d | 4 d B  float32 or int32 LE values |
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A memory-mapped matrix of float32 vectors from an `.fvecs` or `.npy` file.
 public final class VectorFile: @unchecked Sendable {
@@ -50,6 +57,17 @@ public final class VectorFile: @unchecked Sendable {
 
     /// Row `i` as an array.
     public func row(_ i: Int) -> [Float] { withRow(i) { Array($0) } }
+
+    /// Calls `body` with a pointer to the first float of row `rows.lowerBound` and the distance in
+    /// floats between consecutive rows (`dimension + 1` for fvecs, `dimension` for npy).
+    func withRows<R>(_ rows: Range<Int>, _ body: (UnsafePointer<Float>, _ strideFloats: Int) throws -> R) rethrows -> R {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= count && !rows.isEmpty)
+        let p = file.bytes.baseAddress! + firstRowOffset + rows.lowerBound * rowStride
+        return try body(p.assumingMemoryBound(to: Float.self), rowStride / 4)
+    }
+
+    /// Advises the kernel that rows will be read once, in order (`madvise(MADV_SEQUENTIAL)`).
+    func adviseSequential() { file.advise(.sequential) }
 
     private static func parseNpyHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws(StrataError) -> (Int, Int, Int) {
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
@@ -102,6 +120,104 @@ public func readIvecs(path: String) throws(StrataError) -> [[Int32]] {
         at += 4 + 4 * d
     }
     return result
+}
+
+/// Streams texmex `.fvecs` or `.ivecs` records into a temporary file next to `path`; ``commit()``
+/// fsyncs it, renames it to `path` and fsyncs the directory. A writer that is not committed removes its
+/// temporary file when released, so a failed run leaves nothing behind.
+public final class TexmexWriter {
+    /// The final path.
+    public let path: String
+    /// Values per record.
+    public let dimension: Int
+    /// Records written so far.
+    public private(set) var count = 0
+    private let tempPath: String
+    private var file: SystemFile?
+    private var offset: UInt64 = 0
+
+    /// Creates the temporary file for a file of `dimension`-value records at `path`.
+    /// - Throws: ``StrataError/Code/invalidArgument`` for a dimension outside 1...2^20;
+    ///   ``StrataError/Code/io`` when the file cannot be created.
+    public init(path: String, dimension: Int) throws(StrataError) {
+        guard dimension >= 1, dimension <= 1 << 20 else {
+            throw StrataError(.invalidArgument, "record dimension \(dimension) is outside 1...\(1 << 20)", path: path)
+        }
+        self.path = path
+        self.dimension = dimension
+        let dir = FileSystem.parentDirectory(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        tempPath = "\(dir)/.\(base).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF)"
+        file = try SystemFile.create(tempPath)
+    }
+
+    deinit { abandon() }
+
+    /// Appends already encoded records (each `4 + 4 * dimension` bytes, header included).
+    /// - Complexity: O(`records.count`); one `pwrite` loop.
+    public func append(encodedRecords records: UnsafeRawBufferPointer) throws(StrataError) {
+        let record = 4 + 4 * dimension
+        precondition(records.count % record == 0, "partial record")
+        guard let file else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
+        guard !records.isEmpty else { return }
+        try file.write(records, atAbsoluteOffset: offset)
+        offset += UInt64(records.count)
+        count += records.count / record
+    }
+
+    /// Appends one int32 record (e.g. a ground-truth row); `values.count` must equal ``dimension``.
+    public func append(int32Record values: [Int32]) throws(StrataError) {
+        precondition(values.count == dimension, "record of the wrong length")
+        var bytes = [UInt8](repeating: 0, count: 4 + 4 * dimension)
+        bytes.withUnsafeMutableBytes { b in
+            b.storeBytes(of: Int32(dimension).littleEndian, as: Int32.self)
+            for (i, v) in values.enumerated() { b.storeBytes(of: v.littleEndian, toByteOffset: 4 + 4 * i, as: Int32.self) }
+        }
+        try bytes.withUnsafeBytes { b in Result { () throws(StrataError) in try append(encodedRecords: b) } }.get()
+    }
+
+    /// Appends float32 rows stored contiguously (`rows.count` must be a multiple of ``dimension``).
+    public func append(floatRows rows: UnsafeBufferPointer<Float>) throws(StrataError) {
+        precondition(rows.count % dimension == 0, "partial row")
+        let n = rows.count / dimension
+        var bytes = [UInt8](repeating: 0, count: n * (4 + 4 * dimension))
+        bytes.withUnsafeMutableBytes { b in
+            for r in 0..<n {
+                let at = r * (4 + 4 * dimension)
+                b.storeBytes(of: Int32(dimension).littleEndian, toByteOffset: at, as: Int32.self)
+                for j in 0..<dimension {
+                    b.storeBytes(of: rows[r * dimension + j].bitPattern.littleEndian, toByteOffset: at + 4 + 4 * j, as: UInt32.self)
+                }
+            }
+        }
+        try bytes.withUnsafeBytes { b in Result { () throws(StrataError) in try append(encodedRecords: b) } }.get()
+    }
+
+    /// Fsyncs the temporary file, renames it to ``path`` and fsyncs the directory.
+    public func commit() throws(StrataError) {
+        guard let file else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
+        do {
+            try file.sync()
+            file.close()
+            self.file = nil
+            try FileSystem.rename(tempPath, to: path)
+            try FileSystem.syncParentDirectory(of: path)
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    /// Closes and removes the temporary file, if not committed (idempotent).
+    public func abandon() {
+        if let file {
+            file.close()
+            self.file = nil
+            FileSystem.removeIfPresent(tempPath)
+        } else if FileSystem.exists(tempPath) {
+            FileSystem.removeIfPresent(tempPath)
+        }
+    }
 }
 
 extension String {
