@@ -36,6 +36,10 @@ struct GenCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores); does not change the output.")
     var threads: Int?
 
+    @Option(name: .customLong("intrinsic-dim"),
+            help: "Intrinsic dimension k: clusters in a k-dim latent space embedded linearly into --dim (0 or >= dim: isotropic clusters in the full space).")
+    var intrinsicDim: Int = SyntheticDatasetSpec.defaultIntrinsicDimension
+
     @Flag(name: .long, help: "L2-normalise base and query rows (for cosine / ip benchmarks).")
     var normalize = false
 
@@ -46,8 +50,10 @@ struct GenCommand: ParsableCommand {
     var json = false
 
     var spec: SyntheticDatasetSpec {
-        SyntheticDatasetSpec(rows: rows, dimension: dim, clusters: clusters, seed: seed, queries: queries,
-                             groundTruthK: gtK, normalize: normalize)
+        var s = SyntheticDatasetSpec(rows: rows, dimension: dim, clusters: clusters, seed: seed, queries: queries,
+                                     groundTruthK: gtK, normalize: normalize)
+        s.intrinsicDimension = intrinsicDim
+        return s
     }
 
     func validate() throws {
@@ -60,6 +66,7 @@ struct GenCommand: ParsableCommand {
         var rows: Int
         var dimension: Int
         var clusters: Int
+        var intrinsic_dim: Int
         var queries: Int
         var gt_k: Int
         var seed: UInt64
@@ -81,7 +88,7 @@ struct GenCommand: ParsableCommand {
                 progress("\(done) / \(rows) rows")
             }
         }
-        let summary = Summary(directory: out, rows: rows, dimension: dim, clusters: clusters, queries: queries, gt_k: gtK,
+        let summary = Summary(directory: out, rows: rows, dimension: dim, clusters: clusters, intrinsic_dim: intrinsicDim, queries: queries, gt_k: gtK,
                               seed: seed, normalize: normalize, threads: s.threads, base_bytes: s.baseBytes,
                               seconds: s.totalSeconds, ground_truth_seconds: s.groundTruthSeconds,
                               write_seconds: s.writeSeconds, kernels: DistanceKernels.instructionSet)

@@ -37,6 +37,33 @@ final class SyntheticDatasetTests: StrataTestCase {
         XCTAssertTrue((0..<queries.count).allSatisfy { !baseRows.contains(queries.row($0)) })
     }
 
+    /// The latent model puts rows within the residual of a k-dimensional linear subspace: Gram-Schmidt
+    /// over the rows finds exactly k directions with a large residual; the isotropic model finds d.
+    func testLatentModelHasTheRequestedIntrinsicDimension() throws {
+        func significantDirections(intrinsic: Int) throws -> Int {
+            var spec = SyntheticDatasetSpec(rows: 200, dimension: 32, clusters: 5, seed: 3, queries: 2, groundTruthK: 5)
+            spec.intrinsicDimension = intrinsic
+            let dir = tmpPath("latent\(intrinsic)")
+            _ = try SyntheticDataset.generate(spec, directory: dir, threads: 2)
+            let base = try VectorFile(path: dir + "/base.fvecs")
+            var basis: [[Double]] = []
+            // A residual norm above 20 x the residual scale x sqrt(d) is a new direction, not noise.
+            let threshold = 20 * SyntheticDataset.residualScale * Double(32).squareRoot()
+            for r in 0..<base.count {
+                var v = base.row(r).map(Double.init)
+                for b in basis {
+                    let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
+                    for j in 0..<v.count { v[j] -= dot * b[j] }
+                }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                if norm > threshold { basis.append(v.map { $0 / norm }) }
+            }
+            return basis.count
+        }
+        XCTAssertEqual(try significantDirections(intrinsic: 4), 4)
+        XCTAssertEqual(try significantDirections(intrinsic: 0), 32)
+    }
+
     func testGroundTruthEqualsBruteForce() throws {
         let spec = SyntheticDatasetSpec(rows: 3000, dimension: 16, clusters: 12, seed: 7, queries: 50, groundTruthK: 20)
         let dir = tmpPath("gt")

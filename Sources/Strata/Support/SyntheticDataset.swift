@@ -16,6 +16,12 @@
 // query's cluster 0.95 with 1,000 rows per cluster (100k rows, 100 clusters), 0.75 with 100 rows per
 // cluster (100k rows, 1,000 clusters); s = 0.75 gives 0.98-1.0 (too separated), s = 1.5 0.42-0.55.
 //
+// Latent model (`intrinsicDimension` k, 0 < k < d): the same clusters are drawn in k dimensions
+// (centres ~ N(0, 1), spreads sigma_c as above) and each row is embedded as x = P z + e, where P is a
+// fixed d x k matrix with entries N(0, 1/k) and e ~ N(0, residual^2) per coordinate
+// (`SyntheticDataset.residualScale`). Its intrinsic dimension is about k, like real embeddings
+// (local intrinsic dimension 10-20 for 96-768-d text and image models).
+//
 // Determinism: every random number comes from a SplitMix64 stream (`IndexRandom`) chosen by
 // (seed, purpose, block of `rowsPerStream` rows), and rows are computed with plain Swift arithmetic
 // (no FMA contraction on x86-64), so the files are byte-identical for any thread count.
@@ -40,6 +46,14 @@ public struct SyntheticDatasetSpec: Sendable, Equatable {
     public var groundTruthK: Int
     /// L2-normalise every base and query row (for cosine / inner-product benchmarks).
     public var normalize: Bool
+    /// Intrinsic dimension k of the data: clusters live in a k-dimensional latent space that a fixed
+    /// random linear map embeds into `dimension` (plus a small full-rank residual), as real embeddings
+    /// occupy a low-dimensional part of their space. 0 (or >= `dimension`): isotropic clusters in
+    /// the full space, which is as hard for any ANN index as random data.
+    public var intrinsicDimension: Int = SyntheticDatasetSpec.defaultIntrinsicDimension
+
+    /// Default ``intrinsicDimension``: 16.
+    public static let defaultIntrinsicDimension = 16
 
     /// Creates a specification; call ``validate()`` before using it.
     /// - Parameters:
@@ -72,6 +86,9 @@ public struct SyntheticDatasetSpec: Sendable, Equatable {
         guard clusters >= 1, clusters <= rows else { throw StrataError(.invalidArgument, "clusters must be in 1...rows (\(rows)), got \(clusters)") }
         guard clusters * dimension <= 1 << 27 else {
             throw StrataError(.invalidArgument, "clusters x dimension must be at most \(1 << 27) (the centres are held in memory), got \(clusters * dimension)")
+        }
+        guard intrinsicDimension >= 0, intrinsicDimension <= SyntheticDataset.maxDimension else {
+            throw StrataError(.invalidArgument, "intrinsic dimension must be in 0...\(SyntheticDataset.maxDimension), got \(intrinsicDimension)")
         }
         guard queries >= 1, queries <= 1_000_000 else { throw StrataError(.invalidArgument, "queries must be in 1...1000000, got \(queries)") }
         guard groundTruthK >= 1, groundTruthK <= min(rows, 10_000) else {
@@ -122,6 +139,8 @@ public enum SyntheticDataset {
     public static let rowsPerStream = 1024
     /// The cluster spread scale `s` (see the file comment): sigma_c = s * U[0.5, 1.5).
     public static let noiseScale = 1.0
+    /// Standard deviation of the full-rank residual of the latent model, per coordinate.
+    public static let residualScale = 0.05
 
     static let baseStreamTag: UInt64 = 0xBA5E_0000_0000_0001
     static let queryStreamTag: UInt64 = 0x0E47_0000_0000_0002
@@ -272,15 +291,22 @@ public enum SyntheticDataset {
 /// The cluster centres and spreads of a dataset, and the row generator.
 struct ClusterModel: Sendable {
     let spec: SyntheticDatasetSpec
-    /// `clusters x dimension` centre coordinates.
+    /// `clusters x g` centre coordinates, g = the generating dimension (k for the latent model, else d).
     let centres: [Float]
     /// Per-cluster noise standard deviation.
     let sigmas: [Double]
+    /// The latent model's `d x k` embedding (row-major), empty for the isotropic model.
+    let projection: [Double]
+    /// Dimension the clusters are drawn in.
+    let generatingDimension: Int
 
     init(spec: SyntheticDatasetSpec) {
         self.spec = spec
         var rng = IndexRandom(seed: spec.seed, stream: SyntheticDataset.modelStream)
-        let n = spec.clusters * spec.dimension
+        let latent = spec.intrinsicDimension > 0 && spec.intrinsicDimension < spec.dimension
+        let g = latent ? spec.intrinsicDimension : spec.dimension
+        generatingDimension = g
+        let n = spec.clusters * g
         var c = [Float](repeating: 0, count: n)
         var i = 0
         while i < n {
@@ -291,6 +317,21 @@ struct ClusterModel: Sendable {
         }
         centres = c
         sigmas = (0..<spec.clusters).map { _ in SyntheticDataset.noiseScale * (0.5 + Self.unit(&rng)) }
+        if latent {
+            var prng = IndexRandom(seed: spec.seed, stream: SyntheticDataset.modelStream &+ 1)
+            let scale = 1 / Double(g).squareRoot()
+            var p = [Double](repeating: 0, count: spec.dimension * g)
+            var k = 0
+            while k < p.count {
+                let (a, b) = Self.gaussianPair(&prng)
+                p[k] = a * scale
+                if k + 1 < p.count { p[k + 1] = b * scale }
+                k += 2
+            }
+            projection = p
+        } else {
+            projection = []
+        }
     }
 
     /// Uniform in [0, 1) with 53 bits.
@@ -312,19 +353,42 @@ struct ClusterModel: Sendable {
     /// `tag` to `out`, row r at `out + r * strideFloats`.
     func fillRows(tag: UInt64, stream: Int, count: Int, into out: UnsafeMutablePointer<Float>, strideFloats: Int) {
         var rng = IndexRandom(seed: spec.seed ^ tag, stream: UInt64(stream))
-        let d = spec.dimension
+        let d = spec.dimension, g = generatingDimension
+        var z = [Double](repeating: 0, count: g)
         centres.withUnsafeBufferPointer { centres in
             for r in 0..<count {
                 let c = rng.below(spec.clusters)
                 let sigma = sigmas[c]
-                let centre = centres.baseAddress! + c * d
+                let centre = centres.baseAddress! + c * g
                 let row = out + r * strideFloats
-                var j = 0
-                while j < d {
-                    let (a, b) = Self.gaussianPair(&rng)
-                    row[j] = Float(Double(centre[j]) + sigma * a)
-                    if j + 1 < d { row[j + 1] = Float(Double(centre[j + 1]) + sigma * b) }
-                    j += 2
+                if projection.isEmpty {
+                    var j = 0
+                    while j < d {
+                        let (a, b) = Self.gaussianPair(&rng)
+                        row[j] = Float(Double(centre[j]) + sigma * a)
+                        if j + 1 < d { row[j + 1] = Float(Double(centre[j + 1]) + sigma * b) }
+                        j += 2
+                    }
+                } else {
+                    var j = 0
+                    while j < g {
+                        let (a, b) = Self.gaussianPair(&rng)
+                        z[j] = Double(centre[j]) + sigma * a
+                        if j + 1 < g { z[j + 1] = Double(centre[j + 1]) + sigma * b }
+                        j += 2
+                    }
+                    j = 0
+                    while j < d {
+                        let (a, b) = Self.gaussianPair(&rng)
+                        var x0 = SyntheticDataset.residualScale * a, x1 = SyntheticDataset.residualScale * b
+                        for t in 0..<g { x0 += projection[j * g + t] * z[t] }
+                        row[j] = Float(x0)
+                        if j + 1 < d {
+                            for t in 0..<g { x1 += projection[(j + 1) * g + t] * z[t] }
+                            row[j + 1] = Float(x1)
+                        }
+                        j += 2
+                    }
                 }
                 if spec.normalize {
                     var sum = 0.0
