@@ -61,7 +61,7 @@ final class SyntheticDatasetTests: StrataTestCase {
             return basis.count
         }
         XCTAssertEqual(try significantDirections(intrinsic: 4), 4)
-        XCTAssertEqual(try significantDirections(intrinsic: 0), 32)
+        XCTAssertGreaterThan(try significantDirections(intrinsic: 0), 16, "isotropic clusters fill the space")
     }
 
     func testGroundTruthEqualsBruteForce() throws {
