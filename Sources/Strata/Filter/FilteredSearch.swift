@@ -235,8 +235,8 @@ final class FilteredBeamSearcher {
     let n: Int, m: Int, dim: Int
     let metric: DistanceMetric
     let table: UnsafeMutablePointer<Float>
-    let stamps: UnsafeMutablePointer<UInt32>
-    var generation: UInt32 = 0
+    /// Nodes seen by the current search (grows with the nodes visited, not with the graph).
+    var visited = VisitedTable(capacity: 4096)
     var capacity = 0
     var listIds: UnsafeMutablePointer<UInt32>
     var listDist: UnsafeMutablePointer<Float>
@@ -255,8 +255,6 @@ final class FilteredBeamSearcher {
         n = graph.count; m = quantizer.codeSize; dim = graph.dimension
         metric = graph.metric
         table = .allocate(capacity: quantizer.distanceTableCount)
-        stamps = .allocate(capacity: max(1, n))
-        stamps.initialize(repeating: 0, count: max(1, n))
         listIds = .allocate(capacity: 1); listDist = .allocate(capacity: 1); listFlags = .allocate(capacity: 1)
         fresh = .allocate(capacity: graph.maxDegree + 1)
         freshPass = .allocate(capacity: graph.maxDegree + 1)
@@ -264,7 +262,7 @@ final class FilteredBeamSearcher {
     }
 
     deinit {
-        table.deallocate(); stamps.deallocate()
+        table.deallocate(); visited.deallocate()
         listIds.deallocate(); listDist.deallocate(); listFlags.deallocate()
         fresh.deallocate(); freshPass.deallocate(); freshDist.deallocate()
     }
@@ -298,9 +296,9 @@ final class FilteredBeamSearcher {
             listIds = .allocate(capacity: cap); listDist = .allocate(capacity: cap); listFlags = .allocate(capacity: cap)
         }
         quantizer.computeDistanceTable(query: q, metric: metric, into: table)
-        if generation == .max { stamps.update(repeating: 0, count: n); generation = 0 }
-        generation &+= 1
-        let gen = generation
+        var seen = visited
+        seen.clear()
+        defer { visited = seen }
         let geo = graph.geometry
         let vb = geo.vectorBytes, rmax = geo.maxDegree
         let ids = listIds, dists = listDist, flags = listFlags
@@ -344,7 +342,7 @@ final class FilteredBeamSearcher {
         let med = graph.medoid
         var start = UInt32(med)
         ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
-        stamps[med] = gen
+        _ = seen.insert(UInt32(med))
         let medPass = filter.test(med)
         stats.rowsTested += 1
         _ = insert(start, freshDist[0], medPass)
@@ -369,10 +367,10 @@ final class FilteredBeamSearcher {
             let deg = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
             let nb = rec + vb + 4
             var freshCount = 0
+            seen.reserve(deg)
             for j in 0..<deg {
                 let u = UInt32(littleEndian: nb.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))
-                if Int(u) >= n || stamps[Int(u)] == gen { continue }
-                stamps[Int(u)] = gen
+                if Int(u) >= n || !seen.insert(u) { continue }
                 let up = filter.test(Int(u))
                 stats.rowsTested += 1
                 if !up && budget == 0 { continue }    // the budget is spent: not worth a PQ distance

@@ -101,7 +101,7 @@ public final class ResidentCodes: @unchecked Sendable {
 }
 
 /// Approximate search over one graph section with resident PQ codes. One searcher per thread: it owns
-/// reusable scratch (visited stamps, candidate list, ADC table), so the hot loop allocates nothing.
+/// reusable scratch (visited-node table, candidate list, ADC table), so the hot loop allocates nothing.
 /// The graph bytes and codes must outlive the searcher.
 public final class BeamSearcher {
     /// The graph being searched.
@@ -122,10 +122,10 @@ public final class BeamSearcher {
     let metric: DistanceMetric
     let bias: Float
     let table: UnsafeMutablePointer<Float>
-    let stamps: UnsafeMutablePointer<UInt32>
-    /// `ioStamps[v] == generation` once read-ahead was issued for v in this search (allocated on first use).
-    var ioStamps: UnsafeMutablePointer<UInt32>?
-    var generation: UInt32 = 0
+    /// Nodes seen by the current search (memory grows with the nodes visited, not with the graph).
+    var visited = VisitedTable(capacity: 4096)
+    /// Nodes whose read-ahead was issued in the current search.
+    var readAheadIssued = VisitedTable(capacity: 64)
     var capacity = 0
     var listIds: UnsafeMutablePointer<UInt32>
     var listDist: UnsafeMutablePointer<Float>
@@ -182,8 +182,6 @@ public final class BeamSearcher {
         // An empty buffer may have a nil base; nothing is read then.
         self.codes = codes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)!
         table = .allocate(capacity: quantizer.distanceTableCount)
-        stamps = .allocate(capacity: max(1, n))
-        stamps.initialize(repeating: 0, count: max(1, n))
         listIds = .allocate(capacity: 1)
         listDist = .allocate(capacity: 1)
         listDone = .allocate(capacity: 1)
@@ -196,7 +194,7 @@ public final class BeamSearcher {
     }
 
     deinit {
-        table.deallocate(); stamps.deallocate(); ioStamps?.deallocate()
+        table.deallocate(); visited.deallocate(); readAheadIssued.deallocate()
         listIds.deallocate(); listDist.deallocate(); listDone.deallocate()
         fresh.deallocate(); freshDist.deallocate()
         resultIds.deallocate(); resultDist.deallocate(); queryBuffer.deallocate()
@@ -265,22 +263,15 @@ public final class BeamSearcher {
         let l = p.listSize, w = min(p.beamWidth, 64), k = p.k
         ensureCapacity(list: l, results: max(resultCapacity, 4 * l + 64))
         quantizer.computeDistanceTable(query: q, metric: metric, into: table)
-        if generation == UInt32.max {
-            stamps.update(repeating: 0, count: n)
-            ioStamps?.update(repeating: 0, count: n)
-            generation = 0
-        }
-        generation &+= 1
-        let gen = generation
+        // Local copies: the hot loop works on plain values, written back at the end (they may grow).
+        var seen = visited
+        seen.clear()
+        var issued = readAheadIssued
+        issued.clear()
+        defer { visited = seen; readAheadIssued = issued }
         let geo = graph.geometry
         let base = graph.bytes.baseAddress!
         let readAhead = p.readAhead
-        if readAhead && ioStamps == nil {
-            let s = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, n))
-            s.initialize(repeating: 0, count: max(1, n))
-            ioStamps = s
-        }
-        let io = ioStamps
         let depth = readAhead ? w * BeamSearcher.readAheadBeams : 0
         let vb = geo.vectorBytes
         let rmax = geo.maxDegree
@@ -292,7 +283,7 @@ public final class BeamSearcher {
         var start = UInt32(med)
         ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
         ids[0] = start; dists[0] = freshDist[0]; done[0] = false
-        stamps[med] = gen
+        _ = seen.insert(UInt32(med))
         var size = 1
         var cursor = 0
         var results = 0
@@ -315,6 +306,7 @@ public final class BeamSearcher {
             }
             stats.hops += 1
             // Unvisited neighbours of the beam.
+            seen.reserve(beamCount * rmax)
             var freshCount = 0
             for b in 0..<beamCount {
                 let rec = record(beam[b], base, geo)
@@ -322,8 +314,7 @@ public final class BeamSearcher {
                 let nb = rec + vb + 4
                 for j in 0..<d {
                     let v = UInt32(littleEndian: nb.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))
-                    if Int(v) >= n || stamps[Int(v)] == gen { continue }
-                    stamps[Int(v)] = gen
+                    if Int(v) >= n || !seen.insert(v) { continue }
                     fresh[freshCount] = v
                     freshCount += 1
                     // The code of a fresh neighbour is a cache miss: start it now (M <= 128 spans <= 3 lines).
@@ -362,16 +353,16 @@ public final class BeamSearcher {
             // any is touched, so that their faults overlap.
             // Beyond the next beam, the following candidates (up to `depth` in all) are likely expanded
             // a hop later: their reads start now too, so that the disk works one hop ahead.
-            var peek = cursor, seen = 0
-            while peek < size && seen < max(w, depth) {
+            var peek = cursor, ahead = 0
+            if readAhead { issued.reserve(max(w, depth)) }
+            while peek < size && ahead < max(w, depth) {
                 if !done[peek] {
                     let v = Int(ids[peek])
-                    if let io, io[v] != gen, cache?.record(v) == nil {
-                        io[v] = gen
+                    if readAhead, cache?.record(v) == nil, issued.insert(UInt32(v)) {
                         NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize)
                     }
-                    if seen < w { strata_prefetch_range(record(v, base, geo), geo.recordSize) }
-                    seen += 1
+                    if ahead < w { strata_prefetch_range(record(v, base, geo), geo.recordSize) }
+                    ahead += 1
                 }
                 peek += 1
             }
@@ -433,4 +424,69 @@ public final class BeamSearcher {
     /// (the next beam and the one likely after it). On pypi-minilm-100k cold, W 4: 1 beam 1,309 QPS,
     /// 2 beams 1,535, 3 beams 1,634 but more wasted reads (20.3, 21.5, 23.1 reads/query at L 32).
     static let readAheadBeams = 2
+}
+
+/// The node ids one search has seen: linear probing over `id + 1` (0 marks an empty slot) in a
+/// power-of-two table kept at most half full, cleared per search in O(table). Its size follows the
+/// nodes a search visits (L x R order, a few thousand), not the graph, so a searcher of a billion-row
+/// segment holds kilobytes, and the probes stay in the CPU cache where an O(rows) array would miss.
+struct VisitedTable {
+    private(set) var slots: UnsafeMutablePointer<UInt32>
+    private(set) var mask: Int
+    private(set) var count = 0
+
+    /// A table of at least `capacity` slots (a power of two, at least 64).
+    init(capacity: Int) {
+        var c = 64
+        while c < capacity { c <<= 1 }
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: 0, count: c)
+        mask = c - 1
+    }
+
+    /// Frees the slots; the table must not be used afterwards.
+    func deallocate() { slots.deallocate() }
+
+    /// Empties the table, keeping its size.
+    mutating func clear() {
+        if count > 0 { slots.update(repeating: 0, count: mask + 1) }
+        count = 0
+    }
+
+    /// Grows the table so that `extra` more inserts keep it at most half full (outside hot loops).
+    mutating func reserve(_ extra: Int) {
+        guard (count + extra) * 2 > mask + 1 else { return }
+        var c = mask + 1
+        while (count + extra) * 2 > c { c <<= 1 }
+        let old = slots, oldSize = mask + 1
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: 0, count: c)
+        mask = c - 1
+        for i in 0..<oldSize where old[i] != 0 {
+            var j = VisitedTable.slot(old[i] &- 1, mask)
+            while slots[j] != 0 { j = (j + 1) & mask }
+            slots[j] = old[i]
+        }
+        old.deallocate()
+    }
+
+    @inline(__always) static func slot(_ id: UInt32, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(id) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    /// Adds `id` (< UInt32.max); true when it was not there. Call ``reserve(_:)`` first: this never grows.
+    @inline(__always) mutating func insert(_ id: UInt32) -> Bool {
+        let key = id &+ 1
+        var j = VisitedTable.slot(id, mask)
+        while true {
+            let s = slots[j]
+            if s == key { return false }
+            if s == 0 {
+                slots[j] = key
+                count += 1
+                return true
+            }
+            j = (j + 1) & mask
+        }
+    }
 }
