@@ -10,7 +10,7 @@ struct CollectionTestDriverCommand: ParsableCommand {
         abstract: "Test driver: writer / compact-loop / reader child processes for the collection tests.",
         shouldDisplay: false)
 
-    @Argument(help: "writer | compact-loop | reader")
+    @Argument(help: "writer | compact-loop | reader | soak | soak-writer | soak-reader | soak-check")
     var mode: String
 
     @Argument(help: "Collection directory.")
@@ -22,6 +22,11 @@ struct CollectionTestDriverCommand: ParsableCommand {
     @Option(name: .customLong("id-space")) var idSpace: UInt64 = 4000
     @Option(name: .customLong("flush-rows")) var flushRows: Int = 300
     @Option(name: .long) var seconds: Double = 2
+    // Soak (`tools/soak/run.sh`; CollectionTestDriverCommand+Soak.swift).
+    @Option(name: .long) var journal: String = ""
+    @Option(name: .customLong("max-rows")) var maxRows: Int = 20_000
+    @Option(name: .long) var readers: Int = 2
+    @Option(name: .customLong("mean-kill-interval")) var meanKillInterval: Double = 1.5
 
     /// The vector of (id, version): a pure function, so the test can check what it reads back.
     static func vector(id: UInt64, version: Int64, dimension: Int) -> [Float] {
@@ -49,6 +54,10 @@ struct CollectionTestDriverCommand: ParsableCommand {
         case "writer": try writer()
         case "compact-loop": try compactLoop()
         case "reader": try reader()
+        case "soak": try soak()
+        case "soak-writer": try soakWriter()
+        case "soak-reader": try soakReader()
+        case "soak-check": try soakCheckOnly()
         default: throw ValidationError("unknown mode \(mode)")
         }
     }
