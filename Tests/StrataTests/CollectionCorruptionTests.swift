@@ -6,8 +6,10 @@
 // - a thrown StrataError (the API is typed-throws, so every error is one);
 // - content and search identical to the original;
 // - a WAL replay that stopped early: the content equals the state after the first k of the WAL's
-//   records (C.4: replay stops at the first record with a bad length or checksum, and treats it
-//   and everything after it as a torn tail; verify reports it as a note, not a problem);
+//   records (C.4: replay stops at a record whose length runs past the end of the file or at a
+//   last record with a bad checksum, and treats it as a torn tail; verify reports it as a note,
+//   not a problem); a bad checksum on an earlier record is refused with a typed error (see
+//   testDamagedEarlierWALRecordIsRefusedNotDropped);
 // - different content while verify reports a problem (the damage is detected; segment open is
 //   O(1) and checks block checksums lazily, verify checks all of them).
 // Different content while verify says sound is a failure, and so is a trap or a hang.
@@ -175,6 +177,37 @@ final class CollectionCorruptionTests: CollectionTestCase {
             }
         }
         return out
+    }
+
+    /// A flipped byte inside a WAL record that is followed by other records (outside its length
+    /// field, whose damage can look like a torn tail) must make open and verify fail with a typed
+    /// error: dropping the record and every later one would lose acknowledged writes silently.
+    func testDamagedEarlierWALRecordIsRefusedNotDropped() throws {
+        let fixture = try makeFixture()
+        let wal = try XCTUnwrap(fixture.files[Self.liveWAL])
+        // Record boundaries: header, then records of 16 + L bytes (L = u32 at the record start).
+        var starts: [Int] = []
+        var pos = WALFormat.headerLength
+        while pos + 16 <= wal.count {
+            starts.append(pos)
+            let length = Int(wal[pos]) | Int(wal[pos + 1]) << 8 | Int(wal[pos + 2]) << 16 | Int(wal[pos + 3]) << 24
+            pos += 16 + length
+        }
+        XCTAssertEqual(pos, wal.count)
+        XCTAssertEqual(starts.count, 3)
+        let dir = tmpPath("probe.coll")
+        var cases = 0
+        for (r, start) in starts.dropLast().enumerated() {
+            let end = starts[r + 1]
+            for i in stride(from: start + 4, to: end, by: max(1, (end - start) / 40)) {
+                var bytes = wal
+                bytes[i] ^= 0x01
+                let outcome = Self.probe(dir: dir, fixture: fixture, name: Self.liveWAL, bytes: bytes, options: options(grace: 3600))
+                XCTAssertEqual(outcome, .error(StrataError.Code.checksumMismatch.rawValue), "record \(r), byte \(i)")
+                cases += 1
+            }
+        }
+        XCTAssertGreaterThan(cases, 40)
     }
 
     func testCorruptEveryFileOfACollection() throws {

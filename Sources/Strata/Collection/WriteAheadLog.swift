@@ -18,8 +18,12 @@
 //   delete body: u32 count, count x u64 id
 //
 // Replay stops at the first record that is short (length runs past the end of the file) or whose
-// checksum does not match: a torn tail from a crash mid-append. Records before it are kept; the
-// writer truncates the file there before appending again.
+// checksum does not match while it ends exactly at the end of the file: a torn tail from a crash
+// mid-append. Records before it are kept; the writer truncates the file there before appending
+// again. A record whose checksum does not match but that is followed by more bytes is not a torn
+// write (every append is fsynced before the next begins, so only the last record can be torn): it
+// is damage, and reading throws `.checksumMismatch` naming the record's offset rather than
+// silently dropping the acknowledged records after it.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -253,7 +257,12 @@ enum WALReader {
                 let checksum = Checksum.Streaming()
                 checksum.update(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + 8)]))
                 checksum.update(UnsafeRawBufferPointer(rebasing: raw[(pos + 16)..<end]))
-                guard checksum.digest == stored else { break }
+                guard checksum.digest == stored else {
+                    if end == count { break }  // the last record: torn by a crash mid-append
+                    throw StrataError(.checksumMismatch,
+                                      "WAL record checksum mismatch with \(count - end) bytes of later records after it (damage, not a torn write)",
+                                      path: path, section: "wal", offset: start + UInt64(pos))
+                }
                 do throws(StrataError) {
                     records.append(try WALFormat.decodeBody(type: type, flags: flags, body: UnsafeRawBufferPointer(rebasing: raw[(pos + 16)..<end]),
                                                             at: start + UInt64(pos + 16), schema: schema))
