@@ -4,9 +4,13 @@
 #      earlier crasher; a new crash fails CI and leaves its input in Fixtures/fuzz-regressions/;
 #   2. under ThreadSanitizer: every CollectionTests case (readers on threads during writes, flushes
 #      and compactions), SegmentConcurrencyTests (concurrent segment readers) and one threaded index
-#      build (SegmentIndexIntegrationTests.testGraphSearchRecallVerifyAndDeterminism).
-# Budget on 2 cores: about 2 min of fuzzing plus the TSan build and run; see the timings it prints.
-#   FUZZ_SECONDS=60 (per target), SKIP_FUZZ=1, SKIP_TSAN=1 to change or skip a part.
+#      build (SegmentIndexIntegrationTests.testGraphSearchRecallVerifyAndDeterminism);
+#   3. a short soak (tools/soak): writer, readers and compactions in processes with random SIGKILLs;
+#   4. the whole test suite under AddressSanitizer. LeakSanitizer is off: its only reports are
+#      allocations Foundation and XCTest keep until exit (Bundle.allBundles, Process, Data).
+# Budget on 2 cores: about 2 min of fuzzing, the TSan build and run, 30 s of soak, and the ASan build
+# and run (about 6 min); see the timings it prints.
+#   FUZZ_SECONDS=60 (per target), SOAK_SECONDS=20, SKIP_FUZZ=1, SKIP_TSAN=1, SKIP_SOAK=1, SKIP_ASAN=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -24,5 +28,16 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
     TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
         --filter 'Concurrency|CollectionTests|SegmentIndexIntegrationTests.testGraphSearchRecallVerifyAndDeterminism'
 fi
+tsan_done=$(date +%s)
+
+if [ "${SKIP_SOAK:-0}" != 1 ]; then
+    SCRATCH_PATH=.build bash tools/soak/run.sh "${SOAK_SECONDS:-20}"
+fi
+soak_done=$(date +%s)
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+    swift build --build-tests --sanitize=address --scratch-path .build-asan
+    ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" swift test --skip-build --sanitize=address --scratch-path .build-asan
+fi
 end=$(date +%s)
-echo "ci-extra: fuzz $((fuzz_done - start)) s, tsan $((end - fuzz_done)) s, total $((end - start)) s"
+echo "ci-extra: fuzz $((fuzz_done - start)) s, tsan $((tsan_done - fuzz_done)) s, soak $((soak_done - tsan_done)) s, asan $((end - soak_done)) s, total $((end - start)) s"
