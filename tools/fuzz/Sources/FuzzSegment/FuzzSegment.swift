@@ -2,7 +2,8 @@
 //
 // Each input is written to a temp file and opened with `Segment.open`; then `verify()` runs and, sound
 // or not, a few rows, ids, payload values, a column scan, an exact search and (when the segment has an
-// index) an index search are read. Any thrown StrataError is an acceptable outcome; a trap, a hang or an
+// index) an index search are read, then filtered / sparse / BM25 / hybrid search and payload-index
+// lookups with queries steered by bytes 64..<320 of the input (SearchOperations.swift). Any thrown StrataError is an acceptable outcome; a trap, a hang or an
 // AddressSanitizer report is a bug. Mirrored by `FuzzHarness.segment` in
 // Tests/StrataTests/FuzzRegressionTests.swift, which replays Fixtures/fuzz-regressions/segment/*.
 import Foundation
@@ -17,7 +18,7 @@ private let scratchDirectory: String = {
 }()
 
 /// Exercises every read path of a segment that opened, whatever verify() said.
-func exerciseSegment(_ seg: Segment) {
+func exerciseSegment(_ seg: Segment, control: [UInt8]) {
     _ = seg.verify()
     let n = seg.rowCount
     let rows = Set([0, 1, n / 2, n - 1].filter { $0 >= 0 && $0 < n })
@@ -34,6 +35,7 @@ func exerciseSegment(_ seg: Segment) {
         try? seg.scan(column: c.name) { _, _ in seen += 1 }
     }
     _ = seg.columnStatistics
+    FuzzSearch.exercise(seg, control: control)
     let d = seg.schema.dimension
     guard d > 0, d <= 1 << 16 else { return }
     let query = (0..<d).map { Float(($0 % 7) - 3) * 0.25 }
@@ -43,14 +45,20 @@ func exerciseSegment(_ seg: Segment) {
     _ = try? seg.search(query: query, options: SearchOptions(k: 3, listSize: 8, beamWidth: 2, exact: false, readAhead: true))
 }
 
-/// The harness body: bytes in, no trap out. The input runs as given and, when re-sealing its header,
-/// directory and footer checksums changes it, once more re-sealed (so mutations reach the parsers).
+/// The harness body: bytes in, no trap out. The input runs as given; when re-sealing its header,
+/// directory and footer checksums changes it, once more re-sealed (so mutations reach the parsers);
+/// and when also re-sealing the payload block checksums and the section checksums changes it
+/// further, a third time (so mutated block bytes reach LZ4 and the block decoders, and verify gets
+/// past the section checksums).
 func fuzzSegment(_ data: UnsafeRawBufferPointer) {
     fuzzSegmentOnce(data)
     guard data.count >= 4160 else { return }
     var sealed = [UInt8](data)
     Reseal.segment(&sealed)
     if !sealed.elementsEqual(data) { sealed.withUnsafeBytes { fuzzSegmentOnce($0) } }
+    var deep = sealed
+    Reseal.segmentDeep(&deep)
+    if deep != sealed { deep.withUnsafeBytes { fuzzSegmentOnce($0) } }
 }
 
 func fuzzSegmentOnce(_ data: UnsafeRawBufferPointer) {
@@ -66,7 +74,7 @@ func fuzzSegmentOnce(_ data: UnsafeRawBufferPointer) {
     }
     close(fd)
     guard let seg = try? Segment.open(path: path) else { return }
-    exerciseSegment(seg)
+    exerciseSegment(seg, control: data.count >= 320 ? [UInt8](data[64..<320]) : [])
     seg.close()
 }
 

@@ -1,5 +1,5 @@
 // Re-sealing of mutated inputs: recompute the checksums that guard a file's structure so that a
-// mutation reaches the decoders behind them (FORMAT.md sections 5, 8, C.3, C.4, C.5). Mirrored in
+// mutation reaches the decoders behind them (FORMAT.md sections 5, 7.5, 8, C.3, C.4, C.5). Mirrored in
 // Tests/StrataTests/FuzzRegressionTests.swift (`Reseal`).
 import CFuzzXXHash
 
@@ -23,6 +23,49 @@ public enum Reseal {
             store64(&b, footer + 24, xxh3(b, Int(dirOffset)..<Int(dirOffset + dirLength)))
         }
         store64(&b, footer + 48, xxh3(b, footer..<(footer + 48)))
+    }
+
+    /// Segment, deep: first the XXH3 of every payload block inside each column section (block
+    /// directory entry + 32, FORMAT.md 7.5), then every section's checksum (directory entry + 32),
+    /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
+    /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
+    public static func segmentDeep(_ b: inout [UInt8]) {
+        guard b.count >= 4160 else { return }
+        let footer = b.count - 64
+        let dirOffset = load64(b, footer), dirLength = load64(b, footer + 8)
+        if dirOffset <= UInt64(footer), dirLength <= UInt64(footer) - dirOffset {
+            let entries = Int(dirLength / 64)
+            for pass in 0..<2 {
+                for e in 0..<entries {
+                    let at = Int(dirOffset) + 64 * e
+                    let kind = load32(b, at), offset = load64(b, at + 8), length = load64(b, at + 16)
+                    guard offset <= UInt64(b.count), length <= UInt64(b.count) - offset else { continue }
+                    let start = Int(offset), count = Int(length)
+                    if pass == 0 {
+                        if kind == 5 { resealColumnBlocks(&b, section: start, length: count) }
+                    } else {
+                        store64(&b, at + 32, xxh3(b, start..<(start + count)))
+                    }
+                }
+            }
+        }
+        segment(&b)
+    }
+
+    /// Block checksums of one column section at `section` (header 128 B: block count at 24, block
+    /// directory offset at 32; entry 64 B: offset at 16, stored length at 24, checksum at 32).
+    static func resealColumnBlocks(_ b: inout [UInt8], section: Int, length: Int) {
+        guard length >= 128 else { return }
+        let blockCount = load64(b, section + 24), directory = load64(b, section + 32)
+        guard directory <= UInt64(length) else { return }
+        let entries = min(blockCount, (UInt64(length) - directory) / 64)
+        for j in 0..<Int(entries) {
+            let at = section + Int(directory) + 64 * j
+            let offset = load64(b, at + 16), stored = UInt64(load32(b, at + 24))
+            guard offset <= UInt64(length), stored <= UInt64(length) - offset else { continue }
+            let start = section + Int(offset)
+            store64(&b, at + 32, xxh3(b, start..<(start + Int(stored))))
+        }
     }
 
     /// MANIFEST and delete bitmap: XXH3 of every byte before the last 16 stored at size - 16.
