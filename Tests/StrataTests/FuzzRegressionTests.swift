@@ -30,6 +30,49 @@ enum Reseal {
         store64(&b, footer + 48, xxh3(b, footer..<(footer + 48)))
     }
 
+    /// Segment, deep: first the XXH3 of every payload block inside each column section (block
+    /// directory entry + 32, FORMAT.md 7.5), then every section's checksum (directory entry + 32),
+    /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
+    /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
+    static func segmentDeep(_ b: inout [UInt8]) {
+        guard b.count >= 4160 else { return }
+        let footer = b.count - 64
+        let dirOffset = load64(b, footer), dirLength = load64(b, footer + 8)
+        if dirOffset <= UInt64(footer), dirLength <= UInt64(footer) - dirOffset {
+            let entries = Int(dirLength / 64)
+            for pass in 0..<2 {
+                for e in 0..<entries {
+                    let at = Int(dirOffset) + 64 * e
+                    let kind = load32(b, at), offset = load64(b, at + 8), length = load64(b, at + 16)
+                    guard offset <= UInt64(b.count), length <= UInt64(b.count) - offset else { continue }
+                    let start = Int(offset), count = Int(length)
+                    if pass == 0 {
+                        if kind == 5 { resealColumnBlocks(&b, section: start, length: count) }
+                    } else {
+                        store64(&b, at + 32, xxh3(b, start..<(start + count)))
+                    }
+                }
+            }
+        }
+        segment(&b)
+    }
+
+    /// Block checksums of one column section at `section` (header 128 B: block count at 24, block
+    /// directory offset at 32; entry 64 B: offset at 16, stored length at 24, checksum at 32).
+    static func resealColumnBlocks(_ b: inout [UInt8], section: Int, length: Int) {
+        guard length >= 128 else { return }
+        let blockCount = load64(b, section + 24), directory = load64(b, section + 32)
+        guard directory <= UInt64(length) else { return }
+        let entries = min(blockCount, (UInt64(length) - directory) / 64)
+        for j in 0..<Int(entries) {
+            let at = section + Int(directory) + 64 * j
+            let offset = load64(b, at + 16), stored = UInt64(load32(b, at + 24))
+            guard offset <= UInt64(length), stored <= UInt64(length) - offset else { continue }
+            let start = section + Int(offset)
+            store64(&b, at + 32, xxh3(b, start..<(start + Int(stored))))
+        }
+    }
+
     static func trailer(_ b: inout [UInt8]) {
         guard b.count >= 16 else { return }
         store64(&b, b.count - 16, xxh3(b, 0..<(b.count - 16)))
@@ -50,16 +93,21 @@ enum Reseal {
 
 /// The fuzz harness bodies, run on one input each.
 enum FuzzHarness {
-    /// Segment target: the input as given and, if re-sealing changes it, re-sealed.
+    /// Segment target: the input as given; if re-sealing changes it, re-sealed; if the deep re-seal
+    /// (block and section checksums too) changes it further, deep re-sealed.
     static func segment(_ data: Data, scratch: String) {
         segmentOnce(data, scratch: scratch)
         guard data.count >= 4160 else { return }
         var sealed = [UInt8](data)
         Reseal.segment(&sealed)
         if !sealed.elementsEqual(data) { segmentOnce(Data(sealed), scratch: scratch) }
+        var deep = sealed
+        Reseal.segmentDeep(&deep)
+        if deep != sealed { segmentOnce(Data(deep), scratch: scratch) }
     }
 
-    /// Bytes -> file -> open, verify, read rows/payload/columns, exact and index search.
+    /// Bytes -> file -> open, verify, read rows/payload/columns, filtered / sparse / BM25 / hybrid
+    /// search steered by bytes 64..<320 (`FuzzSearch`), exact and index search.
     static func segmentOnce(_ data: Data, scratch: String) {
         let path = scratch + "/input.seg"
         unlink(path)
@@ -82,6 +130,7 @@ enum FuzzHarness {
             try? seg.scan(column: c.name) { _, _ in seen += 1 }
         }
         _ = seg.columnStatistics
+        FuzzSearch.exercise(seg, control: data.count >= 320 ? [UInt8](data[64..<320]) : [])
         let d = seg.schema.dimension
         guard d > 0, d <= 1 << 16 else { return }
         let query = (0..<d).map { Float(($0 % 7) - 3) * 0.25 }
@@ -168,6 +217,188 @@ enum FuzzHarness {
     }
 }
 
+// MARK: - Mirror of tools/fuzz/Sources/FuzzSegment/SearchOperations.swift (verbatim from here to the
+// test class: filtered, sparse, BM25, hybrid search and payload-index lookups steered by input bytes).
+
+/// Choice bytes consumed in order; 0 once exhausted (so an untouched seed takes the first choices).
+struct FuzzChoices {
+    let bytes: [UInt8]
+    var at = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func byte() -> Int {
+        defer { at += 1 }
+        return at < bytes.count ? Int(bytes[at]) : 0
+    }
+
+    mutating func u64() -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(byte()) << (8 * UInt64(i)) }
+        return v
+    }
+
+    mutating func text(maxLength: Int) -> String {
+        var b: [UInt8] = []
+        for _ in 0..<(byte() % (maxLength + 1)) { b.append(UInt8(byte())) }
+        return String(decoding: b, as: UTF8.self)
+    }
+}
+
+enum FuzzSearch {
+    /// The filter form of a stored value (first item of a list); nil for null.
+    static func filterValue(_ v: PayloadValue?) -> FilterValue? {
+        switch v {
+        case .int64(let x): return .int(x)
+        case .float64(let x): return .float(x)
+        case .bool(let x): return .bool(x)
+        case .string(let s): return .string(s)
+        case .stringList(let l): return l.first.map { .string($0) }
+        case .null, .none: return nil
+        }
+    }
+
+    /// A value for a condition on `spec`: a stored one, a raw one of the column's type, or one of
+    /// another type (a typeMismatch path).
+    static func value(_ seg: Segment, _ spec: ColumnSpec, _ ch: inout FuzzChoices) -> FilterValue {
+        let how = ch.byte()
+        let n = seg.rowCount
+        if how % 4 < 2, n > 0, let v = filterValue(try? seg.value(row: ch.byte() % n, column: spec.name)) {
+            if case .string(let s) = v, how % 4 == 1 { return .string(String(s.prefix(ch.byte() % 4))) }
+            return v
+        }
+        switch (how % 4 == 3 ? ch.byte() : Int(spec.type.rawValue)) % 5 {
+        case 1: return .int(Int64(bitPattern: ch.u64()))
+        case 2: return .float(Double(bitPattern: ch.u64()))
+        case 3: return .bool(ch.byte() & 1 == 1)
+        default: return .string(ch.text(maxLength: 6))
+        }
+    }
+
+    static func condition(_ seg: Segment, _ ch: inout FuzzChoices, depth: Int) -> FilterCondition {
+        let columns = seg.schema.columns
+        let op = ch.byte() % 8
+        if op == 7, depth < 2 { return .filter(filter(seg, &ch, depth: depth + 1)) }
+        let pick = ch.byte()
+        guard !columns.isEmpty, pick != 255 else { return .isNull(key: "no such column") }
+        let spec = columns[pick % columns.count]
+        switch op {
+        case 1:
+            var values: [FilterValue] = []
+            for _ in 0..<(1 + ch.byte() % 3) { values.append(value(seg, spec, &ch)) }
+            return .matchAny(key: spec.name, values: values)
+        case 2, 3:
+            let which = ch.byte()
+            var r = FilterRange()
+            if which & 1 != 0 { r.gt = value(seg, spec, &ch) }
+            if which & 2 != 0 { r.gte = value(seg, spec, &ch) }
+            if which & 4 != 0 { r.lt = value(seg, spec, &ch) }
+            if which & 8 != 0 || which & 15 == 0 { r.lte = value(seg, spec, &ch) }
+            return .range(key: spec.name, r)
+        case 4:
+            let p: String
+            if case .string(let s) = value(seg, spec, &ch) { p = String(s.prefix(1 + ch.byte() % 3)) } else { p = ch.text(maxLength: 2) }
+            return .prefix(key: spec.name, prefix: p, caseInsensitive: ch.byte() & 1 == 1)
+        case 5:
+            return .isNull(key: spec.name)
+        default:
+            return .match(key: spec.name, value: value(seg, spec, &ch))
+        }
+    }
+
+    static func filter(_ seg: Segment, _ ch: inout FuzzChoices, depth: Int = 0) -> Filter {
+        let shape = ch.byte()
+        var f = Filter()
+        for _ in 0..<(1 + shape % 3) { f.must.append(condition(seg, &ch, depth: depth)) }
+        for _ in 0..<((shape / 4) % 3) { f.should.append(condition(seg, &ch, depth: depth)) }
+        for _ in 0..<((shape / 16) % 2) { f.mustNot.append(condition(seg, &ch, depth: depth)) }
+        return f
+    }
+
+    static func sparseQuery(_ ch: inout FuzzChoices) -> SparseVector {
+        var indices: [UInt32] = [], values: [Float] = []
+        for i in 0..<(1 + ch.byte() % 4) {
+            let b = ch.byte()
+            indices.append(b < 200 ? UInt32(b % 16) : b < 250 ? 1000 : UInt32(truncatingIfNeeded: ch.u64()))
+            values.append(Float(Int8(truncatingIfNeeded: ch.byte() &+ 8 &* (i + 1))) * 0.25)
+        }
+        return SparseVector(indices: indices, values: values)
+    }
+
+    /// BM25 text: a stored value of the column (list items joined), sometimes cut, plus fuzz text.
+    static func text(_ seg: Segment, column: String, _ ch: inout FuzzChoices) -> String {
+        var t = ""
+        if seg.rowCount > 0 {
+            switch try? seg.value(row: ch.byte() % seg.rowCount, column: column) {
+            case .string(let s): t = s
+            case .stringList(let l): t = l.joined(separator: " ")
+            default: break
+            }
+        }
+        let cut = ch.byte()
+        if cut % 4 == 3 { t = String(t.prefix(cut / 4)) }
+        return t + " " + ch.text(maxLength: 8)
+    }
+
+    /// Payload-index lookups, then filters on their own and in filtered, sparse, BM25 and hybrid search.
+    static func exercise(_ seg: Segment, control: [UInt8]) {
+        var ch = FuzzChoices(control)
+        let columns = seg.schema.columns
+        for c in columns { _ = try? seg.hasPayloadIndex(column: c.name) }
+        _ = seg.payloadIndexSizes
+        _ = seg.bm25IndexSizes
+        let bm25 = seg.bm25Columns
+        let hasSparse = seg.hasSparseIndex
+        // One simple condition per column (is_null, a stored value, a range from it, its prefix), so
+        // the seeds reach every index kind whatever the choice bytes.
+        for c in columns.prefix(16) {
+            let v = seg.rowCount > 0 ? filterValue(try? seg.value(row: seg.rowCount / 2, column: c.name)) : nil
+            var conditions: [FilterCondition] = [.isNull(key: c.name)]
+            if let v {
+                conditions += [.match(key: c.name, value: v), .range(key: c.name, FilterRange(gte: v)), .range(key: c.name, FilterRange(gt: v, lte: v))]
+                if case .string(let s) = v { conditions.append(.prefix(key: c.name, prefix: String(s.prefix(2)), caseInsensitive: true)) }
+            }
+            for cond in conditions {
+                _ = try? seg.rows(matching: .only(cond))
+                _ = try? seg.rows(matching: Filter(mustNot: [cond]))
+            }
+        }
+        let d = seg.schema.dimension
+        let dense: [Float]? = d > 0 && d <= 1 << 16 ? (0..<d).map { Float(($0 % 5) - 2) * 0.5 } : nil
+        let plans: [FilterPlanKind?] = [nil, .exact, .graph, .unfiltered, .empty]
+        for _ in 0..<3 {
+            let f = filter(seg, &ch)
+            _ = try? seg.rows(matching: f)
+            let k = 1 + ch.byte() % 8
+            var options = FilteredSearchOptions(k: k, listSize: 4 + ch.byte() % 32)
+            options.plan = plans[ch.byte() % plans.count]
+            if ch.byte() & 1 == 1 { options.exactThreshold = ch.byte() }
+            _ = try? seg.planFilter(f, options: options)
+            if let dense {
+                _ = try? seg.exactSearch(query: dense, k: k, filter: f)
+                _ = try? seg.search(query: dense, filter: f, options: options)
+            }
+            let sparse = sparseQuery(&ch)
+            if hasSparse {
+                _ = try? seg.sparseSearch(query: sparse, k: k)
+                _ = try? seg.sparseSearch(query: sparse, k: k, filter: f)
+            }
+            var textQuery: (column: String, query: String)? = nil
+            for c in bm25 {
+                let t = text(seg, column: c, &ch)
+                _ = try? seg.bm25Statistics(column: c, text: t)
+                _ = try? seg.bm25Search(column: c, text: t, k: k)
+                _ = try? seg.bm25Search(column: c, text: t, k: k, filter: f)
+                if textQuery == nil { textQuery = (c, t) }
+            }
+            let fusion: HybridFusion = ch.byte() & 1 == 0 ? .rrf() : .weighted(dense: 1, sparse: 0.5, text: 0.75)
+            let q = HybridQuery(dense: dense, sparse: hasSparse ? sparse : nil, text: textQuery, filter: ch.byte() & 1 == 0 ? f : nil,
+                                k: k, candidates: 1 + ch.byte() % 16, fusion: fusion, denseListSize: 8)
+            _ = try? seg.hybridSearch(q)
+        }
+    }
+}
+
 final class FuzzRegressionTests: StrataTestCase {
     /// Every regular file under Fixtures/fuzz-regressions/<target>/, sorted.
     func regressionInputs(_ target: String) throws -> [URL] {
@@ -194,6 +425,36 @@ final class FuzzRegressionTests: StrataTestCase {
         let seg = try Segment.open(path: repoRoot.appendingPathComponent("Fixtures/v1/small.seg").path)
         defer { seg.close() }
         XCTAssertTrue(seg.verify().isSound)
+    }
+
+    /// The deep re-seal leaves intact segments unchanged, and after a payload block byte changes it
+    /// restores the block and section checksums, so the damage reaches the decoders (no
+    /// checksumMismatch left), which the fuzzer relies on.
+    func testDeepResealReachesBlockDecoders() throws {
+        for name in ["Fixtures/v1/small.seg", "Fixtures/v1.2/search.seg"] {
+            var b = [UInt8](try Data(contentsOf: repoRoot.appendingPathComponent(name)))
+            let original = b
+            Reseal.segmentDeep(&b)
+            XCTAssertEqual(b, original, name)
+        }
+        let url = repoRoot.appendingPathComponent("Fixtures/v1.2/search.seg")
+        let intact = try Segment.open(path: url.path)
+        let section = try XCTUnwrap(intact.sections.first { $0.kind == .column && $0.ordinal == 0 })
+        let block = try XCTUnwrap(try intact.blocks(ofColumn: intact.schema.columns[0].name).first)
+        intact.close()
+        var b = [UInt8](try Data(contentsOf: url))
+        b[Int(section.offset + block.offset) + Int(block.storedLength) / 2] ^= 0x55
+        func checksumProblems(_ bytes: [UInt8]) throws -> Int {
+            let p = tmpPath("deep.seg")
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            let seg = try Segment.open(path: p)
+            defer { seg.close() }
+            return seg.verify().problems.filter { $0.code == .checksumMismatch }.count
+        }
+        XCTAssertGreaterThan(try checksumProblems(b), 0)
+        Reseal.segmentDeep(&b)
+        XCTAssertEqual(try checksumProblems(b), 0)
+        FuzzHarness.segment(Data(b), scratch: tmp.path)
     }
 
     func testCollectionRegressionInputs() throws {
