@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs one libFuzzer target for a fixed time (issue 6).
 #   tools/fuzz/run.sh segment|collection SECONDS [extra libFuzzer flags...]
-# Seeds: Fixtures/v1*/ *.seg for `segment`; the template collection's MANIFEST, WAL and bitmap
+# Seeds: Fixtures/v1*/ *.seg and a segment with an ANN index and all search sections (written by the
+# target itself) for `segment`; the template collection's MANIFEST, WAL and bitmap
 # (written by the target itself) for `collection`; plus every earlier crasher. The working corpus is
 # tools/fuzz/corpus/<target> (ignored). A crash makes this script fail and leaves the input in
 # Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/FuzzRegressionTests.swift replays.
@@ -29,6 +30,8 @@ rm -rf "$crashes"
 mkdir -p "$corpus" "$regressions" "$seeds" "$crashes"
 if [ "$target" = segment ]; then
     cp "$root"/Fixtures/v1*/*.seg "$seeds/"
+    # Plus a segment with an ANN index and every search section (no fixture has both).
+    ASAN_OPTIONS=detect_leaks=0 STRATA_FUZZ_WRITE_SEEDS="$seeds" "$bin" >/dev/null
 else
     ASAN_OPTIONS=detect_leaks=0 STRATA_FUZZ_WRITE_SEEDS="$seeds" "$bin" >/dev/null
 fi

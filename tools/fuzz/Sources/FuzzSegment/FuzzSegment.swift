@@ -98,6 +98,14 @@ func llvmFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
 
 @_cdecl("FuzzSegment_main")
 public func fuzzSegmentMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    // Seed mode: write the seeds the fixtures lack and stop.
+    if let seedDir = ProcessInfo.processInfo.environment["STRATA_FUZZ_WRITE_SEEDS"] {
+        try? FileManager.default.createDirectory(atPath: seedDir, withIntermediateDirectories: true)
+        let path = seedDir + "/seed-indexed-search.seg"
+        unlink(path)
+        do { try FuzzSearch.writeIndexedSearchSeed(to: path) } catch { fatalError("cannot write \(path): \(error)") }
+        return 0
+    }
     var argc = argc
     var argv = argv
     return llvmFuzzerRunDriver(&argc, &argv) { fuzzTestOneInput($0, $1) }

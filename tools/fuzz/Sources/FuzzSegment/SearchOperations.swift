@@ -151,7 +151,7 @@ enum FuzzSearch {
         }
         let d = seg.schema.dimension
         let dense: [Float]? = d > 0 && d <= 1 << 16 ? (0..<d).map { Float(($0 % 5) - 2) * 0.5 } : nil
-        let plans: [FilterPlanKind?] = [nil, .exact, .graph, .unfiltered, .empty]
+        let plans: [FilterPlanKind?] = [.graph, nil, .exact, .unfiltered, .empty]
         for _ in 0..<3 {
             let f = filter(seg, &ch)
             _ = try? seg.rows(matching: f)
@@ -182,5 +182,46 @@ enum FuzzSearch {
                                 k: k, candidates: 1 + ch.byte() % 16, fusion: fusion, denseListSize: 8)
             _ = try? seg.hybridSearch(q)
         }
+    }
+
+    /// A seed that no fixture covers: an ANN index (PQ + graph, so filtered graph search runs over
+    /// possibly corrupt payload indexes) together with payload indexes on every column, BM25 on `title`
+    /// and `tags`, and a sparse vector on most rows. 48 rows of 8 dimensions, 8 rows per block.
+    static func writeIndexedSearchSeed(to path: String) throws {
+        let schema = SegmentSchema(dimension: 8, elementType: .float32, metric: .l2, columns: [
+            ColumnSpec(name: "title", type: .string),
+            ColumnSpec(name: "count", type: .int64, nullable: true),
+            ColumnSpec(name: "score", type: .float64, nullable: true),
+            ColumnSpec(name: "flag", type: .bool),
+            ColumnSpec(name: "tags", type: .stringList, nullable: true),
+        ])
+        var options = SegmentWriterOptions()
+        options.rowsPerBlock = 8
+        var index = IndexOptions()
+        index.minimumRows = 16
+        index.pqSubspaces = 2
+        index.pqIterations = 4
+        index.graph.maxDegree = 8
+        index.graph.buildListSize = 16
+        index.graph.threads = 1
+        options.index = index
+        options.search = SearchSectionOptions(indexedColumns: schema.columns.map(\.name), bm25Columns: ["title", "tags"])
+        let words = ["alpha", "beta", "gamma", "delta", "Alpha", "épsilon", "zeta"]
+        let writer = try SegmentWriter(path: path, schema: schema, options: options)
+        for r in 0..<48 {
+            let vector = (0..<8).map { d in Float((r * 5 + d * 3) % 13 - 6) * 0.5 }
+            let values: [PayloadValue] = [
+                .string("\(words[r % 7]) \(words[(r / 7) % 7]) #\(r)"),
+                r % 5 == 2 ? .null : .int64(Int64(r * r) - 300),
+                r % 4 == 1 ? .null : .float64(Double(r) * 0.75 - 10),
+                .bool(r % 3 == 0),
+                r % 6 == 5 ? .null : .stringList((0..<(r % 4)).map { words[(r + $0) % 7] }),
+            ]
+            try vector.withUnsafeBufferPointer { v in try writer.append(id: UInt64(r) &* 0x9E37_79B9 &+ 7, vector: v, values: values) }
+            if r % 5 != 4 {
+                try writer.setSparseVector(row: r, SparseVector(indices: [UInt32(r % 9), UInt32(10 + r % 3), 1000], values: [Float(r % 4) + 0.5, 0.25, Float(r) * 0.125]))
+            }
+        }
+        try writer.finish()
     }
 }
