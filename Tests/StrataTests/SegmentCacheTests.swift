@@ -75,22 +75,32 @@ final class SegmentCacheTests: StrataTestCase {
         let path = tmpPath("budget.seg")
         try writeIndexed(path, rows: rows)
         let record = try XCTUnwrap(Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0)).indexSummary).recordBytes
-        let slotMap = 2500 * 4
-        for budget in [0, 100, slotMap, slotMap + record, slotMap + 4096, slotMap + 10 * 4096 + 123, 1 << 20, 64 << 20] {
+        // The slot map is a hash map sized for the most records the budget could hold (8-byte
+        // entries, a power of two >= 2x that count); whole record pages fill what it leaves.
+        func expected(_ budget: Int) -> (nodes: Int, mapBytes: Int) {
+            guard budget > 0 else { return (0, 0) }
+            let most = min(2500, budget / (record + 16))
+            var entries = 1
+            while entries < 2 * most { entries <<= 1 }
+            guard budget > entries * 8 else { return (0, entries * 8) }
+            return (min(2500, (budget - entries * 8) / 4096 * 4096 / record, entries / 2), entries * 8)
+        }
+        for budget in [0, 100, 10_000, 10_000 + record, 14_096, 10 * 4096 + 123, 1 << 20, 64 << 20] {
             let seg = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: budget))
             let c = seg.nodeCacheSummary
             XCTAssertLessThanOrEqual(c.bytes, budget, "budget \(budget)")
+            let want = expected(budget)
             if c.nodes > 0 {
-                XCTAssertGreaterThanOrEqual(c.bytes, slotMap + c.nodes * record)
+                XCTAssertGreaterThanOrEqual(c.bytes, want.mapBytes + c.nodes * record)
                 XCTAssertGreaterThanOrEqual(c.completeLevels, 1)
             } else {
                 XCTAssertEqual(c.bytes, 0)
             }
-            // As many whole records as fit in whole pages after the slot map (every node is reachable).
-            let room = budget > slotMap ? (budget - slotMap) / 4096 * 4096 : 0
-            XCTAssertEqual(c.nodes, min(2500, room / record), "budget \(budget)")
+            XCTAssertEqual(c.nodes, want.nodes, "budget \(budget)")
         }
-        XCTAssertEqual(try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: slotMap)).nodeCacheSummary.nodes, 0)
+        XCTAssertEqual(try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 4096)).nodeCacheSummary.nodes, 0,
+                       "a budget below one record page and its map caches nothing")
+        XCTAssertEqual(try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 64 << 20)).nodeCacheSummary.nodes, 2500)
         XCTAssertEqual(SegmentOpenOptions().cacheBudgetBytes, SegmentOpenOptions.defaultCacheBudgetBytes)
     }
 

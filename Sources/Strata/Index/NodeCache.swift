@@ -8,9 +8,10 @@
 // that does not fit whole, the nodes most referenced from the previous level are taken (ties in
 // discovery order), so the choice is deterministic.
 //
-// Memory: `count * 4` bytes of slot map (one UInt32 per graph node, `UInt32.max` = not cached) plus
-// `cached * recordSize` bytes of records, the sum never above the budget (the record block is rounded
-// up to whole 4 KiB pages inside the budget). A budget below the slot map gives an empty cache.
+// Memory: a slot map from node id to record slot (open addressing, 8 bytes per entry, a power of
+// two at least twice the cached count, so 16-32 B per cached node: it grows with the cache, not with
+// the graph) plus `cached * recordSize` bytes of records, the sum never above the budget (the record
+// block is rounded up to whole 4 KiB pages inside the budget).
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -27,13 +28,40 @@ public final class NodeCache: @unchecked Sendable {
     public let recordSize: Int
     /// BFS levels fully cached (the medoid is level 0); the next level may be partly cached.
     public let completeLevels: Int
-    let slots: UnsafeMutablePointer<UInt32>
+    /// Open-addressing map: entry = (node + 1) << 32 | slot, 0 = empty; `slotMask + 1` entries.
+    let slots: UnsafeMutablePointer<UInt64>
+    let slotMask: Int
     let storage: UnsafeMutableRawPointer
     let storageBytes: Int
     let nodeCount: Int
 
     /// Slot value of a node that is not cached.
     static let absent = UInt32.max
+
+    @inline(__always) static func home(_ node: Int, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(truncatingIfNeeded: node) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    /// The slot of `node`, or ``absent``.
+    @inline(__always) func slot(of node: Int) -> UInt32 { NodeCache.lookup(slots, slotMask, node) }
+
+    @inline(__always) static func lookup(_ slots: UnsafeMutablePointer<UInt64>, _ mask: Int, _ node: Int) -> UInt32 {
+        let key = UInt64(truncatingIfNeeded: node + 1) << 32
+        var j = home(node, mask)
+        while true {
+            let e = slots[j]
+            if e == 0 { return absent }
+            if e & 0xFFFF_FFFF_0000_0000 == key { return UInt32(truncatingIfNeeded: e) }
+            j = (j + 1) & mask
+        }
+    }
+
+    /// Records `node` at `slot` (node not present; the map is never more than half full).
+    static func insert(_ slots: UnsafeMutablePointer<UInt64>, _ mask: Int, _ node: Int, _ slot: Int) {
+        var j = home(node, mask)
+        while slots[j] != 0 { j = (j + 1) & mask }
+        slots[j] = UInt64(truncatingIfNeeded: node + 1) << 32 | UInt64(slot)
+    }
 
     /// Copies the records of up to `budgetBytes` worth of nodes nearest the medoid out of `graph`.
     /// Reads from a cold file are issued ahead, one BFS level at a time (`madvise(MADV_WILLNEED)`),
@@ -47,16 +75,24 @@ public final class NodeCache: @unchecked Sendable {
         let geo = graph.geometry
         recordSize = geo.recordSize
         nodeCount = n
-        let slotBytes = n * 4
         let page = 4096
         var capacity = 0
-        if n > 0 && budgetBytes > slotBytes {
-            // Records, rounded up to whole pages, must fit what the slot map leaves.
-            let room = (budgetBytes - slotBytes) / page * page
-            capacity = min(n, room / geo.recordSize)
+        var entries = 1
+        if n > 0 && budgetBytes > 0 && n < Int(UInt32.max) {
+            // Size the map for the most records the budget could hold, then fit whole record pages
+            // into what the map leaves.
+            let most = min(n, budgetBytes / (geo.recordSize + 16))
+            while entries < 2 * most { entries <<= 1 }
+            let mapBytes = entries * 8
+            if budgetBytes > mapBytes {
+                let room = (budgetBytes - mapBytes) / page * page
+                capacity = min(n, room / geo.recordSize, entries / 2)
+            }
         }
         if capacity == 0 {
             slots = .allocate(capacity: 1)
+            slots.initialize(to: 0)
+            slotMask = 0
             storage = .allocate(byteCount: 64, alignment: 64)
             storageBytes = 0
             cachedCount = 0
@@ -64,11 +100,12 @@ public final class NodeCache: @unchecked Sendable {
             completeLevels = 0
             return
         }
-        slots = .allocate(capacity: n)
-        slots.initialize(repeating: NodeCache.absent, count: n)
+        slots = .allocate(capacity: entries)
+        slots.initialize(repeating: 0, count: entries)
+        slotMask = entries - 1
         storageBytes = (capacity * geo.recordSize + page - 1) / page * page
         storage = .allocate(byteCount: storageBytes, alignment: page)
-        residentBytes = slotBytes + storageBytes
+        residentBytes = entries * 8 + storageBytes
 
         let base = graph.bytes.baseAddress!
         let vb = geo.vectorBytes, rmax = geo.maxDegree
@@ -76,38 +113,42 @@ public final class NodeCache: @unchecked Sendable {
         // the number of references each new node gets from the level just copied. When the next level
         // does not fit, the most referenced nodes are taken (ties in discovery order): a node many
         // cached nodes point to is one that many searches expand.
-        var refs = [UInt32](repeating: 0, count: n)
+        var refs: [Int: UInt32] = [:]
         var level: [Int] = [graph.medoid]
-        slots[graph.medoid] = 0
+        let map = slots, mask = slotMask
+        NodeCache.insert(map, mask, graph.medoid, 0)
         var cached = 1
         var levels = 1
         while !level.isEmpty {
             for v in level { NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize) }
             var next: [Int] = []
             for v in level {
-                let dst = storage + Int(slots[v]) * geo.recordSize
+                let dst = storage + Int(NodeCache.lookup(map, mask, v)) * geo.recordSize
                 dst.copyMemory(from: base + geo.recordOffset(v), byteCount: geo.recordSize)
                 if cached == capacity { continue }
                 let d = min(Int(UInt32(littleEndian: dst.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
                 for j in 0..<d {
                     let u = Int(UInt32(littleEndian: dst.loadUnaligned(fromByteOffset: vb + 4 + 4 * j, as: UInt32.self)))
-                    if u >= n || slots[u] != NodeCache.absent { continue }
-                    if refs[u] == 0 { next.append(u) }
-                    refs[u] &+= 1
+                    if u >= n || NodeCache.lookup(map, mask, u) != NodeCache.absent { continue }
+                    let r = refs[u, default: 0]
+                    if r == 0 { next.append(u) }
+                    refs[u] = r &+ 1
                 }
             }
             let room = capacity - cached
             if next.count > room {
                 // Stable: equal counts keep discovery order.
                 let ranked = next.enumerated().sorted { a, b in
-                    refs[a.element] != refs[b.element] ? refs[a.element] > refs[b.element] : a.offset < b.offset
+                    let ra = refs[a.element, default: 0], rb = refs[b.element, default: 0]
+                    return ra != rb ? ra > rb : a.offset < b.offset
                 }
                 next = ranked.prefix(room).map(\.element)
             } else if !next.isEmpty {
                 levels += 1
             }
+            refs.removeAll(keepingCapacity: true)
             for u in next {
-                slots[u] = UInt32(cached)
+                NodeCache.insert(map, mask, u, cached)
                 cached += 1
             }
             level = next
@@ -134,13 +175,13 @@ public final class NodeCache: @unchecked Sendable {
     @inline(__always)
     func record(_ i: Int) -> UnsafeRawPointer? {
         if cachedCount == 0 { return nil }
-        let s = slots[i]
+        let s = slot(of: i)
         return s == NodeCache.absent ? nil : UnsafeRawPointer(storage + Int(s) * recordSize)
     }
 
     /// Whether node `i` is cached (nil-safe for any `i`).
     public func contains(_ i: Int) -> Bool {
-        i >= 0 && i < nodeCount && cachedCount > 0 && slots[i] != NodeCache.absent
+        i >= 0 && i < nodeCount && cachedCount > 0 && slot(of: i) != NodeCache.absent
     }
 
     /// Advises the kernel that the pages holding these records will be read soon
