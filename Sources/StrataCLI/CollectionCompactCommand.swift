@@ -11,7 +11,7 @@ struct CollectionCompactCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 done, nothing to do, or another compaction holds the lock; 1 failed; 2 usage or I/O error.
 
-        Memory: each task is sized so that its estimate (32 MiB + rows x bytes per row; bytes per row is 64 without an index and 64 + 12 x dim + 16 x R + dim/4 with one) stays within --memory-budget.
+        Memory: each task is sized so that its estimate (32 MiB + rows x bytes per row; bytes per row is 64 without an index and 64 + 12 x dim + 16 x R + dim/4 with one built in memory) stays within --memory-budget. An indexed output too large for that is built out of core within the budget (64 + M + 12 bytes per row, plus room for one partition of 1,000 rows).
         """)
 
     @Argument(help: "Collection directory.")

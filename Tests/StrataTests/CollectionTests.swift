@@ -377,12 +377,71 @@ final class CollectionTests: CollectionTestCase {
         XCTAssertEqual(plan.tasks[1].liveRows, 35_000)
         XCTAssertEqual(plan.tasks[2].inputs, ["f"])
         for t in plan.tasks { XCTAssertLessThanOrEqual(t.estimatedMemoryBytes, policy.memoryBudgetBytes) }
-        // A budget too small for the 35,000-row rewrite: skipped with a reason, the rest still planned.
+        // 64 MiB is too small for an in-memory index build of the 35,000-row rewrite, but enough
+        // out of core: it is planned, estimated at the budget.
         policy.memoryBudgetBytes = 64 << 20
+        XCTAssertGreaterThan(CompactionPolicy.fixedOverheadBytes + 35_000 * policy.estimatedBytesPerRow(schema: schema, indexed: true),
+                             policy.memoryBudgetBytes)
+        let outOfCore = Compactor(path: "/nonexistent", policy: policy).plan(m)
+        let rewrite = try XCTUnwrap(outOfCore.tasks.first { $0.inputs == ["e"] }, "\(outOfCore.skipped)")
+        XCTAssertEqual(rewrite.estimatedMemoryBytes, policy.memoryBudgetBytes)
+        // A budget that leaves less than 35,000 out-of-core rows plus one minimum partition: skipped
+        // with a reason, the rest still planned.
+        policy.memoryBudgetBytes = CompactionPolicy.fixedOverheadBytes + policy.minimumOutOfCoreBytes(schema: schema)
+            + 30_000 * policy.outOfCoreBytesPerRow(schema: schema)
         let small = Compactor(path: "/nonexistent", policy: policy).plan(m)
         XCTAssertFalse(small.tasks.contains { $0.inputs == ["e"] })
         XCTAssertTrue(small.skipped.contains { $0.hasPrefix("e:") }, "\(small.skipped)")
         for t in small.tasks { XCTAssertLessThanOrEqual(t.estimatedMemoryBytes, policy.memoryBudgetBytes) }
+    }
+
+    /// A merge whose index does not fit the budget in memory is built out of core within it, and
+    /// the merged segment is sound, indexed and searchable.
+    func testCompactionBuildsLargeIndexedOutputsOutOfCore() throws {
+        let dir = tmpPath("ooc")
+        var index = IndexOptions()
+        index.minimumRows = 0
+        index.pqSubspaces = 4
+        index.graph.maxDegree = 16
+        index.graph.buildListSize = 32
+        index.graph.threads = 2
+        let c = try StrataCollection.create(path: dir, schema: Self.schema, options: options(index: index))
+        var model = Model()
+        for part in 0..<3 {
+            let ids = UInt64(part * 2000)..<UInt64(part * 2000 + 2000)
+            try c.insert(rows(ids))
+            try c.flush()
+            for id in ids { model[id] = 0 }
+        }
+        c.close()
+        var policy = CompactionPolicy()
+        policy.index = index
+        policy.graceSeconds = 0
+        policy.tierBaseRows = 1000
+        policy.mergeFactor = 3
+        policy.memoryBudgetBytes = CompactionPolicy.fixedOverheadBytes + policy.minimumOutOfCoreBytes(schema: Self.schema)
+            + 6000 * policy.outOfCoreBytesPerRow(schema: Self.schema) + (64 << 10)
+        XCTAssertGreaterThan(CompactionPolicy.fixedOverheadBytes + 6000 * policy.estimatedBytesPerRow(schema: Self.schema, indexed: true),
+                             policy.memoryBudgetBytes, "an in-memory build must not fit")
+        let graphBudget = policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes - 6000 * 64
+        XCTAssertTrue(try PartitionedGraphBuilder.plan(count: 6000, dimension: Self.dim, codeSize: 4, parameters: index.graph,
+                                                       memoryBudget: graphBudget).isPartitioned, "the compactor's graph budget splits the build")
+        let result = try Compactor(path: dir, policy: policy).run()
+        XCTAssertEqual(result.done.map(\.task.kind), [.merge])
+        XCTAssertEqual(result.done.first?.rowsWritten, 6000)
+        XCTAssertTrue(try StrataCollection.verify(path: dir).isSound)
+        let reopened = try StrataCollection.open(path: dir, access: .readOnly)
+        let stats = try reopened.stats()
+        XCTAssertEqual(stats.segments.count, 1)
+        XCTAssertEqual(stats.segments.first?.indexed, true)
+        var rng = SplitMix64(seed: 21)
+        var found = 0
+        for _ in 0..<50 {
+            let q = (0..<Self.dim).map { _ in rng.gaussianish() }
+            let want = Set(reference(model, query: q, k: 10).map(\.0))
+            found += try reopened.search(query: q, options: SearchOptions(k: 10, listSize: 48)).filter { want.contains($0.id) }.count
+        }
+        XCTAssertGreaterThanOrEqual(Double(found) / 500, 0.9, "recall@10 of the out-of-core merged segment")
     }
 
     func testObsoleteFilesStayWhileASnapshotHoldsThem() throws {

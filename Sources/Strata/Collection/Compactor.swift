@@ -22,6 +22,9 @@ public struct CompactionPolicy: Sendable {
     public var mergeFactor: Int = 4
     /// Bound on the memory one task may use (see ``estimatedBytesPerRow(schema:indexed:)``); a
     /// merge takes inputs only up to it, and a segment too large to rewrite within it is skipped.
+    /// Indexed outputs too large for an in-memory build within it are built out of core
+    /// (``IndexOptions/memoryBudget``), so the bound on their size is about
+    /// budget / ``outOfCoreBytesPerRow(schema:)``.
     /// Default 1 GiB.
     public var memoryBudgetBytes: Int = 1 << 30
     /// Index options for output segments (those below `minimumRows` get none); nil: no indexes.
@@ -48,6 +51,21 @@ public struct CompactionPolicy: Sendable {
     public func estimatedBytesPerRow(schema: SegmentSchema, indexed: Bool) -> Int {
         guard indexed, let ix = index else { return 64 }
         return 64 + 12 * schema.dimension + 16 * ix.graph.maxDegree + (ix.pqSubspaces ?? max(1, schema.dimension / 4))
+    }
+
+    /// Bytes per output row of an indexed task whose graph is built out of core: the 64 B of an
+    /// unindexed row, the PQ codes and the partition assignment (12 B). The partition builds use
+    /// what the budget leaves (at least ``minimumOutOfCoreBytes(schema:)``).
+    public func outOfCoreBytesPerRow(schema: SegmentSchema) -> Int {
+        64 + (index?.pqSubspaces ?? max(1, schema.dimension / 4)) + 12
+    }
+
+    /// The least room an out-of-core index build needs besides its per-row part: one partition of
+    /// the builder's minimum size.
+    public func minimumOutOfCoreBytes(schema: SegmentSchema) -> Int {
+        guard let ix = index else { return 0 }
+        return PartitionedGraphBuilder.minimumPartitionRows
+            * PartitionedGraphBuilder.partitionBytesPerRow(dimension: schema.dimension, parameters: ix.graph)
     }
 
     /// Tier of a segment with `liveRows` rows.
@@ -149,11 +167,17 @@ public final class Compactor {
         let expired = manifest.obsolete.filter { Maintenance.graceHasPassed($0, now: now, graceSeconds: policy.graceSeconds) }.count
         var plan = CompactionPlan(generation: manifest.generation, tasks: [], skipped: [], expiredObsoleteFiles: expired)
         let minIndexRows = policy.index.map { max(1, $0.minimumRows) } ?? Int.max
+        let room = max(0, policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes)
         func budgetRows(indexed: Bool) -> Int {
-            max(0, (policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes)) / policy.estimatedBytesPerRow(schema: schema, indexed: indexed)
+            let inMemory = room / policy.estimatedBytesPerRow(schema: schema, indexed: indexed)
+            guard indexed else { return inMemory }
+            // Larger indexed outputs build their graph out of core within what the budget leaves.
+            let outOfCore = max(0, room - policy.minimumOutOfCoreBytes(schema: schema)) / policy.outOfCoreBytesPerRow(schema: schema)
+            return max(inMemory, outOfCore)
         }
         func memory(_ rows: Int) -> Int {
-            CompactionPolicy.fixedOverheadBytes + rows * policy.estimatedBytesPerRow(schema: schema, indexed: rows >= minIndexRows)
+            let inMemory = CompactionPolicy.fixedOverheadBytes + rows * policy.estimatedBytesPerRow(schema: schema, indexed: rows >= minIndexRows)
+            return min(inMemory, max(policy.memoryBudgetBytes, CompactionPolicy.fixedOverheadBytes + rows * 64))
         }
         func fits(_ rows: Int) -> Bool { rows <= budgetRows(indexed: rows >= minIndexRows) }
         func live(_ s: ManifestSegment) -> Int { Int(s.rowCount - s.deletedCount) }
@@ -257,7 +281,13 @@ public final class Compactor {
                 let name = CollectionFiles.newSegmentName(.compactor)
                 var wo = SegmentWriterOptions()
                 wo.rowsPerBlock = policy.rowsPerBlock
-                wo.index = policy.index
+                // The graph build gets what the budget leaves after the writer's own 64 B per row:
+                // a task larger than an in-memory build allows is built out of core.
+                wo.index = policy.index.map { options in
+                    var o = options
+                    o.memoryBudget = max(1, policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes - liveRows * 64)
+                    return o
+                }
                 wo.search = Self.searchSections(of: inputs.map(\.segment), adding: policy.search)
                 let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
                 created.append(name)
