@@ -104,7 +104,7 @@ static void l2t_avx512(const float *x, const float *ct, size_t d, size_t k, floa
 // Four rows against 32 transposed columns per step: 8 independent accumulator chains (enough to hide
 // the FMA latency) and 6 loads for 16 vector operations, so the loop is bound by the FMA ports, not by
 // loads or by one dependency chain (l2t_avx512 above has a single chain per 16 columns). Every lane
-// computes acc = fma(x_j - q_j, x_j - q_j, acc) over j in order, whichever tile it lands in, so a
+// adds (x_j - q_j)^2 to its accumulator as one fused multiply-add, over j in order, whichever tile it lands in, so a
 // distance does not depend on how the rows were split into blocks or threads.
 __attribute__((target("avx512f")))
 static void l2tb_avx512(const float *x, size_t xstride, size_t n, const float *qt, size_t d, size_t k, float *out) {
