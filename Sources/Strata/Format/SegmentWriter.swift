@@ -436,7 +436,6 @@ extension SegmentWriter {
                                                         memoryBudget: options.memoryBudget)
             if !plan.isPartitioned {
                 // In memory: float32 rows in place; float16 rows through a float32 copy.
-                let dense: [Float]? = rows.float32InPlace == nil ? rows.gather(0..<n, threads: threads) : nil
                 func build(_ v: UnsafeBufferPointer<Float>, _ rowStride: Int) throws -> BuiltIndex {
                     progress?(IndexBuildProgress(phase: "pq-train", done: 0, total: n, detail: ""))
                     let pq = try ProductQuantizer(training: v, count: n, dimension: dim, rowStride: rowStride,
@@ -448,9 +447,9 @@ extension SegmentWriter {
                                                         metric: metric, parameters: options.graph)
                     return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .memory(graph), rows: rows, mapping: mapped)
                 }
-                if let dense { return try dense.withUnsafeBufferPointer { try build($0, dim) } }
-                let inPlace = rows.float32InPlace!
-                return try build(inPlace.buffer, inPlace.rowStride)
+                if let inPlace = rows.float32InPlace { return try build(inPlace.buffer, inPlace.rowStride) }
+                let dense = rows.gather(0..<n, threads: threads)
+                return try dense.withUnsafeBufferPointer { try build($0, dim) }
             }
             // Out of core: PQ trained on a sample, codes encoded row by row, partitioned graph.
             progress?(IndexBuildProgress(phase: "pq-train", done: 0, total: n, detail: ""))

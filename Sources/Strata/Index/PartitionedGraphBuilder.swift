@@ -184,6 +184,7 @@ enum PartitionedGraphBuilder {
             let merged = try MergedGraph(path: mergedPath, count: n, maxDegree: r, medoid: medoid)
             progress?(IndexBuildProgress(phase: "connect", done: 0, total: n, detail: ""))
             try merged.connect()
+            progress?(IndexBuildProgress(phase: "connect", done: n, total: n, detail: "\(merged.repairedEdges) edges added"))
             return merged
         } catch {
             FileSystem.removeIfPresent(mergedPath)
