@@ -3,6 +3,9 @@ import Foundation
 import Strata
 
 /// `strata delete DIR --ids ...`: delete rows by id (unknown ids are ignored and counted).
+///
+/// Ids are streamed in batches of `--batch`, so memory stays bounded whatever the argument or the
+/// file holds; an `--ids-file` is checked whole before the first delete.
 struct CollectionDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
@@ -11,10 +14,10 @@ struct CollectionDeleteCommand: ParsableCommand {
     @Argument(help: "Collection directory.")
     var directory: String
 
-    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open).")
+    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open); at most \(IdList.maximumTotal) ids in all.")
     var ids: String?
 
-    @Option(name: .customLong("ids-file"), help: "A text file with one id per line.")
+    @Option(name: .customLong("ids-file"), help: "A text file with one id per line (blank lines are skipped).")
     var idsFile: String?
 
     @Option(name: .long, help: "Ids per WAL record.")
@@ -31,49 +34,102 @@ struct CollectionDeleteCommand: ParsableCommand {
     func validate() throws {
         guard (ids == nil) != (idsFile == nil) else { throw ValidationError("give exactly one of --ids and --ids-file") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let ids, Self.parse(ids) == nil { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges") }
-    }
-
-    static func parse(_ text: String) -> [UInt64]? {
-        var out: [UInt64] = []
-        for part in text.split(separator: ",") {
-            let p = part.trimmingCharacters(in: .whitespaces)
-            if let r = p.range(of: "..") {
-                guard let a = UInt64(p[..<r.lowerBound]), let b = UInt64(p[r.upperBound...]), b >= a, b - a <= 100_000_000 else { return nil }
-                out += Array(a..<b)
-            } else {
-                guard let v = UInt64(p) else { return nil }
-                out.append(v)
+        if let ids {
+            guard let list = IdList(ids) else { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges with A <= B") }
+            guard list.total <= IdList.maximumTotal else {
+                throw ValidationError("--ids names \(list.total) ids; at most \(IdList.maximumTotal) in one command (use several, or --ids-file)")
             }
         }
-        return out
+    }
+
+    /// The ids of `--ids`: single ids and half-open ranges, kept as parts and enumerated lazily.
+    struct IdList: Sequence {
+        /// At most this many ids in one `--ids` argument (ranges count their length): bounds the time
+        /// one command can take; memory is bounded by the batch size anyway.
+        static let maximumTotal: UInt64 = 100_000_000
+        /// Non-empty parts, as closed ranges (a single id v is v...v; so UInt64.max can be named).
+        let parts: [ClosedRange<UInt64>]
+        /// Number of ids named, duplicates included (saturates at UInt64.max).
+        let total: UInt64
+
+        /// Parses `1,5,10..20`; nil for bad syntax or a range A..B with A > B.
+        init?(_ text: String) {
+            var parts: [ClosedRange<UInt64>] = []
+            var total: UInt64 = 0
+            for part in text.split(separator: ",") {
+                let p = part.trimmingCharacters(in: .whitespaces)
+                let added: ClosedRange<UInt64>
+                if let r = p.range(of: "..") {
+                    guard let a = UInt64(p[..<r.lowerBound]), let b = UInt64(p[r.upperBound...]), b >= a else { return nil }
+                    guard b > a else { continue }
+                    added = a...(b - 1)
+                } else {
+                    guard let v = UInt64(p) else { return nil }
+                    added = v...v
+                }
+                parts.append(added)
+                // count = upper - lower + 1, saturating.
+                let (sum, overflow) = total.addingReportingOverflow(added.upperBound - added.lowerBound)
+                total = overflow || sum == .max ? .max : sum + 1
+            }
+            self.parts = parts
+            self.total = total
+        }
+
+        func makeIterator() -> FlattenSequence<[ClosedRange<UInt64>]>.Iterator { parts.joined().makeIterator() }
     }
 
     struct Output: Encodable { var requested: Int; var deleted: Int; var ignored: Int; var seconds: Double }
 
     func run() throws {
-        var list: [UInt64]
-        if let ids { list = Self.parse(ids)! } else {
-            list = []
-            for (n, line) in try LineReader(path: idsFile!).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let v = UInt64(line.trimmingCharacters(in: .whitespaces)) else {
-                    throw StrataError(.invalidArgument, "line \(n + 1) is not an unsigned integer", path: idsFile)
-                }
-                list.append(v)
-            }
-        }
         let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
         defer { c.close() }
+        try write.check(against: c.schema)
         let start = now()
-        var deleted = 0
-        var i = 0
-        while i < list.count {
-            deleted += try c.delete(ids: Array(list[i..<min(list.count, i + batch)]))
-            i += batch
+        var requested = 0, deleted = 0
+        var pending: [UInt64] = []
+        pending.reserveCapacity(batch)
+        func send() throws {
+            guard !pending.isEmpty else { return }
+            deleted += try c.delete(ids: pending)
+            pending.removeAll(keepingCapacity: true)
         }
+        if let ids {
+            for id in IdList(ids)! {
+                pending.append(id)
+                requested += 1
+                if pending.count >= batch { try send() }
+            }
+        } else {
+            // Check the whole file first, so that a bad line fails before anything is deleted.
+            let reader = try LineReader(path: idsFile!)
+            _ = try Self.forEachId(in: reader) { _ in }
+            requested = try Self.forEachId(in: reader) { id in
+                pending.append(id)
+                if pending.count >= batch { try send() }
+            }
+        }
+        try send()
         if flush { try c.flush() }
-        let out = Output(requested: list.count, deleted: deleted, ignored: list.count - deleted, seconds: now() - start)
+        let out = Output(requested: requested, deleted: deleted, ignored: requested - deleted, seconds: now() - start)
         if json { try printJSON(out); return }
-        print("deleted \(deleted) of \(list.count) ids (\(out.ignored) not live, ignored)")
+        print("deleted \(deleted) of \(requested) ids (\(out.ignored) not live, ignored)")
+    }
+
+    /// Calls `body` with each id of an ids file; returns how many. Blank lines are skipped; a line
+    /// that is not an unsigned 64-bit integer throws `.corrupt` naming it.
+    static func forEachId(in reader: LineReader, _ body: (UInt64) throws -> Void) throws -> Int {
+        var cursor = reader.makeCursor()
+        var count = 0
+        while let line = try cursor.next() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            guard let v = UInt64(text) else {
+                throw StrataError(.corrupt, "line \(cursor.lineNumber): '\(text.prefix(40))' is not an unsigned 64-bit integer", path: reader.path)
+            }
+            try body(v)
+            count += 1
+        }
+        return count
     }
 }
