@@ -14,7 +14,7 @@ struct CollectionDeleteCommand: ParsableCommand {
     @Argument(help: "Collection directory.")
     var directory: String
 
-    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open); at most \(IdList.maximumTotal) ids in all.")
+    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open); at most \(Self.maximumIds) ids in all.")
     var ids: String?
 
     @Option(name: .customLong("ids-file"), help: "A text file with one id per line (blank lines are skipped).")
@@ -35,49 +35,16 @@ struct CollectionDeleteCommand: ParsableCommand {
         guard (ids == nil) != (idsFile == nil) else { throw ValidationError("give exactly one of --ids and --ids-file") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let ids {
-            guard let list = IdList(ids) else { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges with A <= B") }
-            guard list.total <= IdList.maximumTotal else {
-                throw ValidationError("--ids names \(list.total) ids; at most \(IdList.maximumTotal) in one command (use several, or --ids-file)")
+            guard let list = IdList(parsing: ids) else { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges with A <= B") }
+            guard list.total <= Self.maximumIds else {
+                throw ValidationError("--ids names \(list.total) ids; at most \(Self.maximumIds) in one command (use several, or --ids-file)")
             }
         }
     }
 
-    /// The ids of `--ids`: single ids and half-open ranges, kept as parts and enumerated lazily.
-    struct IdList: Sequence {
-        /// At most this many ids in one `--ids` argument (ranges count their length): bounds the time
-        /// one command can take; memory is bounded by the batch size anyway.
-        static let maximumTotal: UInt64 = 100_000_000
-        /// Non-empty parts, as closed ranges (a single id v is v...v; so UInt64.max can be named).
-        let parts: [ClosedRange<UInt64>]
-        /// Number of ids named, duplicates included (saturates at UInt64.max).
-        let total: UInt64
-
-        /// Parses `1,5,10..20`; nil for bad syntax or a range A..B with A > B.
-        init?(_ text: String) {
-            var parts: [ClosedRange<UInt64>] = []
-            var total: UInt64 = 0
-            for part in text.split(separator: ",") {
-                let p = part.trimmingCharacters(in: .whitespaces)
-                let added: ClosedRange<UInt64>
-                if let r = p.range(of: "..") {
-                    guard let a = UInt64(p[..<r.lowerBound]), let b = UInt64(p[r.upperBound...]), b >= a else { return nil }
-                    guard b > a else { continue }
-                    added = a...(b - 1)
-                } else {
-                    guard let v = UInt64(p) else { return nil }
-                    added = v...v
-                }
-                parts.append(added)
-                // count = upper - lower + 1, saturating.
-                let (sum, overflow) = total.addingReportingOverflow(added.upperBound - added.lowerBound)
-                total = overflow || sum == .max ? .max : sum + 1
-            }
-            self.parts = parts
-            self.total = total
-        }
-
-        func makeIterator() -> FlattenSequence<[ClosedRange<UInt64>]>.Iterator { parts.joined().makeIterator() }
-    }
+    /// At most this many ids in one `--ids` argument (ranges count their length): bounds the time
+    /// one command can take; memory is bounded by the batch size anyway.
+    static let maximumIds: UInt64 = 100_000_000
 
     struct Output: Encodable { var requested: Int; var deleted: Int; var ignored: Int; var seconds: Double }
 
@@ -95,7 +62,7 @@ struct CollectionDeleteCommand: ParsableCommand {
             pending.removeAll(keepingCapacity: true)
         }
         if let ids {
-            for id in IdList(ids)! {
+            for id in IdList(parsing: ids)! {
                 pending.append(id)
                 requested += 1
                 if pending.count >= batch { try send() }

@@ -69,7 +69,7 @@ public final class InputRows {
         if case .sequential(let first) = ids, !self.rows.isEmpty {
             let last = UInt64(self.rows.count - 1)
             guard first <= UInt64.max - last else {
-                throw StrataError(.invalidArgument, "first id \(first) + \(self.rows.count) rows passes the largest id \(UInt64.max)")
+                throw StrataError(.invalidArgument, "first id \(first) + \(self.rows.count) rows passes the largest id \(UInt64.max)", path: vectors)
             }
         }
         self.columns = payload == nil ? [] : columns
