@@ -20,7 +20,7 @@ struct CollectionDeleteCommand: ParsableCommand {
     @Option(name: .customLong("ids-file"), help: "A text file with one id per line (blank lines are skipped).")
     var idsFile: String?
 
-    @Option(name: .long, help: "Ids per WAL record.")
+    @Option(name: .long, help: "Ids per WAL record (at most 1,000,000).")
     var batch: Int = 1000
 
     @Flag(name: .long, help: "Flush at the end (pending deletes become delete bitmaps).")
@@ -33,7 +33,7 @@ struct CollectionDeleteCommand: ParsableCommand {
 
     func validate() throws {
         guard (ids == nil) != (idsFile == nil) else { throw ValidationError("give exactly one of --ids and --ids-file") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard batch >= 1, batch <= 1_000_000 else { throw ValidationError("--batch must be in 1...1000000") }
         if let ids {
             guard let list = IdList(parsing: ids) else { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges with A <= B") }
             guard list.total <= Self.maximumIds else {

@@ -90,7 +90,8 @@ struct CollectionInsertCommand: ParsableCommand {
         // 2. Write batch by batch, keeping track of what is committed.
         var batches = 0
         var pending: [SegmentRow] = []
-        pending.reserveCapacity(batch)
+        pending.reserveCapacity(min(batch, 65536))
+        var pendingBytes = 0
         var committed = Committed(startRow: input.rows.lowerBound)
         func send() throws(StrataError) {
             guard !pending.isEmpty else { return }
@@ -110,13 +111,16 @@ struct CollectionInsertCommand: ParsableCommand {
             committed.add(pending)
             batches += 1
             pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
         }
         do {
             try input.forEach { (row) throws(StrataError) in
                 var values: [String: PayloadValue] = [:]
                 for (spec, v) in zip(input.columns, row.values) { values[spec.name] = v }
                 pending.append(SegmentRow(id: row.id, vector: input.vectors.row(row.fileRow), payload: values))
-                if pending.count >= batch { try send() }
+                pendingBytes += 4 * input.vectors.dimension + row.values.reduce(0) { $0 + Self.approximateBytes($1) }
+                // Batches end at --batch rows or 256 MiB, well below the 1 GiB WAL record limit.
+                if pending.count >= batch || pendingBytes >= 256 << 20 { try send() }
                 if row.fileRow % 100_000 == 99_999 { progress("\(row.fileRow + 1 - input.rows.lowerBound) rows") }
             }
             try send()
@@ -138,6 +142,16 @@ struct CollectionInsertCommand: ParsableCommand {
         if json { try printJSON(out); return }
         print(String(format: "inserted %d rows in %d batches in %.2f s (%.0f rows/s, fsync per batch); %d live rows in %d segments + buffer",
                      count, batches, seconds, out.rows_per_s, stats.liveRows, stats.segments.count))
+    }
+
+    /// About what a payload value adds to a WAL record.
+    static func approximateBytes(_ value: PayloadValue) -> Int {
+        switch value {
+        case .null, .bool: return 2
+        case .int64, .float64: return 9
+        case .string(let s): return 5 + s.utf8.count
+        case .stringList(let l): return 5 + l.reduce(0) { $0 + 4 + $1.utf8.count }
+        }
     }
 
     /// Rows committed so far: a prefix of the input rows, in file order.

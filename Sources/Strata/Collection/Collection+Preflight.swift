@@ -25,8 +25,15 @@ extension StrataCollection {
         chunk.reserveCapacity(1024)
         func check() throws(StrataError) {
             guard !chunk.isEmpty else { return }
-            do {
-                _ = try validate(chunk, rowLabel: { n, id in input.describe(row: chunkRows[n], id: id) })
+            do throws(StrataError) {
+                let checked = try validate(chunk, rowLabel: { n, id in input.describe(row: chunkRows[n], id: id) })
+                // A row that alone is over the WAL record limit could never be inserted.
+                for (n, row) in checked.enumerated() {
+                    let bytes = WALFormat.bodyLength(.put(rows: [row], upsert: upsert))
+                    guard bytes <= WALFormat.maximumBodyLength else {
+                        throw StrataError(.invalidArgument, "\(input.describe(row: chunkRows[n], id: row.id)): the row encodes to \(bytes) bytes, over the \(WALFormat.maximumBodyLength)-byte WAL record limit")
+                    }
+                }
             } catch {
                 var e = error
                 e.path = input.vectorsPath
