@@ -130,7 +130,13 @@ struct CollectionInsertCommand: ParsableCommand {
         var flushSeconds = 0.0
         if flush {
             let t = now()
-            try c.flush()
+            do {
+                try c.flush()
+            } catch {
+                var e = error
+                e.message += "; all \(committed.count) rows were inserted and are durable in the WAL, only the flush failed"
+                throw e
+            }
             flushSeconds = now() - t
         }
         let seconds = now() - start

@@ -109,6 +109,11 @@ struct FilterBenchCommand: ParsableCommand {
         let described = (manifest?["filters"] as? [String: Any]) ?? [:]
         let names = filter.isEmpty ? described.keys.sorted { ((described[$0] as? [String: Any])?["passing"] as? Int ?? 0) > ((described[$1] as? [String: Any])?["passing"] as? Int ?? 0) } : filter
         let n = min(queryFile.count, limit ?? Int.max)
+        guard n > 0 else { throw StrataError(.invalidArgument, "no queries to time", path: dataset + "/query.fvecs") }
+        guard queryFile.dimension == seg.schema.dimension else {
+            throw StrataError(.dimensionMismatch, "queries have \(queryFile.dimension) dimensions, segment has \(seg.schema.dimension)",
+                              path: dataset + "/query.fvecs")
+        }
         let queries = (0..<n).map(queryFile.row)
         var points: [Point] = []
         var infos: [FilterInfo] = []
