@@ -36,8 +36,14 @@ struct HybridSearchFlags: ParsableArguments {
     func validate() throws {
         guard fusion == "rrf" || fusion == "weighted" else { throw ValidationError("--fusion is rrf or weighted") }
         if let plan, plan != "exact", plan != "graph" { throw ValidationError("--plan is exact or graph") }
-        guard weights.split(separator: ",").count == 3, weights.split(separator: ",").allSatisfy({ Double($0) != nil }) else {
+        let w = weights.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard w.count == 3, w.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--weights takes three numbers: dense,sparse,text")
+        }
+        // Double() also reads "nan", "inf" and "1e400" (= inf): a non-finite weight makes every
+        // fused score NaN or infinite, so it is refused here (and by HybridFusion.validate()).
+        guard w.allSatisfy({ $0!.isFinite }), w.reduce(0.0, { $0 + abs($1!) }).isFinite else {
+            throw ValidationError("--weights must be finite numbers with a finite sum, got \(weights)")
         }
         guard rerank >= 1, candidates >= 1 else { throw ValidationError("--rerank and --candidates must be positive") }
     }
