@@ -10,15 +10,17 @@ struct StrataCommand: ParsableCommand {
         commandName: "strata",
         abstract: "Strata: immutable, memory-mapped vector segments.",
         discussion: """
-        Exit codes, one rule for every command:
-          0  success (verify: sound; compact: also when another compaction holds the lock)
-          1  bad data or a failed operation: badMagic, unsupportedVersion, unsupportedFeature,
-             truncated, checksumMismatch, corrupt, dimensionMismatch, duplicateId, nonFiniteValue,
-             invalidValue, unknownColumn, typeMismatch, notFound (verify: damage found)
-          2  usage (invalidArgument, unknown or malformed options) or system (io; busy: another
-             process holds the collection's writer lock)
-        Errors print as `strata: CODE: message (file, section, offset)` on stderr.
-        With --json, a number that is not finite prints as null.
+        Exit codes, one rule for every command (README.md, "Exit codes"):
+          0  success (verify: sound; compact: also when another compaction
+             holds the lock)
+          1  bad data or a failed operation: badMagic, unsupportedVersion,
+             unsupportedFeature, truncated, checksumMismatch, corrupt,
+             dimensionMismatch, duplicateId, nonFiniteValue, invalidValue,
+             unknownColumn, typeMismatch, notFound (verify: damage found)
+          2  usage: invalidArgument, unknown or malformed options;
+             system: io, busy (another process holds the writer lock)
+        Errors print as `strata: CODE: message (file, section, offset)` on
+        stderr. In --json output a number that is not finite prints as null.
         """,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,

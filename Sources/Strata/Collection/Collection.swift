@@ -636,7 +636,7 @@ public final class StrataCollection: @unchecked Sendable {
                     let r = Int(loc.row)
                     try chunk.vectors.withBytes { (raw) throws(StrataError) in
                         let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
-                        try writer.append(id: chunk.ids[r], vector: v, values: chunk.values[r])
+                        try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
                     }
                 }
                 let summary = try writer.finish()

@@ -151,7 +151,15 @@ public final class SegmentWriter {
         try appendChecked(id: id, vector: vector, values: values)
     }
 
-    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String) throws(StrataError) {
+    /// Appends a row the collection already acknowledged (a buffer flush, a compaction copy): every
+    /// check of ``append(id:vector:values:)`` but the norm limit, which applies when a row is
+    /// admitted, so that rows stored before the limit existed are carried over, never lost.
+    func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+        try checkRow(vector: vector, values: values, label: "row id \(id)", normLimit: false)
+        try appendChecked(id: id, vector: vector, values: values)
+    }
+
+    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String, normLimit: Bool = true) throws(StrataError) {
         guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished", path: path) }
         guard vector.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "\(label): vector has \(vector.count) dimensions, schema has \(schema.dimension)")
@@ -164,7 +172,7 @@ public final class SegmentWriter {
             }
             norm += Double(x) * Double(x)
         }
-        try VectorLimits.check(squaredNorm: norm, what: label)
+        if normLimit { try VectorLimits.check(squaredNorm: norm, what: label) }
         if schema.metric == .cosine, !(norm > 0) {
             throw StrataError(.invalidValue, "\(label): a zero vector has no cosine direction")
         }

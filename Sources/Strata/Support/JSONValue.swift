@@ -1,17 +1,18 @@
 // A small JSON reader for user-supplied documents (filters): one pass over the UTF-8 bytes, linear
 // time, a hard nesting limit, and errors that name the byte offset and the JSON path.
 //
-// Why not JSONDecoder: decoding an enum of "any JSON value" through `singleValueContainer` tries
-// each case in turn, and every failed try re-walks the nested value, so a document nested d levels
-// deep cost O(d^3) (depth 255 took 1.4 s) and Foundation's own depth limit surfaced as "not valid
-// JSON". Its messages ("Expected to decode Dictionary...") also say nothing about where.
+// Why not JSONDecoder: the filter went through it as an enum of "any JSON value", probing each
+// type in turn at every level (each failed probe carrying the coding path), and the cost grew far
+// faster than the depth (depth 255 took 1.4 s); Foundation's own depth limit then surfaced as "not
+// valid JSON", and its messages ("Expected to decode Dictionary...") say nothing about where.
 //
 // The grammar is RFC 8259: objects, arrays, strings (escapes \" \\ \/ \b \f \n \r \t \uXXXX, a
 // surrogate pair for characters outside the BMP, no raw control characters), numbers, true, false,
-// null, whitespace (space, tab, CR, LF) around tokens, nothing after the value. Stricter than the
-// RFC where it requires a choice: a duplicate object key is an error (the meaning would be
-// ambiguous), a lone surrogate escape is an error (it is not a character), and a number beyond the
-// range of a 64-bit float (1e400) is an error rather than an infinity.
+// null, whitespace (space, tab, CR, LF) around tokens, nothing after the value, no trailing comma
+// (Foundation's reader accepts one). Stricter than the RFC where it leaves a choice: a duplicate
+// object key is an error (the meaning would be ambiguous), a lone surrogate escape is an error (it
+// is not a character), and a number beyond the range of a 64-bit float (1e400) is an error rather
+// than an infinity.
 
 /// A parsed JSON value. Integers (no fraction, no exponent, within Int64) stay apart from floats.
 enum JSONValue: Sendable, Equatable {
@@ -113,7 +114,12 @@ struct JSONParser {
             object[key] = try parseValue()
             path.removeLast()
             skipWhitespace()
-            if peek(UInt8(ascii: ",")) { position += 1; continue }
+            if peek(UInt8(ascii: ",")) {
+                position += 1
+                skipWhitespace()
+                if peek(UInt8(ascii: "}")) { throw syntax("a trailing comma before '}'") }
+                continue
+            }
             if peek(UInt8(ascii: "}")) { position += 1; return .object(object) }
             throw syntax("expected ',' or '}' in an object, got \(describeByte())")
         }
@@ -131,7 +137,12 @@ struct JSONParser {
             array.append(try parseValue())
             path.removeLast()
             skipWhitespace()
-            if peek(UInt8(ascii: ",")) { position += 1; continue }
+            if peek(UInt8(ascii: ",")) {
+                position += 1
+                skipWhitespace()
+                if peek(UInt8(ascii: "]")) { throw syntax("a trailing comma before ']'") }
+                continue
+            }
             if peek(UInt8(ascii: "]")) { position += 1; return .array(array) }
             throw syntax("expected ',' or ']' in an array, got \(describeByte())")
         }
