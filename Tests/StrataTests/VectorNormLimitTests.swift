@@ -159,6 +159,26 @@ final class VectorNormLimitTests: StrataTestCase {
         XCTAssertFalse(try r.snapshot().manifest.segments.contains { $0.name == segName }, "the old segment was replaced")
     }
 
+    /// Sparse vectors: the same limit, with duplicate indices summed first (two weights of 2e38 on
+    /// one index would otherwise be stored as +inf).
+    func testSparseVectorsBeyondTheLimitAreRefused() throws {
+        for bad in [SparseVector(indices: [3], values: [3e38]), SparseVector(indices: [1, 1], values: [2e38, 2e38]),
+                    SparseVector(indices: [1, 2], values: [0x1p62, 0x1p62])] {
+            assertStrataError(.invalidValue, "\(bad)") { try bad.validate() }
+        }
+        XCTAssertNoThrow(try SparseVector(indices: [1, 1, 2], values: [0x1p61, 0x1p61, -1]).validate(), "2^124 + 1 rounds to the limit")
+        XCTAssertNoThrow(try SparseVector(indices: [1, 1], values: [2e38, -2e38]).validate(), "duplicates that cancel")
+        let schema = SegmentSchema(dimension: 2, metric: .l2)
+        let w = try SegmentWriter(path: tmpPath("sp.seg"), schema: schema)
+        try w.append((0..<4).map { SegmentRow(id: UInt64($0), vector: [Float($0), 0]) })
+        assertStrataError(.invalidValue) { try w.setSparseVector(row: 0, SparseVector(indices: [1, 1], values: [2e38, 2e38])) }
+        try w.setSparseVector(row: 1, SparseVector(indices: [1, 7], values: [0.5, 2]))
+        try w.finish()
+        let seg = try Segment.open(path: tmpPath("sp.seg"))
+        assertStrataError(.invalidValue) { try seg.sparseSearch(query: SparseVector(indices: [7], values: [3e38]), k: 2) }
+        XCTAssertEqual(try seg.sparseSearch(query: SparseVector(indices: [7], values: [1]), k: 2).map(\.id), [1])
+    }
+
     func testFusionWeightsMustBeFinite() throws {
         for bad: HybridFusion in [.weighted(dense: .nan, sparse: 1, text: 1), .weighted(dense: 1, sparse: .infinity, text: 1),
                                   .weighted(dense: 1, sparse: 1, text: -.infinity), .weighted(dense: 1e308, sparse: 1e308, text: 0),
