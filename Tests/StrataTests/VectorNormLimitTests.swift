@@ -179,6 +179,27 @@ final class VectorNormLimitTests: StrataTestCase {
         XCTAssertEqual(try seg.sparseSearch(query: SparseVector(indices: [7], values: [1]), k: 2).map(\.id), [1])
     }
 
+    /// The other finite values the format cannot take are `.invalidValue` too (exit 1 in the CLI):
+    /// a zero vector or query under cosine, a payload value over the size limit.
+    func testZeroCosineVectorsAndOversizedValuesAreInvalidValues() throws {
+        let schema = SegmentSchema(dimension: 2, metric: .cosine, columns: [ColumnSpec(name: "s", type: .string)])
+        let w = try SegmentWriter(path: tmpPath("cos.seg"), schema: schema)
+        assertStrataError(.invalidValue) { try w.append([SegmentRow(id: 1, vector: [0, 0], payload: ["s": .string("a")])]) }
+        let blob = String(repeating: "x", count: SegmentWriter.maximumValueBytes + 1)
+        assertStrataError(.invalidValue) { try w.append([SegmentRow(id: 1, vector: [1, 0], payload: ["s": .string(blob)])]) }
+        try w.append([SegmentRow(id: 1, vector: [1, 0], payload: ["s": .string("a")])])
+        try w.finish()
+        assertStrataError(.invalidValue) { try Segment.open(path: self.tmpPath("cos.seg")).exactSearch(query: [0, 0], k: 1) }
+        var o = CollectionOptions()
+        o.index = nil
+        let c = try StrataCollection.create(path: tmpPath("c"), schema: schema, options: o)
+        defer { c.close() }
+        assertStrataError(.invalidValue) { try c.insert([SegmentRow(id: 1, vector: [0, 0], payload: ["s": .string("a")])]) }
+        assertStrataError(.invalidValue) { try c.insert([SegmentRow(id: 1, vector: [1, 0], payload: ["s": .string(blob)])]) }
+        try c.insert([SegmentRow(id: 1, vector: [1, 0], payload: ["s": .string("a")])])
+        assertStrataError(.invalidValue, "zero query over the buffer") { try c.search(query: [0, 0]) }
+    }
+
     func testFusionWeightsMustBeFinite() throws {
         for bad: HybridFusion in [.weighted(dense: .nan, sparse: 1, text: 1), .weighted(dense: 1, sparse: .infinity, text: 1),
                                   .weighted(dense: 1, sparse: 1, text: -.infinity), .weighted(dense: 1e308, sparse: 1e308, text: 0),

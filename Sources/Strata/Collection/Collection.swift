@@ -470,8 +470,8 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Inserts rows; durable when this returns. Throws `.duplicateId` when an id repeats in the
     /// batch or is already live (use ``upsert(_:)`` to replace), `.dimensionMismatch`,
-    /// `.nonFiniteValue`, `.invalidValue` (see ``VectorLimits``), `.unknownColumn`, `.typeMismatch`, `.invalidArgument`. A rejected batch
-    /// writes nothing. May flush when the buffer passes its threshold.
+    /// `.nonFiniteValue`, `.invalidValue` (see ``VectorLimits``), `.unknownColumn`, `.typeMismatch`,
+    /// `.invalidArgument`. A rejected batch writes nothing. May flush when the buffer passes its threshold.
     public func insert(_ rows: [SegmentRow]) throws(StrataError) { try put(rows, upsert: false) }
 
     /// Inserts rows, replacing live rows with the same ids (delete old + insert new, atomically per
