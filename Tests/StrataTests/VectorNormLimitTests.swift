@@ -159,6 +159,38 @@ final class VectorNormLimitTests: StrataTestCase {
         XCTAssertFalse(try r.snapshot().manifest.segments.contains { $0.name == segName }, "the old segment was replaced")
     }
 
+    /// Likewise a WAL record written before the limit (made here by patching a logged vector and
+    /// re-sealing the record): replay keeps it, and the flush that seals it into a segment must not
+    /// refuse it.
+    func testFlushCarriesOverALoggedVectorBeyondTheLimit() throws {
+        let dir = tmpPath("legacy-wal")
+        var o = CollectionOptions()
+        o.index = nil
+        o.obsoleteFileGraceSeconds = 0
+        let marker: [Float] = [1.25, -7.5]
+        let c = try StrataCollection.create(path: dir, schema: SegmentSchema(dimension: 2, metric: .innerProduct), options: o)
+        try c.insert([SegmentRow(id: 1, vector: [1, 1]), SegmentRow(id: 2, vector: marker)])
+        c.close()
+        let wal = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("wal-") })
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + wal)))
+        let pattern = marker.flatMap { x in (0..<4).map { UInt8(truncatingIfNeeded: x.bitPattern >> (8 * UInt32($0))) } }
+        let at = try XCTUnwrap((0...(bytes.count - pattern.count)).first { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) })
+        let big = [Float(3e38), -3e38].flatMap { x in (0..<4).map { UInt8(truncatingIfNeeded: x.bitPattern >> (8 * UInt32($0))) } }
+        bytes.replaceSubrange(at..<(at + 8), with: big)
+        Reseal.wal(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + wal))
+
+        let w = try StrataCollection.open(path: dir, options: o)
+        XCTAssertEqual(try w.get(id: 2)?.vector, [3e38, -3e38], "replay keeps the logged row")
+        XCTAssertNotNil(try w.flush(), "the flush seals it")
+        w.close()
+        let r = try StrataCollection.open(path: dir, access: .readOnly, options: o)
+        defer { r.close() }
+        XCTAssertEqual(try r.snapshot().manifest.segments.count, 1)
+        XCTAssertEqual(try r.get(id: 2)?.vector, [3e38, -3e38])
+        XCTAssertEqual(try r.count(), 2)
+    }
+
     /// Sparse vectors: the same limit, with duplicate indices summed first (two weights of 2e38 on
     /// one index would otherwise be stored as +inf).
     func testSparseVectorsBeyondTheLimitAreRefused() throws {
