@@ -46,7 +46,7 @@ final class InputFuzzTests: StrataTestCase {
         }
         // The campaign reached each class of outcome it exists for.
         for key in ["inserted", "refused nonFiniteValue", "refused duplicateId", "refused corrupt", "refused typeMismatch",
-                    "refused invalidArgument", "unreadable corrupt", "unreadable invalidArgument"] {
+                    "refused invalidValue", "unreadable corrupt", "unreadable invalidArgument"] {
             XCTAssertGreaterThan(tally[key] ?? 0, 0, "no case ended \(key): \(tally)")
         }
         print("input campaign: \(Self.campaignCases) cases: \(tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")

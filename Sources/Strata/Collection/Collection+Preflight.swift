@@ -31,7 +31,7 @@ extension StrataCollection {
                 for (n, row) in checked.enumerated() {
                     let bytes = WALFormat.bodyLength(.put(rows: [row], upsert: upsert))
                     guard bytes <= WALFormat.maximumBodyLength else {
-                        throw StrataError(.invalidArgument, "\(input.describe(row: chunkRows[n], id: row.id)): the row encodes to \(bytes) bytes, over the \(WALFormat.maximumBodyLength)-byte WAL record limit")
+                        throw StrataError(.invalidValue, "\(input.describe(row: chunkRows[n], id: row.id)): the row encodes to \(bytes) bytes, over the \(WALFormat.maximumBodyLength)-byte WAL record limit")
                     }
                 }
             } catch {
