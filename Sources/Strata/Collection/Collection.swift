@@ -160,8 +160,8 @@ final class Version: @unchecked Sendable {
                 segment = try Segment.open(path: "\(directory)/\(entry.name)", options: options)
             }
             guard UInt64(segment.rowCount) == entry.rowCount, segment.schema.dimension == manifest.schema.dimension,
-                  segment.schema.metric == manifest.schema.metric else {
-                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension or metric)",
+                  segment.schema.metric == manifest.schema.metric, segment.schema.columns == manifest.schema.columns else {
+                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension, metric or columns)",
                                   path: CollectionFiles.manifest(directory), section: "manifest")
             }
             var bitmap: DeleteBitmap? = nil
@@ -355,7 +355,7 @@ public final class StrataCollection: @unchecked Sendable {
     private static func refuseCollectionFiles(in path: String, except: Set<String>) throws(StrataError) {
         let found = try CollectionFS.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
         guard !found.isEmpty else { return }
-        let shown = found.prefix(8).joined(separator: ", ") + (found.count > 8 ? ", ... (\(found.count) in all)" : "")
+        let shown = found.prefix(20).joined(separator: ", ") + (found.count > 20 ? ", ... (\(found.count) in all)" : "")
         let what = found.contains("MANIFEST") ? "a collection already exists here"
             : "the directory holds collection files without a MANIFEST (moved or lost?)"
         throw StrataError(.alreadyExists, "\(what): \(shown); create refuses to overwrite them and changed nothing", path: path)
@@ -689,11 +689,11 @@ public final class StrataCollection: @unchecked Sendable {
             let fresh = current.generation == oldVersion.manifest.generation ? oldVersion
                 : try Version.open(directory: path, manifest: current, reusing: oldVersion, options: options.segmentOpenOptions)
             // Pending deletes resolve to rows through every sealed segment's id_index and ids (newest
-            // first), and the bitmaps written below carry the old ones forward (checked when read):
-            // check those sections before writing a bitmap that depends on them (once per open segment).
-            if !m.sealedDeletes.isEmpty {
-                for s in fresh.segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
-            }
+            // first), here and when the WAL's records were applied (an upsert or delete whose id the
+            // look-up missed is no pending delete at all); the bitmaps written below carry the old
+            // ones forward (checked when read). Check those sections before publishing a bitmap or
+            // retiring a WAL that depends on them (once per open segment).
+            for s in fresh.segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
             var changed: [Int: DeleteBitmap] = [:]
             var applied = 0
             for id in m.sealedDeletes {

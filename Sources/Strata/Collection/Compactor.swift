@@ -284,6 +284,8 @@ public final class Compactor {
         var created: [String] = []
         var writer: SegmentWriter? = nil
         do throws(StrataError) {
+            // The inputs' schemas decide the output's search sections: check them before they are used.
+            for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
             if liveRows > 0 {
                 let name = CollectionFiles.newSegmentName(.compactor)
                 var wo = SegmentWriterOptions()
