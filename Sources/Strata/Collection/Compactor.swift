@@ -453,7 +453,8 @@ enum Maintenance {
                 mine = CollectionFiles.owner(of: name) == owner || name.hasPrefix(".MANIFEST.")
                     || (owner == .writer && name.hasPrefix(".wal-"))
             } else if CollectionFiles.isWAL(name) {
-                mine = owner == .writer && (try? CollectionFS.fileSize("\(directory)/\(name)")) == UInt64(WALFormat.headerLength)
+                // Room for no record past the header: nothing acknowledged can be in it.
+                mine = owner == .writer && ((try? CollectionFS.fileSize("\(directory)/\(name)")) ?? .max) <= UInt64(WALFormat.headerLength)
             } else {
                 mine = CollectionFiles.owner(of: name) == owner
             }
