@@ -158,6 +158,9 @@ final class Version: @unchecked Sendable {
             let segment: Segment
             if let old = bySegment[entry.name] { segment = old.segment } else {
                 segment = try Segment.open(path: "\(directory)/\(entry.name)", options: options)
+                // Replay and writes look ids up in every segment and treat a failed look-up as "not
+                // there": with verified reads, check those sections now so that damage throws.
+                if options.verify { try segment.checkSectionChecksums([.schema, .ids, .idIndex]) }
             }
             guard UInt64(segment.rowCount) == entry.rowCount, segment.schema.dimension == manifest.schema.dimension,
                   segment.schema.metric == manifest.schema.metric, segment.schema.columns == manifest.schema.columns else {
