@@ -154,10 +154,17 @@ final class CollectionMissingManifestTests: CollectionTestCase {
         let empty = "\(dir)/\(CollectionFiles.walName(manifest.walSequence + 2))"
         try FileManager.default.copyItem(atPath: live, toPath: withRecords)
         try Data(WALFormat.header(sequence: manifest.walSequence + 2)).write(to: URL(fileURLWithPath: empty))
+        let keep = try Data(contentsOf: URL(fileURLWithPath: withRecords))
         let c2 = try StrataCollection.open(path: dir, access: .readWrite, options: options())
         XCTAssertEqual(try c2.count(), 5)
-        c2.close()
         XCTAssertTrue(FileManager.default.fileExists(atPath: withRecords), "a stray WAL with records was deleted")
         XCTAssertFalse(FileManager.default.fileExists(atPath: empty), "an empty stray WAL is a leftover")
+        // A flush would create the next WAL by renaming over it: it refuses instead, and stays usable.
+        assertStrataError(.alreadyExists) { try c2.flush() }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: withRecords)), keep)
+        XCTAssertEqual(try Manifest.read(directory: dir), manifest)
+        try c2.insert(rows(5..<6))
+        XCTAssertEqual(try c2.count(), 6)
+        c2.close()
     }
 }

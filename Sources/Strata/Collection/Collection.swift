@@ -676,6 +676,13 @@ public final class StrataCollection: @unchecked Sendable {
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1
             let nextWALName = CollectionFiles.walName(nextSequence)
+            // Creating it renames over any file of that name. Open removed an empty leftover; one that
+            // is still here holds records no manifest of ours accounts for: refuse, never overwrite.
+            guard !FileSystem.exists("\(path)/\(nextWALName)") else {
+                throw StrataError(.alreadyExists, "\(nextWALName) already exists and holds records the manifest (WAL \(oldVersion.manifest.walSequence)) "
+                                  + "does not account for (an older MANIFEST put back?); flush refuses to overwrite it: move it away",
+                                  path: "\(path)/\(nextWALName)")
+            }
             try WALReader.create(directory: path, sequence: nextSequence)
             created.append(nextWALName)
             // 3. Under MANIFEST.lock: the current manifest (a compactor may have published),
