@@ -86,7 +86,17 @@ final class CollectionMissingManifestTests: CollectionTestCase {
     func testEveryCommandRefusesCollectionFilesWithoutAManifest() throws {
         let dir = tmpPath("c.coll")
         try makeCLICollection(dir)
+        let manifest = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/MANIFEST"))
         try FileManager.default.removeItem(atPath: "\(dir)/MANIFEST")
+        try assertEveryCommandRefuses(dir, saying: "MANIFEST is missing")
+        // The same with a MANIFEST that is there but unreadable (a flipped byte).
+        var damaged = manifest
+        damaged[damaged.count / 2] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: "\(dir)/MANIFEST"))
+        try assertEveryCommandRefuses(dir, saying: "manifest checksum mismatch")
+    }
+
+    func assertEveryCommandRefuses(_ dir: String, saying message: String, file: StaticString = #filePath, line: UInt = #line) throws {
         // No lock files either: a refusing command must not even create one.
         for lock in ["LOCK", "MANIFEST.lock", "COMPACT.lock"] { try? FileManager.default.removeItem(atPath: "\(dir)/\(lock)") }
         let before = try snapshot(dir)
@@ -101,11 +111,12 @@ final class CollectionMissingManifestTests: CollectionTestCase {
         ]
         for args in commands {
             let r = try runStrata(args, scratch: tmp)
-            XCTAssertFalse(r.crashed, "\(args)")
-            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr) \(r.stdoutText)")
+            XCTAssertFalse(r.crashed, "\(args)", file: file, line: line)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr) \(r.stdoutText)", file: file, line: line)
             let text = r.stderr + r.stdoutText
-            XCTAssertTrue(text.contains("MANIFEST"), "\(args): \(text)")
-            XCTAssertEqual(try snapshot(dir), before, "\(args) changed the directory")
+            // create names what it found rather than why the manifest cannot be read.
+            XCTAssertTrue(text.contains(args[0] == "create" ? "MANIFEST" : message), "\(args): \(text)", file: file, line: line)
+            XCTAssertEqual(try snapshot(dir), before, "\(args) changed the directory", file: file, line: line)
         }
     }
 
