@@ -38,6 +38,10 @@ struct SearchCommand: ParsableCommand {
     /// The graph search list size: `--list-size`, or max(default, k).
     var listSize: Int { listSizeOption ?? max(SearchOptions().listSize, k) }
 
+    @Flag(name: .long, help: ArgumentHelp("Check the checksum of every section a query reads (once per segment) and fail with exit 1 on damage.",
+                                           discussion: "Without it, search trusts section bytes (open does not read them); see `strata scrub`."))
+    var verify = false
+
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
@@ -72,12 +76,14 @@ struct SearchCommand: ParsableCommand {
             }
             guard let query else { throw ValidationError("--query is required") }
             return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
-                                                     listSize: listSize, exact: exact, filter: hybrid.filter, json: json)
+                                                     listSize: listSize, exact: exact, filter: hybrid.filter, verify: verify, json: json)
         }
         if hybrid.isActive { return try HybridSearchFlags.run(self) }
         guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }
-        // Exact search reads the vectors section only: no graph-record cache.
-        let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        // Exact search reads the vectors section only: no graph-record cache (graph search, with
+        // --list-size, gets the default one).
+        let cache = listSizeOption == nil ? 0 : SegmentOpenOptions.defaultCacheBudgetBytes
+        let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: cache, verify: verify))
         let rssAfterOpen = residentAnonymousMB()
         let queries = try VectorFile(path: query)
         guard queries.dimension == seg.schema.dimension || queries.count == 0 else {
