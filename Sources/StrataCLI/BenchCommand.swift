@@ -63,6 +63,10 @@ struct BenchCommand: ParsableCommand {
         guard k >= 1, threads >= 1, (beamWidth ?? 1) >= 1, L.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("k, threads, beam width and L must be positive")
         }
+        if filter.isEmpty, let small = L.first(where: { $0 < k }) {
+            throw ValidationError("every --L must be at least --k (\(k)); got \(small)")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let cacheMB, !(cacheMB >= 0 && cacheMB <= 1_048_576) { throw ValidationError("--cache-mb must be in 0...1048576") }
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)'") }
     }
@@ -137,11 +141,15 @@ struct BenchCommand: ParsableCommand {
         let rssAfterOpen = residentAnonymousMB()
         if !seg.hasIndex { FileHandle.standardError.write(Data("note: segment has no index; searches are exact\n".utf8)) }
         let queryFile = try VectorFile(path: dataset + "/query.fvecs")
-        let truth = try readIvecs(path: dataset + "/groundtruth.ivecs")
-        let n = min(queryFile.count, truth.count, limit ?? Int.max)
+        guard queryFile.dimension == seg.schema.dimension || queryFile.count == 0 else {
+            throw StrataError(.dimensionMismatch, "queries have \(queryFile.dimension) dimensions, segment has \(seg.schema.dimension)",
+                              path: dataset + "/query.fvecs")
+        }
+        let n = min(queryFile.count, limit ?? Int.max)
+        let truth = try GroundTruth.read(dataset + "/groundtruth.ivecs", queries: n, k: k, rowCount: seg.rowCount)
         let queries = (0..<n).map(queryFile.row)
         var points: [Point] = []
-        for listSize in L where listSize >= k {
+        for listSize in L {
             if cold {
                 // Pages mapped by this process survive POSIX_FADV_DONTNEED, so drop the mapping
                 // first (the old Segment unmaps when released), evict, then map afresh.

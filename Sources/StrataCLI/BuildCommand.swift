@@ -20,6 +20,10 @@ struct BuildCommand: ParsableCommand {
     @Option(name: .long, help: "Ids: a text file with one unsigned integer per line (default: row numbers).")
     var ids: String?
 
+    @Option(name: .customLong("sparse-vectors"),
+            help: "Sparse vectors for `search --sparse`: a text file, line r + 1 for row r, of index:weight entries separated by commas or spaces (an empty line: no sparse vector).")
+    var sparseVectors: String?
+
     @Option(name: .long, help: "Distance metric: l2, ip, cosine.")
     var metric: String = "cosine"
 
@@ -47,6 +51,24 @@ struct BuildCommand: ParsableCommand {
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)' (l2, ip, cosine)") }
         if payload != nil, schema == nil { throw ValidationError("--payload needs --schema") }
         if schema != nil, payload == nil { throw ValidationError("--schema needs --payload") }
+        guard rowsPerBlock >= 1, rowsPerBlock <= 1 << 20 else { throw ValidationError("--rows-per-block must be in 1...1048576") }
+        if payloadIndex != nil || bm25 != nil {
+            let columns = (try? schema.map { try SegmentSchema.parseColumns($0) } ?? []) ?? []
+            for name in Self.list(payloadIndex) where !columns.contains(where: { $0.name == name }) {
+                throw ValidationError("--payload-index: no column '\(name)' in --schema")
+            }
+            for name in Self.list(bm25) {
+                guard let spec = columns.first(where: { $0.name == name }) else { throw ValidationError("--bm25: no column '\(name)' in --schema") }
+                guard spec.type == .string || spec.type == .stringList else {
+                    throw ValidationError("--bm25: column '\(name)' is \(spec.type); BM25 needs a string or string_list column")
+                }
+            }
+        }
+    }
+
+    /// A comma-separated list of names, trimmed.
+    static func list(_ text: String?) -> [String] {
+        text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
     }
 
     struct Summary: Encodable {
@@ -65,10 +87,9 @@ struct BuildCommand: ParsableCommand {
         options.rowsPerBlock = rowsPerBlock
         options.index = index.options()
         options.progress = indexBuildProgressPrinter()
-        options.search = SearchSectionOptions(indexedColumns: payloadIndex.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
-                                              bm25Columns: bm25.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
+        options.search = SearchSectionOptions(indexedColumns: Self.list(payloadIndex), bm25Columns: Self.list(bm25))
         let (summary, seconds, dimension) = try Self.buildSegment(
-            vectors: vectors, payload: payload, columns: columns, ids: ids, metric: DistanceMetric(name: metric)!,
+            vectors: vectors, payload: payload, columns: columns, ids: ids, sparse: sparseVectors, metric: DistanceMetric(name: metric)!,
             elementType: f16 ? .float16 : .float32, options: options, out: out)
         let mbps = Double(summary.fileBytes) / 1e6 / seconds
         if json {
@@ -80,41 +101,32 @@ struct BuildCommand: ParsableCommand {
         }
     }
 
-    /// Streams vectors (and payload lines, and ids) into a new segment; returns the summary, seconds and dimension.
-    static func buildSegment(vectors: String, payload: String?, columns: [ColumnSpec], ids: String?,
+    /// Streams vectors (and payload lines, ids and sparse vectors) into a new segment; returns the
+    /// summary, seconds and dimension. Errors name the row of the vector file or the line of a side
+    /// file; a failed build leaves no file behind (the writer removes its temporary files).
+    static func buildSegment(vectors: String, payload: String?, columns: [ColumnSpec], ids: String?, sparse: String? = nil,
                              metric: DistanceMetric, elementType: VectorElementType,
                              options: SegmentWriterOptions, out: String) throws -> (SegmentWriteSummary, Double, Int) {
         let start = now()
-        let input = try VectorFile(path: vectors)
-        let segmentSchema = SegmentSchema(dimension: input.dimension, elementType: elementType, metric: metric, columns: columns)
-        let writer = try SegmentWriter(path: out, schema: segmentSchema, options: options)
-        var idLines = try ids.map { try LineReader(path: $0).makeIterator() }
-        var payloadLines = try payload.map { try LineReader(path: $0).makeIterator() }
-        let parser = TSVPayloadParser(columns: columns)
-        for row in 0..<input.count {
-            var id = UInt64(row)
-            if idLines != nil {
-                guard let line = idLines!.next(), let v = UInt64(line.trimmingCharacters(in: .whitespaces)) else {
-                    throw StrataError(.invalidArgument, "ids file: line \(row + 1) is missing or not an unsigned integer", path: ids)
-                }
-                id = v
-            }
-            var values: [PayloadValue] = []
-            if payloadLines != nil {
-                guard let line = payloadLines!.next() else {
-                    throw StrataError(.invalidArgument, "payload has fewer lines (\(row)) than vectors (\(input.count))", path: payload)
-                }
-                values = try parser.parse(line: line, lineNumber: row + 1, path: payload!)
-            }
-            try input.withRow(row) { v in try writer.append(id: id, vector: v, values: values) }
-            if row % 100_000 == 99_999 { progress("\(row + 1) rows") }
+        let input = try InputRows(vectors: vectors, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers,
+                                  sparse: sparse)
+        guard input.vectors.dimension > 0 else {
+            throw StrataError(.truncated, "the vector file is empty: no vector gives the dimension", path: vectors, offset: 0)
         }
-        if payloadLines != nil, let extra = payloadLines!.next(), !extra.isEmpty {
-            throw StrataError(.invalidArgument, "payload has more lines than vectors (\(input.count))", path: payload)
+        let segmentSchema = SegmentSchema(dimension: input.vectors.dimension, elementType: elementType, metric: metric, columns: columns)
+        let writer = try SegmentWriter(path: out, schema: segmentSchema, options: options)
+        try input.forEach { (row) throws(StrataError) in
+            do throws(StrataError) {
+                try input.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
+            } catch {
+                throw input.locate(error, row: row)
+            }
+            if let s = row.sparse { try writer.setSparseVector(row: writer.rowCount - 1, s) }
+            if row.fileRow % 100_000 == 99_999 { progress("\(row.fileRow + 1) rows") }
         }
         if options.index != nil { progress("building index...") }
         let summary = try writer.finish()
-        return (summary, now() - start, input.dimension)
+        return (summary, now() - start, input.vectors.dimension)
     }
 }
 
@@ -149,9 +161,17 @@ struct IndexFlags: ParsableArguments {
     var memoryBudget: String?
 
     func validate() throws {
-        if let b = memoryBudget, CollectionCompactCommand.parseBytes(b) == nil {
-            throw ValidationError("--memory-budget must be a size such as 512M, 2G or a byte count")
+        if let b = memoryBudget {
+            guard let bytes = CollectionCompactCommand.parseBytes(b) else {
+                throw ValidationError("--memory-budget must be a size such as 512M, 2G or a byte count")
+            }
+            // The graph build keeps 32 MiB for itself (PartitionedGraphBuilder); below 64 MiB no build fits.
+            guard bytes >= 64 << 20 else { throw ValidationError("--memory-budget must be at least 64M (got \(bytes) bytes)") }
         }
+        guard minIndexRows >= 0 else { throw ValidationError("--min-index-rows must be >= 0") }
+        if let pqM, pqM < 1 { throw ValidationError("--pq-m must be at least 1") }
+        // The graph parameters are checked now, not after the vectors were written.
+        do { try options(force: true)!.graph.validate() } catch let e as StrataError { throw ValidationError(e.message) }
     }
 
     func options(force: Bool = false) -> IndexOptions? {

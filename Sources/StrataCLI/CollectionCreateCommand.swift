@@ -67,10 +67,34 @@ struct CollectionWriteFlags: ParsableArguments {
     @Option(name: .customLong("bm25"), help: "Comma-separated string columns to BM25-index in flushed segments.")
     var bm25: String?
 
+    func validate() throws {
+        guard flushRows >= 1 else { throw ValidationError("--flush-rows must be at least 1") }
+        guard flushMB >= 1, flushMB <= 1 << 20 else { throw ValidationError("--flush-mb must be in 1...1048576") }
+        guard graceSeconds.isFinite, graceSeconds >= 0 else { throw ValidationError("--grace-seconds must be a number >= 0") }
+        guard minIndexRows >= 0 else { throw ValidationError("--min-index-rows must be >= 0") }
+    }
+
+    /// Throws a usage error when `--payload-index` or `--bm25` names a column the schema lacks (or,
+    /// for BM25, one that holds no text), before anything is written.
+    func check(against schema: SegmentSchema) throws(StrataError) {
+        let o = options().search
+        for name in o.indexedColumns where !schema.columns.contains(where: { $0.name == name }) {
+            throw StrataError(.invalidArgument, "--payload-index: no column '\(name)' (columns: \(schema.columns.map(\.name).joined(separator: ", ")))")
+        }
+        for name in o.bm25Columns {
+            guard let spec = schema.columns.first(where: { $0.name == name }) else {
+                throw StrataError(.invalidArgument, "--bm25: no column '\(name)' (columns: \(schema.columns.map(\.name).joined(separator: ", ")))")
+            }
+            guard spec.type == .string || spec.type == .stringList else {
+                throw StrataError(.invalidArgument, "--bm25: column '\(name)' is \(spec.type); BM25 needs a string or string_list column")
+            }
+        }
+    }
+
     func options() -> CollectionOptions {
         var o = CollectionOptions()
-        o.flushThresholdRows = max(1, flushRows)
-        o.flushThresholdBytes = max(1, flushMB) << 20
+        o.flushThresholdRows = flushRows
+        o.flushThresholdBytes = flushMB << 20
         if noIndex { o.index = nil } else { o.index?.minimumRows = minIndexRows }
         o.obsoleteFileGraceSeconds = graceSeconds
         let list = { (s: String?) in s?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [] }

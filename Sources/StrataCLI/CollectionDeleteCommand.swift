@@ -3,6 +3,9 @@ import Foundation
 import Strata
 
 /// `strata delete DIR --ids ...`: delete rows by id (unknown ids are ignored and counted).
+///
+/// Ids are streamed in batches of `--batch`, so memory stays bounded whatever the argument or the
+/// file holds; an `--ids-file` is checked whole before the first delete.
 struct CollectionDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
@@ -11,13 +14,13 @@ struct CollectionDeleteCommand: ParsableCommand {
     @Argument(help: "Collection directory.")
     var directory: String
 
-    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open).")
+    @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open); at most \(Self.maximumIds) ids in all.")
     var ids: String?
 
-    @Option(name: .customLong("ids-file"), help: "A text file with one id per line.")
+    @Option(name: .customLong("ids-file"), help: "A text file with one id per line (blank lines are skipped).")
     var idsFile: String?
 
-    @Option(name: .long, help: "Ids per WAL record.")
+    @Option(name: .long, help: "Ids per WAL record (at most 1,000,000).")
     var batch: Int = 1000
 
     @Flag(name: .long, help: "Flush at the end (pending deletes become delete bitmaps).")
@@ -30,50 +33,70 @@ struct CollectionDeleteCommand: ParsableCommand {
 
     func validate() throws {
         guard (ids == nil) != (idsFile == nil) else { throw ValidationError("give exactly one of --ids and --ids-file") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let ids, Self.parse(ids) == nil { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges") }
-    }
-
-    static func parse(_ text: String) -> [UInt64]? {
-        var out: [UInt64] = []
-        for part in text.split(separator: ",") {
-            let p = part.trimmingCharacters(in: .whitespaces)
-            if let r = p.range(of: "..") {
-                guard let a = UInt64(p[..<r.lowerBound]), let b = UInt64(p[r.upperBound...]), b >= a, b - a <= 100_000_000 else { return nil }
-                out += Array(a..<b)
-            } else {
-                guard let v = UInt64(p) else { return nil }
-                out.append(v)
+        guard batch >= 1, batch <= 1_000_000 else { throw ValidationError("--batch must be in 1...1000000") }
+        if let ids {
+            guard let list = IdList(parsing: ids) else { throw ValidationError("--ids must be comma-separated unsigned integers or A..B ranges with A <= B") }
+            guard list.total <= Self.maximumIds else {
+                throw ValidationError("--ids names \(list.total) ids; at most \(Self.maximumIds) in one command (use several, or --ids-file)")
             }
         }
-        return out
     }
+
+    /// At most this many ids in one `--ids` argument (ranges count their length): bounds the time
+    /// one command can take; memory is bounded by the batch size anyway.
+    static let maximumIds: UInt64 = 100_000_000
 
     struct Output: Encodable { var requested: Int; var deleted: Int; var ignored: Int; var seconds: Double }
 
     func run() throws {
-        var list: [UInt64]
-        if let ids { list = Self.parse(ids)! } else {
-            list = []
-            for (n, line) in try LineReader(path: idsFile!).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let v = UInt64(line.trimmingCharacters(in: .whitespaces)) else {
-                    throw StrataError(.invalidArgument, "line \(n + 1) is not an unsigned integer", path: idsFile)
-                }
-                list.append(v)
-            }
-        }
         let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
         defer { c.close() }
+        try write.check(against: c.schema)
         let start = now()
-        var deleted = 0
-        var i = 0
-        while i < list.count {
-            deleted += try c.delete(ids: Array(list[i..<min(list.count, i + batch)]))
-            i += batch
+        var requested = 0, deleted = 0
+        var pending: [UInt64] = []
+        pending.reserveCapacity(batch)
+        func send() throws {
+            guard !pending.isEmpty else { return }
+            deleted += try c.delete(ids: pending)
+            pending.removeAll(keepingCapacity: true)
         }
+        if let ids {
+            for id in IdList(parsing: ids)! {
+                pending.append(id)
+                requested += 1
+                if pending.count >= batch { try send() }
+            }
+        } else {
+            // Check the whole file first, so that a bad line fails before anything is deleted.
+            let reader = try LineReader(path: idsFile!)
+            _ = try Self.forEachId(in: reader) { _ in }
+            requested = try Self.forEachId(in: reader) { id in
+                pending.append(id)
+                if pending.count >= batch { try send() }
+            }
+        }
+        try send()
         if flush { try c.flush() }
-        let out = Output(requested: list.count, deleted: deleted, ignored: list.count - deleted, seconds: now() - start)
+        let out = Output(requested: requested, deleted: deleted, ignored: requested - deleted, seconds: now() - start)
         if json { try printJSON(out); return }
-        print("deleted \(deleted) of \(list.count) ids (\(out.ignored) not live, ignored)")
+        print("deleted \(deleted) of \(requested) ids (\(out.ignored) not live, ignored)")
+    }
+
+    /// Calls `body` with each id of an ids file; returns how many. Blank lines are skipped; a line
+    /// that is not an unsigned 64-bit integer throws `.corrupt` naming it.
+    static func forEachId(in reader: LineReader, _ body: (UInt64) throws -> Void) throws -> Int {
+        var cursor = reader.makeCursor()
+        var count = 0
+        while let line = try cursor.next() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            guard let v = UInt64(text) else {
+                throw StrataError(.corrupt, "line \(cursor.lineNumber): '\(text.prefix(40))' is not an unsigned 64-bit integer", path: reader.path)
+            }
+            try body(v)
+            count += 1
+        }
+        return count
     }
 }

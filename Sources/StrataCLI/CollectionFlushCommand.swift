@@ -22,6 +22,7 @@ struct CollectionFlushCommand: ParsableCommand {
     func run() throws {
         let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
         defer { c.close() }
+        try write.check(against: c.schema)
         let s = try c.flush()
         let out = Output(flushed: s != nil, segment: s?.segment, rows: s?.rows ?? 0, bytes: s?.bytes ?? 0, bitmaps_written: s?.bitmapsWritten ?? 0,
                          deletes_applied: s?.deletesApplied ?? 0, seconds: s?.seconds ?? 0,

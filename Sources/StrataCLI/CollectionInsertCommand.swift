@@ -3,10 +3,20 @@ import Foundation
 import Strata
 
 /// `strata insert DIR`: rows from a vector file (and TSV payload) into a collection.
+///
+/// The whole input is checked first (vectors, payload, ids, against the collection's schema and
+/// live ids), so bad data fails the command with nothing written; then the rows go in batch by
+/// batch, each durable when written. If writing fails part-way (a full disk), the error and
+/// `--json` say which rows were committed.
 struct CollectionInsertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "insert",
-        abstract: "Insert (or upsert) rows from .fvecs/.npy vectors and a TSV payload into a collection; each batch is fsynced.")
+        abstract: "Insert (or upsert) rows from .fvecs/.npy vectors and a TSV payload into a collection; each batch is fsynced.",
+        discussion: """
+        Ids: with --ids, line r + 1 of the file is the id of row r of the vector file; with --first-id F, the first row inserted gets id F and the next ones F + 1, F + 2, ... (so --rows 500..1000 --first-id 0 gives ids 0..499); with neither, row r of the vector file gets id r (so --rows 500..1000 gives ids 500..999).
+
+        The whole input is checked before anything is written (dimension, finite values, payload types, ids unique in the file and, without --upsert, not in the collection): bad data exits 1 and writes nothing. If a write fails part-way (e.g. a full disk), the rows before the failing batch stay committed; the error (and --json) names them and the --rows to resume with.
+        """)
 
     @Argument(help: "Collection directory.")
     var directory: String
@@ -17,13 +27,13 @@ struct CollectionInsertCommand: ParsableCommand {
     @Option(name: .long, help: "Tab-separated payload in the collection's column order, one line per vector.")
     var payload: String?
 
-    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line (default: first-id + row number).")
+    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line, line r + 1 for row r of the vector file.")
     var ids: String?
 
-    @Option(name: .customLong("first-id"), help: "Id of the first row when --ids is not given.")
-    var firstId: UInt64 = 0
+    @Option(name: .customLong("first-id"), help: "Id of the first row inserted (the next rows get the next ids); default: the row number in the vector file.")
+    var firstId: UInt64?
 
-    @Option(name: .long, help: "Only rows A..B (half-open) of the vector file.")
+    @Option(name: .long, help: "Only rows A..B (half-open) of the vector file; they must exist.")
     var rows: String?
 
     @Option(name: .long, help: "Rows per batch (one WAL record and one fsync each).")
@@ -43,6 +53,7 @@ struct CollectionInsertCommand: ParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let rows, parseRowRange(rows) == nil { throw ValidationError("--rows must be A..B or A") }
+        if ids != nil, firstId != nil { throw ValidationError("give at most one of --ids and --first-id") }
     }
 
     struct Output: Encodable {
@@ -50,66 +61,143 @@ struct CollectionInsertCommand: ParsableCommand {
         var flushes: Int; var flush_seconds: Double; var live_rows: Int; var segments: Int
     }
 
+    /// What `--json` prints when writing failed after some batches were committed.
+    struct FailureOutput: Encodable {
+        struct ErrorJSON: Encodable { var code: String; var message: String }
+        var ok = false
+        var error: ErrorJSON
+        var committed_rows: Int
+        /// Half-open range of vector-file rows committed, [first, end).
+        var committed_file_rows: [Int]
+        var committed_first_id: UInt64?
+        var committed_last_id: UInt64?
+        /// Whether the failing batch may or may not have been committed (its state could not be read).
+        var failing_batch_uncertain: Bool
+        var resume_rows: String
+    }
+
     func run() throws {
         let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
         defer { c.close() }
-        let input = try VectorFile(path: vectors)
-        guard input.dimension == c.schema.dimension || input.count == 0 else {
-            throw StrataError(.dimensionMismatch, "vectors have \(input.dimension) dimensions, collection has \(c.schema.dimension)", path: vectors)
-        }
-        let range = (rows.flatMap(parseRowRange) ?? 0..<input.count).clamped(to: 0..<input.count)
-        var idLines = try ids.map { try LineReader(path: $0).makeIterator() }
-        var payloadLines = try payload.map { try LineReader(path: $0).makeIterator() }
-        // Skip to the first requested row in the side files.
-        for _ in 0..<range.lowerBound { _ = idLines?.next(); _ = payloadLines?.next() }
-        let parser = TSVPayloadParser(columns: c.schema.columns)
+        try write.check(against: c.schema)
+        let idSource: InputIdSource = ids.map { .file($0) } ?? firstId.map { .sequential(first: $0) } ?? .rowNumbers
+        let input = try InputRows(vectors: vectors, rows: rows.flatMap(parseRowRange), payload: payload,
+                                  columns: c.schema.columns, ids: idSource)
         let before = try c.stats().segments.count
         let start = now()
+        // 1. Check everything; nothing is written if anything is wrong.
+        try c.preflight(input, upsert: upsert)
+        // 2. Write batch by batch, keeping track of what is committed.
         var batches = 0
         var pending: [SegmentRow] = []
-        pending.reserveCapacity(batch)
-        var writeSeconds = 0.0
-        func send() throws {
+        pending.reserveCapacity(min(batch, 65536))
+        var pendingBytes = 0
+        var committed = Committed(startRow: input.rows.lowerBound)
+        func send() throws(StrataError) {
             guard !pending.isEmpty else { return }
-            let t = now()
-            if upsert { try c.upsert(pending) } else { try c.insert(pending) }
-            writeSeconds += now() - t
+            let mark = try c.stats()
+            do {
+                if upsert { try c.upsert(pending) } else { try c.insert(pending) }
+            } catch {
+                // A failure after the WAL append (an automatic flush) leaves the batch committed.
+                let after = try? c.stats()
+                if let after, after.walSequence != mark.walSequence || after.walBytes > mark.walBytes {
+                    committed.add(pending)
+                } else if after == nil {
+                    committed.uncertain = true
+                }
+                throw error
+            }
+            committed.add(pending)
             batches += 1
             pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
         }
-        for row in range {
-            var id = firstId &+ UInt64(row)
-            if idLines != nil {
-                guard let line = idLines!.next(), let v = UInt64(line.trimmingCharacters(in: .whitespaces)) else {
-                    throw StrataError(.invalidArgument, "ids file: line \(row + 1) is missing or not an unsigned integer", path: ids)
-                }
-                id = v
+        do {
+            try input.forEach { (row) throws(StrataError) in
+                var values: [String: PayloadValue] = [:]
+                for (spec, v) in zip(input.columns, row.values) { values[spec.name] = v }
+                pending.append(SegmentRow(id: row.id, vector: input.vectors.row(row.fileRow), payload: values))
+                pendingBytes += 4 * input.vectors.dimension + row.values.reduce(0) { $0 + Self.approximateBytes($1) }
+                // Batches end at --batch rows or 256 MiB, well below the 1 GiB WAL record limit.
+                if pending.count >= batch || pendingBytes >= 256 << 20 { try send() }
+                if row.fileRow % 100_000 == 99_999 { progress("\(row.fileRow + 1 - input.rows.lowerBound) rows") }
             }
-            var values: [String: PayloadValue] = [:]
-            if payloadLines != nil {
-                guard let line = payloadLines!.next() else {
-                    throw StrataError(.invalidArgument, "payload has fewer lines than vectors", path: payload)
-                }
-                for (spec, v) in zip(c.schema.columns, try parser.parse(line: line, lineNumber: row + 1, path: payload!)) { values[spec.name] = v }
-            }
-            pending.append(SegmentRow(id: id, vector: input.row(row), payload: values))
-            if pending.count >= batch { try send() }
-            if row % 100_000 == 99_999 { progress("\(row + 1 - range.lowerBound) rows") }
+            try send()
+        } catch {
+            throw try reportPartial(error, committed: committed, input: input)
         }
-        try send()
         var flushSeconds = 0.0
         if flush {
             let t = now()
-            try c.flush()
+            do {
+                try c.flush()
+            } catch {
+                var e = error
+                e.message += "; all \(committed.count) rows were inserted and are durable in the WAL, only the flush failed"
+                throw e
+            }
             flushSeconds = now() - t
         }
         let seconds = now() - start
         let stats = try c.stats()
-        let out = Output(rows: range.count, batches: batches, seconds: seconds, rows_per_s: seconds > 0 ? Double(range.count) / seconds : 0,
+        let count = input.rows.count
+        let out = Output(rows: count, batches: batches, seconds: seconds, rows_per_s: seconds > 0 ? Double(count) / seconds : 0,
                          flushes: stats.segments.count - before, flush_seconds: flushSeconds, live_rows: stats.liveRows,
                          segments: stats.segments.count)
         if json { try printJSON(out); return }
         print(String(format: "inserted %d rows in %d batches in %.2f s (%.0f rows/s, fsync per batch); %d live rows in %d segments + buffer",
-                     range.count, batches, seconds, out.rows_per_s, stats.liveRows, stats.segments.count))
+                     count, batches, seconds, out.rows_per_s, stats.liveRows, stats.segments.count))
+    }
+
+    /// About what a payload value adds to a WAL record.
+    static func approximateBytes(_ value: PayloadValue) -> Int {
+        switch value {
+        case .null, .bool: return 2
+        case .int64, .float64: return 9
+        case .string(let s): return 5 + s.utf8.count
+        case .stringList(let l): return 5 + l.reduce(0) { $0 + 4 + $1.utf8.count }
+        }
+    }
+
+    /// Rows committed so far: a prefix of the input rows, in file order.
+    struct Committed {
+        var startRow: Int
+        var count = 0
+        var firstId: UInt64?
+        var lastId: UInt64?
+        var uncertain = false
+        var endRow: Int { startRow + count }
+
+        mutating func add(_ rows: [SegmentRow]) {
+            guard let first = rows.first, let last = rows.last else { return }
+            if firstId == nil { firstId = first.id }
+            lastId = last.id
+            count += rows.count
+        }
+    }
+
+    /// The error to exit with: `error` plus, when rows were committed before it, which ones and the
+    /// `--rows` to resume with; with --json, the same as a JSON document on stdout.
+    private func reportPartial(_ error: StrataError, committed: Committed, input: InputRows) throws -> StrataError {
+        guard committed.count > 0 || committed.uncertain else { return error }
+        let resume = "\(committed.endRow)..\(input.rows.upperBound)"
+        var resumeFlags = "--rows \(resume)"
+        if let firstId { resumeFlags += " --first-id \(committed.lastId.map { $0 &+ 1 } ?? firstId)" }
+        var e = error
+        var note = "; \(committed.count) rows were committed before this failure"
+        if committed.count > 0 {
+            note += " (rows \(committed.startRow)..\(committed.endRow) of \(input.vectorsPath), ids \(committed.firstId!) to \(committed.lastId!))"
+        }
+        if committed.uncertain { note += "; whether the failing batch (from row \(committed.endRow)) was committed could not be read back" }
+        note += "; to insert the rest, run again with \(resumeFlags)"
+        e.message += note
+        if json {
+            try printJSON(FailureOutput(error: .init(code: error.code.rawValue, message: error.message), committed_rows: committed.count,
+                                        committed_file_rows: [committed.startRow, committed.endRow], committed_first_id: committed.firstId,
+                                        committed_last_id: committed.lastId, failing_batch_uncertain: committed.uncertain,
+                                        resume_rows: resume))
+        }
+        return e
     }
 }

@@ -29,7 +29,9 @@ enum CollectionReadCommands {
             throw StrataError(.dimensionMismatch, "queries have \(queries.dimension) dimensions, collection has \(c.schema.dimension)", path: query)
         }
         let n = min(queries.count, limit ?? queries.count)
-        let options = SearchOptions(k: k, listSize: max(listSize, k), exact: exact)
+        let options = SearchOptions(k: k, listSize: listSize, exact: exact)
+        // Ground truth holds ids here; checked before searching.
+        let truth = try groundtruth.map { (p) throws(StrataError) in try GroundTruth.read(p, queries: n, k: k, rowCount: nil) }
         var results: [QueryResult] = []
         let start = now()
         for q in 0..<n {
@@ -37,7 +39,7 @@ enum CollectionReadCommands {
             results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, distance: $0.distance) }))
         }
         let seconds = now() - start
-        let recallAtK = try groundtruth.flatMap { recall(results.map { $0.hits.map(\.id) }, truth: try readIvecs(path: $0), depth: k) }
+        let recallAtK = truth.flatMap { recall(results.map { $0.hits.map(\.id) }, truth: $0, depth: k) }
         let out = SearchOutput(queries: n, k: k, list_size: options.listSize, exact: exact, seconds: seconds,
                                qps: seconds > 0 ? Double(n) / seconds : 0, recall_at_k: recallAtK, generation: snap.generation,
                                segments: snap.manifest.segments.count, results: results)

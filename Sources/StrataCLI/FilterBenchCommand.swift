@@ -59,6 +59,8 @@ struct FilterBenchCommand: ParsableCommand {
     func validate() throws {
         if let plan, plan != "exact", plan != "graph" { throw ValidationError("--plan is exact or graph") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let budget, budget < 0 { throw ValidationError("--budget must be >= 0") }
         if filterJSON != nil, filter.count != 1 { throw ValidationError("--filter-json needs exactly one --filter name") }
         guard L.allSatisfy({ $0 >= 10 }), rerank.allSatisfy({ $0 >= 10 }) else { throw ValidationError("L and rerank must be >= 10") }
     }
@@ -101,10 +103,17 @@ struct FilterBenchCommand: ParsableCommand {
     func run() throws {
         let seg = try Segment.open(path: segment)
         let queryFile = try VectorFile(path: dataset + "/query.fvecs")
-        let manifest = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dataset + "/filters.json")))) as? [String: Any]
+        // Optional; read through LineReader, which refuses a FIFO instead of blocking on it.
+        let filtersText = try? Self.readText(dataset + "/filters.json")
+        let manifest = filtersText.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
         let described = (manifest?["filters"] as? [String: Any]) ?? [:]
         let names = filter.isEmpty ? described.keys.sorted { ((described[$0] as? [String: Any])?["passing"] as? Int ?? 0) > ((described[$1] as? [String: Any])?["passing"] as? Int ?? 0) } : filter
         let n = min(queryFile.count, limit ?? Int.max)
+        guard n > 0 else { throw StrataError(.invalidArgument, "no queries to time", path: dataset + "/query.fvecs") }
+        guard queryFile.dimension == seg.schema.dimension else {
+            throw StrataError(.dimensionMismatch, "queries have \(queryFile.dimension) dimensions, segment has \(seg.schema.dimension)",
+                              path: dataset + "/query.fvecs")
+        }
         let queries = (0..<n).map(queryFile.row)
         var points: [Point] = []
         var infos: [FilterInfo] = []
@@ -145,7 +154,7 @@ struct FilterBenchCommand: ParsableCommand {
         }
 
         if unfiltered {
-            let truth = try readIvecs(path: dataset + "/groundtruth.ivecs")
+            let truth = try GroundTruth.read(dataset + "/groundtruth.ivecs", queries: n, k: min(10, seg.rowCount), rowCount: seg.rowCount)
             let all = Set(0..<seg.rowCount)
             for l in L {
                 let p = try measure("unfiltered L=\(l)", "none", truth, all) { q in
@@ -176,7 +185,7 @@ struct FilterBenchCommand: ParsableCommand {
             let truthPath = dataset + "/groundtruth_\(name).ivecs"
             var truth: [[Int32]]
             if FileManager.default.fileExists(atPath: truthPath) {
-                truth = try readIvecs(path: truthPath)
+                truth = try GroundTruth.read(truthPath, queries: n, k: min(10, passing.count), rowCount: seg.rowCount)
             } else {
                 // No ground truth for this filter: exact filtered scans of the queries (slow, once).
                 if !json { print("\(name): no \(truthPath); computing exact filtered ground truth") }
@@ -205,8 +214,16 @@ struct FilterBenchCommand: ParsableCommand {
         }
         var textPoints: [TextPoint] = []
         if let column = bm25Column {
-            let lines = try String(contentsOfFile: dataset + "/queries.tsv", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-            let texts = (0..<n).map { i in i < lines.count ? String(lines[i].split(separator: "\t", omittingEmptySubsequences: false).last ?? "") : "" }
+            // A typed error (missing file: io, exit 2; invalid UTF-8: corrupt, exit 1), not a Foundation one.
+            var cursor = try LineReader(path: dataset + "/queries.tsv").makeCursor()
+            var texts: [String] = []
+            while texts.count < n, let line = try cursor.next() {
+                texts.append(String(line.split(separator: "\t", omittingEmptySubsequences: false).last ?? ""))
+            }
+            guard texts.count == n else {
+                throw StrataError(.invalidArgument, "queries.tsv has \(texts.count) lines for \(n) queries (use --limit \(texts.count))",
+                                  path: dataset + "/queries.tsv")
+            }
             func time(_ mode: String, _ body: (Int) throws -> Int) throws -> TextPoint {
                 for i in 0..<min(50, n) { _ = try body(i) }
                 var best = Double.infinity, lat: [Double] = [], hits = 0
@@ -243,6 +260,16 @@ struct FilterBenchCommand: ParsableCommand {
         } else {
             print("payload index bytes: " + seg.payloadIndexSizes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+    }
+}
+
+extension FilterBenchCommand {
+    /// A whole (regular, UTF-8) text file.
+    static func readText(_ path: String) throws(StrataError) -> String {
+        var cursor = try LineReader(path: path).makeCursor()
+        var lines: [String] = []
+        while let line = try cursor.next() { lines.append(line) }
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -33,6 +33,7 @@ struct StrataCommand: ParsableCommand {
 @main
 enum Entry {
     static func main() {
+        CLIStartup.prepare()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessInfo.processInfo.environment["STRATA_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning

@@ -18,6 +18,7 @@ let package = Package(
         .executableTarget(name: "FuzzSegment", dependencies: ["FuzzSupport", .product(name: "Strata", package: "Strata")]),
         .executableTarget(name: "FuzzCollection", dependencies: ["FuzzSupport", .product(name: "Strata", package: "Strata")]),
         .executableTarget(name: "FuzzFilter", dependencies: [.product(name: "Strata", package: "Strata")]),
+        .executableTarget(name: "FuzzInput", dependencies: [.product(name: "Strata", package: "Strata")]),
     ],
     swiftLanguageModes: [.v6]
 )

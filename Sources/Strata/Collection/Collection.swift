@@ -564,13 +564,14 @@ public final class StrataCollection: @unchecked Sendable {
         }
     }
 
-    /// Checks a batch against the schema before anything is written.
-    func validate(_ rows: [SegmentRow]) throws(StrataError) -> [BufferedInput] {
+    /// Checks a batch against the schema before anything is written. `rowLabel` names row `n` (of
+    /// id `id`) in errors; by default `row n (id X)`, the row within the batch.
+    func validate(_ rows: [SegmentRow], rowLabel: ((_ n: Int, _ id: UInt64) -> String)? = nil) throws(StrataError) -> [BufferedInput] {
         var seen = Set<UInt64>()
         var out: [BufferedInput] = []
         out.reserveCapacity(rows.count)
         for (n, row) in rows.enumerated() {
-            let label = "row \(n) (id \(row.id))"
+            let label = rowLabel?(n, row.id) ?? "row \(n) (id \(row.id))"
             guard seen.insert(row.id).inserted else {
                 throw StrataError(.duplicateId, "id \(row.id) appears twice in the batch", path: path)
             }

@@ -19,11 +19,17 @@ final class SystemFile {
         self.path = path
     }
 
-    /// Opens an existing file read-only. The corresponding C function is `open(2)`.
+    /// Opens an existing regular file read-only. The corresponding C function is `open(2)`.
+    ///
+    /// `O_NONBLOCK` makes opening a FIFO return at once instead of waiting for a writer (forever,
+    /// if none comes); the file is then refused unless it is a regular file, since a pipe, a
+    /// device or a directory cannot be mapped or read twice. O_NONBLOCK has no effect on regular files.
     static func openForReading(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_CLOEXEC) } }
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC) } }
         guard fd >= 0 else { throw ioError("cannot open for reading", path: path) }
-        return SystemFile(descriptor: fd, path: path)
+        let file = SystemFile(descriptor: fd, path: path)
+        try file.requireRegularFile()
+        return file
     }
 
     /// Creates (or truncates) a file for writing with mode 0644.
@@ -33,11 +39,13 @@ final class SystemFile {
         return SystemFile(descriptor: fd, path: path)
     }
 
-    /// Opens an existing file for reading and writing (no create, no truncate).
+    /// Opens an existing regular file for reading and writing (no create, no truncate).
     static func openForWriting(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CLOEXEC) } }
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC) } }
         guard fd >= 0 else { throw ioError("cannot open for writing", path: path) }
-        return SystemFile(descriptor: fd, path: path)
+        let file = SystemFile(descriptor: fd, path: path)
+        try file.requireRegularFile()
+        return file
     }
 
     /// Opens a directory so it can be fsynced after a rename.
@@ -60,6 +68,25 @@ final class SystemFile {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
         return UInt64(info.st_size)
+    }
+
+    /// Throws `.io` naming the kind of file unless the descriptor refers to a regular file.
+    /// The corresponding C function is `fstat(2)`.
+    func requireRegularFile() throws(StrataError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
+        let kind = info.st_mode & mode_t(S_IFMT)
+        guard kind != mode_t(S_IFREG) else { return }
+        let what: String
+        switch kind {
+        case mode_t(S_IFDIR): what = "a directory"
+        case mode_t(S_IFIFO): what = "a FIFO or pipe"
+        case mode_t(S_IFCHR): what = "a character device"
+        case mode_t(S_IFBLK): what = "a block device"
+        case mode_t(S_IFSOCK): what = "a socket"
+        default: what = "an unknown kind of file"
+        }
+        throw StrataError(.io, "\(what), not a regular file: Strata reads inputs and segments by mapping them, so they must be regular files", path: path)
     }
 
     /// Writes all of `bytes` at `offset`, looping over short writes. The C function is `pwrite(2)`.

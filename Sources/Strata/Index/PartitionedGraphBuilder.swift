@@ -131,7 +131,7 @@ enum PartitionedGraphBuilder {
         if budget <= fixed || capacity < minimumPartitionRows {
             let need = fixed + minimumPartitionRows * perRow
             throw StrataError(.invalidArgument,
-                              "memory budget \(budget >> 20) MiB is too small to index \(count) rows out of core: it needs at least \(need >> 20) MiB")
+                              "memory budget \(budget) bytes is too small to index \(count) rows out of core: it needs at least \(need) bytes (\((need + (1 << 20) - 1) >> 20) MiB)")
         }
         let partitions = Int((Double(overlap * count) / (Double(capacity) * plannedFill)).rounded(.up))
         if partitions > Int(UInt16.max) { throw StrataError(.invalidArgument, "memory budget too small: \(partitions) partitions") }

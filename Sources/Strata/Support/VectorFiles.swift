@@ -48,7 +48,7 @@ public final class VectorFile: @unchecked Sendable {
     }
 
     /// Calls `body` with row `i` in place.
-    public func withRow<R>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    public func withRow<R, E: Error>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws(E) -> R) throws(E) -> R {
         precondition(i >= 0 && i < count)
         let p = file.bytes.baseAddress! + firstRowOffset + i * rowStride
         // Rows are 4-byte aligned in both formats (fvecs records are 4 + 4d bytes; npy data is 16-aligned).
@@ -225,34 +225,5 @@ extension String {
         var out = ""
         for c in self { if c == target { out += replacement } else { out.append(c) } }
         return out
-    }
-}
-
-/// Streams the lines of a text file (mapped), for TSV payloads.
-public struct LineReader: Sequence {
-    private let file: MappedFile
-
-    /// Maps `path`.
-    public init(path: String) throws(StrataError) { file = try MappedFile(path: path) }
-
-    /// Iterates lines without their `\n` (and `\r`).
-    public func makeIterator() -> Iterator { Iterator(bytes: file.bytes, owner: file) }
-
-    /// Line iterator.
-    public struct Iterator: IteratorProtocol {
-        let bytes: UnsafeRawBufferPointer
-        let owner: AnyObject
-        var at = 0
-        /// The next line.
-        public mutating func next() -> Substring? {
-            guard at < bytes.count else { return nil }
-            var end = at
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            var lineEnd = end
-            if lineEnd > at, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            let line = String(decoding: bytes[at..<lineEnd], as: UTF8.self)
-            at = end + 1
-            return Substring(line)
-        }
     }
 }
