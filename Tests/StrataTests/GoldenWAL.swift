@@ -50,3 +50,29 @@ enum GoldenWAL {
     /// WAL records `populate` leaves in the current WAL.
     static let v1Records = 4
 }
+
+extension GoldenWAL {
+    /// The 2.0 fixture's manifest time (2026-01-01T00:00:00Z), fixed so its bytes are reproducible.
+    static let v2CreatedMilliseconds: UInt64 = 1_767_225_600_000
+
+    static func input(_ r: Int, _ v: Int = 0) -> BufferedInput {
+        BufferedInput(id: GoldenV1.id(r), vector: GoldenV1.vector(r + 20 * v), values: GoldenV1.values(r + 20 * v))
+    }
+
+    /// The 2.0 fixture's records: insert 0..<6, upsert 1 and 2 (version 1), delete 3, insert 6..<8.
+    static var v2Records: [WALRecord] {
+        [.put(rows: (0..<6).map { input($0) }, upsert: false), .put(rows: [input(1, 1), input(2, 1)], upsert: true),
+         .delete(ids: [GoldenV1.id(3)]), .put(rows: (6..<8).map { input($0) }, upsert: false)]
+    }
+
+    /// Live content after `v2Records`: row -> version.
+    static let v2Content: [Int: Int] = [0: 0, 1: 1, 2: 1, 4: 0, 5: 0, 6: 0, 7: 0]
+
+    /// The 2.0 fixture's files: MANIFEST (generation 1, WAL 1, no segment) and a format 2.0 WAL.
+    static func v2Files() -> [String: [UInt8]] {
+        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: v2CreatedMilliseconds, schema: schema, segments: [], obsolete: [])
+        var wal = WALFormat.header(sequence: 1, version: .v2)
+        for (i, r) in v2Records.enumerated() { wal += WALFormat.encode(r, schema: schema, version: .v2, number: UInt64(i + 1)) }
+        return ["MANIFEST": manifest.encoded(), CollectionFiles.walName(1): wal]
+    }
+}
