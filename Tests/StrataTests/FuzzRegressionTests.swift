@@ -78,15 +78,25 @@ enum Reseal {
         store64(&b, b.count - 16, xxh3(b, 0..<(b.count - 16)))
     }
 
+    /// WAL: header checksum, then each whole record's checksums: format 1.0 (major 1) one over
+    /// bytes 0..<8 and the body; 2.0 the body checksum (16) and then the header checksum (24, over
+    /// bytes 0..<24). Record numbers are left as they are.
     static func wal(_ b: inout [UInt8]) {
         guard b.count >= 32 else { return }
         store64(&b, 24, xxh3(b, 0..<24))
+        let v1 = b[8] == 1 && b[9] == 0
+        let header = v1 ? 16 : 32
         var at = 32
-        while b.count - at >= 16 {
+        while b.count - at >= header {
             let length = Int(load32(b, at))
-            guard length <= b.count - at - 16 else { break }
-            store64(&b, at + 8, xxh3(Array(b[at..<(at + 8)]) + b[(at + 16)..<(at + 16 + length)], 0..<(8 + length)))
-            at += 16 + length
+            guard length <= b.count - at - header else { break }
+            if v1 {
+                store64(&b, at + 8, xxh3(Array(b[at..<(at + 8)]) + b[(at + 16)..<(at + 16 + length)], 0..<(8 + length)))
+            } else {
+                store64(&b, at + 16, xxh3(b, (at + 32)..<(at + 32 + length)))
+                store64(&b, at + 24, xxh3(b, at..<(at + 24)))
+            }
+            at += header + length
         }
     }
 }
@@ -187,8 +197,9 @@ enum FuzzHarness {
 
     /// Collection target: byte 0 picks MANIFEST / WAL / bitmap (% 3) and re-sealing ((/ 3) % 2), the
     /// rest replaces that file in a fresh copy of the template; verify, open read-only, open read-write.
-    static func collection(_ data: Data, template: (files: [String: Data], targets: [String]), scratch: String) {
-        guard let selector = data.first else { return }
+    /// Returns a violation of the WAL rules (the fuzz target traps on it instead), or nil.
+    static func collection(_ data: Data, template: (files: [String: Data], targets: [String]), scratch: String) -> String? {
+        guard let selector = data.first else { return nil }
         let which = Int(selector) % 3
         let target = template.targets[which]
         var content = [UInt8](data.dropFirst())
@@ -206,14 +217,58 @@ enum FuzzHarness {
         o.index = nil
         o.obsoleteFileGraceSeconds = 3600
         _ = try? StrataCollection.verify(path: dir)
-        if let c = try? StrataCollection.open(path: dir, access: .readOnly, options: o) {
+        var roError: StrataError? = nil
+        do {
+            let c = try StrataCollection.open(path: dir, access: .readOnly, options: o)
             exercise(c)
             c.close()
+        } catch {
+            roError = error
         }
+        if which == 1 { return walRuleViolation(dir: dir, wal: target, roError: roError, options: o) }
         if let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) {
             exercise(c)
             c.close()
         }
+        return nil
+    }
+
+    /// The WAL rules (docs/FORMAT.md C.4) as properties of an input that replaced the current WAL
+    /// (`roError`: what the read-only open threw). The read-write open must agree with the read-only one;
+    /// when it throws, the WAL is unchanged; when it drops a torn tail, the side file it names holds those
+    /// bytes exactly and the WAL is cut there; when it drops nothing, the WAL is unchanged. A damaged
+    /// record (section "wal", past the file header) is cut by `recoverWAL(apply: true)`, which keeps the
+    /// whole WAL in its copy, after which the collection opens with the records kept. Returns the first
+    /// violation, or nil.
+    static func walRuleViolation(dir: String, wal: String, roError: StrataError?, options o: CollectionOptions) -> String? {
+        let path = dir + "/" + wal
+        guard let before = FileManager.default.contents(atPath: path) else { return nil }
+        let rw: StrataCollection
+        do {
+            rw = try StrataCollection.open(path: dir, access: .readWrite, options: o)
+        } catch {
+            if FileManager.default.contents(atPath: path) != before { return "a refused read-write open changed the WAL (\(error))" }
+            if roError == nil { return "read-write open threw \(error) where read-only opened" }
+            guard error.section == "wal", error.code == .checksumMismatch || error.code == .corrupt, (error.offset ?? 0) >= 32,
+                  let report = try? StrataCollection.recoverWAL(path: dir, apply: true) else { return nil }
+            guard report.state == .damaged, report.applied, let copy = report.copyFile else { return "recover did not cut the damage: \(report.state)" }
+            if FileManager.default.contents(atPath: dir + "/" + copy) != before { return "the recovery copy is not the whole WAL" }
+            if FileManager.default.contents(atPath: path) != before.prefix(Int(report.keptBytes)) { return "recover did not cut at \(report.keptBytes)" }
+            guard let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) else { return "the collection does not open after recover" }
+            defer { c.close() }
+            return c.recovery.records == report.keptRecords ? nil : "\(c.recovery.records) records replayed after recover, \(report.keptRecords) kept"
+        }
+        defer { rw.close() }
+        exercise(rw)
+        if let roError { return "read-only open threw \(roError) where read-write opened" }
+        let after = FileManager.default.contents(atPath: path) ?? Data()
+        let dropped = Int(rw.recovery.droppedBytes)
+        if dropped == 0 { return after == before ? nil : "the WAL changed with nothing dropped" }
+        guard let side = rw.recovery.tornTailFile, let kept = FileManager.default.contents(atPath: dir + "/" + side) else {
+            return "\(dropped) torn bytes dropped without a side file"
+        }
+        if kept != before.suffix(dropped) { return "the side file \(side) does not hold the torn bytes" }
+        return after == before.prefix(before.count - dropped) ? nil : "the WAL is not cut at the torn tail"
     }
 }
 
@@ -519,8 +574,20 @@ final class FuzzRegressionTests: StrataTestCase {
             XCTAssertEqual(b, [UInt8](template.files[name]!), "re-sealing \(name)")
             inputs.append(Data([UInt8(i + 3)]) + template.files[name]!)
         }
+        // The WAL rules' paths: a flipped byte in every record (damage, then recover), the same
+        // re-sealed (checksums pass, the decoder refuses), and cuts inside every record (torn tails).
+        let wal = [UInt8](template.files[template.targets[1]]!)
+        var at = 32
+        while wal.count - at >= 32 {
+            let end = at + 32 + (0..<4).reduce(0) { $0 | Int(wal[at + $1]) << (8 * $1) }
+            var flipped = wal
+            flipped[(at + end) / 2] ^= 0x40
+            inputs += [Data([1] + flipped), Data([4] + flipped), Data([1] + wal[0..<(at + 7)]), Data([1] + wal[0..<(end - 1)])]
+            at = end
+        }
+        XCTAssertEqual(at, wal.count)
         inputs += try regressionInputs("collection").map { try Data(contentsOf: $0) }
-        for data in inputs { FuzzHarness.collection(data, template: template, scratch: tmp.path) }
+        for data in inputs { XCTAssertNil(FuzzHarness.collection(data, template: template, scratch: tmp.path)) }
         // The unmodified template still opens with its 12 - 3 + 5 - 2 = 12 live rows.
         let dir = tmp.path + "/check"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
