@@ -11,7 +11,8 @@
 // opens change nothing, damage recovered by `recoverWAL`) and traps on a violation.
 // Mirrored by `FuzzHarness.collection` in Tests/StrataTests/FuzzRegressionTests.swift.
 //
-// `STRATA_FUZZ_WRITE_SEEDS=DIR` writes the three template files as seeds into DIR and exits.
+// `STRATA_FUZZ_WRITE_SEEDS=DIR` writes the three template files as seeds into DIR, plus the WAL
+// rewritten in format 1.0, and exits.
 import Foundation
 import FuzzSupport
 import Strata
@@ -178,6 +179,9 @@ public func fuzzCollectionMain(_ argc: CInt, _ argv: UnsafeMutablePointer<Unsafe
             seed.append(template.files[name]!)
             _ = FileManager.default.createFile(atPath: seedDir + "/seed-\(i)-\(name == "MANIFEST" ? "manifest" : i == 1 ? "wal" : "bitmap")", contents: seed)
         }
+        // The same WAL in format 1.0, so that mutations reach the 1.0 reader too.
+        let wal1 = Reseal.walAsFormat1([UInt8](template.files[template.targets[1]]!))
+        _ = FileManager.default.createFile(atPath: seedDir + "/seed-1-wal-format1", contents: Data([1] + wal1))
         return 0
     }
     var argc = argc
