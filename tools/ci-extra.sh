@@ -8,8 +8,8 @@
 #   3. a short soak (tools/soak): writer, readers and compactions in processes with random SIGKILLs;
 #   4. the whole test suite under AddressSanitizer. LeakSanitizer is off: its only reports are
 #      allocations Foundation and XCTest keep until exit (Bundle.allBundles, Process, Data).
-# Budget on 2 cores: about 2 min of fuzzing, the TSan build and run, 30 s of soak, and the ASan build
-# and run (about 6 min); see the timings it prints.
+# Budget on 2 cores: about 3 min of fuzzing (three targets), the TSan build and run, 30 s of soak,
+# and the ASan build and run (about 6 min); see the timings it prints.
 #   FUZZ_SECONDS=60 (per target), SOAK_SECONDS=20, SKIP_FUZZ=1, SKIP_TSAN=1, SKIP_SOAK=1, SKIP_ASAN=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ start=$(date +%s)
 fuzz_seconds="${FUZZ_SECONDS:-60}"
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
-    for target in segment collection; do
+    for target in segment collection filter; do
         bash tools/fuzz/run.sh "$target" "$fuzz_seconds"
     done
 fi

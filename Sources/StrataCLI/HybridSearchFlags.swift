@@ -4,7 +4,21 @@ import Strata
 
 /// `strata search` flags for filtered, BM25, sparse and hybrid queries (issue 5).
 struct HybridSearchFlags: ParsableArguments {
-    @Option(name: .long, help: "Filter JSON: {\"must\"|\"should\"|\"must_not\": [conditions]}; conditions match {value|any}, range {gt,gte,lt,lte}, prefix, is_null.")
+    @Option(name: .long, help: ArgumentHelp(
+        "Filter JSON: {\"must\"|\"should\"|\"must_not\": [conditions]} (Qdrant's shape).",
+        discussion: """
+        Conditions (a nested filter counts as one; at most \(Filter.maximumNesting) levels):
+          {"key": "month", "match": {"value": "2024-05"}}
+          {"key": "tags", "match": {"any": ["a", "b"]}}
+          {"key": "rank", "range": {"gte": 1, "lt": 10}}
+          {"key": "name", "prefix": "py"}
+          {"key": "name", "prefix": {"value": "Py", "case_insensitive": true}}
+          {"is_null": {"key": "rank"}}  or  {"key": "rank", "is_null": true}
+        Values are strings, integers, floats or booleans; range bounds are
+        numbers or strings (compared as UTF-8 bytes); case_insensitive folds
+        ASCII letters. Unknown fields, unknown columns and values of the
+        wrong type are errors.
+        """))
     var filter: String?
 
     @Option(name: .customLong("query-text"), help: "BM25 text query over a column indexed with `build --bm25`.")
@@ -19,7 +33,7 @@ struct HybridSearchFlags: ParsableArguments {
     @Option(name: .long, help: "Fusion when several of --query, --sparse, --query-text are given: rrf or weighted.")
     var fusion: String = "rrf"
 
-    @Option(name: .long, help: "Weighted fusion: dense,sparse,text weights.")
+    @Option(name: .long, help: "Weighted fusion: dense,sparse,text weights (finite numbers).")
     var weights: String = "1,1,1"
 
     @Option(name: .long, help: "Filtered search: force the plan (exact or graph).")
@@ -36,8 +50,14 @@ struct HybridSearchFlags: ParsableArguments {
     func validate() throws {
         guard fusion == "rrf" || fusion == "weighted" else { throw ValidationError("--fusion is rrf or weighted") }
         if let plan, plan != "exact", plan != "graph" { throw ValidationError("--plan is exact or graph") }
-        guard weights.split(separator: ",").count == 3, weights.split(separator: ",").allSatisfy({ Double($0) != nil }) else {
+        let w = weights.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard w.count == 3, w.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--weights takes three numbers: dense,sparse,text")
+        }
+        // Double() also reads "nan", "inf" and "1e400" (= inf): a non-finite weight makes every
+        // fused score NaN or infinite, so it is refused here (and by HybridFusion.validate()).
+        guard w.allSatisfy({ $0!.isFinite }), w.reduce(0.0, { $0 + abs($1!) }).isFinite else {
+            throw ValidationError("--weights must be finite numbers with a finite sum, got \(weights)")
         }
         guard rerank >= 1, candidates >= 1 else { throw ValidationError("--rerank and --candidates must be positive") }
     }

@@ -10,7 +10,17 @@ struct StrataCommand: ParsableCommand {
         commandName: "strata",
         abstract: "Strata: immutable, memory-mapped vector segments.",
         discussion: """
-        Exit codes: 0 success (verify: sound), 1 corrupt data or failed operation, 2 usage or I/O error.
+        Exit codes, one rule for every command (README.md, "Exit codes"):
+          0  success (verify: sound; compact: also when another compaction
+             holds the lock)
+          1  bad data or a failed operation: badMagic, unsupportedVersion,
+             unsupportedFeature, truncated, checksumMismatch, corrupt,
+             dimensionMismatch, duplicateId, nonFiniteValue, invalidValue,
+             unknownColumn, typeMismatch, notFound (verify: damage found)
+          2  usage: invalidArgument, unknown or malformed options;
+             system: io, busy (another process holds the writer lock)
+        Errors print as `strata: CODE: message (file, section, offset)` on
+        stderr. In --json output a number that is not finite prints as null.
         """,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
@@ -48,25 +58,56 @@ enum Entry {
     }
 }
 
-/// Exit-code policy shared by the commands.
+/// Exit-code policy shared by the commands: one rule, by the error's category
+/// (`StrataError.Code.category`): bad data or a failed operation is 1, usage and system (I/O, a
+/// busy lock) are 2. README.md ("Exit codes") lists every code.
 enum CLIExit {
-    /// 2 for usage and I/O problems, 1 for corrupt data or a failed operation.
+    /// 1 for a `.data` error, 2 for `.usage` and `.system` errors.
     static func code(for error: StrataError) -> Int {
-        switch error.code {
-        case .io, .invalidArgument, .dimensionMismatch, .unknownColumn, .notFound: return 2
-        default: return 1
+        switch error.code.category {
+        case .data: return 1
+        case .usage, .system: return 2
         }
     }
 }
 
 /// Writes a JSON document to stdout (sorted keys, one document).
 func printJSON<T: Encodable>(_ value: T) throws {
+    FileHandle.standardOutput.write(try encodeJSON(value))
+    FileHandle.standardOutput.write(Data([0x0A]))
+}
+
+/// Encodes `value` as pretty, key-sorted JSON in which every number is a JSON number or null: a
+/// Float or Double that is infinite or NaN (JSON has no spelling for them) prints as `null`, never
+/// as a string, so a consumer that reads a number field never meets text there.
+func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
+    // JSONEncoder can only throw or write a string for a non-finite number. It writes a marker
+    // string that no input can contain (a fresh random UUID per call, letters, digits and '-',
+    // which the encoder copies verbatim), and every quoted marker is then replaced by null.
+    let marker = "strata-non-finite-" + UUID().uuidString
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data([0x0A]))
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: marker, negativeInfinity: marker, nan: marker)
+    return replacingQuoted(marker, with: "null", in: try encoder.encode(value))
+}
+
+/// `data` with every `"marker"` (quotes included) replaced by `replacement`. O(bytes).
+func replacingQuoted(_ marker: String, with replacement: String, in data: Data) -> Data {
+    let needle = Array("\"\(marker)\"".utf8), bytes = [UInt8](data)
+    guard bytes.count >= needle.count else { return data }
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count)
+    var i = 0
+    while i < bytes.count {
+        if bytes[i] == needle[0], i + needle.count <= bytes.count, bytes[i..<(i + needle.count)].elementsEqual(needle) {
+            out += Array(replacement.utf8)
+            i += needle.count
+        } else {
+            out.append(bytes[i])
+            i += 1
+        }
+    }
+    return Data(out)
 }
 
 /// Progress and notes go to stderr, and only when it is a terminal.

@@ -65,7 +65,7 @@ final class CLITests: StrataTestCase {
         XCTAssertEqual(human.status, 0, human.stderr)
         XCTAssertTrue(human.stdoutText.contains("rank"))
         let unknown = try runStrata(["dump", seg, "--column", "nope"], scratch: tmp)
-        XCTAssertEqual(unknown.status, 2, "unknown column is a usage error")
+        XCTAssertEqual(unknown.status, 1, "unknownColumn: the data has no such column (exit 1, README \"Exit codes\") \(unknown.stderr)")
 
         // verify: 0 on the good file.
         let good = try runStrata(["verify", seg], scratch: tmp)
@@ -172,28 +172,47 @@ final class CLITests: StrataTestCase {
         XCTAssertTrue(try Segment.open(path: path).verify().isSound)
         let r = try runStrata(["dump", path, "--json", "--rows", "0..4"], scratch: tmp)
         XCTAssertEqual(r.status, 0, "dump --json of a segment holding inf/NaN: \(r.stderr)")
-        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: r.stdout), "stdout is one JSON document")
+        let doc = try json(r)
+        let rowData = try XCTUnwrap(doc["row_data"] as? [[String: Any]])
+        // (A column's zone-map `min` / `max` are text for every column type by design, as in the
+        // golden dump: "-9223372036854775808", "inf". Row values are typed JSON.)
+        assertNoNumberAsString(rowData)
+        XCTAssertEqual(rowData.map { ($0["payload"] as? [String: Any])?["x"] is NSNull }, [true, true, true, false],
+                       "a non-finite float64 prints as null, never as a string")
         // The human-readable dump copes already.
         XCTAssertEqual(try runStrata(["dump", path, "--rows", "0..4"], scratch: tmp).status, 0)
     }
 
-    /// Finite float32 vectors can be far enough apart that the squared l2 distance overflows to +inf;
-    /// the library returns such a hit, and `search --json` must still print it.
+    /// A segment written before the norm limit (VectorLimits) can hold a vector whose squared l2
+    /// distance to a query overflows to +inf (made here by patching a stored vector and re-sealing
+    /// the checksums; the writer now refuses such vectors). `search --json` must print one JSON
+    /// document in which the distance is null, a JSON number or null and never a string.
     func testSearchJSONWithInfiniteDistance() throws {
         let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2)
         let path = tmpPath("far.seg")
-        try writeSegment(path: path, schema: schema, rows: [TestRow(id: 7, vector: [3e38, -3e38], values: [])])
+        try writeSegment(path: path, schema: schema, rows: [TestRow(id: 7, vector: [1, 2], values: []), TestRow(id: 8, vector: [3, 4], values: [])])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        for (i, x) in [Float(3e38), -3e38].enumerated() {       // row 0's vector: the vectors section starts at 4096
+            for b in 0..<4 { bytes[4096 + 4 * i + b] = UInt8(truncatingIfNeeded: x.bitPattern >> (8 * UInt32(b))) }
+        }
+        Reseal.segmentDeep(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
         let seg = try Segment.open(path: path)
         XCTAssertTrue(seg.verify().isSound)
-        let hits = try seg.exactSearch(query: [-3e38, 3e38], k: 1)
-        XCTAssertEqual(hits.map(\.id), [7])
-        XCTAssertEqual(hits.first?.distance, .infinity)
-        let query = tmpPath("far.fvecs")
-        try fvecsData([[-3e38, 3e38]]).write(to: URL(fileURLWithPath: query))
-        let r = try runStrata(["search", path, "--query", query, "--k", "1", "--json"], scratch: tmp)
-        XCTAssertEqual(r.status, 0, "search --json with an infinite distance: \(r.stderr)")
-        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: r.stdout), "stdout is one JSON document")
-        XCTAssertEqual(try runStrata(["search", path, "--query", query, "--k", "1"], scratch: tmp).status, 0, "text output copes")
+        XCTAssertEqual(try seg.exactSearch(query: [0, 0], k: 2).map(\.distance), [25, .infinity])
+        let query = tmpPath("origin.fvecs")
+        try fvecsData([[0, 0]]).write(to: URL(fileURLWithPath: query))
+        for extra in [[], ["--filter", "{}"]] as [[String]] {
+            let r = try runStrata(["search", path, "--query", query, "--k", "2", "--json"] + extra, scratch: tmp)
+            XCTAssertEqual(r.status, 0, "search --json with an infinite distance: \(r.stderr)")
+            let doc = try json(r)
+            assertNoNumberAsString(doc)
+            let hits = try XCTUnwrap((doc["results"] as? [[String: Any]])?.first?["hits"] as? [[String: Any]], r.stdoutText)
+            XCTAssertEqual(hits.map { $0["id"] as? Int }, [8, 7])
+            XCTAssertEqual(hits[0]["distance"] as? Double, 25)
+            XCTAssertTrue(hits[1]["distance"] is NSNull, "an infinite distance prints as null: \(r.stdoutText)")
+        }
+        XCTAssertEqual(try runStrata(["search", path, "--query", query, "--k", "2"], scratch: tmp).status, 0, "text output copes")
     }
 
     /// `--rows` is user input: any spelling must give exit 0 or a usage error (2), never a trap.

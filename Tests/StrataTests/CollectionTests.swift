@@ -150,7 +150,7 @@ final class CollectionTests: CollectionTestCase {
         XCTAssertEqual(try c.delete(ids: [12345, 67890]), 0, "delete of unknown ids is ignored")
         XCTAssertEqual(try c.stats().walBytes, before, "a delete that matches nothing writes nothing")
         XCTAssertEqual(try c.count(), 10)
-        assertStrataError(.invalidArgument, "second writer") { try StrataCollection.open(path: dir, access: .readWrite) }
+        assertStrataError(.busy, "second writer") { try StrataCollection.open(path: dir, access: .readWrite) }
         assertStrataError(.invalidArgument, "create over an existing collection") { try StrataCollection.create(path: self.tmpPath("c2"), schema: SegmentSchema(dimension: 0)) }
         c.close()
         assertStrataError(.invalidArgument, "create over an existing collection") { try StrataCollection.create(path: dir, schema: Self.schema) }

@@ -244,9 +244,11 @@ final class SegmentErrorTests: StrataTestCase {
         XCTAssertEqual(try Segment.open(path: tmpPath("f16.seg")).vector(row: 0), [65504, -65504])
         // Cosine: a zero vector has no direction.
         let wc = try makeWriter("cos.seg", schema: SegmentSchema(dimension: 2, elementType: .float32, metric: .cosine))
-        assertStrataError(.invalidArgument) { try wc.append([SegmentRow(id: 1, vector: [0, 0])]) }
-        // Large components: the norm is accumulated in double, so the direction survives.
-        try wc.append([SegmentRow(id: 1, vector: [3e38, 3e38])])
+        assertStrataError(.invalidValue) { try wc.append([SegmentRow(id: 1, vector: [0, 0])]) }
+        // Components whose squares overflow float32 exceed the norm limit for every metric
+        // (VectorLimits); large components within it keep their direction.
+        assertStrataError(.invalidValue) { try wc.append([SegmentRow(id: 1, vector: [3e38, 3e38])]) }
+        try wc.append([SegmentRow(id: 1, vector: [3e18, 3e18])])
         try wc.finish()
         let big = try Segment.open(path: tmpPath("cos.seg"))
         XCTAssertEqual(try big.vector(row: 0)[0], 0.70710677, accuracy: 1e-6)

@@ -204,7 +204,7 @@ final class SegmentSearchTests: StrataTestCase {
         assertStrataError(.invalidArgument) { try seg.exactSearch(query: [1, 0, 0, 0], k: 0) }
         assertStrataError(.invalidArgument) { try seg.exactSearch(query: [1, 0, 0, 0], k: -3) }
         assertStrataError(.invalidArgument) { try seg.exactSearch(queries: [[1, 0, 0, 0]], k: 0) }
-        assertStrataError(.invalidArgument, "zero query under cosine") { try seg.exactSearch(query: [0, 0, 0, 0], k: 1) }
+        assertStrataError(.invalidValue, "zero query under cosine") { try seg.exactSearch(query: [0, 0, 0, 0], k: 1) }
         // Cosine distance is 1 - cos: an opposite query gets 2, the same direction 0.
         XCTAssertEqual(Double(try seg.exactSearch(query: [5, 0, 0, 0], k: 1)[0].distance), 0, accuracy: 1e-6)
         XCTAssertEqual(Double(try seg.exactSearch(query: [-5, 0, 0, 0], k: 1)[0].distance), 2, accuracy: 1e-6)

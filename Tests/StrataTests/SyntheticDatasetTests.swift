@@ -175,6 +175,7 @@ final class SyntheticDatasetTests: StrataTestCase {
                                    "--k", "10", "--L", "64", "--json"], scratch: tmp)
         XCTAssertEqual(bench.status, 0, bench.stderr)
         let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])
+        assertNoNumberAsString(result)
         let points = try XCTUnwrap(result["points"] as? [[String: Any]])
         XCTAssertGreaterThan(try XCTUnwrap(points.first?["recall_at_10"] as? Double), 0.8)
 

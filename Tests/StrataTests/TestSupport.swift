@@ -265,6 +265,21 @@ func runStrata(_ args: [String], scratch: URL, fileSizeLimitKiB: Int? = nil) thr
                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
 }
 
+/// Fails when any string in a parsed `--json` document spells a non-finite number ("inf", "-inf",
+/// "nan", "infinity"...): JSON output prints numbers as numbers, or null when not finite.
+func assertNoNumberAsString(_ value: Any, path: String = "$", file: StaticString = #filePath, line: UInt = #line) {
+    switch value {
+    case let s as String:
+        let spelled = Double(s.trimmingCharacters(in: .whitespaces)).map { !$0.isFinite } ?? false
+        XCTAssertFalse(spelled, "\(path) is the string \"\(s)\", a number printed as text", file: file, line: line)
+    case let a as [Any]:
+        for (i, x) in a.enumerated() { assertNoNumberAsString(x, path: "\(path)[\(i)]", file: file, line: line) }
+    case let o as [String: Any]:
+        for (k, x) in o { assertNoNumberAsString(x, path: "\(path).\(k)", file: file, line: line) }
+    default: break
+    }
+}
+
 // MARK: - texmex files
 
 func fvecsData(_ vectors: [[Float]]) -> Data {

@@ -156,6 +156,11 @@ final class WALDamageTests: CollectionTestCase {
             XCTAssertNil(again.recovery.tornTailFile, what)
             again.close()
         }
+        // Recovery needs the writer lock.
+        let writer = try StrataCollection.open(path: dir, options: options())
+        assertStrataError(.busy) { try StrataCollection.recoverWAL(path: dir, apply: true) }
+        XCTAssertEqual(try runStrata(["recover", dir, "--yes"], scratch: tmp).status, 2)
+        writer.close()
         // A crash after the side file was written and before the WAL was cut: the side file is
         // reused as is, not duplicated.
         let torn = Array(wal[0..<(spans[2].lowerBound + 40)])

@@ -17,6 +17,7 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzXXHash"]),
         .executableTarget(name: "FuzzSegment", dependencies: ["FuzzSupport", .product(name: "Strata", package: "Strata")]),
         .executableTarget(name: "FuzzCollection", dependencies: ["FuzzSupport", .product(name: "Strata", package: "Strata")]),
+        .executableTarget(name: "FuzzFilter", dependencies: [.product(name: "Strata", package: "Strata")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Builds and runs one libFuzzer target for a fixed time (issue 6).
-#   tools/fuzz/run.sh segment|collection SECONDS [extra libFuzzer flags...]
+#   tools/fuzz/run.sh segment|collection|filter SECONDS [extra libFuzzer flags...]
 # Seeds: Fixtures/v1*/ *.seg and a segment with an ANN index and all search sections (written by the
 # target itself) for `segment`; the template collection's MANIFEST, WAL and bitmap
-# (written by the target itself) for `collection`; plus every earlier crasher. The working corpus is
+# (written by the target itself) for `collection`; filter texts (written by the target itself) for
+# `filter`; plus every earlier crasher. The working corpus is
 # tools/fuzz/corpus/<target> (ignored). A crash makes this script fail and leaves the input in
 # Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/FuzzRegressionTests.swift replays.
 # Prints one summary line: `fuzz <target>: <runs> runs in <s> s, <n> crashes`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-target="${1:?usage: run.sh segment|collection SECONDS}"
-seconds="${2:?usage: run.sh segment|collection SECONDS}"
+target="${1:?usage: run.sh segment|collection|filter SECONDS}"
+seconds="${2:?usage: run.sh segment|collection|filter SECONDS}"
 shift 2
 case "$target" in
     segment) exe=FuzzSegment ;;
     collection) exe=FuzzCollection ;;
-    *) echo "unknown target '$target' (segment, collection)" >&2; exit 2 ;;
+    filter) exe=FuzzFilter ;;
+    *) echo "unknown target '$target' (segment, collection, filter)" >&2; exit 2 ;;
 esac
 cd "$here"
 swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product "$exe" 2>&1 | grep -v "Cannot export local symbol" >&2

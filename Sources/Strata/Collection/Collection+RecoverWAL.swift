@@ -69,12 +69,12 @@ extension StrataCollection {
     /// Inspects the current WAL of the collection at `path` and, with `apply`, cuts a damaged record
     /// and everything after it (after copying the whole WAL to `wal-<seq>.log.damaged-<offset>`), or
     /// moves a torn tail to `wal-<seq>.log.torn-<offset>` as a read-write open would. Takes the writer
-    /// lock (`.invalidArgument` when another process holds it). Throws for a damaged MANIFEST or WAL
+    /// lock (`.busy` when another process holds it). Throws for a damaged MANIFEST or WAL
     /// file header, which this does not repair.
     public static func recoverWAL(path: String, apply: Bool) throws(StrataError) -> WALRecoveryReport {
         guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
-            throw StrataError(.invalidArgument, "another process has the collection open for writing: stop it first", path: path)
+            throw StrataError(.busy, "another process has the collection open for writing: stop it first", path: path)
         }
         defer { lock.unlock() }
         let manifest = try Manifest.read(directory: path)

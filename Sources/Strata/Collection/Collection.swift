@@ -322,12 +322,12 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Creates an empty collection at `path` (the directory may exist but must not hold a
     /// manifest). Returns it opened read-write. Throws `.invalidArgument` for a bad schema or an
-    /// existing collection.
+    /// existing collection, `.busy` when another process holds the writer lock.
     public static func create(path: String, schema: SegmentSchema, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
         try schema.validate()
         try CollectionFS.makeDirectory(path)
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
-            throw StrataError(.invalidArgument, "another process has the collection open for writing", path: path)
+            throw StrataError(.busy, "another process has the collection open for writing", path: path)
         }
         guard !FileSystem.exists(CollectionFiles.manifest(path)) else {
             throw StrataError(.invalidArgument, "a collection already exists here", path: path)
@@ -340,7 +340,7 @@ public final class StrataCollection: @unchecked Sendable {
         return try open(path: path, access: .readWrite, options: options)
     }
 
-    /// Opens the collection at `path`. Read-write: takes the writer lock (`.invalidArgument` when
+    /// Opens the collection at `path`. Read-write: takes the writer lock (`.busy` when
     /// another process holds it), replays the WAL, then removes the writer's leftovers from a crash
     /// and moves a torn WAL tail into a side file (`wal-<seq>.log.torn-<offset>`). A damaged WAL
     /// record throws `.checksumMismatch` / `.corrupt` (file, section "wal", offset) before anything
@@ -350,7 +350,7 @@ public final class StrataCollection: @unchecked Sendable {
         var lock: FileLock? = nil
         if access == .readWrite {
             guard let l = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
-                throw StrataError(.invalidArgument, "another process has the collection open for writing", path: path)
+                throw StrataError(.busy, "another process has the collection open for writing", path: path)
             }
             lock = l
         }
@@ -485,8 +485,8 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Inserts rows; durable when this returns. Throws `.duplicateId` when an id repeats in the
     /// batch or is already live (use ``upsert(_:)`` to replace), `.dimensionMismatch`,
-    /// `.nonFiniteValue`, `.unknownColumn`, `.typeMismatch`, `.invalidArgument`. A rejected batch
-    /// writes nothing. May flush when the buffer passes its threshold.
+    /// `.nonFiniteValue`, `.invalidValue` (see ``VectorLimits``), `.unknownColumn`, `.typeMismatch`,
+    /// `.invalidArgument`. A rejected batch writes nothing. May flush when the buffer passes its threshold.
     public func insert(_ rows: [SegmentRow]) throws(StrataError) { try put(rows, upsert: false) }
 
     /// Inserts rows, replacing live rows with the same ids (delete old + insert new, atomically per
@@ -570,8 +570,9 @@ public final class StrataCollection: @unchecked Sendable {
                 }
                 norm += Double(x) * Double(x)
             }
+            try VectorLimits.check(squaredNorm: norm, what: label, path: path)
             if schema.metric == .cosine, !(norm > 0) {
-                throw StrataError(.invalidArgument, "\(label): a zero vector has no cosine direction", path: path)
+                throw StrataError(.invalidValue, "\(label): a zero vector has no cosine direction", path: path)
             }
             var values = [PayloadValue](repeating: .null, count: schema.columns.count)
             for (name, value) in row.payload {
@@ -590,7 +591,7 @@ public final class StrataCollection: @unchecked Sendable {
                 if case .string(let s) = value { bytes = s.utf8.count }
                 if case .stringList(let l) = value { bytes = l.reduce(0) { $0 + $1.utf8.count } + 4 * l.count }
                 guard bytes <= SegmentWriter.maximumValueBytes else {
-                    throw StrataError(.invalidArgument, "\(label): a payload value of \(bytes) bytes exceeds \(SegmentWriter.maximumValueBytes)", path: path)
+                    throw StrataError(.invalidValue, "\(label): a payload value of \(bytes) bytes exceeds \(SegmentWriter.maximumValueBytes)", path: path)
                 }
             }
             out.append(BufferedInput(id: row.id, vector: row.vector, values: values))
@@ -651,7 +652,7 @@ public final class StrataCollection: @unchecked Sendable {
                     let r = Int(loc.row)
                     try chunk.vectors.withBytes { (raw) throws(StrataError) in
                         let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
-                        try writer.append(id: chunk.ids[r], vector: v, values: chunk.values[r])
+                        try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
                     }
                 }
                 let summary = try writer.finish()
@@ -794,7 +795,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
     /// by id). Indexed segments are searched through their graph, over-fetching to make up for
     /// deleted rows (and falling back to an exact scan when too few survive); others and the buffer
     /// exactly. `options.exact` forces exact search everywhere.
-    /// Throws `.dimensionMismatch`, `.nonFiniteValue`, `.invalidArgument`.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), `.invalidArgument`.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
         try search(query: query, filter: nil, options: options)
     }
@@ -810,7 +811,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
         guard query.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, collection has \(schema.dimension)")
         }
-        guard query.allSatisfy(\.isFinite) else { throw StrataError(.nonFiniteValue, "query holds NaN or infinity") }
+        try VectorLimits.checkQuery(query)
         let k = options.k
         var all: [CollectionHit] = []
         for s in version.segments {
@@ -909,7 +910,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
         var q = query
         if schema.metric == .cosine {
             let norm = q.withUnsafeBufferPointer { strata_dot_f32($0.baseAddress, $0.baseAddress, $0.count) }.squareRoot()
-            guard norm > 0 else { throw StrataError(.invalidArgument, "a zero query has no cosine direction") }
+            guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction") }
             q = q.map { $0 / norm }
         }
         let dim = schema.dimension

@@ -383,7 +383,7 @@ public final class Compactor {
             for row in start..<end where !input.isDeleted(row: row) {
                 let v = try seg.vector(row: row)
                 try v.withUnsafeBufferPointer { (p) throws(StrataError) in
-                    try writer.append(id: seg.unsafeId(ofRow: row), vector: p, values: values[row - start])
+                    try writer.appendAdmitted(id: seg.unsafeId(ofRow: row), vector: p, values: values[row - start])
                 }
             }
             Maintenance.dropPages(seg, rows: start..<end)

@@ -16,7 +16,6 @@
 // for string_list columns a condition holds when it holds for any item. Unknown fields, unknown
 // columns and values of the wrong type are errors (`.invalidArgument`, `.unknownColumn`,
 // `.typeMismatch`), never silently ignored.
-import Foundation
 
 /// A scalar in a filter condition.
 public enum FilterValue: Sendable, Hashable, CustomStringConvertible {
@@ -107,51 +106,34 @@ public struct Filter: Sendable, Hashable {
 
 // MARK: - JSON
 
-/// A parsed JSON value (JSONDecoder keeps integers, floats and booleans apart, unlike JSONSerialization).
-enum JSONValue: Decodable {
-    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let i = try? c.decode(Int64.self) { self = .int(i); return }
-        if let d = try? c.decode(Double.self) { self = .double(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try c.decode([String: JSONValue].self))
-    }
-
-    static func parse(_ text: String, what: String) throws(StrataError) -> JSONValue {
-        do { return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
-            throw StrataError(.invalidArgument, "\(what) is not valid JSON: \(error)")
-        }
-    }
-
-    var kindName: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .int, .double: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
-}
-
 extension Filter {
-    /// Parses the JSON form (see the top of Filter.swift). Throws `.invalidArgument` naming the path
-    /// of the offending element, e.g. `filter.must[0].range: unknown field 'gtee' (gt, gte, lt, lte)`.
+    /// The deepest nesting of filters the JSON form may have: the top-level filter is level 1, and
+    /// each nested filter (a condition with must / should / must_not) one more. Deeper filters are
+    /// rejected with a message naming this limit.
+    public static let maximumNesting = 64
+
+    /// JSON arrays and objects a filter within ``maximumNesting`` can need: an object and an array
+    /// per level, then a condition object, its operator object and a `match.any` array.
+    static let maximumJSONDepth = 2 * maximumNesting + 3
+
+    /// Parses the JSON form (see the top of Filter.swift) in time linear in its length. Throws
+    /// `.invalidArgument` naming the path of the offending element (and, for JSON errors, the byte
+    /// offset), e.g. `filter.must[0].range: unknown field 'gtee' (gt, gte, lt, lte)`, or
+    /// `filter.must[0].match.value: number 1e400 is out of the range of a 64-bit float (byte 40)`.
     public init(json: String) throws(StrataError) {
-        self = try Filter.parse(JSONValue.parse(json, what: "filter"), path: "filter")
+        let value = try JSONValue.parse(json, what: "filter", maximumDepth: Self.maximumJSONDepth,
+                                        depthNote: "a filter may nest at most \(Self.maximumNesting) levels")
+        self = try Filter.parse(value, path: "filter", level: 1)
     }
 
     static func bad(_ path: String, _ message: String) -> StrataError {
         StrataError(.invalidArgument, "\(path): \(message)")
     }
 
-    static func parse(_ v: JSONValue, path: String) throws(StrataError) -> Filter {
+    static func parse(_ v: JSONValue, path: String, level: Int) throws(StrataError) -> Filter {
+        guard level <= maximumNesting else {
+            throw bad(path, "filters nest more than \(maximumNesting) levels deep (the limit)")
+        }
         guard case .object(let o) = v else { throw bad(path, "expected an object with must, should or must_not, got \(v.kindName)") }
         var f = Filter()
         for (field, value) in o.sorted(by: { $0.key < $1.key }) {
@@ -163,7 +145,7 @@ extension Filter {
             default: throw bad(p, "expected a list of conditions, got \(value.kindName)")
             }
             var conditions: [FilterCondition] = []
-            for (i, c) in list.enumerated() { conditions.append(try parseCondition(c, path: "\(p)[\(i)]")) }
+            for (i, c) in list.enumerated() { conditions.append(try parseCondition(c, path: "\(p)[\(i)]", level: level)) }
             switch field {
             case "must": f.must = conditions
             case "should": f.should = conditions
@@ -174,10 +156,11 @@ extension Filter {
         return f
     }
 
-    static func parseCondition(_ v: JSONValue, path: String) throws(StrataError) -> FilterCondition {
+    /// One condition of a filter at nesting `level`.
+    static func parseCondition(_ v: JSONValue, path: String, level: Int) throws(StrataError) -> FilterCondition {
         guard case .object(let o) = v else { throw bad(path, "expected a condition object, got \(v.kindName)") }
         let boolKeys: Set<String> = ["must", "should", "must_not"]
-        if !o.isEmpty, o.keys.allSatisfy(boolKeys.contains) { return .filter(try parse(v, path: path)) }
+        if !o.isEmpty, o.keys.allSatisfy(boolKeys.contains) { return .filter(try parse(v, path: path, level: level + 1)) }
         if let n = o["is_null"], o["key"] == nil {
             guard o.count == 1, case .object(let inner) = n, inner.count == 1, case .string(let k)? = inner["key"] else {
                 throw bad(path, "is_null takes {\"key\": \"column\"}")

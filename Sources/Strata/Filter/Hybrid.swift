@@ -10,6 +10,20 @@ public enum HybridFusion: Sendable, Equatable {
     case rrf(k: Double = 60)
     /// Weighted sum of min-max normalised scores.
     case weighted(dense: Double, sparse: Double, text: Double)
+
+    /// Throws `.invalidArgument` unless the fused score is finite for any input: the RRF constant
+    /// finite and not negative, the weights finite with a finite sum of magnitudes (each side's
+    /// normalised score lies in [0, 1], so the fused score is then bounded by that sum).
+    public func validate() throws(StrataError) {
+        switch self {
+        case .rrf(let k):
+            guard k.isFinite, k >= 0 else { throw StrataError(.invalidArgument, "the RRF constant must be finite and at least 0, got \(k)") }
+        case .weighted(let d, let s, let t):
+            guard d.isFinite, s.isFinite, t.isFinite, (abs(d) + abs(s) + abs(t)).isFinite else {
+                throw StrataError(.invalidArgument, "fusion weights must be finite numbers with a finite sum, got \(d), \(s), \(t)")
+            }
+        }
+    }
 }
 
 /// A hybrid query.
@@ -76,10 +90,12 @@ public enum Fusion {
 
 extension Segment {
     /// Runs each side of `query` (dense: filtered or plain graph search; sparse; BM25), each with the
-    /// filter, and fuses them. Throws when no side is given or a side's index is missing.
+    /// filter, and fuses them. Throws when no side is given, a side's index is missing, or the fusion
+    /// parameters are not finite (``HybridFusion/validate()``).
     public func hybridSearch(_ query: HybridQuery) throws(StrataError) -> [HybridHit] {
         try checkOpen()
         guard query.k >= 1, query.candidates >= 1 else { throw StrataError(.invalidArgument, "k and candidates must be at least 1") }
+        try query.fusion.validate()
         guard query.dense != nil || query.sparse != nil || query.text != nil else {
             throw StrataError(.invalidArgument, "a hybrid query needs a dense vector, a sparse vector or text")
         }

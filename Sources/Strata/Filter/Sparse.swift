@@ -30,12 +30,18 @@ public struct SparseVector: Sendable, Equatable {
         self.values = values
     }
 
-    /// Throws `.invalidArgument` when the counts differ or a weight is not finite.
+    /// Throws `.invalidArgument` when the counts differ, `.nonFiniteValue` when a weight is not
+    /// finite, `.invalidValue` when the squared norm (duplicate indices summed, in Double) exceeds
+    /// ``VectorLimits/maximumSquaredNorm``, so that sums of duplicates and sparse dot products stay
+    /// finite in float32.
     public func validate() throws(StrataError) {
         guard indices.count == values.count else {
             throw StrataError(.invalidArgument, "sparse vector has \(indices.count) indices and \(values.count) values")
         }
         guard values.allSatisfy(\.isFinite) else { throw StrataError(.nonFiniteValue, "sparse vector holds NaN or infinity") }
+        var summed: [UInt32: Double] = [:]
+        for (i, v) in zip(indices, values) { summed[i, default: 0] += Double(v) }
+        try VectorLimits.check(squaredNorm: summed.values.reduce(0) { $0 + $1 * $1 }, what: "sparse vector")
     }
 
     /// Parses `index:weight,index:weight,...` (the CLI form).

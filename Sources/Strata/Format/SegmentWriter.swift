@@ -122,7 +122,8 @@ public final class SegmentWriter {
     public var rowCount: Int { ids.count }
 
     /// Appends a batch of rows. The whole batch is checked before any row is written, so a bad row
-    /// (wrong dimension, NaN/inf, unknown column, type mismatch, null in a non-nullable column)
+    /// (wrong dimension, NaN/inf, a squared norm over ``VectorLimits/maximumSquaredNorm``, unknown
+    /// column, type mismatch, null in a non-nullable column)
     /// rejects the batch and leaves the writer usable. Duplicate ids are detected by ``finish()``.
     public func append(_ rows: [SegmentRow]) throws(StrataError) {
         var positional: [[PayloadValue]] = []
@@ -150,7 +151,15 @@ public final class SegmentWriter {
         try appendChecked(id: id, vector: vector, values: values)
     }
 
-    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String) throws(StrataError) {
+    /// Appends a row the collection already acknowledged (a buffer flush, a compaction copy): every
+    /// check of ``append(id:vector:values:)`` but the norm limit, which applies when a row is
+    /// admitted, so that rows stored before the limit existed are carried over, never lost.
+    func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+        try checkRow(vector: vector, values: values, label: "row id \(id)", normLimit: false)
+        try appendChecked(id: id, vector: vector, values: values)
+    }
+
+    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String, normLimit: Bool = true) throws(StrataError) {
         guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished", path: path) }
         guard vector.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "\(label): vector has \(vector.count) dimensions, schema has \(schema.dimension)")
@@ -163,15 +172,16 @@ public final class SegmentWriter {
             }
             norm += Double(x) * Double(x)
         }
+        if normLimit { try VectorLimits.check(squaredNorm: norm, what: label) }
         if schema.metric == .cosine, !(norm > 0) {
-            throw StrataError(.invalidArgument, "\(label): a zero (or overflowing) vector has no cosine direction")
+            throw StrataError(.invalidValue, "\(label): a zero vector has no cosine direction")
         }
         for value in values {
             var bytes = 0
             if case .string(let s) = value { bytes = s.utf8.count }
             if case .stringList(let l) = value { bytes = l.reduce(0) { $0 + $1.utf8.count } + 4 * l.count }
             guard bytes <= Self.maximumValueBytes else {
-                throw StrataError(.invalidArgument, "\(label): a payload value of \(bytes) bytes exceeds \(Self.maximumValueBytes)")
+                throw StrataError(.invalidValue, "\(label): a payload value of \(bytes) bytes exceeds \(Self.maximumValueBytes)")
             }
         }
         guard values.count == schema.columns.count else {

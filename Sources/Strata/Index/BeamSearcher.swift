@@ -202,10 +202,12 @@ public final class BeamSearcher {
 
     /// Approximate k nearest rows of `query`, closest first, with exact distances.
     /// - Throws: ``StrataError/Code/dimensionMismatch`` for a query of the wrong length,
-    ///   ``StrataError/Code/invalidArgument`` for bad knobs.
+    ///   ``StrataError/Code/nonFiniteValue`` / ``StrataError/Code/invalidValue`` for a query with NaN,
+    ///   infinity or too large a norm, ``StrataError/Code/invalidArgument`` for bad knobs.
     /// - Complexity: about L hops of R PQ look-ups (M table reads each) and one exact distance.
     public func search(_ query: [Float], parameters: BeamSearchParameters) throws -> [(row: Int, distance: Float)] {
         if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }
+        try VectorLimits.checkQuery(query)
         try parameters.validate()
         return query.withUnsafeBufferPointer { search(unchecked: $0.baseAddress!, parameters) }
     }
@@ -399,11 +401,13 @@ public final class BeamSearcher {
     }
 
     /// Exact k nearest rows by scanning every record (for small segments, and as ground truth).
-    /// - Throws: ``StrataError/Code/dimensionMismatch``, or ``StrataError/Code/invalidArgument`` for k < 1.
+    /// - Throws: ``StrataError/Code/dimensionMismatch``, ``StrataError/Code/nonFiniteValue`` /
+    ///   ``StrataError/Code/invalidValue`` (see ``VectorLimits``), or ``StrataError/Code/invalidArgument`` for k < 1.
     /// - Complexity: O(count * dimension).
     public func exactSearch(_ query: [Float], k: Int) throws -> [(row: Int, distance: Float)] {
         if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }
         if k < 1 { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        try VectorLimits.checkQuery(query)
         ensureCapacity(list: 1, results: n)
         let base = graph.bytes.baseAddress!
         query.withUnsafeBufferPointer { qp in

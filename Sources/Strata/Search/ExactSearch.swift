@@ -55,15 +55,16 @@ struct TopK {
 }
 
 extension Segment {
-    /// Checks and prepares a query: dimension, finite values, normalisation for cosine.
+    /// Checks and prepares a query: dimension, finite values, squared norm within
+    /// ``VectorLimits/maximumSquaredNorm``, normalisation for cosine.
     func prepareQuery(_ query: [Float]) throws(StrataError) -> [Float] {
         guard query.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, segment has \(schema.dimension)", path: path)
         }
-        guard query.allSatisfy(\.isFinite) else { throw StrataError(.nonFiniteValue, "query holds NaN or infinity", path: path) }
+        try VectorLimits.checkQuery(query, path: path)
         guard schema.metric == .cosine else { return query }
         let norm = query.withUnsafeBufferPointer { strata_dot_f32($0.baseAddress, $0.baseAddress, $0.count) }.squareRoot()
-        guard norm > 0 else { throw StrataError(.invalidArgument, "a zero query has no cosine direction", path: path) }
+        guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction", path: path) }
         return query.map { $0 / norm }
     }
 
@@ -84,7 +85,7 @@ extension Segment {
 
     /// Exact k nearest rows to `query` under the segment's metric, closest first (ties by id).
     /// `filter`, when given, admits a row only if it returns true. O(rows x dimension).
-    /// Throws `.dimensionMismatch`, `.nonFiniteValue`, or `.invalidArgument` for k < 1.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), or `.invalidArgument` for k < 1.
     public func exactSearch(query: [Float], k: Int, filter: ((Int) -> Bool)? = nil) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }

@@ -5,7 +5,7 @@
 /// exactly what is wrong and where. Nothing in Strata traps on bad input: it throws this instead.
 public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, matchable in `catch`.
-    public enum Code: String, Sendable, Equatable {
+    public enum Code: String, Sendable, Equatable, CaseIterable {
         /// The file does not start (or end) with the Strata magic: not a segment.
         case badMagic
         /// The file was written by a newer, incompatible format version; upgrade Strata to read it.
@@ -22,8 +22,13 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         case dimensionMismatch
         /// The same external id appears twice.
         case duplicateId
-        /// A vector holds NaN or an infinity.
+        /// A vector holds NaN or an infinity (or a value that becomes one when stored, e.g. over
+        /// 65504 in a float16 segment).
         case nonFiniteValue
+        /// A finite value Strata cannot store or compare: a vector whose squared norm exceeds
+        /// ``VectorLimits/maximumSquaredNorm``, a zero vector under the cosine metric, a payload value
+        /// over the size limit.
+        case invalidValue
         /// A payload column name is not in the schema.
         case unknownColumn
         /// A value's type does not match its column's type.
@@ -34,6 +39,8 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         case io
         /// An id was looked up that the segment does not contain.
         case notFound
+        /// Another process holds a lock Strata needs (e.g. a collection's writer lock); try later.
+        case busy
     }
 
     /// What went wrong.

@@ -150,7 +150,10 @@ enum FuzzSearch {
             }
         }
         let d = seg.schema.dimension
-        let dense: [Float]? = d > 0 && d <= 1 << 16 ? (0..<d).map { Float(($0 % 5) - 2) * 0.5 } : nil
+        // Mostly small queries; sometimes one whose squared norm passes VectorLimits (refused) or
+        // sits near it (accepted; distances to stored vectors may still overflow in a bad file).
+        let magnitude: Float = [0.5, 0.5, 0.5, 0x1p60, 1e19, 3e38][ch.byte() % 6]
+        let dense: [Float]? = d > 0 && d <= 1 << 16 ? (0..<d).map { Float(($0 % 5) - 2) * magnitude } : nil
         let plans: [FilterPlanKind?] = [.graph, nil, .exact, .unfiltered, .empty]
         for _ in 0..<3 {
             let f = filter(seg, &ch)
@@ -177,7 +180,9 @@ enum FuzzSearch {
                 _ = try? seg.bm25Search(column: c, text: t, k: k, filter: f)
                 if textQuery == nil { textQuery = (c, t) }
             }
-            let fusion: HybridFusion = ch.byte() & 1 == 0 ? .rrf() : .weighted(dense: 1, sparse: 0.5, text: 0.75)
+            let weights: [Double] = [1, 0.5, 0.75, -2, 0, 1e308, .nan, .infinity]
+            let fusion: HybridFusion = ch.byte() & 1 == 0 ? .rrf(k: [60, 0, -1, .nan][ch.byte() % 4])
+                : .weighted(dense: weights[ch.byte() % 8], sparse: weights[ch.byte() % 8], text: weights[ch.byte() % 8])
             let q = HybridQuery(dense: dense, sparse: hasSparse ? sparse : nil, text: textQuery, filter: ch.byte() & 1 == 0 ? f : nil,
                                 k: k, candidates: 1 + ch.byte() % 16, fusion: fusion, denseListSize: 8)
             _ = try? seg.hybridSearch(q)
