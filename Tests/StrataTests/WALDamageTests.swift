@@ -112,6 +112,42 @@ final class WALDamageTests: CollectionTestCase {
         c.close()
     }
 
+    /// A damaged record header (its length cannot be trusted): recovery finds the next header that
+    /// verifies, counts the records in between by their numbers, and reports counts it could not
+    /// read as lower bounds.
+    func testRecoveryCountsPastADamagedHeader() throws {
+        let dir = tmpPath("c")
+        let c = try StrataCollection.create(path: dir, schema: Self.schema, options: options())
+        try c.insert(rows(0..<10))
+        try c.insert(rows(10..<20))
+        try c.insert(rows(20..<25))
+        try c.delete(ids: [1, 2, 21])
+        try c.insert(rows(25..<28))
+        c.close()
+        let walPath = "\(dir)/\(CollectionFiles.walName(1))"
+        var wal = try readBytes(walPath)
+        let spans = Self.walRecordSpans(wal)
+        XCTAssertEqual(spans.count, 5)
+        wal[spans[1].lowerBound + 2] ^= 0x80 // the length field of record 2
+        try writeBytes(wal, walPath)
+        let e = assertStrataError(.checksumMismatch) { try StrataCollection.open(path: dir, access: .readOnly) }
+        XCTAssertEqual(e?.offset, UInt64(spans[1].lowerBound))
+        let report = try StrataCollection.recoverWAL(path: dir, apply: false)
+        XCTAssertEqual(report.state, .damaged)
+        XCTAssertEqual(report.keptRecords, 1)
+        XCTAssertEqual(report.lost.records, 4)
+        XCTAssertEqual(report.lost.rows, 5 + 3, "records 3 and 5; record 2's count is unreadable")
+        XCTAssertEqual(report.lost.deletedIds, 3)
+        XCTAssertFalse(report.lost.countsExact)
+        XCTAssertFalse(report.lost.idsExact)
+        XCTAssertEqual(report.lost.unreadableBytes, UInt64(spans[1].count))
+        XCTAssertEqual(report.lost.bytes, UInt64(wal.count - spans[1].lowerBound))
+        XCTAssertEqual(try readBytes(walPath), wal, "a dry run changes nothing")
+        let text = try runStrata(["recover", dir], scratch: tmp)
+        XCTAssertEqual(text.status, 1)
+        XCTAssertTrue(text.stdoutText.contains("at least 4 records"), text.stdoutText)
+    }
+
     /// A WAL cut inside the last record's body or header, or followed by a partial header: the
     /// read-write open keeps the records before it, moves the torn bytes to `<wal>.torn-<offset>`
     /// exactly, and cuts the WAL there. A crash between the side file and the cut (the side file
