@@ -18,8 +18,10 @@ enum CollectionReadCommands {
 
     /// Search every query of a file against one snapshot; ground truth ids are compared with hit ids.
     static func search(directory: String, query: String, k: Int, limit: Int?, groundtruth: String?, listSize: Int, exact: Bool,
-                       filter filterJSON: String? = nil, json: Bool) throws {
-        let c = try StrataCollection.open(path: directory, access: .readOnly)
+                       filter filterJSON: String? = nil, verify: Bool = false, json: Bool) throws {
+        var collectionOptions = CollectionOptions()
+        collectionOptions.verifyReads = verify
+        let c = try StrataCollection.open(path: directory, access: .readOnly, options: collectionOptions)
         let filter = try filterJSON.map { try Filter(json: $0) }
         let snap = try c.snapshot()
         let queries = try VectorFile(path: query)

@@ -85,7 +85,7 @@ struct HybridSearchFlags: ParsableArguments {
 
     static func run(_ cmd: SearchCommand) throws {
         let h = cmd.hybrid
-        let seg = try Segment.open(path: cmd.segment)
+        let seg = try Segment.open(path: cmd.segment, options: SegmentOpenOptions(verify: cmd.verify))
         let filter = try h.filter.map { try Filter(json: $0) }
         if let filter { try filter.validate(against: seg.schema) }
         let sparse = try h.sparse.map { try SparseVector(parsing: $0) }

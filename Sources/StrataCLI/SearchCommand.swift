@@ -34,6 +34,10 @@ struct SearchCommand: ParsableCommand {
     @Flag(name: .long, help: "Collections: exact search in every segment.")
     var exact = false
 
+    @Flag(name: .long, help: ArgumentHelp("Check the checksum of every section a query reads (once per segment) and fail with exit 1 on damage.",
+                                           discussion: "Without it, search trusts section bytes (open does not read them); see `strata scrub`."))
+    var verify = false
+
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
@@ -63,12 +67,12 @@ struct SearchCommand: ParsableCommand {
             }
             guard let query else { throw ValidationError("--query is required") }
             return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
-                                                     listSize: listSize, exact: exact, filter: hybrid.filter, json: json)
+                                                     listSize: listSize, exact: exact, filter: hybrid.filter, verify: verify, json: json)
         }
         if hybrid.isActive { return try HybridSearchFlags.run(self) }
         guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }
         // Exact search reads the vectors section only: no graph-record cache.
-        let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: 0, verify: verify))
         let rssAfterOpen = residentAnonymousMB()
         let queries = try VectorFile(path: query)
         guard queries.dimension == seg.schema.dimension || queries.count == 0 else {

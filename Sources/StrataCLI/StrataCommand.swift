@@ -15,8 +15,9 @@ struct StrataCommand: ParsableCommand {
              holds the lock)
           1  bad data or a failed operation: badMagic, unsupportedVersion,
              unsupportedFeature, truncated, checksumMismatch, corrupt,
-             dimensionMismatch, duplicateId, nonFiniteValue, invalidValue,
-             unknownColumn, typeMismatch, notFound (verify: damage found)
+             dimensionMismatch, duplicateId, alreadyExists, nonFiniteValue,
+             invalidValue, unknownColumn, typeMismatch, notFound (verify:
+             damage found)
           2  usage: invalidArgument, unknown or malformed options;
              system: io, busy (another process holds the writer lock)
         Errors print as `strata: CODE: message (file, section, offset)` on
@@ -25,6 +26,7 @@ struct StrataCommand: ParsableCommand {
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
+                      CollectionScrubCommand.self,
                       CollectionTestDriverCommand.self, FilterBenchCommand.self, GenCommand.self]
     )
 }

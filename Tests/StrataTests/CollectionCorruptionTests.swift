@@ -13,7 +13,9 @@
 //   (see also testDamagedWALRecordIsRefusedNotDropped);
 // - different content while verify reports a problem (the damage is detected; segment open is
 //   O(1) and checks block checksums lazily, verify checks all of them).
-// Different content while verify says sound is a failure, and so is a trap or a hang.
+// Different content while verify says sound is a failure, and so is a trap or a hang. For segment
+// damage, `scrub` must agree with verify, and a read-only open with verified reads
+// (`CollectionOptions.verifyReads`) must either throw or read exactly the original content.
 import Foundation
 import XCTest
 @testable import Strata
@@ -134,6 +136,23 @@ final class CollectionCorruptionTests: CollectionTestCase {
         } catch { ro = .failure(error) }
         let sound: Bool
         do throws(StrataError) { sound = try StrataCollection.verify(path: dir).isSound } catch { return .failure("verify threw \(error)") }
+        if kind(of: name) == "segment" {
+            // Scrub runs the same per-segment checks as verify: it must agree on segment damage.
+            let scrubSound: Bool
+            do throws(StrataError) { scrubSound = try StrataCollection.scrub(path: dir).isSound } catch { return .failure("scrub threw \(error)") }
+            if scrubSound != sound { return .failure("scrub says \(scrubSound ? "sound" : "damaged"), verify \(sound ? "sound" : "damaged")") }
+            // With verified reads, reading either fails or answers as the sound collection does.
+            var verified = CollectionOptions()
+            verified.verifyReads = true
+            do throws(StrataError) {
+                let c = try StrataCollection.open(path: dir, access: .readOnly, options: verified)
+                let state = try State(c)
+                c.close()
+                if state != fixture.original { return .failure("verified reads answered differently, without an error") }
+            } catch {
+                if sound { return .failure("verified reads threw \(error) on a collection verify calls sound") }
+            }
+        }
         // Read-write open (cleans up, cuts a torn WAL tail) must agree with the read-only one.
         var rwState: State? = nil
         do throws(StrataError) {

@@ -215,7 +215,7 @@ final class CollectionCrashTests: CollectionTestCase {
             return (try? JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]) ?? [:]
         }
         _ = try run(["create", dir, "--dim", "32", "--metric", "ip", "--schema", SampleDataset.schemaSpec, "--json"])
-        _ = try run(["create", dir, "--dim", "32"], status: 2)
+        _ = try run(["create", dir, "--dim", "32"], status: 1)
         let ins = try run(["insert", dir, "--vectors", sample.appendingPathComponent("base.fvecs").path,
                            "--payload", sample.appendingPathComponent("payload.tsv").path, "--batch", "250", "--flush-rows", "500",
                            "--no-index", "--json"])

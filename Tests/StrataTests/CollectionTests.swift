@@ -151,9 +151,9 @@ final class CollectionTests: CollectionTestCase {
         XCTAssertEqual(try c.stats().walBytes, before, "a delete that matches nothing writes nothing")
         XCTAssertEqual(try c.count(), 10)
         assertStrataError(.busy, "second writer") { try StrataCollection.open(path: dir, access: .readWrite) }
-        assertStrataError(.invalidArgument, "create over an existing collection") { try StrataCollection.create(path: self.tmpPath("c2"), schema: SegmentSchema(dimension: 0)) }
+        assertStrataError(.invalidArgument, "bad schema") { try StrataCollection.create(path: self.tmpPath("c2"), schema: SegmentSchema(dimension: 0)) }
         c.close()
-        assertStrataError(.invalidArgument, "create over an existing collection") { try StrataCollection.create(path: dir, schema: Self.schema) }
+        assertStrataError(.alreadyExists, "create over an existing collection") { try StrataCollection.create(path: dir, schema: Self.schema) }
         let ro = try StrataCollection.open(path: dir, access: .readOnly)
         assertStrataError(.invalidArgument, "read-only") { try ro.insert(self.rows([77])) }
     }

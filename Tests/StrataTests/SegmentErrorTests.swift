@@ -145,8 +145,8 @@ final class SegmentErrorTests: StrataTestCase {
         bytes[Int(column.offset + block1.offset)] ^= 0xFF
         bad = try Segment.open(path: try write(bytes, "col.seg"))
         report = bad.verify()
-        // The section-level problem is located by the section's offset; its section name is the kind
-        // ("column"), while block-level problems name the column (see the closing note).
+        // The section-level problem is located by the section's offset, the block-level one by the
+        // block's; both name the column (see the closing note).
         let sectionProblem = report.problems.first { $0.code == .checksumMismatch && $0.offset == column.offset }
         XCTAssertTrue(sectionProblem?.section?.hasPrefix("column") ?? false, "\(report.problems)")
         let blockProblem = report.problems.first { $0.code == .checksumMismatch && $0.offset == column.offset + block1.offset }

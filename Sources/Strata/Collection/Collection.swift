@@ -31,6 +31,13 @@ public struct CollectionOptions: Sendable {
     /// Payload indexes and BM25 columns built into flushed segments (the compactor keeps those its
     /// input segments have).
     public var search = SearchSectionOptions()
+    /// Open segments with ``SegmentOpenOptions/verify``: searches and reads check the checksums of
+    /// the sections they touch (once per open segment) and throw `.checksumMismatch` on damage.
+    /// Default false (search trusts section bytes; `strata scrub` checks them in the background).
+    public var verifyReads = false
+
+    /// How this collection opens its segments.
+    var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
 
     /// Defaults.
     public init() {}
@@ -142,18 +149,22 @@ final class Version: @unchecked Sendable {
     deinit { FileReferences.shared.release(paths) }
 
     /// Opens the segments and bitmaps of `manifest`, reusing those already open in `previous`.
-    static func open(directory: String, manifest: Manifest, reusing previous: Version?) throws(StrataError) -> Version {
+    static func open(directory: String, manifest: Manifest, reusing previous: Version?,
+                     options: SegmentOpenOptions = SegmentOpenOptions()) throws(StrataError) -> Version {
         var bySegment: [String: OpenSegment] = [:]
         for s in previous?.segments ?? [] { bySegment[s.entry.name] = s }
         var list: [OpenSegment] = []
         for entry in manifest.segments {
             let segment: Segment
             if let old = bySegment[entry.name] { segment = old.segment } else {
-                segment = try Segment.open(path: "\(directory)/\(entry.name)")
+                segment = try Segment.open(path: "\(directory)/\(entry.name)", options: options)
+                // Replay and writes look ids up in every segment and treat a failed look-up as "not
+                // there": with verified reads, check those sections now so that damage throws.
+                if options.verify { try segment.checkSectionChecksums([.schema, .ids, .idIndex]) }
             }
             guard UInt64(segment.rowCount) == entry.rowCount, segment.schema.dimension == manifest.schema.dimension,
-                  segment.schema.metric == manifest.schema.metric else {
-                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension or metric)",
+                  segment.schema.metric == manifest.schema.metric, segment.schema.columns == manifest.schema.columns else {
+                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension, metric or columns)",
                                   path: CollectionFiles.manifest(directory), section: "manifest")
             }
             var bitmap: DeleteBitmap? = nil
@@ -320,18 +331,24 @@ public final class StrataCollection: @unchecked Sendable {
         self.writerLock = writerLock
     }
 
-    /// Creates an empty collection at `path` (the directory may exist but must not hold a
-    /// manifest). Returns it opened read-write. Throws `.invalidArgument` for a bad schema or an
-    /// existing collection, `.busy` when another process holds the writer lock.
+    /// Creates an empty collection at `path` (the directory may exist but must hold no collection
+    /// file: `MANIFEST*`, `seg-*`, `wal-*`, `del-*`, `LOCK`, `COMPACT.lock` or their temporaries).
+    /// Returns it opened read-write. Throws `.invalidArgument` for a bad schema, `.alreadyExists`
+    /// naming the collection files found (nothing in the directory is changed), `.io` when `path`
+    /// is not a directory, `.busy` when another process holds the writer lock.
     public static func create(path: String, schema: SegmentSchema, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
         try schema.validate()
+        // Checked before anything is created: a directory whose MANIFEST was moved aside still holds
+        // acknowledged data, and a new manifest would make every file in it an unreferenced leftover
+        // that the open below deletes.
+        if CollectionFS.isDirectory(path) { try refuseCollectionFiles(in: path, except: []) }
         try CollectionFS.makeDirectory(path)
+        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
             throw StrataError(.busy, "another process has the collection open for writing", path: path)
         }
-        guard !FileSystem.exists(CollectionFiles.manifest(path)) else {
-            throw StrataError(.invalidArgument, "a collection already exists here", path: path)
-        }
+        // Again under LOCK: another create may have run between the check and the lock.
+        try refuseCollectionFiles(in: path, except: ["LOCK"])
         try WALReader.create(directory: path, sequence: 1)
         let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: CollectionFS.nowMilliseconds(),
                                 schema: schema, segments: [], obsolete: [])
@@ -340,15 +357,29 @@ public final class StrataCollection: @unchecked Sendable {
         return try open(path: path, access: .readWrite, options: options)
     }
 
+    /// Throws `.alreadyExists` naming the collection files in `path` (other than `except`).
+    private static func refuseCollectionFiles(in path: String, except: Set<String>) throws(StrataError) {
+        let found = try CollectionFS.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
+        guard !found.isEmpty else { return }
+        let shown = found.prefix(20).joined(separator: ", ") + (found.count > 20 ? ", ... (\(found.count) in all)" : "")
+        let what = found.contains("MANIFEST") ? "a collection already exists here"
+            : "the directory holds collection files without a MANIFEST (moved or lost?)"
+        throw StrataError(.alreadyExists, "\(what): \(shown); create refuses to overwrite them and changed nothing", path: path)
+    }
+
     /// Opens the collection at `path`. Read-write: takes the writer lock (`.busy` when
     /// another process holds it), replays the WAL, then removes the writer's leftovers from a crash
     /// and moves a torn WAL tail into a side file (`wal-<seq>.log.torn-<offset>`). A damaged WAL
     /// record throws `.checksumMismatch` / `.corrupt` (file, section "wal", offset) before anything
-    /// on disk changes; `strata recover` cuts it. Read-only: replays without changing anything.
+    /// on disk changes; `strata recover` cuts it. Read-only: replays without changing anything. A
+    /// directory without a readable MANIFEST is refused before anything is locked or removed:
+    /// `.corrupt` when it holds segments, bitmaps or WALs, `.io` when it is not a collection.
     public static func open(path: String, access: CollectionAccess = .readWrite, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
         guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var lock: FileLock? = nil
         if access == .readWrite {
+            // Cleanup below removes files the manifest does not reference: never without one.
+            _ = try Manifest.read(directory: path)
             guard let l = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
                 throw StrataError(.busy, "another process has the collection open for writing", path: path)
             }
@@ -358,7 +389,7 @@ public final class StrataCollection: @unchecked Sendable {
         while true {
             do {
                 let manifest = try Manifest.read(directory: path)
-                let version = try Version.open(directory: path, manifest: manifest, reusing: nil)
+                let version = try Version.open(directory: path, manifest: manifest, reusing: nil, options: options.segmentOpenOptions)
                 let walPath = "\(path)/\(CollectionFiles.walName(manifest.walSequence))"
                 // Read (and refuse damage) before the writer changes anything on disk.
                 let read = try WALReader.read(path: walPath, sequence: manifest.walSequence, schema: manifest.schema)
@@ -432,7 +463,7 @@ public final class StrataCollection: @unchecked Sendable {
             // Only the writer process rotates the WAL (it holds LOCK): in the writer, a newer WAL means
             // our own flush has published and is about to install its version, which includes this one.
             if access == .readWrite, manifest.walSequence != current.manifest.walSequence { return }
-            let next = try Version.open(directory: path, manifest: manifest, reusing: current)
+            let next = try Version.open(directory: path, manifest: manifest, reusing: current, options: options.segmentOpenOptions)
             if access == .readWrite {
                 stateLock.locked { if manifest.generation > version.manifest.generation { version = next } }
             } else {
@@ -662,6 +693,13 @@ public final class StrataCollection: @unchecked Sendable {
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1
             let nextWALName = CollectionFiles.walName(nextSequence)
+            // Creating it renames over any file of that name. Open removed an empty leftover; one that
+            // is still here holds records no manifest of ours accounts for: refuse, never overwrite.
+            guard !FileSystem.exists("\(path)/\(nextWALName)") else {
+                throw StrataError(.alreadyExists, "\(nextWALName) already exists and holds records the manifest (WAL \(oldVersion.manifest.walSequence)) "
+                                  + "does not account for (an older MANIFEST put back?); flush refuses to overwrite it: move it away",
+                                  path: "\(path)/\(nextWALName)")
+            }
             try WALReader.create(directory: path, sequence: nextSequence)
             created.append(nextWALName)
             // 3. Under MANIFEST.lock: the current manifest (a compactor may have published),
@@ -676,7 +714,13 @@ public final class StrataCollection: @unchecked Sendable {
                                   path: CollectionFiles.manifest(path), section: "manifest")
             }
             let fresh = current.generation == oldVersion.manifest.generation ? oldVersion
-                : try Version.open(directory: path, manifest: current, reusing: oldVersion)
+                : try Version.open(directory: path, manifest: current, reusing: oldVersion, options: options.segmentOpenOptions)
+            // Pending deletes resolve to rows through every sealed segment's id_index and ids (newest
+            // first), here and when the WAL's records were applied (an upsert or delete whose id the
+            // look-up missed is no pending delete at all); the bitmaps written below carry the old
+            // ones forward (checked when read). Check those sections before publishing a bitmap or
+            // retiring a WAL that depends on them (once per open segment).
+            for s in fresh.segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
             var changed: [Int: DeleteBitmap] = [:]
             var applied = 0
             for id in m.sealedDeletes {
@@ -702,7 +746,8 @@ public final class StrataCollection: @unchecked Sendable {
             }
             if let newEntry {
                 next.segments.append(newEntry)
-                newSegments.append(OpenSegment(entry: newEntry, segment: try Segment.open(path: "\(path)/\(newEntry.name)"), bitmap: nil))
+                newSegments.append(OpenSegment(entry: newEntry, segment: try Segment.open(path: "\(path)/\(newEntry.name)", options: options.segmentOpenOptions),
+                                               bitmap: nil))
             }
             next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(oldVersion.manifest.walSequence), sinceMilliseconds: now))
             Maintenance.collectGarbage(&next, directory: path, graceSeconds: options.obsoleteFileGraceSeconds, now: now)
@@ -855,6 +900,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
                 fetch = min(seg.rowCount, fetch * 4)
             }
         }
+        try seg.checkBeforeRead(Segment.exactScanSections)
         let q = try seg.prepareQuery(query)
         var top = TopK(k: k)
         q.withUnsafeBufferPointer { qp in
@@ -892,6 +938,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
         }
         // Exact over the passing rows.
         let passing = try seg.rows(matching: filter)
+        try seg.checkBeforeRead(Segment.exactScanSections)
         let q = try seg.prepareQuery(query)
         var top = TopK(k: k)
         q.withUnsafeBufferPointer { qp in
@@ -946,6 +993,7 @@ enum SegmentRowReader {
     static func forEachLiveRow(_ seg: Segment, isDeleted: (Int) -> Bool, _ body: (CollectionRecord) throws -> Void) throws {
         var start = 0
         let columns = seg.schema.columns
+        try seg.checkBeforeRead([.ids])
         while start < seg.rowCount {
             let end = min(seg.rowCount, start + chunkRows)
             if (start..<end).allSatisfy(isDeleted) { start = end; continue }

@@ -73,6 +73,13 @@ enum CollectionFS {
         return names
     }
 
+    /// The size of file `path` in bytes.
+    static func fileSize(_ path: String) throws(StrataError) -> UInt64 {
+        let file = try SystemFile.openForReading(path)
+        defer { file.close() }
+        return try file.size()
+    }
+
     /// Whether `path` is a directory.
     static func isDirectory(_ path: String) -> Bool {
         var info = stat()

@@ -236,11 +236,17 @@ public final class Compactor {
     /// Takes the compaction lock (without waiting), removes the compactor's leftovers, runs the
     /// plan task by task (each published on its own) and removes expired obsolete files. When the
     /// lock is busy, returns at once with `lockBusy`. `maxTasks` stops early (tests).
+    ///
+    /// Every section a task copies from an input is checked against its checksum before the task
+    /// publishes (see ``copyLiveRows(of:into:)``): damage stops the run with `.checksumMismatch`
+    /// (or the `.corrupt` a block decode found) naming the file, section and offset; that task's
+    /// output is removed, its inputs stay live, and tasks published before it stand. A directory
+    /// without a readable MANIFEST throws before anything is locked or removed (`.corrupt` when it
+    /// holds collection files, `.io` otherwise).
     public func run(maxTasks: Int = Int.max) throws(StrataError) -> CompactionResult {
         let start = monotonicSeconds()
-        guard CollectionFS.isDirectory(path), FileSystem.exists(CollectionFiles.manifest(path)) else {
-            throw StrataError(.io, "not a collection directory", path: path)
-        }
+        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        _ = try Manifest.read(directory: path)
         guard let lock = try FileLock.acquire(CollectionFiles.compactLock(path), wait: false) else {
             return CompactionResult(lockBusy: true, plan: nil, done: [], filesRemoved: 0, seconds: monotonicSeconds() - start)
         }
@@ -276,7 +282,10 @@ public final class Compactor {
         var outputName: String? = nil
         var outputEntry: ManifestSegment? = nil
         var created: [String] = []
+        var writer: SegmentWriter? = nil
         do throws(StrataError) {
+            // The inputs' schemas decide the output's search sections: check them before they are used.
+            for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
             if liveRows > 0 {
                 let name = CollectionFiles.newSegmentName(.compactor)
                 var wo = SegmentWriterOptions()
@@ -289,12 +298,13 @@ public final class Compactor {
                     return o
                 }
                 wo.search = Self.searchSections(of: inputs.map(\.segment), adding: policy.search)
-                let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
+                let output = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
+                writer = output
                 created.append(name)
                 for input in inputs {
-                    try copyLiveRows(of: input, into: writer)
+                    try copyLiveRows(of: input, into: output)
                 }
-                let summary = try writer.finish()
+                let summary = try output.finish()
                 outputName = name
                 outputEntry = ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
                                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
@@ -362,6 +372,8 @@ public final class Compactor {
                                          bytesWritten: outputEntry?.fileBytes ?? 0, deletesCarriedOver: carried,
                                          seconds: monotonicSeconds() - start, generation: next.generation)
         } catch {
+            // The writer's temporary files (and spools) go with it; a finished output by name.
+            writer?.abort()
             for n in created { FileSystem.removeIfPresent("\(path)/\(n)") }
             throw error
         }
@@ -370,24 +382,47 @@ public final class Compactor {
     /// Streams the live rows of one input into `writer`, 1,024 rows at a time, and drops the pages
     /// already read from this process's resident set (the memory budget counts what is written, not
     /// the size of the inputs).
+    ///
+    /// Nothing damaged is copied into a sound new file: before it returns, every section it read is
+    /// checked against its checksum. Vectors and ids are hashed as the copy streams through them
+    /// (every row, deleted ones too, so each section is read once); schema, id_index and the column
+    /// sections are checked up front (columns are small beside the vectors, and each payload block's
+    /// own checksum is checked again when it is decoded); the delete bitmap was checked when read.
+    /// The index and search sections (pq_codebook, pq_codes, graph, payload_index, sparse_index,
+    /// text_index) are not read: the writer rebuilds them from the checked rows and payload.
+    /// Errors name the input file, the section and its offset.
     private func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter) throws(StrataError) {
         let seg = input.segment
-        let columns = seg.schema.columns
-        var start = 0
-        while start < seg.rowCount {
-            let end = min(seg.rowCount, start + SegmentRowReader.chunkRows)
-            var values = [[PayloadValue]](repeating: [], count: end - start)
-            for c in columns {
-                try typed { try seg.scan(column: c.name, rows: start..<end) { row, v in values[row - start].append(v) } }
-            }
-            for row in start..<end where !input.isDeleted(row: row) {
-                let v = try seg.vector(row: row)
-                try v.withUnsafeBufferPointer { (p) throws(StrataError) in
-                    try writer.appendAdmitted(id: seg.unsafeId(ofRow: row), vector: p, values: values[row - start])
+        do {
+            try seg.checkSectionChecksums([.schema, .idIndex, .column])
+            var vectors = try SectionChecksumStream(seg, kind: .vectors)
+            var ids = try SectionChecksumStream(seg, kind: .ids)
+            let columns = seg.schema.columns
+            var start = 0
+            while start < seg.rowCount {
+                let end = min(seg.rowCount, start + SegmentRowReader.chunkRows)
+                var values = [[PayloadValue]](repeating: [], count: end - start)
+                for c in columns {
+                    try typed { try seg.scan(column: c.name, rows: start..<end) { row, v in values[row - start].append(v) } }
                 }
+                for row in start..<end where !input.isDeleted(row: row) {
+                    let v = try seg.vector(row: row)
+                    try v.withUnsafeBufferPointer { (p) throws(StrataError) in
+                        try writer.appendAdmitted(id: seg.unsafeId(ofRow: row), vector: p, values: values[row - start])
+                    }
+                }
+                vectors.hash(upTo: end * seg.vectorStride)
+                ids.hash(upTo: end * 8)
+                Maintenance.dropPages(seg, rows: start..<end)
+                start = end
             }
-            Maintenance.dropPages(seg, rows: start..<end)
-            start = end
+            try vectors.finish()
+            try ids.finish()
+        } catch {
+            // A damaged byte can surface first as a value the writer refuses (a NaN, a duplicate
+            // id): report the section checksum that explains it when one fails.
+            do { try seg.checkSectionChecksums([.vectors, .ids]) } catch let damage { throw damage.inFile(seg.path) }
+            throw error.inFile(seg.path)
         }
     }
 }
@@ -396,8 +431,13 @@ public final class Compactor {
 enum Maintenance {
     /// Under MANIFEST.lock: removes `owner`'s temporary files and its segment/bitmap files that the
     /// manifest neither references nor lists as obsolete (leftovers of a crash before a publish);
-    /// the writer also removes stray WAL files. Then removes obsolete files whose grace period has
-    /// ended, publishing a manifest without them. Returns the number of files removed.
+    /// the writer also removes stray WAL files that hold no record (a flush creates the next WAL
+    /// empty and writes to it only once a manifest names it, so a stray WAL with records belongs to
+    /// a manifest that is not this one: it is kept). Then removes obsolete files whose grace period
+    /// has ended, publishing a manifest without them. Returns the number of files removed.
+    ///
+    /// Nothing is removed unless the manifest was read and decoded: a missing or damaged MANIFEST
+    /// throws here, before the directory is listed.
     @discardableResult
     static func cleanUp(directory: String, owner: CollectionFiles.Owner, graceSeconds: Double) throws(StrataError) -> Int {
         guard let mlock = try FileLock.acquire(CollectionFiles.manifestLock(directory), wait: true) else { return 0 }
@@ -412,8 +452,11 @@ enum Maintenance {
                 // MANIFEST temporaries are only written under MANIFEST.lock, which we hold.
                 mine = CollectionFiles.owner(of: name) == owner || name.hasPrefix(".MANIFEST.")
                     || (owner == .writer && name.hasPrefix(".wal-"))
+            } else if CollectionFiles.isWAL(name) {
+                // Room for no record past the header: nothing acknowledged can be in it.
+                mine = owner == .writer && ((try? CollectionFS.fileSize("\(directory)/\(name)")) ?? .max) <= UInt64(WALFormat.headerLength)
             } else {
-                mine = CollectionFiles.owner(of: name) == owner || (owner == .writer && CollectionFiles.isWAL(name))
+                mine = CollectionFiles.owner(of: name) == owner
             }
             if mine {
                 FileSystem.removeIfPresent("\(directory)/\(name)")

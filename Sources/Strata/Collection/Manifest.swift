@@ -14,6 +14,9 @@
 //           u64 rows, u64 deleted rows, u64 file bytes, u8 flags (bit 0 indexed), 7 reserved 0
 //   obsolete entry: u16 name length, name, u64 obsolete since (Unix ms)
 //   footer: u64 XXH3-64 of every byte before it, magic "STRATMEN"
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One live segment as the manifest lists it.
 public struct ManifestSegment: Sendable, Equatable {
@@ -194,11 +197,33 @@ public struct Manifest: Sendable, Equatable {
         }
     }
 
-    /// Reads `<dir>/MANIFEST`.
+    /// Reads `<dir>/MANIFEST`. A missing manifest is `.io` (errno ENOENT, "not a collection") in a
+    /// directory without collection data files, and `.corrupt` (section "manifest") in one that
+    /// holds segments, bitmaps or WALs: the manifest was moved or lost, and every caller (open,
+    /// cleanup, compaction, create) must then refuse rather than treat the files as leftovers.
     static func read(directory: String) throws(StrataError) -> Manifest {
         let path = CollectionFiles.manifest(directory)
-        let bytes = try CollectionFS.readAll(path)
+        let bytes: [UInt8]
+        do {
+            bytes = try CollectionFS.readAll(path)
+        } catch {
+            if error.code == .io, error.errno == ENOENT { throw missingError(directory: directory) }
+            throw error
+        }
         return try bytes.withBytes { (raw) throws(StrataError) in try decode(raw, path: path) }
+    }
+
+    /// Why `<dir>/MANIFEST` is missing, as an error (see ``read(directory:)``).
+    static func missingError(directory: String) -> StrataError {
+        let path = CollectionFiles.manifest(directory)
+        let found = ((try? CollectionFS.list(directory)) ?? []).filter(CollectionFiles.isDataFile).sorted()
+        guard !found.isEmpty else {
+            return StrataError(.io, "not a collection directory (no MANIFEST)", path: path, errno: ENOENT)
+        }
+        let shown = found.prefix(5).joined(separator: ", ") + (found.count > 5 ? ", ..." : "")
+        return StrataError(.corrupt, "MANIFEST is missing but the directory holds \(found.count) collection files (\(shown)): "
+                           + "the manifest was moved or lost; refusing to open, clean up or overwrite them "
+                           + "(restore MANIFEST, or move the files away)", path: path, section: "manifest")
     }
 
     /// Publishes this version as `<dir>/MANIFEST` (atomic replace). Call with MANIFEST.lock held.
@@ -251,6 +276,20 @@ enum CollectionFiles {
 
     /// Whether `name` is a WAL file name.
     static func isWAL(_ name: String) -> Bool { name.hasPrefix("wal-") && name.hasSuffix(".log") }
+
+    /// Whether `name` holds collection data: a segment, delete bitmap or WAL (`seg-*`, `del-*`,
+    /// `wal-*`). Such files without a readable MANIFEST make a directory a damaged collection.
+    static func isDataFile(_ name: String) -> Bool {
+        name.hasPrefix("seg-") || name.hasPrefix("del-") || name.hasPrefix("wal-")
+    }
+
+    /// Whether `name` is any file a collection puts in its directory: data files, `MANIFEST*`,
+    /// `LOCK`, `COMPACT.lock` and the temporaries of all of them. `create` refuses a directory
+    /// that holds one.
+    static func isCollectionFile(_ name: String) -> Bool {
+        let n = name.hasPrefix(".") ? Substring(name.dropFirst()) : Substring(name)
+        return isDataFile(String(n)) || n.hasPrefix("MANIFEST") || n == "LOCK" || n == "COMPACT.lock"
+    }
 
     /// A plain file name: no slash, not `.`/`..`, printable ASCII.
     static func isSafeName(_ name: String) -> Bool {

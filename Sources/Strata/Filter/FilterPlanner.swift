@@ -79,6 +79,7 @@ final class CompiledFilter: @unchecked Sendable {
 
     init(filter: Filter, segment: Segment) throws(StrataError) {
         try filter.validate(against: segment.schema)
+        try segment.checkBeforeRead(Segment.filterSections)
         rowCount = segment.rowCount
         var build = Builder(segment: segment)
         let node = try build.node(filter)

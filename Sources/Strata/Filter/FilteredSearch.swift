@@ -100,8 +100,11 @@ extension Segment {
         case .empty: hits = []
         case .unfiltered:
             hits = try search(query: query, options: SearchOptions(k: options.k, listSize: max(options.listSize, options.k)))
-        case .exact: hits = exactPlan(q, compiled, options, &stats)
+        case .exact:
+            try checkBeforeRead(Segment.exactScanSections)
+            hits = exactPlan(q, compiled, options, &stats)
         case .graph:
+            try checkBeforeRead(Segment.graphSearchSections)
             let ix = annIndex!
             let extras = searchExtras!
             let found = extras.withFilteredSearcher(ix) { s in

@@ -23,16 +23,29 @@ extension Segment {
     /// Checks every section checksum, decodes and checks every payload block (checksum, structure,
     /// UTF-8, null count, zone map), checks that ids and id index agree and are unique, and that
     /// every vector is finite with zero padding. Reports all problems rather than stopping at the first.
-    public func verify() -> VerifyReport {
+    public func verify() -> VerifyReport { verify(pacedBy: nil) }
+
+    /// As ``verify()``; the checksum pass, which is the first to read every byte, reads 1 MiB at a
+    /// time and reports each piece to `limiter` (`strata scrub --rate`). The structural checks that
+    /// follow read the same pages again, from the page cache.
+    func verify(pacedBy limiter: ByteRateLimiter?) -> VerifyReport {
         var report = VerifyReport(problems: [], sectionsChecked: 0, blocksChecked: 0, bytesChecked: 0)
         func fail(_ e: StrataError) { report.problems.append(e.inFile(path)) }
 
-        for s in sections {
-            let view = UnsafeRawBufferPointer(rebasing: file.bytes[Int(s.offset)..<Int(s.offset + s.length)])
+        let piece = 1 << 20
+        for (i, s) in sections.enumerated() {
+            let view = sectionBytes(s)
             report.bytesChecked += s.length
             report.sectionsChecked += 1
-            if s.checksumType == SectionInfo.checksumXXH3, Checksum.xxh3(view) != s.checksum {
-                fail(StrataError(.checksumMismatch, "section checksum mismatch", section: s.kind?.description ?? "kind \(s.kindNumber)", offset: s.offset))
+            let hasher = Checksum.Streaming()
+            for at in stride(from: 0, to: view.count, by: piece) {
+                let end = min(view.count, at + piece)
+                hasher.update(UnsafeRawBufferPointer(rebasing: view[at..<end]))
+                limiter?.consume(end - at)
+            }
+            if s.checksumType == SectionInfo.checksumXXH3 {
+                let computed = hasher.digest
+                if computed == s.checksum { markSectionChecked(i) } else { fail(sectionChecksumError(s, computed: computed)) }
             }
         }
 

@@ -31,10 +31,16 @@ public final class Segment: @unchecked Sendable {
     /// Payload indexes, sparse and BM25 indexes when the file has them (format 1.2+; Filter/SearchSections.swift).
     let searchExtras: SegmentSearchExtras?
     private let closed = Atomic<Bool>(false)
+    /// Whether reads check section checksums first (``SegmentOpenOptions/verify``).
+    let verifiesReads: Bool
+    /// Indices into ``sections`` whose checksum this object has found sound (Segment+Checksums.swift).
+    let checkedSections = Mutex<Set<Int>>([])
 
     /// Maps `path` and validates its structure. Throws `.badMagic`, `.unsupportedVersion`,
     /// `.truncated`, `.checksumMismatch` (header, footer, directory) or `.corrupt`, naming the section
-    /// and offset. Bulk data checksums are checked by ``verify()``.
+    /// and offset. Section checksums are not checked here (open stays O(sections + blocks)): by
+    /// ``verify()``, by ``checkSectionChecksums(_:)``, and before reads when opened with
+    /// ``SegmentOpenOptions/verify``.
     public static func open(path: String) throws(StrataError) -> Segment {
         try open(path: path, options: SegmentOpenOptions())
     }
@@ -52,6 +58,7 @@ public final class Segment: @unchecked Sendable {
     private init(file: MappedFile, options: SegmentOpenOptions) throws(StrataError) {
         self.file = file
         self.path = file.path
+        verifiesReads = options.verify
         let bytes = file.bytes
         let size = UInt64(bytes.count)
         let minimum = SegmentFormat.pageSize + UInt64(SegmentFormat.footerLength)
@@ -205,6 +212,7 @@ public final class Segment: @unchecked Sendable {
     public func id(ofRow row: Int) throws(StrataError) -> UInt64 {
         try checkOpen()
         try checkRow(row)
+        try checkBeforeRead([.ids])
         return unsafeId(ofRow: row)
     }
 
@@ -216,6 +224,7 @@ public final class Segment: @unchecked Sendable {
     /// Row of external id `id`, or nil. Binary search in the mapped id index: O(log n), no allocation.
     public func row(forId id: UInt64) throws(StrataError) -> Int? {
         try checkOpen()
+        try checkBeforeRead([.idIndex])
         var lo = 0, hi = rowCount
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -246,6 +255,7 @@ public final class Segment: @unchecked Sendable {
     public func withUnsafeVectorBytes<R>(row: Int, _ body: (UnsafeRawBufferPointer) throws(StrataError) -> R) throws(StrataError) -> R {
         try checkOpen()
         try checkRow(row)
+        try checkBeforeRead([.vectors])
         return try body(unsafeVectorBytes(row: row))
     }
 
@@ -260,6 +270,7 @@ public final class Segment: @unchecked Sendable {
     public func vector(row: Int) throws(StrataError) -> [Float] {
         try checkOpen()
         try checkRow(row)
+        try checkBeforeRead([.vectors])
         let dim = schema.dimension
         let raw = unsafeVectorBytes(row: row)
         return { () -> [Float] in
@@ -281,6 +292,7 @@ public final class Segment: @unchecked Sendable {
     public func payload(row: Int) throws(StrataError) -> [PayloadValue] {
         try checkOpen()
         try checkRow(row)
+        try checkBeforeRead([.column])
         var values: [PayloadValue] = []
         for c in columns {
             let b = c.blockIndex(ofRow: row)
@@ -293,6 +305,7 @@ public final class Segment: @unchecked Sendable {
     public func value(row: Int, column: String) throws(StrataError) -> PayloadValue {
         try checkOpen()
         try checkRow(row)
+        try checkBeforeRead([.column])
         let c = columns[try schema.columnIndex(named: column)]
         let b = c.blockIndex(ofRow: row)
         return try c.decodeBlock(b).value(row - Int(c.blocks[b].firstRow))
@@ -303,6 +316,7 @@ public final class Segment: @unchecked Sendable {
     public func scan(column: String, rows: Range<Int>? = nil,
                      _ body: (Int, PayloadValue) throws -> Void) throws {
         try checkOpen()
+        try checkBeforeRead([.column])
         let c = columns[try schema.columnIndex(named: column)]
         let range = (rows ?? 0..<rowCount).clamped(to: 0..<rowCount)
         guard !range.isEmpty else { return }

@@ -60,9 +60,18 @@ public struct SegmentOpenOptions: Sendable, Equatable {
     /// what a process that also built the segment keeps (16 MiB measured 28.8 MB, 31.6 MB after a build).
     public static let defaultCacheBudgetBytes = 14 << 20
 
+    /// Check the checksum of each section before the first read that uses it (search: the sections
+    /// a query touches; payload reads: the column sections), once per open segment, and throw
+    /// `.checksumMismatch` naming the section on a mismatch. Off by default: open is O(sections +
+    /// blocks) and search trusts the section bytes it reads (payload blocks are always checked when
+    /// decoded); `strata scrub` checks everything in the background instead. With it, the first query
+    /// of each kind costs a pass over the sections it touches (docs/FORMAT.md section 10).
+    public var verify: Bool
+
     /// Creates options.
-    public init(cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes) {
+    public init(cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes, verify: Bool = false) {
         self.cacheBudgetBytes = cacheBudgetBytes
+        self.verify = verify
     }
 }
 
@@ -210,6 +219,7 @@ extension Segment {
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard let ix = annIndex, !options.exact else { return try exactSearch(query: query, k: options.k) }
+        try checkBeforeRead(Segment.graphSearchSections)
         let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
                                               readAhead: options.readAhead)
         try typed { try parameters.validate() }
@@ -223,6 +233,7 @@ extension Segment {
     /// Like ``search(query:options:)`` and also returns the searcher's counters (hops, records read).
     public func searchWithStats(query: [Float], options: SearchOptions) throws(StrataError) -> ([SearchHit], BeamSearchStats?) {
         guard let ix = annIndex, !options.exact else { return (try exactSearch(query: query, k: options.k), nil) }
+        try checkBeforeRead(Segment.graphSearchSections)
         let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
                                               readAhead: options.readAhead)
         try typed { try parameters.validate() }

@@ -89,6 +89,7 @@ extension Segment {
     public func exactSearch(query: [Float], k: Int, filter: ((Int) -> Bool)? = nil) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        try checkBeforeRead(Segment.exactScanSections)
         let q = try prepareQuery(query)
         var top = TopK(k: k)
         q.withUnsafeBufferPointer { qp in
@@ -119,6 +120,7 @@ extension Segment {
     public func exactSearch(queries: [[Float]], k: Int) throws(StrataError) -> [[SearchHit]] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
+        try checkBeforeRead(Segment.exactScanSections)
         var prepared: [Float] = []
         prepared.reserveCapacity(queries.count * schema.dimension)
         for q in queries { prepared += try prepareQuery(q) }

@@ -20,7 +20,7 @@ extension StrataError.Code {
     public var category: Category {
         switch self {
         case .badMagic, .unsupportedVersion, .unsupportedFeature, .truncated, .checksumMismatch, .corrupt,
-             .dimensionMismatch, .duplicateId, .nonFiniteValue, .invalidValue, .unknownColumn, .typeMismatch, .notFound:
+             .dimensionMismatch, .duplicateId, .alreadyExists, .nonFiniteValue, .invalidValue, .unknownColumn, .typeMismatch, .notFound:
             return .data
         case .invalidArgument:
             return .usage

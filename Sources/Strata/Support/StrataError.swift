@@ -22,6 +22,9 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         case dimensionMismatch
         /// The same external id appears twice.
         case duplicateId
+        /// The target already holds data that the operation would overwrite or remove (e.g. `create`
+        /// on a directory that holds collection files); nothing was changed.
+        case alreadyExists
         /// A vector holds NaN or an infinity (or a value that becomes one when stored, e.g. over
         /// 65504 in a float16 segment).
         case nonFiniteValue
