@@ -20,7 +20,7 @@ struct CollectionStatsCommand: ParsableCommand {
         var path: String; var generation: UInt64; var wal_sequence: UInt64; var dimension: Int; var metric: String
         var live_rows: Int; var total_rows: Int; var deleted_rows: Int; var deleted_fraction: Double
         var buffered_rows: Int; var pending_deletes: Int; var segment_bytes: UInt64; var bitmap_bytes: UInt64; var wal_bytes: UInt64
-        var obsolete_files: Int; var segments: [SegmentJSON]
+        var obsolete_files: Int; var segments: [SegmentJSON]; var wal_format: String; var wal_side_files: [String]
     }
 
     static func output(_ path: String, _ c: StrataCollection) throws -> Output {
@@ -32,7 +32,8 @@ struct CollectionStatsCommand: ParsableCommand {
                       bitmap_bytes: s.bitmapBytes, wal_bytes: s.walBytes, obsolete_files: s.obsoleteFiles,
                       segments: s.segments.map { SegmentJSON(name: $0.name, rows: $0.rows, deleted_rows: $0.deletedRows,
                                                              deleted_fraction: $0.deletedFraction, bytes: $0.bytes, indexed: $0.indexed,
-                                                             delete_file: $0.deleteFile) })
+                                                             delete_file: $0.deleteFile) },
+                      wal_format: s.walFormat, wal_side_files: s.walSideFiles)
     }
 
     func run() throws {
@@ -44,6 +45,7 @@ struct CollectionStatsCommand: ParsableCommand {
         print(String(format: "  deleted %d of %d sealed rows (%.1f%%); segments %@, bitmaps %@, WAL %@, %d obsolete files",
                      o.deleted_rows, o.total_rows, o.deleted_fraction * 100, formatBytes(o.segment_bytes), formatBytes(o.bitmap_bytes),
                      formatBytes(o.wal_bytes), o.obsolete_files))
+        print("  WAL format \(o.wal_format)\(o.wal_side_files.isEmpty ? "" : "; side files (never replayed): " + o.wal_side_files.joined(separator: ", "))")
         for s in o.segments {
             print(String(format: "  %@  %9d rows  %5.1f%% deleted  %10@  %@", s.name, s.rows, s.deleted_fraction * 100,
                          formatBytes(s.bytes), s.indexed ? "indexed" : "exact"))

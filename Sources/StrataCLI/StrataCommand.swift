@@ -25,7 +25,8 @@ struct StrataCommand: ParsableCommand {
         """,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
-                      CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionScrubCommand.self,
+                      CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
+                      CollectionScrubCommand.self,
                       CollectionTestDriverCommand.self, FilterBenchCommand.self, GenCommand.self]
     )
 }

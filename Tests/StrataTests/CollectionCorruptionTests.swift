@@ -6,10 +6,11 @@
 // - a thrown StrataError (the API is typed-throws, so every error is one);
 // - content and search identical to the original;
 // - a WAL replay that stopped early: the content equals the state after the first k of the WAL's
-//   records (C.4: replay stops at a record whose length runs past the end of the file or at a
-//   last record with a bad checksum, and treats it as a torn tail; verify reports it as a note,
-//   not a problem); a bad checksum on an earlier record is refused with a typed error (see
-//   testDamagedEarlierWALRecordIsRefusedNotDropped);
+//   records. For the live WAL (format 2.0, C.4) this is allowed only for a truncation, and k must be
+//   the number of records wholly before the cut; the read-write open must have moved the cut-off
+//   bytes, exactly, to the side file it reports. Every flipped byte and zeroed page of the live WAL
+//   must be a typed error: a complete record that does not verify is damage, never a torn tail
+//   (see also testDamagedWALRecordIsRefusedNotDropped);
 // - different content while verify reports a problem (the damage is detected; segment open is
 //   O(1) and checks block checksums lazily, verify checks all of them).
 // Different content while verify says sound is a failure, and so is a trap or a hang. For segment
@@ -157,6 +158,15 @@ final class CollectionCorruptionTests: CollectionTestCase {
         do throws(StrataError) {
             let c = try StrataCollection.open(path: dir, access: .readWrite, options: options)
             rwState = try State(c)
+            let dropped = Int(c.recovery.droppedBytes)
+            if dropped > 0 {
+                // A torn tail is never destroyed: its bytes are in the side file the open reports.
+                guard let side = c.recovery.tornTailFile,
+                      let kept = try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(side)")), Array(kept) == Array(bytes.suffix(dropped)),
+                      let wal = try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)")), Array(wal) == Array(bytes.dropLast(dropped)) else {
+                    return .failure("\(dropped) bytes of torn tail not kept exactly (side file \(c.recovery.tornTailFile ?? "none"))")
+                }
+            }
             c.close()
         } catch {
             if case .success = ro { return .failure("read-write open threw \(error.code) where read-only opened") }
@@ -172,6 +182,16 @@ final class CollectionCorruptionTests: CollectionTestCase {
             if let k = fixture.prefixes.dropLast().firstIndex(of: state), Self.kind(of: name) == "wal" { return .walPrefix(k) }
             return sound ? .failure("verify sound but content or search differ (\(state.count) rows, want \(fixture.original.count))") : .detected
         }
+    }
+
+    /// Where damaged copies live: tmpfs when there is one (the read-write open of a torn WAL writes
+    /// a side file and cuts the WAL, with fsyncs, and thousands of fsyncs to disk would dominate the
+    /// time), else the test's temp directory.
+    func probeBase() throws -> String {
+        guard FileManager.default.isWritableFile(atPath: "/dev/shm") else { return tmp.path }
+        let base = "/dev/shm/strata-corruption-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        return base
     }
 
     /// The mutations of one file: (description, bytes).
@@ -198,27 +218,33 @@ final class CollectionCorruptionTests: CollectionTestCase {
         return out
     }
 
-    /// A flipped byte inside a WAL record that is followed by other records (outside its length
-    /// field, whose damage can look like a torn tail) must make open and verify fail with a typed
-    /// error: dropping the record and every later one would lose acknowledged writes silently.
-    func testDamagedEarlierWALRecordIsRefusedNotDropped() throws {
+    /// What the live WAL's mutation `what` must give (nil when `outcome` is right): a truncation at
+    /// or after the header keeps exactly the records wholly before the cut; anything else is a typed
+    /// error. `ends`: where each record ends.
+    static func walExpectation(_ what: String, _ outcome: Outcome, ends: [Int]) -> String? {
+        if what.hasPrefix("truncate to "), let length = Int(what.dropFirst("truncate to ".count)), length >= WALFormat.headerLength {
+            let k = ends.filter { $0 <= length }.count
+            return outcome == .walPrefix(k) ? nil : "want the first \(k) records, got \(outcome)"
+        }
+        if case .error = outcome { return nil }
+        return "want a typed error (damage, not a torn tail), got \(outcome)"
+    }
+
+    /// A flipped bit anywhere in a WAL record, the last one included (its length field too, which
+    /// the 2.0 header checksum covers), makes open and verify fail with `checksumMismatch`: dropping
+    /// the record and every later one would lose acknowledged writes silently.
+    func testDamagedWALRecordIsRefusedNotDropped() throws {
         let fixture = try makeFixture()
         let wal = try XCTUnwrap(fixture.files[Self.liveWAL])
-        // Record boundaries: header, then records of 16 + L bytes (L = u32 at the record start).
-        var starts: [Int] = []
-        var pos = WALFormat.headerLength
-        while pos + 16 <= wal.count {
-            starts.append(pos)
-            let length = Int(wal[pos]) | Int(wal[pos + 1]) << 8 | Int(wal[pos + 2]) << 16 | Int(wal[pos + 3]) << 24
-            pos += 16 + length
-        }
-        XCTAssertEqual(pos, wal.count)
-        XCTAssertEqual(starts.count, 3)
-        let dir = tmpPath("probe.coll")
+        let spans = Self.walRecordSpans(wal)
+        XCTAssertEqual(spans.last?.upperBound, wal.count)
+        XCTAssertEqual(spans.count, 3)
+        let base = try probeBase()
+        defer { if base != tmp.path { try? FileManager.default.removeItem(atPath: base) } }
+        let dir = "\(base)/probe.coll"
         var cases = 0
-        for (r, start) in starts.dropLast().enumerated() {
-            let end = starts[r + 1]
-            for i in stride(from: start + 4, to: end, by: max(1, (end - start) / 40)) {
+        for (r, span) in spans.enumerated() {
+            for i in stride(from: span.lowerBound, to: span.upperBound, by: max(1, span.count / 40)) {
                 var bytes = wal
                 bytes[i] ^= 0x01
                 let outcome = Self.probe(dir: dir, fixture: fixture, name: Self.liveWAL, bytes: bytes, options: options(grace: 3600))
@@ -226,7 +252,7 @@ final class CollectionCorruptionTests: CollectionTestCase {
                 cases += 1
             }
         }
-        XCTAssertGreaterThan(cases, 40)
+        XCTAssertGreaterThan(cases, 100)
     }
 
     func testCorruptEveryFileOfACollection() throws {
@@ -242,20 +268,16 @@ final class CollectionCorruptionTests: CollectionTestCase {
         // manifest, so a case costs no fsync (the sweep would take minutes otherwise).
         let opts = options(grace: 3600)
         let workers = 2
-        // The copies live in tmpfs when there is one: the read-write open of a torn WAL cuts it
-        // and fsyncs, and thousands of fsyncs to disk would dominate the sweep's time.
-        var base = tmp.path
-        if FileManager.default.isWritableFile(atPath: "/dev/shm") {
-            base = "/dev/shm/strata-corruption-\(getpid())"
-            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        }
+        let base = try probeBase()
         defer { if base != tmp.path { try? FileManager.default.removeItem(atPath: base) } }
         let dirs = (0..<workers).map { "\(base)/probe-\($0).coll" }
+        let ends = Self.walRecordSpans(try XCTUnwrap(fixture.files[Self.liveWAL])).map(\.upperBound)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for j in stride(from: w, to: jobs.count, by: workers) {
                 let job = jobs[j]
-                tally.record(Self.kind(of: job.name), Self.probe(dir: dirs[w], fixture: fixture, name: job.name, bytes: job.bytes, options: opts),
-                             "\(job.name) \(job.what)")
+                var outcome = Self.probe(dir: dirs[w], fixture: fixture, name: job.name, bytes: job.bytes, options: opts)
+                if job.name == Self.liveWAL, let wrong = Self.walExpectation(job.what, outcome, ends: ends) { outcome = .failure(wrong) }
+                tally.record(Self.kind(of: job.name), outcome, "\(job.name) \(job.what)")
             }
         }
         let seconds = Date().timeIntervalSince(start)

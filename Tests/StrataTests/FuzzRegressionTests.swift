@@ -12,85 +12,6 @@ import XCTest
 import Glibc
 #endif
 
-/// Re-sealing of mutated inputs (mirror of tools/fuzz/Sources/FuzzSupport/Reseal.swift).
-enum Reseal {
-    static func xxh3(_ b: [UInt8], _ range: Range<Int>) -> UInt64 { b[range].withUnsafeBytes { Checksum.xxh3($0) } }
-    static func load64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
-    static func load32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) } }
-    static func store64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) { for i in 0..<8 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) } }
-
-    static func segment(_ b: inout [UInt8]) {
-        guard b.count >= 4160 else { return }
-        store64(&b, 56, xxh3(b, 0..<56))
-        let footer = b.count - 64
-        let dirOffset = load64(b, footer), dirLength = load64(b, footer + 8)
-        if dirOffset <= UInt64(footer), dirLength <= UInt64(footer) - dirOffset {
-            store64(&b, footer + 24, xxh3(b, Int(dirOffset)..<Int(dirOffset + dirLength)))
-        }
-        store64(&b, footer + 48, xxh3(b, footer..<(footer + 48)))
-    }
-
-    /// Segment, deep: first the XXH3 of every payload block inside each column section (block
-    /// directory entry + 32, FORMAT.md 7.5), then every section's checksum (directory entry + 32),
-    /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
-    /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
-    static func segmentDeep(_ b: inout [UInt8]) {
-        guard b.count >= 4160 else { return }
-        let footer = b.count - 64
-        let dirOffset = load64(b, footer), dirLength = load64(b, footer + 8)
-        if dirOffset <= UInt64(footer), dirLength <= UInt64(footer) - dirOffset {
-            let entries = Int(dirLength / 64)
-            for pass in 0..<2 {
-                for e in 0..<entries {
-                    let at = Int(dirOffset) + 64 * e
-                    let kind = load32(b, at), offset = load64(b, at + 8), length = load64(b, at + 16)
-                    guard offset <= UInt64(b.count), length <= UInt64(b.count) - offset else { continue }
-                    let start = Int(offset), count = Int(length)
-                    if pass == 0 {
-                        if kind == 5 { resealColumnBlocks(&b, section: start, length: count) }
-                    } else {
-                        store64(&b, at + 32, xxh3(b, start..<(start + count)))
-                    }
-                }
-            }
-        }
-        segment(&b)
-    }
-
-    /// Block checksums of one column section at `section` (header 128 B: block count at 24, block
-    /// directory offset at 32; entry 64 B: offset at 16, stored length at 24, checksum at 32).
-    static func resealColumnBlocks(_ b: inout [UInt8], section: Int, length: Int) {
-        guard length >= 128 else { return }
-        let blockCount = load64(b, section + 24), directory = load64(b, section + 32)
-        guard directory <= UInt64(length) else { return }
-        let entries = min(blockCount, (UInt64(length) - directory) / 64)
-        for j in 0..<Int(entries) {
-            let at = section + Int(directory) + 64 * j
-            let offset = load64(b, at + 16), stored = UInt64(load32(b, at + 24))
-            guard offset <= UInt64(length), stored <= UInt64(length) - offset else { continue }
-            let start = section + Int(offset)
-            store64(&b, at + 32, xxh3(b, start..<(start + Int(stored))))
-        }
-    }
-
-    static func trailer(_ b: inout [UInt8]) {
-        guard b.count >= 16 else { return }
-        store64(&b, b.count - 16, xxh3(b, 0..<(b.count - 16)))
-    }
-
-    static func wal(_ b: inout [UInt8]) {
-        guard b.count >= 32 else { return }
-        store64(&b, 24, xxh3(b, 0..<24))
-        var at = 32
-        while b.count - at >= 16 {
-            let length = Int(load32(b, at))
-            guard length <= b.count - at - 16 else { break }
-            store64(&b, at + 8, xxh3(Array(b[at..<(at + 8)]) + b[(at + 16)..<(at + 16 + length)], 0..<(8 + length)))
-            at += 16 + length
-        }
-    }
-}
-
 /// The fuzz harness bodies, run on one input each.
 enum FuzzHarness {
     /// Segment target: the input as given; if re-sealing changes it, re-sealed; if the deep re-seal
@@ -187,8 +108,9 @@ enum FuzzHarness {
 
     /// Collection target: byte 0 picks MANIFEST / WAL / bitmap (% 3) and re-sealing ((/ 3) % 2), the
     /// rest replaces that file in a fresh copy of the template; verify, open read-only, open read-write.
-    static func collection(_ data: Data, template: (files: [String: Data], targets: [String]), scratch: String) {
-        guard let selector = data.first else { return }
+    /// Returns a violation of the WAL rules (the fuzz target traps on it instead), or nil.
+    static func collection(_ data: Data, template: (files: [String: Data], targets: [String]), scratch: String) -> String? {
+        guard let selector = data.first else { return nil }
         let which = Int(selector) % 3
         let target = template.targets[which]
         var content = [UInt8](data.dropFirst())
@@ -206,14 +128,58 @@ enum FuzzHarness {
         o.index = nil
         o.obsoleteFileGraceSeconds = 3600
         _ = try? StrataCollection.verify(path: dir)
-        if let c = try? StrataCollection.open(path: dir, access: .readOnly, options: o) {
+        var roError: StrataError? = nil
+        do {
+            let c = try StrataCollection.open(path: dir, access: .readOnly, options: o)
             exercise(c)
             c.close()
+        } catch {
+            roError = error
         }
+        if which == 1 { return walRuleViolation(dir: dir, wal: target, roError: roError, options: o) }
         if let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) {
             exercise(c)
             c.close()
         }
+        return nil
+    }
+
+    /// The WAL rules (docs/FORMAT.md C.4) as properties of an input that replaced the current WAL
+    /// (`roError`: what the read-only open threw). The read-write open must agree with the read-only one;
+    /// when it throws, the WAL is unchanged; when it drops a torn tail, the side file it names holds those
+    /// bytes exactly and the WAL is cut there; when it drops nothing, the WAL is unchanged. A damaged
+    /// record (section "wal", past the file header) is cut by `recoverWAL(apply: true)`, which keeps the
+    /// whole WAL in its copy, after which the collection opens with the records kept. Returns the first
+    /// violation, or nil.
+    static func walRuleViolation(dir: String, wal: String, roError: StrataError?, options o: CollectionOptions) -> String? {
+        let path = dir + "/" + wal
+        guard let before = FileManager.default.contents(atPath: path) else { return nil }
+        let rw: StrataCollection
+        do {
+            rw = try StrataCollection.open(path: dir, access: .readWrite, options: o)
+        } catch {
+            if FileManager.default.contents(atPath: path) != before { return "a refused read-write open changed the WAL (\(error))" }
+            if roError == nil { return "read-write open threw \(error) where read-only opened" }
+            guard error.section == "wal", error.code == .checksumMismatch || error.code == .corrupt, (error.offset ?? 0) >= 32,
+                  let report = try? StrataCollection.recoverWAL(path: dir, apply: true) else { return nil }
+            guard report.state == .damaged, report.applied, let copy = report.copyFile else { return "recover did not cut the damage: \(report.state)" }
+            if FileManager.default.contents(atPath: dir + "/" + copy) != before { return "the recovery copy is not the whole WAL" }
+            if FileManager.default.contents(atPath: path) != before.prefix(Int(report.keptBytes)) { return "recover did not cut at \(report.keptBytes)" }
+            guard let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) else { return "the collection does not open after recover" }
+            defer { c.close() }
+            return c.recovery.records == report.keptRecords ? nil : "\(c.recovery.records) records replayed after recover, \(report.keptRecords) kept"
+        }
+        defer { rw.close() }
+        exercise(rw)
+        if let roError { return "read-only open threw \(roError) where read-write opened" }
+        let after = FileManager.default.contents(atPath: path) ?? Data()
+        let dropped = Int(rw.recovery.droppedBytes)
+        if dropped == 0 { return after == before ? nil : "the WAL changed with nothing dropped" }
+        guard let side = rw.recovery.tornTailFile, let kept = FileManager.default.contents(atPath: dir + "/" + side) else {
+            return "\(dropped) torn bytes dropped without a side file"
+        }
+        if kept != before.suffix(dropped) { return "the side file \(side) does not hold the torn bytes" }
+        return after == before.prefix(before.count - dropped) ? nil : "the WAL is not cut at the torn tail"
     }
 }
 
@@ -524,14 +490,40 @@ final class FuzzRegressionTests: StrataTestCase {
             XCTAssertEqual(b, [UInt8](template.files[name]!), "re-sealing \(name)")
             inputs.append(Data([UInt8(i + 3)]) + template.files[name]!)
         }
+        // The WAL rules' paths: a flipped byte in every record (damage, then recover), the same
+        // re-sealed (checksums pass, the decoder refuses), and cuts inside every record (torn tails).
+        let wal = [UInt8](template.files[template.targets[1]]!)
+        var at = 32
+        while wal.count - at >= 32 {
+            let end = at + 32 + (0..<4).reduce(0) { $0 | Int(wal[at + $1]) << (8 * $1) }
+            var flipped = wal
+            flipped[(at + end) / 2] ^= 0x40
+            inputs += [Data([1] + flipped), Data([4] + flipped), Data([1] + wal[0..<(at + 7)]), Data([1] + wal[0..<(end - 1)])]
+            at = end
+        }
+        XCTAssertEqual(at, wal.count)
+        // The 1.0 seed: the same records in format 1.0 open with the same content.
+        let wal1 = Reseal.walAsFormat1(wal)
+        var resealed = wal1
+        Reseal.wal(&resealed)
+        XCTAssertEqual(resealed, wal1)
+        inputs += [Data([1] + wal1), Data([1] + wal1.dropLast(3))]
         inputs += try regressionInputs("collection").map { try Data(contentsOf: $0) }
-        for data in inputs { FuzzHarness.collection(data, template: template, scratch: tmp.path) }
+        for data in inputs { XCTAssertNil(FuzzHarness.collection(data, template: template, scratch: tmp.path)) }
         // The unmodified template still opens with its 12 - 3 + 5 - 2 = 12 live rows.
         let dir = tmp.path + "/check"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         for (name, bytes) in template.files { _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: bytes) }
         let c = try StrataCollection.open(path: dir, access: .readOnly)
-        defer { c.close() }
         XCTAssertEqual(try c.count(), 12)
+        XCTAssertEqual(c.recovery.walFormat, "2.0")
+        c.close()
+        // And the 1.0 seed holds the same records.
+        _ = FileManager.default.createFile(atPath: dir + "/" + template.targets[1], contents: Data(wal1))
+        let c1 = try StrataCollection.open(path: dir, access: .readOnly)
+        defer { c1.close() }
+        XCTAssertEqual(try c1.count(), 12)
+        XCTAssertEqual(c1.recovery.walFormat, "1.0")
+        XCTAssertEqual(c1.recovery.records, 3)
     }
 }

@@ -107,7 +107,8 @@ extension StrataCollection {
             report.bytesChecked += read.validLength
             if read.droppedBytes > 0 {
                 report.notes.append("\(walName): \(read.droppedBytes) bytes after offset \(read.validLength) are a torn tail "
-                                    + "(or a record being appended now); replay drops them")
+                                    + "(or a record being appended now); replay skips them and the next read-write open moves them "
+                                    + "to \(walName).torn-\(read.validLength)")
             }
         } catch {
             if !vanished(error, walName) {

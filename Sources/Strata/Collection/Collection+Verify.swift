@@ -16,7 +16,7 @@ extension CollectionSnapshot {
 public struct CollectionVerifyReport: Sendable {
     /// Problems: corruption or broken invariants (each names the file).
     public var problems: [StrataError]
-    /// Facts worth knowing that are not corruption (a torn WAL tail dropped, leftover files).
+    /// Facts worth knowing that are not corruption (a torn WAL tail, WAL side files, leftover files).
     public var notes: [String]
     public var segmentsChecked: Int
     public var bytesChecked: UInt64
@@ -26,8 +26,9 @@ public struct CollectionVerifyReport: Sendable {
 
 extension StrataCollection {
     /// Checks a collection without changing it: manifest, every segment (``Segment/verify()``),
-    /// every delete bitmap, the WAL, and uniqueness of live ids. Throws only for I/O errors on the
-    /// directory itself; everything else is reported.
+    /// every delete bitmap, the WAL (a damaged record is a problem, a torn tail and WAL side files
+    /// are notes), and uniqueness of live ids. Throws only for I/O errors on the directory itself;
+    /// everything else is reported.
     public static func verify(path: String) throws(StrataError) -> CollectionVerifyReport {
         var report = CollectionVerifyReport(problems: [], notes: [], segmentsChecked: 0, bytesChecked: 0, liveRows: 0)
         guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
@@ -59,14 +60,23 @@ extension StrataCollection {
             }
         }
         do {
-            let walPath = "\(path)/\(CollectionFiles.walName(manifest.walSequence))"
-            let read = try WALReader.read(path: walPath, sequence: manifest.walSequence, schema: manifest.schema)
-            report.bytesChecked += read.validLength
-            if read.droppedBytes > 0 {
-                report.notes.append("WAL \(CollectionFiles.walName(manifest.walSequence)): \(read.droppedBytes) bytes of torn tail after offset \(read.validLength) (dropped on replay)")
+            let walName = CollectionFiles.walName(manifest.walSequence)
+            let scan = try WALReader.scan(path: "\(path)/\(walName)", sequence: manifest.walSequence, schema: manifest.schema)
+            report.bytesChecked += scan.validLength
+            if let damage = scan.damage {
+                report.problems.append(damage)
+            } else if case .torn(let why) = scan.end {
+                report.notes.append("WAL \(walName): \(scan.droppedBytes) bytes of torn tail after offset \(scan.validLength) (\(why): a record "
+                                    + "cut short by a crash mid-append, never acknowledged; not replayed, and the next read-write open moves "
+                                    + "it to \(walName).torn-\(scan.validLength))")
             }
         } catch {
             report.problems.append(error)
+        }
+        for name in try CollectionFS.list(path).filter(WALSideFile.isSideFile).sorted() {
+            report.notes.append(name.contains(WALSideFile.tornMarker)
+                ? "WAL side file \(name): a torn tail moved out of the WAL (never replayed; delete it once checked)"
+                : "WAL side file \(name): the whole WAL as it was before `strata recover` cut it (delete it once checked)")
         }
         guard report.problems.isEmpty else { return report }
         do {

@@ -245,8 +245,11 @@ struct MemTable: @unchecked Sendable {
     /// Ids deleted (or replaced by an upsert) whose old row is in a sealed segment.
     var sealedDeletes: Set<UInt64> = []
     var bytes = 0
-    /// Records applied (for read-only incremental WAL reading: how far the log was read).
+    /// Records applied (for read-only incremental WAL reading: how far the log was read, and the
+    /// number the next record there must carry).
     var walOffset: UInt64 = UInt64(WALFormat.headerLength)
+    var walNextRecord: UInt64 = 1
+    var walVersion = WALVersion.current
 
     var isEmpty: Bool { index.isEmpty && sealedDeletes.isEmpty && chunks.isEmpty }
 
@@ -313,8 +316,8 @@ public final class StrataCollection: @unchecked Sendable {
     private var wal: WALWriter?
     private var writerLock: FileLock?
     private var failed: StrataError?
-    /// What replay found at open: records applied and bytes of torn tail dropped.
-    public private(set) var recovery: (records: Int, droppedBytes: UInt64) = (0, 0)
+    /// What replay found at open: records applied, a torn tail and where the writer kept it.
+    public private(set) var recovery = WALReplaySummary()
 
     private init(path: String, schema: SegmentSchema, access: CollectionAccess, options: CollectionOptions,
                  version: Version, mem: MemTable, wal: WALWriter?, writerLock: FileLock?) {
@@ -365,10 +368,12 @@ public final class StrataCollection: @unchecked Sendable {
     }
 
     /// Opens the collection at `path`. Read-write: takes the writer lock (`.busy` when
-    /// another process holds it), removes the writer's leftovers from a crash, replays the WAL and
-    /// cuts a torn tail. Read-only: replays without changing anything. A directory without a
-    /// readable MANIFEST is refused before anything is locked or removed: `.corrupt` when it holds
-    /// segments, bitmaps or WALs, `.io` when it is not a collection.
+    /// another process holds it), replays the WAL, then removes the writer's leftovers from a crash
+    /// and moves a torn WAL tail into a side file (`wal-<seq>.log.torn-<offset>`). A damaged WAL
+    /// record throws `.checksumMismatch` / `.corrupt` (file, section "wal", offset) before anything
+    /// on disk changes; `strata recover` cuts it. Read-only: replays without changing anything. A
+    /// directory without a readable MANIFEST is refused before anything is locked or removed:
+    /// `.corrupt` when it holds segments, bitmaps or WALs, `.io` when it is not a collection.
     public static func open(path: String, access: CollectionAccess = .readWrite, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
         guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var lock: FileLock? = nil
@@ -379,7 +384,6 @@ public final class StrataCollection: @unchecked Sendable {
                 throw StrataError(.busy, "another process has the collection open for writing", path: path)
             }
             lock = l
-            try Maintenance.cleanUp(directory: path, owner: .writer, graceSeconds: options.obsoleteFileGraceSeconds)
         }
         var attempt = 0
         while true {
@@ -387,17 +391,24 @@ public final class StrataCollection: @unchecked Sendable {
                 let manifest = try Manifest.read(directory: path)
                 let version = try Version.open(directory: path, manifest: manifest, reusing: nil, options: options.segmentOpenOptions)
                 let walPath = "\(path)/\(CollectionFiles.walName(manifest.walSequence))"
+                // Read (and refuse damage) before the writer changes anything on disk.
                 let read = try WALReader.read(path: walPath, sequence: manifest.walSequence, schema: manifest.schema)
                 var mem = MemTable()
                 for r in read.records { mem.apply(r, version: version, schema: manifest.schema) }
                 mem.walOffset = read.validLength
+                mem.walNextRecord = read.nextRecordNumber
+                mem.walVersion = read.version
                 var wal: WALWriter? = nil
+                var summary = WALReplaySummary(records: read.records.count, droppedBytes: read.droppedBytes, walFormat: read.version.description)
                 if access == .readWrite {
-                    wal = try WALWriter(path: walPath, sequence: manifest.walSequence, validLength: read.validLength)
+                    try Maintenance.cleanUp(directory: path, owner: .writer, graceSeconds: options.obsoleteFileGraceSeconds)
+                    if read.isTorn { summary.tornTailFile = try WALTornTail.cut(path: walPath, at: read.validLength) }
+                    wal = try WALWriter(path: walPath, sequence: manifest.walSequence, version: read.version,
+                                        validLength: read.validLength, nextRecordNumber: read.nextRecordNumber)
                 }
                 let c = StrataCollection(path: path, schema: manifest.schema, access: access, options: options,
                                    version: version, mem: mem, wal: wal, writerLock: lock)
-                c.recovery = (read.records.count, read.droppedBytes)
+                c.recovery = summary
                 return c
             } catch {
                 // A publish by another process can remove obsolete files this open was about to use.
@@ -461,6 +472,8 @@ public final class StrataCollection: @unchecked Sendable {
                 var m = MemTable()
                 for r in read.records { m.apply(r, version: next, schema: schema) }
                 m.walOffset = read.validLength
+                m.walNextRecord = read.nextRecordNumber
+                m.walVersion = read.version
                 stateLock.locked {
                     if manifest.generation > version.manifest.generation {
                         version = next
@@ -470,11 +483,13 @@ public final class StrataCollection: @unchecked Sendable {
             }
         } else if access == .readOnly {
             let walPath = "\(path)/\(CollectionFiles.walName(current.manifest.walSequence))"
-            let read = try WALReader.read(path: walPath, sequence: current.manifest.walSequence, schema: schema, from: currentMem.walOffset)
+            let read = try WALReader.read(path: walPath, sequence: current.manifest.walSequence, schema: schema,
+                                          from: currentMem.walOffset, nextRecord: currentMem.walNextRecord)
             guard !read.records.isEmpty else { return }
             var m = currentMem
             for r in read.records { m.apply(r, version: current, schema: schema) }
             m.walOffset = read.validLength
+            m.walNextRecord = read.nextRecordNumber
             stateLock.locked {
                 if version === current, mem.walOffset == currentMem.walOffset { mem = m }
             }
@@ -553,7 +568,7 @@ public final class StrataCollection: @unchecked Sendable {
         guard let wal else { throw StrataError(.invalidArgument, "collection is closed", path: path) }
         try WALFormat.checkSize(record, path: path)
         do {
-            try wal.append(WALFormat.encode(record, schema: schema))
+            try wal.append(record, schema: schema)
         } catch {
             failed = error
             throw error
@@ -561,6 +576,7 @@ public final class StrataCollection: @unchecked Sendable {
         stateLock.locked {
             mem.apply(record, version: version, schema: schema)
             mem.walOffset = wal.length
+            mem.walNextRecord = wal.nextRecordNumber
         }
     }
 
@@ -736,7 +752,8 @@ public final class StrataCollection: @unchecked Sendable {
             }
             next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(oldVersion.manifest.walSequence), sinceMilliseconds: now))
             Maintenance.collectGarbage(&next, directory: path, graceSeconds: options.obsoleteFileGraceSeconds, now: now)
-            let nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, validLength: UInt64(WALFormat.headerLength))
+            let nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, version: .current,
+                                        validLength: UInt64(WALFormat.headerLength), nextRecordNumber: 1)
             do {
                 try next.publish(directory: path)
             } catch {
@@ -754,9 +771,7 @@ public final class StrataCollection: @unchecked Sendable {
             let nextVersion = Version(directory: path, manifest: next, segments: newSegments)
             stateLock.locked {
                 version = nextVersion
-                var fresh = MemTable()
-                fresh.walOffset = UInt64(WALFormat.headerLength)
-                mem = fresh
+                mem = MemTable()
                 wal = nextWAL
             }
             oldWAL.close()
@@ -768,58 +783,6 @@ public final class StrataCollection: @unchecked Sendable {
             throw error
         }
     }
-
-    // MARK: statistics
-
-    /// Segments, rows, deletes and bytes.
-    public func stats() throws(StrataError) -> CollectionStats {
-        let snap = try snapshot()
-        var s = CollectionStats(generation: snap.version.manifest.generation, walSequence: snap.version.manifest.walSequence,
-                                segments: [], bufferedRows: snap.mem.index.count, pendingDeletes: snap.mem.sealedDeletes.count,
-                                liveRows: snap.count, totalRows: 0, deletedRows: 0, segmentBytes: 0, bitmapBytes: 0,
-                                walBytes: snap.mem.walOffset, obsoleteFiles: snap.version.manifest.obsolete.count)
-        for seg in snap.version.segments {
-            s.segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
-                                    bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))
-            s.totalRows += Int(seg.entry.rowCount)
-            s.deletedRows += Int(seg.entry.deletedCount)
-            s.segmentBytes += seg.entry.fileBytes
-            if let b = seg.bitmap { s.bitmapBytes += UInt64(DeleteBitmap.headerLength + DeleteBitmap.footerLength + (b.rowCount + 63) / 64 * 8) }
-        }
-        return s
-    }
-}
-
-/// What `strata stats` shows.
-public struct CollectionStats: Sendable {
-    /// One segment.
-    public struct SegmentStats: Sendable {
-        public var name: String
-        public var rows: Int
-        public var deletedRows: Int
-        public var bytes: UInt64
-        public var indexed: Bool
-        public var deleteFile: String?
-        /// Deleted rows / rows.
-        public var deletedFraction: Double { rows == 0 ? 0 : Double(deletedRows) / Double(rows) }
-    }
-    public var generation: UInt64
-    public var walSequence: UInt64
-    public var segments: [SegmentStats]
-    /// Live rows in the write buffer.
-    public var bufferedRows: Int
-    /// Deletes of sealed rows waiting for the next flush.
-    public var pendingDeletes: Int
-    /// Live rows in total.
-    public var liveRows: Int
-    /// Rows in segment files (live and deleted).
-    public var totalRows: Int
-    /// Rows deleted by bitmaps.
-    public var deletedRows: Int
-    public var segmentBytes: UInt64
-    public var bitmapBytes: UInt64
-    public var walBytes: UInt64
-    public var obsoleteFiles: Int
 }
 
 /// Monotonic seconds.

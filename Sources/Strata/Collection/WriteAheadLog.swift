@@ -2,28 +2,26 @@
 // and fsynced before it is acknowledged. Records since the last flush are replayed on open.
 // Layout (docs/FORMAT.md, "Collections", C.4):
 //
-//   file header (32 B): magic "STRATWAL", u16 major 1, u16 minor 0, u32 reserved 0,
+//   file header (32 B): magic "STRATWAL", u16 major, u16 minor 0, u32 reserved 0,
 //                       u64 sequence, u64 XXH3-64 of bytes 0..<24
-//   records, back to back from offset 32:
+//   format 2.0 records, back to back from offset 32 (`WALFormat.encode`):
 //     0  4  u32 body length L
 //     4  1  u8 type: 1 put (insert/upsert rows), 2 delete (ids)
 //     5  1  u8 flags: for put, bit 0 = upsert; 0 for delete
 //     6  2  reserved, 0
-//     8  8  u64 XXH3-64 of record bytes 0..<8 followed by the L body bytes
-//     16 L  body
+//     8  8  u64 record number: 1 for the file's first record, +1 for each next one
+//     16 8  u64 XXH3-64 of the L body bytes
+//     24 8  u64 XXH3-64 of record bytes 0..<24 (so length, type and number are trustworthy)
+//     32 L  body
+//   format 1.0 records (read, and appended to a 1.0 file until the next flush starts a 2.0 one):
+//     0 u32 L, 4 u8 type, 5 u8 flags, 6 u16 0, 8 u64 XXH3-64 of bytes 0..<8 followed by the body, 16 body
 //   put body:    u32 row count, u32 dimension, then per row: u64 id, dimension x f32 (as given),
 //                one tagged value per schema column (tag u8: 0 null, 1 int64 (8), 2 float64 (8),
 //                3 bool (1), 4 string (u32 length + UTF-8), 5 string list (u32 count, then
 //                u32 length + UTF-8 each))
 //   delete body: u32 count, count x u64 id
 //
-// Replay stops at the first record that is short (length runs past the end of the file) or whose
-// checksum does not match while it ends exactly at the end of the file: a torn tail from a crash
-// mid-append. Records before it are kept; the writer truncates the file there before appending
-// again. A record whose checksum does not match but that is followed by more bytes is not a torn
-// write (every append is fsynced before the next begins, so only the last record can be torn): it
-// is damage, and reading throws `.checksumMismatch` naming the record's offset rather than
-// silently dropping the acknowledged records after it.
+// How a read tells a torn tail from damage is in WriteAheadLog+Reader.swift.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,18 +41,34 @@ struct BufferedInput: Equatable {
     var values: [PayloadValue]
 }
 
+/// A WAL file's format version, from its header.
+struct WALVersion: Equatable, CustomStringConvertible {
+    var major: UInt16
+    var minor: UInt16
+
+    /// Records with a length, a checksum over header and body, no number (C.4, "Format 1.0").
+    static let v1 = WALVersion(major: 1, minor: 0)
+    /// Records with a number, a header checksum and a body checksum: what this build writes.
+    static let v2 = WALVersion(major: 2, minor: 0)
+    static let current = v2
+
+    /// Bytes of a record header in this format.
+    var recordHeaderLength: Int { major == 1 ? 16 : 32 }
+
+    var description: String { "\(major).\(minor)" }
+}
+
 enum WALFormat {
     static let magic: [UInt8] = Array("STRATWAL".utf8)
     static let headerLength = 32
-    static let recordHeaderLength = 16
     static let typePut: UInt8 = 1
     static let typeDelete: UInt8 = 2
     /// Largest record body accepted on replay (1 GiB): a bigger length is treated as corruption.
     static let maximumBodyLength: UInt64 = 1 << 30
 
-    static func header(sequence: UInt64) -> [UInt8] {
+    static func header(sequence: UInt64, version: WALVersion = .current) -> [UInt8] {
         var w = ByteWriter(capacity: headerLength)
-        w.raw(magic); w.u16(1); w.u16(0); w.u32(0); w.u64(sequence)
+        w.raw(magic); w.u16(version.major); w.u16(version.minor); w.u32(0); w.u64(sequence)
         let c = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
         w.u64(c)
         return w.bytes
@@ -92,7 +106,8 @@ enum WALFormat {
         }
     }
 
-    static func encode(_ record: WALRecord, schema: SegmentSchema) -> [UInt8] {
+    /// The bytes of `record` in `version`'s record format; `number` is its record number (2.0 only).
+    static func encode(_ record: WALRecord, schema: SegmentSchema, version: WALVersion = .current, number: UInt64) -> [UInt8] {
         var body = ByteWriter(capacity: 1024)
         let type: UInt8, flags: UInt8
         switch record {
@@ -111,14 +126,25 @@ enum WALFormat {
             body.u32(UInt32(ids.count))
             for id in ids { body.u64(id) }
         }
-        var head = ByteWriter(capacity: recordHeaderLength + body.count)
+        var head = ByteWriter(capacity: version.recordHeaderLength + body.count)
         head.u32(UInt32(body.count)); head.u8(type); head.u8(flags); head.u16(0)
-        let checksum = Checksum.Streaming()
-        head.bytes.withUnsafeBytes { checksum.update($0) }
-        body.bytes.withUnsafeBytes { checksum.update($0) }
-        head.u64(checksum.digest)
+        if version.major == 1 {
+            let checksum = Checksum.Streaming()
+            head.bytes.withUnsafeBytes { checksum.update($0) }
+            body.bytes.withUnsafeBytes { checksum.update($0) }
+            head.u64(checksum.digest)
+        } else {
+            head.u64(number)
+            head.u64(body.bytes.withUnsafeBytes { Checksum.xxh3($0) })
+            head.u64(head.bytes.withUnsafeBytes { Checksum.xxh3($0) })
+        }
         head.raw(body.bytes)
         return head.bytes
+    }
+
+    /// "put" / "delete" / "type N", for messages.
+    static func typeName(_ type: UInt8) -> String {
+        type == typePut ? "put" : type == typeDelete ? "delete" : "type \(type)"
     }
 
     static func encodeValue(_ v: PayloadValue, into w: inout ByteWriter) {
@@ -199,132 +225,3 @@ enum WALFormat {
     }
 }
 
-/// Result of reading a WAL: the good records and where the good prefix ends.
-struct WALReadResult {
-    var records: [WALRecord]
-    /// Byte offset just past the last good record (the file length when nothing was torn).
-    var validLength: UInt64
-    /// Bytes after `validLength` (a torn or corrupt tail that replay dropped).
-    var droppedBytes: UInt64
-}
-
-enum WALReader {
-    /// Reads `path` from byte `offset` (32 for the whole log). Throws for a missing or bad file
-    /// header; a bad record ends the read (see the file comment).
-    static func read(path: String, sequence: UInt64, schema: SegmentSchema, from offset: UInt64 = UInt64(WALFormat.headerLength)) throws(StrataError) -> WALReadResult {
-        let file = try SystemFile.openForReading(path)
-        defer { file.close() }
-        let size = try file.size()
-        var header = [UInt8](repeating: 0, count: WALFormat.headerLength)
-        if size >= UInt64(WALFormat.headerLength) {
-            try header.withMutableBytes { (raw) throws(StrataError) in try file.read(into: raw, fromAbsoluteOffset: 0) }
-        }
-        guard size >= UInt64(WALFormat.headerLength), header[0..<8].elementsEqual(WALFormat.magic) else {
-            throw StrataError(.badMagic, "not a Strata WAL (or its header is torn)", path: path, section: "wal", offset: 0)
-        }
-        try header.withBytes { (raw) throws(StrataError) in
-            let c = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-            guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: raw[0..<24])) == c else {
-                throw StrataError(.checksumMismatch, "WAL header checksum mismatch", path: path, section: "wal", offset: 24)
-            }
-            let major = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
-            guard major == 1 else {
-                throw StrataError(.unsupportedVersion, "WAL major \(major); this build reads 1: upgrade Strata", path: path, section: "wal", offset: 8)
-            }
-            let seq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-            guard seq == sequence else {
-                throw StrataError(.corrupt, "WAL holds sequence \(seq), manifest expects \(sequence)", path: path, section: "wal", offset: 16)
-            }
-        }
-        // Only the part after `offset` is read: a reader that follows the log reads each record once.
-        let start = min(max(offset, UInt64(WALFormat.headerLength)), size)
-        guard size - start <= UInt64(Int.max / 2) else { throw StrataError(.corrupt, "WAL too large", path: path, section: "wal") }
-        var tail = [UInt8](repeating: 0, count: Int(size - start))
-        if !tail.isEmpty {
-            try tail.withMutableBytes { (raw) throws(StrataError) in try file.read(into: raw, fromAbsoluteOffset: start) }
-        }
-        return try tail.withBytes { (raw) throws(StrataError) -> WALReadResult in
-            var records: [WALRecord] = []
-            var pos = 0
-            let count = raw.count
-            while count - pos >= WALFormat.recordHeaderLength {
-                let length = UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: pos, as: UInt32.self)))
-                let type = raw[pos + 4], flags = raw[pos + 5]
-                guard length <= WALFormat.maximumBodyLength,
-                      length <= UInt64(count - pos - WALFormat.recordHeaderLength) else { break }
-                let end = pos + WALFormat.recordHeaderLength + Int(length)
-                let stored = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: pos + 8, as: UInt64.self))
-                let checksum = Checksum.Streaming()
-                checksum.update(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + 8)]))
-                checksum.update(UnsafeRawBufferPointer(rebasing: raw[(pos + 16)..<end]))
-                guard checksum.digest == stored else {
-                    if end == count { break }  // the last record: torn by a crash mid-append
-                    throw StrataError(.checksumMismatch,
-                                      "WAL record checksum mismatch with \(count - end) bytes of later records after it (damage, not a torn write)",
-                                      path: path, section: "wal", offset: start + UInt64(pos))
-                }
-                do throws(StrataError) {
-                    records.append(try WALFormat.decodeBody(type: type, flags: flags, body: UnsafeRawBufferPointer(rebasing: raw[(pos + 16)..<end]),
-                                                            at: start + UInt64(pos + 16), schema: schema))
-                } catch {
-                    // The checksum matched, so these are the bytes that were written: a real bug or
-                    // deliberate damage, not a torn write. Refuse rather than silently drop data.
-                    throw error.inFile(path)
-                }
-                pos = end
-            }
-            return WALReadResult(records: records, validLength: start + UInt64(pos), droppedBytes: UInt64(count - pos))
-        }
-    }
-
-    /// Creates `wal-<sequence>.log` with only its header, durably (temp, fsync, rename, fsync dir).
-    static func create(directory: String, sequence: UInt64) throws(StrataError) {
-        try CollectionFS.writeAtomically(WALFormat.header(sequence: sequence), to: "\(directory)/\(CollectionFiles.walName(sequence))")
-    }
-}
-
-/// Appends records to one WAL file; every append is fsynced (fdatasync) before it returns.
-final class WALWriter {
-    let path: String
-    let sequence: UInt64
-    private var descriptor: Int32
-    /// Current end of the log.
-    private(set) var length: UInt64
-
-    /// Opens an existing WAL for appending at `validLength`, truncating anything after it (a torn tail).
-    init(path: String, sequence: UInt64, validLength: UInt64) throws(StrataError) {
-        self.path = path
-        self.sequence = sequence
-        descriptor = try CollectionFS.openReadWrite(path)
-        length = validLength
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
-        if UInt64(info.st_size) != validLength {
-            guard ftruncate(descriptor, off_t(validLength)) == 0 else { throw SystemFile.ioError("ftruncate failed", path: path) }
-            guard retryOnInterrupt({ fsync(descriptor) }) == 0 else { throw SystemFile.ioError("fsync failed", path: path) }
-        }
-    }
-
-    deinit { close() }
-
-    func close() {
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
-        descriptor = -1
-    }
-
-    /// Appends `bytes` and makes them durable. On failure the caller must treat the log as unusable
-    /// (a write may have partly reached the disk; replay drops the partial record).
-    func append(_ bytes: [UInt8]) throws(StrataError) {
-        guard descriptor >= 0 else { throw StrataError(.io, "WAL is closed", path: path) }
-        try bytes.withBytes { (raw) throws(StrataError) in
-            var done = 0
-            while done < raw.count {
-                let n = retryOnInterrupt { pwrite(descriptor, raw.baseAddress! + done, raw.count - done, off_t(length) + off_t(done)) }
-                guard n > 0 else { throw SystemFile.ioError("WAL write failed", path: path, offset: length + UInt64(done)) }
-                done += n
-            }
-        }
-        guard retryOnInterrupt({ fdatasync(descriptor) }) == 0 else { throw SystemFile.ioError("WAL fdatasync failed", path: path) }
-        length += UInt64(bytes.count)
-    }
-}

@@ -6,10 +6,13 @@
 // re-sealed first ((byte / 3) % 2 == 1, so that mutations reach the decoders), and the rest is that
 // file's new content. Each input gets a fresh copy of the template; it is opened read-only (count, get,
 // search, verify) and then read-write (WAL replay and tail cut, cleanup), and searched again. A thrown
-// StrataError is fine; a trap or an AddressSanitizer report is a bug.
+// StrataError is fine; a trap or an AddressSanitizer report is a bug. For a replaced WAL the harness
+// also checks the WAL rules (`walRuleViolation`: torn tails kept byte for byte in a side file, refused
+// opens change nothing, damage recovered by `recoverWAL`) and traps on a violation.
 // Mirrored by `FuzzHarness.collection` in Tests/StrataTests/FuzzRegressionTests.swift.
 //
-// `STRATA_FUZZ_WRITE_SEEDS=DIR` writes the three template files as seeds into DIR and exits.
+// `STRATA_FUZZ_WRITE_SEEDS=DIR` writes the three template files as seeds into DIR, plus the WAL
+// rewritten in format 1.0, and exits.
 import Foundation
 import FuzzSupport
 import Strata
@@ -97,14 +100,58 @@ func fuzzCollection(_ data: Data) {
     o.index = nil
     o.obsoleteFileGraceSeconds = 3600
     _ = try? StrataCollection.verify(path: dir)
-    if let c = try? StrataCollection.open(path: dir, access: .readOnly, options: o) {
+    var roError: StrataError? = nil
+    do {
+        let c = try StrataCollection.open(path: dir, access: .readOnly, options: o)
+        exerciseCollection(c)
+        c.close()
+    } catch {
+        roError = error
+    }
+    if which == 1 {
+        if let violation = walRuleViolation(dir: dir, wal: target, roError: roError, options: o) { fatalError("WAL rule violated: \(violation)") }
+    } else if let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) {
         exerciseCollection(c)
         c.close()
     }
-    if let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) {
-        exerciseCollection(c)
-        c.close()
+}
+
+/// The WAL rules (docs/FORMAT.md C.4) as properties of an input that replaced the current WAL
+/// (`roError`: what the read-only open threw). The read-write open must agree with the read-only one;
+/// when it throws, the WAL is unchanged; when it drops a torn tail, the side file it names holds those
+/// bytes exactly and the WAL is cut there; when it drops nothing, the WAL is unchanged. A damaged
+/// record (section "wal", past the file header) is cut by `recoverWAL(apply: true)`, which keeps the
+/// whole WAL in its copy, after which the collection opens with the records kept. Returns the first
+/// violation, or nil.
+func walRuleViolation(dir: String, wal: String, roError: StrataError?, options o: CollectionOptions) -> String? {
+    let path = dir + "/" + wal
+    guard let before = FileManager.default.contents(atPath: path) else { return nil }
+    let rw: StrataCollection
+    do {
+        rw = try StrataCollection.open(path: dir, access: .readWrite, options: o)
+    } catch {
+        if FileManager.default.contents(atPath: path) != before { return "a refused read-write open changed the WAL (\(error))" }
+        if roError == nil { return "read-write open threw \(error) where read-only opened" }
+        guard error.section == "wal", error.code == .checksumMismatch || error.code == .corrupt, (error.offset ?? 0) >= 32,
+              let report = try? StrataCollection.recoverWAL(path: dir, apply: true) else { return nil }
+        guard report.state == .damaged, report.applied, let copy = report.copyFile else { return "recover did not cut the damage: \(report.state)" }
+        if FileManager.default.contents(atPath: dir + "/" + copy) != before { return "the recovery copy is not the whole WAL" }
+        if FileManager.default.contents(atPath: path) != before.prefix(Int(report.keptBytes)) { return "recover did not cut at \(report.keptBytes)" }
+        guard let c = try? StrataCollection.open(path: dir, access: .readWrite, options: o) else { return "the collection does not open after recover" }
+        defer { c.close() }
+        return c.recovery.records == report.keptRecords ? nil : "\(c.recovery.records) records replayed after recover, \(report.keptRecords) kept"
     }
+    defer { rw.close() }
+    exerciseCollection(rw)
+    if let roError { return "read-only open threw \(roError) where read-write opened" }
+    let after = FileManager.default.contents(atPath: path) ?? Data()
+    let dropped = Int(rw.recovery.droppedBytes)
+    if dropped == 0 { return after == before ? nil : "the WAL changed with nothing dropped" }
+    guard let side = rw.recovery.tornTailFile, let kept = FileManager.default.contents(atPath: dir + "/" + side) else {
+        return "\(dropped) torn bytes dropped without a side file"
+    }
+    if kept != before.suffix(dropped) { return "the side file \(side) does not hold the torn bytes" }
+    return after == before.prefix(before.count - dropped) ? nil : "the WAL is not cut at the torn tail"
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -132,6 +179,9 @@ public func fuzzCollectionMain(_ argc: CInt, _ argv: UnsafeMutablePointer<Unsafe
             seed.append(template.files[name]!)
             _ = FileManager.default.createFile(atPath: seedDir + "/seed-\(i)-\(name == "MANIFEST" ? "manifest" : i == 1 ? "wal" : "bitmap")", contents: seed)
         }
+        // The same WAL in format 1.0, so that mutations reach the 1.0 reader too.
+        let wal1 = Reseal.walAsFormat1([UInt8](template.files[template.targets[1]]!))
+        _ = FileManager.default.createFile(atPath: seedDir + "/seed-1-wal-format1", contents: Data([1] + wal1))
         return 0
     }
     var argc = argc

@@ -74,16 +74,47 @@ public enum Reseal {
         store64(&b, b.count - 16, xxh3(b, 0..<(b.count - 16)))
     }
 
-    /// WAL: header checksum, then each whole record's checksum (bytes 0..<8 then the body).
+    /// A format 2.0 WAL rewritten as format 1.0 (16-byte record headers, one checksum over bytes
+    /// 0..<8 and the body), for a seed that reaches the 1.0 reader. Stops at a record that runs past
+    /// the end.
+    public static func walAsFormat1(_ b: [UInt8]) -> [UInt8] {
+        guard b.count >= 32 else { return b }
+        var out = Array(b[0..<32])
+        out[8] = 1
+        out[9] = 0
+        store64(&out, 24, xxh3(out, 0..<24))
+        var at = 32
+        while b.count - at >= 32 {
+            let length = Int(load32(b, at))
+            guard length <= b.count - at - 32 else { break }
+            let record = Array(b[at..<(at + 8)]) + [UInt8](repeating: 0, count: 8) + b[(at + 32)..<(at + 32 + length)]
+            var r = record
+            store64(&r, 8, xxh3(Array(record[0..<8]) + record[16...], 0..<(8 + length)))
+            out += r
+            at += 32 + length
+        }
+        return out
+    }
+
+    /// WAL: header checksum, then each whole record's checksums: format 1.0 (major 1) one over
+    /// bytes 0..<8 and the body; 2.0 the body checksum (16) and then the header checksum (24, over
+    /// bytes 0..<24). Record numbers are left as they are.
     public static func wal(_ b: inout [UInt8]) {
         guard b.count >= 32 else { return }
         store64(&b, 24, xxh3(b, 0..<24))
+        let v1 = b[8] == 1 && b[9] == 0
+        let header = v1 ? 16 : 32
         var at = 32
-        while b.count - at >= 16 {
+        while b.count - at >= header {
             let length = Int(load32(b, at))
-            guard length <= b.count - at - 16 else { break }
-            store64(&b, at + 8, xxh3(Array(b[at..<(at + 8)]) + b[(at + 16)..<(at + 16 + length)], 0..<(8 + length)))
-            at += 16 + length
+            guard length <= b.count - at - header else { break }
+            if v1 {
+                store64(&b, at + 8, xxh3(Array(b[at..<(at + 8)]) + b[(at + 16)..<(at + 16 + length)], 0..<(8 + length)))
+            } else {
+                store64(&b, at + 16, xxh3(b, (at + 32)..<(at + 32 + length)))
+                store64(&b, at + 24, xxh3(b, at..<(at + 24)))
+            }
+            at += header + length
         }
     }
 }

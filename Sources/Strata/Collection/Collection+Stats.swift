@@ -1,0 +1,84 @@
+// `StrataCollection.stats()` and what replay found at open (`recovery`).
+
+extension StrataCollection {
+    /// Segments, rows, deletes and bytes, the WAL's format and the WAL side files in the directory.
+    public func stats() throws(StrataError) -> CollectionStats {
+        let snap = try snapshot()
+        var s = CollectionStats(generation: snap.version.manifest.generation, walSequence: snap.version.manifest.walSequence,
+                                segments: [], bufferedRows: snap.mem.index.count, pendingDeletes: snap.mem.sealedDeletes.count,
+                                liveRows: snap.count, totalRows: 0, deletedRows: 0, segmentBytes: 0, bitmapBytes: 0,
+                                walBytes: snap.mem.walOffset, obsoleteFiles: snap.version.manifest.obsolete.count,
+                                walFormat: snap.mem.walVersion.description,
+                                walSideFiles: try CollectionFS.list(path).filter(WALSideFile.isSideFile).sorted())
+        for seg in snap.version.segments {
+            s.segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
+                                    bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))
+            s.totalRows += Int(seg.entry.rowCount)
+            s.deletedRows += Int(seg.entry.deletedCount)
+            s.segmentBytes += seg.entry.fileBytes
+            if let b = seg.bitmap { s.bitmapBytes += UInt64(DeleteBitmap.headerLength + DeleteBitmap.footerLength + (b.rowCount + 63) / 64 * 8) }
+        }
+        return s
+    }
+}
+
+/// What `strata stats` shows.
+public struct CollectionStats: Sendable {
+    /// One segment.
+    public struct SegmentStats: Sendable {
+        public var name: String
+        public var rows: Int
+        public var deletedRows: Int
+        public var bytes: UInt64
+        public var indexed: Bool
+        public var deleteFile: String?
+        /// Deleted rows / rows.
+        public var deletedFraction: Double { rows == 0 ? 0 : Double(deletedRows) / Double(rows) }
+    }
+    public var generation: UInt64
+    public var walSequence: UInt64
+    public var segments: [SegmentStats]
+    /// Live rows in the write buffer.
+    public var bufferedRows: Int
+    /// Deletes of sealed rows waiting for the next flush.
+    public var pendingDeletes: Int
+    /// Live rows in total.
+    public var liveRows: Int
+    /// Rows in segment files (live and deleted).
+    public var totalRows: Int
+    /// Rows deleted by bitmaps.
+    public var deletedRows: Int
+    public var segmentBytes: UInt64
+    public var bitmapBytes: UInt64
+    /// Bytes of the current WAL that replay applied (its header and good records).
+    public var walBytes: UInt64
+    public var obsoleteFiles: Int
+    /// Format of the current WAL ("2.0"; "1.0" for a WAL written by an older Strata, until the next flush).
+    public var walFormat: String
+    /// WAL side files in the directory: `wal-<seq>.log.torn-<offset>` (a torn tail the writer moved
+    /// out at open) and `wal-<seq>.log.damaged-<offset>` (a WAL as it was before `strata recover`).
+    /// Never replayed and never removed by Strata.
+    public var walSideFiles: [String]
+}
+
+/// What replay of the WAL found when a collection was opened (``StrataCollection/recovery``).
+public struct WALReplaySummary: Sendable, Equatable {
+    /// Records applied.
+    public var records: Int = 0
+    /// Bytes of torn tail after the last good record (a record cut short by a crash mid-append),
+    /// not replayed.
+    public var droppedBytes: UInt64 = 0
+    /// Format of the WAL ("1.0" or "2.0").
+    public var walFormat: String = "2.0"
+    /// Read-write open only: the side file that now holds the torn tail's bytes
+    /// (`wal-<seq>.log.torn-<offset>`), nil when there was none.
+    public var tornTailFile: String? = nil
+
+    /// Creates a summary.
+    public init(records: Int = 0, droppedBytes: UInt64 = 0, walFormat: String = "2.0", tornTailFile: String? = nil) {
+        self.records = records
+        self.droppedBytes = droppedBytes
+        self.walFormat = walFormat
+        self.tornTailFile = tornTailFile
+    }
+}

@@ -1,0 +1,160 @@
+// Golden WAL files (tools/make-fixtures/README.md): a collection whose WAL was written by the format
+// 1.0 writer still opens, replays and takes writes; the format 2.0 writer's bytes are pinned; a WAL
+// of an unknown major is refused as `unsupportedVersion`.
+//   STRATA_WRITE_FIXTURES=1 swift test --filter WALGoldenTests/testWriteFixtures
+import Foundation
+import XCTest
+@testable import Strata
+
+final class WALGoldenTests: CollectionTestCase {
+    /// With STRATA_WRITE_FIXTURES=1: writes Fixtures/collection-wal2.0/. (collection-wal1.0 was written
+    /// once by the 1.0 writer and is never regenerated.) Otherwise skipped.
+    func testWriteFixtures() throws {
+        guard writeFixturesRequested else { throw XCTSkip("set STRATA_WRITE_FIXTURES=1 to (re)write Fixtures/collection-wal2.0") }
+        let dir = GoldenWAL.v2URL.path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, bytes) in GoldenWAL.v2Files() { try writeBytes(bytes, "\(dir)/\(name)") }
+    }
+
+    /// A copy of a fixture directory in the test's temp directory.
+    func copyFixture(_ url: URL) throws -> String {
+        let dir = tmpPath(url.lastPathComponent)
+        try FileManager.default.copyItem(atPath: url.path, toPath: dir)
+        return dir
+    }
+
+    /// Checks every live row against `content` (GoldenV1 row -> version).
+    func assertGolden(_ c: StrataCollection, _ content: [Int: Int], file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try c.count(), content.count, file: file, line: line)
+        for r in 0..<20 {
+            let got = try c.get(id: GoldenV1.id(r))
+            guard let v = content[r] else { XCTAssertNil(got, "row \(r)", file: file, line: line); continue }
+            let row = try XCTUnwrap(got, "row \(r)", file: file, line: line)
+            XCTAssertEqual(row.vector, GoldenV1.vector(r + 20 * v), "row \(r)", file: file, line: line)
+            XCTAssertTrue(samePayload(row.payload, GoldenV1.values(r + 20 * v)), "row \(r): \(row.payload)", file: file, line: line)
+        }
+    }
+
+    func walMajor(_ path: String) throws -> Int { let b = try readBytes(path); return Int(b[8]) | Int(b[9]) << 8 }
+
+    /// Fixtures/collection-wal1.0 (segment, bitmap, four 1.0 WAL records) opens read-only with its
+    /// content; read-write it replays, appends 1.0 records to the 1.0 file, and the next flush starts
+    /// a 2.0 WAL. The fixture itself is never written to (a copy is).
+    func testWALFormat1CollectionOpensReplaysAndFlushesIntoFormat2() throws {
+        let dir = try copyFixture(GoldenWAL.v1URL)
+        let walPath = "\(dir)/\(CollectionFiles.walName(3))"
+        XCTAssertEqual(try walMajor(walPath), 1)
+        let ro = try StrataCollection.open(path: dir, access: .readOnly)
+        try assertGolden(ro, GoldenWAL.v1Content)
+        XCTAssertEqual(ro.recovery.records, GoldenWAL.v1Records)
+        XCTAssertEqual(ro.recovery.walFormat, "1.0")
+        XCTAssertEqual(try ro.stats().walFormat, "1.0")
+        let report = try StrataCollection.verify(path: dir)
+        XCTAssertTrue(report.isSound, "\(report.problems)")
+        XCTAssertEqual(report.liveRows, GoldenWAL.v1Content.count)
+
+        var content = GoldenWAL.v1Content
+        let c = try StrataCollection.open(path: dir, options: GoldenWAL.options())
+        XCTAssertEqual(c.recovery.records, GoldenWAL.v1Records)
+        XCTAssertNil(c.recovery.tornTailFile)
+        try c.insert(GoldenWAL.rows(14..<16))
+        try c.upsert(GoldenWAL.rows([0], 1))
+        for r in 14..<16 { content[r] = 0 }
+        content[0] = 1
+        try assertGolden(c, content)
+        c.close()
+        XCTAssertEqual(try walMajor(walPath), 1, "a 1.0 WAL takes 1.0 records until the next flush")
+        XCTAssertEqual(try StrataCollection.recoverWAL(path: dir, apply: false).state, .sound)
+        let c2 = try StrataCollection.open(path: dir, options: GoldenWAL.options())
+        XCTAssertEqual(c2.recovery.records, GoldenWAL.v1Records + 2)
+        try assertGolden(c2, content)
+        // The reader follows the 1.0 WAL incrementally too.
+        let follower = try StrataCollection.open(path: dir, access: .readOnly)
+        try c2.delete(ids: [GoldenV1.id(14)])
+        content[14] = nil
+        try assertGolden(follower, content)
+        XCTAssertNotNil(try c2.flush())
+        XCTAssertEqual(try c2.stats().walFormat, "2.0")
+        try c2.insert(GoldenWAL.rows([16]))
+        content[16] = 0
+        try assertGolden(c2, content)
+        try assertGolden(follower, content)
+        c2.close()
+        let manifest = try Manifest.read(directory: dir)
+        XCTAssertEqual(try walMajor("\(dir)/\(CollectionFiles.walName(manifest.walSequence))"), 2)
+        try assertGolden(try StrataCollection.open(path: dir, access: .readOnly), content)
+        XCTAssertTrue(try StrataCollection.verify(path: dir).isSound)
+    }
+
+    /// A 1.0 WAL damaged in its second of four records (a checksum mismatch with records after it)
+    /// is refused; `recoverWAL` drops records 2 to 4, counted from the 1.0 records, after a copy.
+    func testDamagedFormat1WALIsRefusedAndRecovered() throws {
+        let dir = try copyFixture(GoldenWAL.v1URL)
+        let walPath = "\(dir)/\(CollectionFiles.walName(3))"
+        var wal = try readBytes(walPath)
+        var starts: [Int] = []
+        var pos = WALFormat.headerLength
+        while pos < wal.count {
+            starts.append(pos)
+            pos += 16 + (0..<4).reduce(0) { $0 | Int(wal[pos + $1]) << (8 * $1) }
+        }
+        XCTAssertEqual(starts.count, GoldenWAL.v1Records)
+        XCTAssertEqual(pos, wal.count)
+        wal[starts[1] + 16 + 8 + 8 + 2] ^= 0x01 // inside the first vector of the upsert
+        try writeBytes(wal, walPath)
+        let e = assertStrataError(.checksumMismatch) { try StrataCollection.open(path: dir, options: GoldenWAL.options()) }
+        XCTAssertEqual(e?.offset, UInt64(starts[1]))
+        XCTAssertEqual(try readBytes(walPath), wal)
+        let report = try StrataCollection.recoverWAL(path: dir, apply: true)
+        XCTAssertEqual(report.walFormat, "1.0")
+        XCTAssertEqual(report.state, .damaged)
+        XCTAssertEqual(report.keptRecords, 1)
+        XCTAssertEqual(report.lost.records, 3)
+        XCTAssertEqual(report.lost.rows, 4, "upsert of 2 rows and insert of 2 rows")
+        XCTAssertEqual(report.lost.deletedIds, 2)
+        XCTAssertTrue(report.lost.countsExact)
+        XCTAssertEqual(try readBytes("\(dir)/\(try XCTUnwrap(report.copyFile))"), wal)
+        let c = try StrataCollection.open(path: dir, options: GoldenWAL.options())
+        defer { c.close() }
+        try assertGolden(c, [0: 0, 1: 0, 3: 0, 4: 0, 6: 0, 7: 0, 8: 0, 9: 0, 10: 0, 11: 0])
+    }
+
+    /// Fixtures/collection-wal2.0: regenerated byte for byte, opened with its content, verified.
+    func testWALFormat2GoldenFiles() throws {
+        let fixture = GoldenWAL.v2URL.path
+        for (name, bytes) in GoldenWAL.v2Files() {
+            XCTAssertEqual(try readBytes("\(fixture)/\(name)"), bytes, "\(name) differs from what the 2.0 writer produces")
+        }
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: fixture)), Set(GoldenWAL.v2Files().keys))
+        let dir = try copyFixture(GoldenWAL.v2URL)
+        let wal = try readBytes("\(dir)/\(CollectionFiles.walName(1))")
+        XCTAssertEqual(Self.walRecordSpans(wal).count, 4)
+        XCTAssertEqual(Self.walRecordSpans(wal).last?.upperBound, wal.count)
+        let c = try StrataCollection.open(path: dir, access: .readOnly)
+        try assertGolden(c, GoldenWAL.v2Content)
+        XCTAssertEqual(c.recovery, WALReplaySummary(records: 4, droppedBytes: 0, walFormat: "2.0", tornTailFile: nil))
+        XCTAssertTrue(try StrataCollection.verify(path: dir).isSound)
+    }
+
+    /// A WAL whose major is neither 1 nor 2 (header checksum valid) is refused by open, verify and
+    /// recover as `unsupportedVersion`, and nothing is changed.
+    func testWALOfAnUnknownMajorIsUnsupportedVersion() throws {
+        let dir = try copyFixture(GoldenWAL.v2URL)
+        let walPath = "\(dir)/\(CollectionFiles.walName(1))"
+        var wal = try readBytes(walPath)
+        wal[8] = 3
+        let sum = wal[0..<24].withUnsafeBytes { Checksum.xxh3($0) }
+        for i in 0..<8 { wal[24 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        try writeBytes(wal, walPath)
+        let e = assertStrataError(.unsupportedVersion) { try StrataCollection.open(path: dir, access: .readOnly) }
+        XCTAssertTrue(e?.message.contains("3.0") ?? false, "\(String(describing: e))")
+        assertStrataError(.unsupportedVersion) { try StrataCollection.open(path: dir, access: .readWrite) }
+        assertStrataError(.unsupportedVersion) { try StrataCollection.recoverWAL(path: dir, apply: true) }
+        XCTAssertEqual(try StrataCollection.verify(path: dir).problems.map(\.code), [.unsupportedVersion])
+        XCTAssertEqual(try readBytes(walPath), wal)
+        let r = try runStrata(["verify", dir], scratch: tmp)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdoutText.contains("unsupportedVersion"), r.stdoutText)
+    }
+}
