@@ -49,7 +49,7 @@ struct CollectionDeleteCommand: ParsableCommand {
     struct Output: Encodable { var requested: Int; var deleted: Int; var ignored: Int; var seconds: Double }
 
     func run() throws {
-        let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
+        let c = try openCollectionForWriting(directory, options: write.options())
         defer { c.close() }
         try write.check(against: c.schema)
         let start = now()

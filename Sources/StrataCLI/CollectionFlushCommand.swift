@@ -20,7 +20,7 @@ struct CollectionFlushCommand: ParsableCommand {
         var deletes_applied: Int; var seconds: Double; var mb_per_s: Double; var rows_per_s: Double }
 
     func run() throws {
-        let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
+        let c = try openCollectionForWriting(directory, options: write.options())
         defer { c.close() }
         try write.check(against: c.schema)
         let s = try c.flush()

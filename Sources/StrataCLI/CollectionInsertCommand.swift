@@ -77,7 +77,7 @@ struct CollectionInsertCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try StrataCollection.open(path: directory, access: .readWrite, options: write.options())
+        let c = try openCollectionForWriting(directory, options: write.options())
         defer { c.close() }
         try write.check(against: c.schema)
         let idSource: InputIdSource = ids.map { .file($0) } ?? firstId.map { .sequential(first: $0) } ?? .rowNumbers

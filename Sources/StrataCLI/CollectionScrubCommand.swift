@@ -17,14 +17,16 @@ struct CollectionScrubCommand: ParsableCommand {
     @Argument(help: "Collection directory.")
     var directory: String
 
-    @Option(name: .long, help: "Read at most this many MB (10^6 bytes) per second; 0: no limit.")
+    @Option(name: .long, help: "Read at most this many MB (10^6 bytes) per second (at least 0.001); 0: no limit.")
     var rate: Double = 100
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
     func validate() throws {
-        guard rate.isFinite, rate >= 0 else { throw ValidationError("--rate must be a number of MB/s >= 0 (0: no limit)") }
+        guard rate.isFinite, rate == 0 || rate >= 0.001 else {
+            throw ValidationError("--rate must be 0 (no limit) or at least 0.001 MB/s (1,000 bytes per second)")
+        }
     }
 
     struct Problem: Encodable { var file: String?; var code: String; var message: String; var section: String?; var offset: UInt64? }

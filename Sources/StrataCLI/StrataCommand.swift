@@ -179,3 +179,14 @@ func parseRowRange(_ text: String) -> Range<Int>? {
     guard let a = Int(text), a >= 0, a < Int.max else { return nil }
     return a..<(a + 1)
 }
+
+/// Opens a collection for writing and says on stderr (always: it is a warning, not progress) when the
+/// open moved a torn WAL tail, a record cut short by a crash and never acknowledged, to a side file.
+func openCollectionForWriting(_ directory: String, options: CollectionOptions) throws -> StrataCollection {
+    let c = try StrataCollection.open(path: directory, access: .readWrite, options: options)
+    if let side = c.recovery.tornTailFile {
+        FileHandle.standardError.write(Data(("strata: note: the WAL ended in a torn record (\(c.recovery.droppedBytes) bytes, cut short by a crash "
+            + "and never acknowledged); its bytes were moved to \(side)\n").utf8))
+    }
+    return c
+}

@@ -207,6 +207,14 @@ final class CLIInputValidationTests: StrataTestCase {
 
     // MARK: id arguments
 
+    /// `ulimit -v` of 4 GiB for a child that must not allocate without bound; none when the suite
+    /// runs under a sanitizer (tools/ci-extra.sh sets ASAN_OPTIONS / TSAN_OPTIONS), whose shadow
+    /// memory alone reserves terabytes of address space.
+    var addressSpaceLimit: String {
+        let env = ProcessInfo.processInfo.environment
+        return env["ASAN_OPTIONS"] != nil || env["TSAN_OPTIONS"] != nil ? "true" : "ulimit -v 4194304"
+    }
+
     func testDeleteIdRangesAreStreamedAndBounded() throws {
         let dir = try createCollection()
         let v = try vectors("v.fvecs", rows: 100)
@@ -215,12 +223,12 @@ final class CLIInputValidationTests: StrataTestCase {
         // exit 134); now a usage error at once. The child runs under a 4 GiB address-space limit
         // so that a regression fails without exhausting the machine.
         let many = (0..<30).map { "\($0 * 100_000_000)..\(($0 + 1) * 100_000_000)" }.joined(separator: ",")
-        let r = try run(["delete", dir, "--ids", many], timeout: 60, shellPrefix: "ulimit -v 4194304")
+        let r = try run(["delete", dir, "--ids", many], timeout: 60, shellPrefix: addressSpaceLimit)
         assertFails(r, status: 2, mentions: ["at most"])
         XCTAssertEqual(try liveRows(dir), 100)
         // Ranges, single ids, an empty range and the largest id, streamed in small batches.
         let ok = try run(["delete", dir, "--ids", "10..20,5,5,30..30,18446744073709551615,90..1000000", "--batch", "7", "--json"],
-                         shellPrefix: "ulimit -v 4194304")
+                         shellPrefix: addressSpaceLimit)
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(ok.json?["requested"] as? Int, 10 + 2 + 1 + (1_000_000 - 90))
         XCTAssertEqual(ok.json?["deleted"] as? Int, 10 + 1 + 10)

@@ -177,5 +177,19 @@ final class CollectionMissingManifestTests: CollectionTestCase {
         try c2.insert(rows(5..<6))
         XCTAssertEqual(try c2.count(), 6)
         c2.close()
+        // verify does not call it a removable leftover: it is data the manifest does not name.
+        let report = try StrataCollection.verify(path: dir)
+        XCTAssertEqual(report.problems.map(\.path), [withRecords], "\(report.problems)")
+        XCTAssertEqual(try runStrata(["verify", dir], scratch: tmp).status, 1)
+    }
+
+    /// `recover` refuses a directory without a manifest before it creates a lock file there (which
+    /// would then make `create` refuse the directory).
+    func testRecoverRefusesAnEmptyDirectoryWithoutLeavingALockFile() throws {
+        let dir = tmpPath("empty")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        XCTAssertEqual(try runStrata(["recover", dir], scratch: tmp).status, 2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+        XCTAssertEqual(try runStrata(["create", dir, "--dim", "4"], scratch: tmp).status, 0)
     }
 }

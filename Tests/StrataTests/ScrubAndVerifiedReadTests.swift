@@ -70,6 +70,9 @@ final class ScrubAndVerifiedReadTests: CollectionTestCase {
         XCTAssertEqual(report.problems.first?.path, "\(dir)/\(bitmap)")
         XCTAssertEqual(try runStrata(["scrub", dir], scratch: tmp).status, 1)
         XCTAssertEqual(try runStrata(["scrub", dir, "--rate", "-1"], scratch: tmp).status, 2)
+        let tiny = try runStrata(["scrub", dir, "--rate", "1e-30"], scratch: tmp)
+        XCTAssertFalse(tiny.crashed, tiny.stderr)
+        XCTAssertEqual(tiny.status, 2, "a rate that would sleep for ages is a usage error: \(tiny.stderr)")
         XCTAssertEqual(try runStrata(["scrub", tmpPath("missing")], scratch: tmp).status, 2)
     }
 

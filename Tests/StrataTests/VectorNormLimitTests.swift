@@ -232,6 +232,23 @@ final class VectorNormLimitTests: StrataTestCase {
         assertStrataError(.invalidValue, "zero query over the buffer") { try c.search(query: [0, 0]) }
     }
 
+    /// A tiny but nonzero vector is a valid cosine row and a valid cosine query: its squared norm
+    /// (1e-44 per component) underflows float32 but not the Double every normalisation uses.
+    func testTinyCosineQueriesAreNormalisedNotTakenForZero() throws {
+        let tiny = [Float](repeating: 1e-23, count: 32)
+        XCTAssertEqual(tiny.reduce(Float(0)) { $0 + $1 * $1 }, 0, "the float32 squared norm underflows")
+        let schema = SegmentSchema(dimension: 32, metric: .cosine)
+        var o = CollectionOptions()
+        o.index = nil
+        let c = try StrataCollection.create(path: tmpPath("tiny"), schema: schema, options: o)
+        defer { c.close() }
+        let other = (0..<32).map { Float($0 % 3) - 1 }
+        try c.insert([SegmentRow(id: 1, vector: tiny), SegmentRow(id: 2, vector: other)])
+        XCTAssertEqual(try c.search(query: tiny, options: SearchOptions(k: 1)).map(\.id), [1], "buffer")
+        try c.flush()
+        XCTAssertEqual(try c.search(query: tiny, options: SearchOptions(k: 1)).map(\.id), [1], "sealed segment")
+    }
+
     func testFusionWeightsMustBeFinite() throws {
         for bad: HybridFusion in [.weighted(dense: .nan, sparse: 1, text: 1), .weighted(dense: 1, sparse: .infinity, text: 1),
                                   .weighted(dense: 1, sparse: 1, text: -.infinity), .weighted(dense: 1e308, sparse: 1e308, text: 0),

@@ -73,6 +73,8 @@ extension StrataCollection {
     /// file header, which this does not repair.
     public static func recoverWAL(path: String, apply: Bool) throws(StrataError) -> WALRecoveryReport {
         guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        // Refuse a directory without a readable manifest before the lock file is created in it.
+        _ = try Manifest.read(directory: path)
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
             throw StrataError(.busy, "another process has the collection open for writing: stop it first", path: path)
         }

@@ -99,7 +99,15 @@ extension StrataCollection {
         var keep = manifest.referencedFiles
         for o in manifest.obsolete { keep.insert(o.name) }
         for name in try CollectionFS.list(path) where !keep.contains(name) {
-            if CollectionFiles.owner(of: name) != nil || CollectionFiles.isWAL(name) || CollectionFiles.isTemporary(name) {
+            if CollectionFiles.isWAL(name), let size = try? CollectionFS.fileSize("\(path)/\(name)"), size > UInt64(WALFormat.headerLength) {
+                // Never a leftover of this collection's own protocol (a new WAL holds only its header
+                // until the manifest names it): acknowledged records of another manifest, kept by
+                // cleanup, and a flush to that sequence refuses to overwrite it.
+                report.problems.append(StrataError(.corrupt, "stray WAL \(name) holds \(size - UInt64(WALFormat.headerLength)) bytes of records but the "
+                                                   + "manifest does not name it (an older MANIFEST put back?); it is kept, and a flush "
+                                                   + "to its sequence refuses to overwrite it: check it and move it away",
+                                                   path: "\(path)/\(name)", section: "wal"))
+            } else if CollectionFiles.owner(of: name) != nil || CollectionFiles.isWAL(name) || CollectionFiles.isTemporary(name) {
                 report.notes.append("leftover file \(name) (removed by the next writer open or compaction)")
             }
         }

@@ -168,9 +168,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
         guard !mem.index.isEmpty else { return [] }
         var q = query
         if schema.metric == .cosine {
-            let norm = q.withUnsafeBufferPointer { strata_dot_f32($0.baseAddress, $0.baseAddress, $0.count) }.squareRoot()
-            guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction") }
-            q = q.map { $0 / norm }
+            q = try VectorLimits.cosineUnitQuery(q)
         }
         let dim = schema.dimension
         let metric = schema.metric

@@ -8,11 +8,12 @@
 // not verify is damage to a complete record, wherever it is: a 2.0 header whose checksum fails while
 // a whole header is present, a wrong record number, or a body whose checksum fails while all of its
 // bytes are there. Damage is never dropped silently: reading throws, and `strata recover` cuts it
-// (WALRecovery.swift) after keeping a copy.
+// (Collection+RecoverWAL.swift) after keeping a copy.
 //
-// Format 1.0 records have one checksum over header and body, so a damaged length cannot be told
-// from a torn one: 1.0 files are read with the old rules (a last record with a bad checksum is torn,
-// an earlier one is damage).
+// Format 1.0 records have one checksum over header and body, so a damaged length cannot always be
+// told from a torn one: 1.0 files are read with the old rules (a last record with a bad checksum is
+// torn, an earlier one is damage), plus one check the old reader lacked: a length that runs past the
+// end is torn only when no complete record starts after it (a torn tail is a prefix of one record).
 
 /// How a scan of a WAL's records ended.
 enum WALEnd: Equatable {
@@ -66,6 +67,21 @@ enum WALReader {
     /// throwing it (for verify and recover).
     static func scan(path: String, sequence: UInt64, schema: SegmentSchema, from offset: UInt64 = UInt64(WALFormat.headerLength),
                      nextRecord: UInt64 = 1) throws(StrataError) -> WALScan {
+        // The writer's open may cut a torn tail between this reader's fstat and its read: the read
+        // then comes up short. That is the file changing under us, not damage: read it again.
+        var attempt = 0
+        while true {
+            do {
+                return try scanOnce(path: path, sequence: sequence, schema: schema, from: offset, nextRecord: nextRecord)
+            } catch {
+                attempt += 1
+                guard error.code == .truncated, error.section == nil, attempt < 3 else { throw error }
+            }
+        }
+    }
+
+    private static func scanOnce(path: String, sequence: UInt64, schema: SegmentSchema, from offset: UInt64,
+                                 nextRecord: UInt64) throws(StrataError) -> WALScan {
         let file = try SystemFile.openForReading(path)
         defer { file.close() }
         let size = try file.size()
@@ -214,6 +230,13 @@ enum WALReader {
         let length = UInt64(u32(raw, pos))
         let type = raw[pos + 4], flags = raw[pos + 5]
         guard length <= WALFormat.maximumBodyLength, length <= UInt64(left - 16) else {
+            if let later = laterCompleteRecordV1(raw, after: pos) {
+                return .stop(.damaged(StrataError(.corrupt,
+                                                  "WAL record at offset \(at) has a length of \(length), past the end of the file, but a complete "
+                                                  + "record follows at offset \(base + UInt64(later)) (damage, not a torn write; `strata recover` "
+                                                  + "drops it and every later record, after keeping a copy)",
+                                                  path: path, section: "wal", offset: at)))
+            }
             return .stop(.torn("a record length of \(length) runs past the end of the file (format 1.0)"))
         }
         let end = pos + 16 + Int(length)
@@ -237,6 +260,27 @@ enum WALReader {
             e.message = "WAL record at offset \(at): \(e.message)"
             return .stop(.damaged(e))
         }
+    }
+
+    /// Format 1.0: the offset of the first complete record that starts after `pos` (a plausible
+    /// header: known type and flags, reserved bytes zero, a length within the bytes; then a matching
+    /// checksum), or nil. The plausibility checks come first, so the scan stays close to linear.
+    static func laterCompleteRecordV1(_ raw: UnsafeRawBufferPointer, after pos: Int) -> Int? {
+        var p = pos + 1
+        while raw.count - p >= 16 {
+            defer { p += 1 }
+            let type = raw[p + 4], flags = raw[p + 5]
+            guard (type == WALFormat.typePut && flags <= 1) || (type == WALFormat.typeDelete && flags == 0),
+                  raw[p + 6] == 0, raw[p + 7] == 0 else { continue }
+            let length = UInt64(u32(raw, p))
+            guard length <= WALFormat.maximumBodyLength, length <= UInt64(raw.count - p - 16) else { continue }
+            let end = p + 16 + Int(length)
+            let checksum = Checksum.Streaming()
+            checksum.update(UnsafeRawBufferPointer(rebasing: raw[p..<(p + 8)]))
+            checksum.update(UnsafeRawBufferPointer(rebasing: raw[(p + 16)..<end]))
+            if checksum.digest == u64(raw, p + 8) { return p }
+        }
+        return nil
     }
 
     /// Creates `wal-<sequence>.log` in the current format with only its header, durably (temp,

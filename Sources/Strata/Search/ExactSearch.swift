@@ -63,9 +63,7 @@ extension Segment {
         }
         try VectorLimits.checkQuery(query, path: path)
         guard schema.metric == .cosine else { return query }
-        let norm = query.withUnsafeBufferPointer { strata_dot_f32($0.baseAddress, $0.baseAddress, $0.count) }.squareRoot()
-        guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction", path: path) }
-        return query.map { $0 / norm }
+        return try VectorLimits.cosineUnitQuery(query, path: path)
     }
 
     /// Distance from a prepared query to the vector at `row` (no bounds check).

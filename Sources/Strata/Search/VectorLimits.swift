@@ -46,4 +46,14 @@ public enum VectorLimits {
         try check(squaredNorm: norm, what: "query", path: path)
         return norm
     }
+
+    /// `query` divided by its L2 norm, as a cosine search compares it. The norm is accumulated in
+    /// Double, as stored vectors are normalised (`storedForm`, `SegmentWriter`), so a query that
+    /// would be accepted as a row is never taken for a zero vector through float32 underflow.
+    /// Throws `.invalidValue` for a zero query. O(count).
+    static func cosineUnitQuery(_ query: [Float], path: String? = nil) throws(StrataError) -> [Float] {
+        let norm = squaredNorm(query).squareRoot()
+        guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction", path: path) }
+        return query.map { Float(Double($0) / norm) }
+    }
 }

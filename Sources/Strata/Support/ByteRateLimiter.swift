@@ -20,10 +20,15 @@ final class ByteRateLimiter {
     func consume(_ bytes: Int) {
         guard let rate = bytesPerSecond else { return }
         consumed += Double(bytes)
-        let due = consumed / rate - (monotonicSeconds() - start)
-        guard due > 0 else { return }
-        var request = timespec(tv_sec: Int(due), tv_nsec: Int((due - Double(Int(due))) * 1e9))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+        var due = consumed / rate - (monotonicSeconds() - start)
+        while due > 0 {
+            // At most an hour per sleep: a tiny rate gives a huge `due`, which must not overflow
+            // the conversion to whole seconds.
+            let step = min(due, 3600)
+            var request = timespec(tv_sec: Int(step), tv_nsec: Int((step - step.rounded(.down)) * 1e9))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+            due = consumed / rate - (monotonicSeconds() - start)
+        }
     }
 }
