@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// `strata search` flags for filtered, BM25, sparse and hybrid queries (issue 5).
+/// `strata search` flags for filtered, BM25, sparse and hybrid queries.
 struct HybridSearchFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Filter JSON: {\"must\"|\"should\"|\"must_not\": [conditions]} (Qdrant's shape).",

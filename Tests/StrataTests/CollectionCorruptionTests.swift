@@ -1,4 +1,4 @@
-// Corruption sweep over a small collection (issue 6): three sealed segments, two delete bitmaps, a
+// Corruption sweep over a small collection: three sealed segments, two delete bitmaps, a
 // MANIFEST and a WAL with three records. For every file: zero every 4 KiB page, truncate at every
 // length (sampled for segments), flip every byte with xor 0xFF and xor 0x01 (a deterministic sample
 // for segments). Each damaged copy is opened read-only, verified, read (count, every row, search)

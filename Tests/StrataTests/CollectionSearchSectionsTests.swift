@@ -1,5 +1,5 @@
 // Payload indexes and BM25 columns in collections: flushed segments get them from
-// CollectionOptions.search, and compaction keeps them (issue 5: "rebuilt by the compactor").
+// CollectionOptions.search, and compaction keeps them ("rebuilt by the compactor").
 import Foundation
 import XCTest
 @testable import Strata

@@ -1,4 +1,4 @@
-// Filter language, payload indexes, planner and filtered search (issue 5).
+// Filter language, payload indexes, planner and filtered search.
 import Foundation
 import XCTest
 @testable import Strata

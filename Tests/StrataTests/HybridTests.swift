@@ -1,4 +1,4 @@
-// Sparse vectors, BM25 and hybrid fusion (issue 5).
+// Sparse vectors, BM25 and hybrid fusion.
 import Foundation
 import XCTest
 @testable import Strata

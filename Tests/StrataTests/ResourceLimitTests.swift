@@ -1,4 +1,4 @@
-// Resource limits (issue 6): files past 2^32 bytes, and a full disk during writes.
+// Resource limits: files past 2^32 bytes, and a full disk during writes.
 //
 // - A segment whose sections all lie beyond 4 GiB: a small indexed segment is relocated into a sparse
 //   file (every section moved up by 5 GiB, directory entries, footer and their checksums rewritten;
