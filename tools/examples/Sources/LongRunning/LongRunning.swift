@@ -34,8 +34,7 @@ struct LongRunning {
         var options = CollectionOptions()
         options.flushThresholdRows = 200             // small segments, so that compaction has work
         options.search.indexedColumns = ["month"]    // payload index for filtered search
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let coll = try StrataCollection.create(path: path, schema: schema, options: options)
+        let coll = try StrataCollection.create(path: path, schema: schema, options: options)  // makes the directory
 
         // Compaction on a timer, as cron would run `strata compact`: a Compactor takes its own lock,
         // publishes a new manifest, and the open collection picks it up at its next snapshot.

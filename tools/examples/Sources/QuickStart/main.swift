@@ -1,16 +1,16 @@
-// The README's "Library" example. Everything between the README markers is the README's code
-// block, character for character (tools/examples/check-readme.sh checks it); what lies outside
-// them only gives the example a scratch directory.
+// The README's "Library" example: everything between the README markers is the README's code
+// block, character for character (tools/examples/check-readme.sh checks it).
+// README:begin library
 import Foundation
 import Strata
 
+// A fresh scratch directory for the files, removed at the end.
 let scratch = FileManager.default.temporaryDirectory
     .appendingPathComponent("strata-quickstart-\(ProcessInfo.processInfo.processIdentifier)").path
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: scratch) }
-FileManager.default.changeCurrentDirectoryPath(scratch)  // a.seg and coll/ are created here
+let segmentPath = scratch + "/a.seg", collectionPath = scratch + "/coll"
 
-// README:begin library
 // Stand-ins for a model's embeddings: deterministic pseudo-random 64-dimensional vectors.
 func embedding(_ seed: Int) -> [Float] {
     var state = UInt64(seed + 1) &* 0x9E37_79B9_7F4A_7C15
@@ -25,7 +25,7 @@ let schema = SegmentSchema(dimension: 64, elementType: .float32, metric: .cosine
                                      ColumnSpec(name: "rank", type: .int64, nullable: true)])
 var options = SegmentWriterOptions()
 options.index = IndexOptions()      // PQ + Vamana at finish() (from 2,000 rows); omit for exact search only
-let writer = try SegmentWriter(path: "a.seg", schema: schema, options: options)
+let writer = try SegmentWriter(path: segmentPath, schema: schema, options: options)
 let rows = (0..<500).map { i in     // "name" is not nullable: every row needs one; "rank" may be .null
     SegmentRow(id: UInt64(1000 + i), vector: embedding(i),
                payload: ["name": .string("doc-\(i)"), "rank": i % 3 == 0 ? .null : .int64(Int64(i))])
@@ -33,28 +33,27 @@ let rows = (0..<500).map { i in     // "name" is not nullable: every row needs o
 try writer.append(rows)
 try writer.finish()                 // temp file, fsync, rename, fsync directory
 
-let segment = try Segment.open(path: "a.seg")          // maps the file, validates structure
-let q = embedding(7)                                   // the query: close to row 7 (id 1007)
+let segment = try Segment.open(path: segmentPath)      // maps the file, validates structure
+let q = embedding(7)                                   // the query: row 7's own vector (id 1007)
 let exact = try segment.exactSearch(query: q, k: 3)    // [SearchHit(id, row, distance)]
 let hits = try segment.search(query: q, options: SearchOptions(k: 3, listSize: 64)) // graph when indexed
 let payload = try segment.payload(row: hits[0].row)    // one LZ4 block per column
 let report = segment.verify()                          // every checksum and invariant
-print("segment a.seg: \(segment.rowCount) rows")
+print("segment \(segmentPath): \(segment.rowCount) rows")
 for hit in exact { print("  exact  id \(hit.id)  distance \(hit.distance)") }
 for hit in hits { print("  search id \(hit.id)  distance \(hit.distance)") }
 print("  payload of the best hit: \(payload)")
 print("  verify: \(report.isSound ? "sound" : "damaged")")
 
-try FileManager.default.createDirectory(atPath: "coll", withIntermediateDirectories: true)
-let coll = try StrataCollection.create(path: "coll", schema: schema)
+let coll = try StrataCollection.create(path: collectionPath, schema: schema)
+// Durable when insert returns (WAL + fsync); "rank" left out of the payload is null.
 try coll.insert([SegmentRow(id: 1, vector: embedding(1), payload: ["name": .string("one")]),
                  SegmentRow(id: 2, vector: embedding(2), payload: ["name": .string("two")])])
-                                                       // WAL + fsync before it returns
 _ = try coll.delete(ids: [1])
 let top = try coll.search(query: embedding(1), options: SearchOptions(k: 10))
-print("collection coll: \(try coll.count()) live row(s); hits: " +
+print("collection \(collectionPath): \(try coll.count()) live row(s); hits: " +
       top.map { "id \($0.id) distance \($0.distance)" }.joined(separator: ", "))
 coll.close()
-let compaction = try Compactor(path: "coll").run()    // what the cron job does
+let compaction = try Compactor(path: collectionPath).run()   // what the cron job does
 print("compaction: \(compaction.done.count) task(s) done (nothing to merge in so small a collection)")
 // README:end
