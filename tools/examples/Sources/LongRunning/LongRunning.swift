@@ -36,6 +36,8 @@ struct LongRunning {
         options.search.indexedColumns = ["month"]    // payload index for filtered search
         let coll = try StrataCollection.create(path: path, schema: schema, options: options)  // makes the directory
 
+        let shared = Shared()                        // a stop flag and the other threads' errors
+
         // Compaction on a timer, as cron would run `strata compact`: a Compactor takes its own lock,
         // publishes a new manifest, and the open collection picks it up at its next snapshot.
         var policy = CompactionPolicy()
@@ -50,23 +52,22 @@ struct LongRunning {
                 let rows = result.done.map(\.rowsWritten).reduce(0, +)
                 print("compactor: \(result.done.count) task(s), \(rows) rows rewritten, \(result.filesRemoved) files removed")
             } catch {
-                print("compactor failed: \(error)")
+                shared.fail("compactor: \(error)")
             }
         }
         timer.resume()
 
         // A reader on another thread: filtered searches while the writer goes on.
         let done = DispatchSemaphore(value: 0)
-        let stop = StopFlag()
         let filter = Filter.only(.range(key: "month", FilterRange(gte: .string("2024-01"), lte: .string("2024-06"))))
         Thread {
             var searches = 0, lastHits = [CollectionHit]()
-            while !stop.isSet {
+            while !shared.isStopped {
                 do {
                     lastHits = try coll.search(query: embedding(4), filter: filter, options: SearchOptions(k: 3))
                     searches += 1
                 } catch {
-                    print("reader failed: \(error)")
+                    shared.fail("reader: \(error)")
                     break
                 }
             }
@@ -80,9 +81,10 @@ struct LongRunning {
         for batch in 0..<15 {
             let rows = (0..<100).map { _ in
                 defer { nextId += 1 }
+                let month = nextId % 12 + 1              // "2024-01" ... "2024-12"
                 return SegmentRow(id: nextId, vector: embedding(nextId),
                                   payload: ["name": .string("doc-\(nextId)"),
-                                            "month": .string("2024-\(String(format: "%02d", nextId % 12 + 1))"),
+                                            "month": .string(month < 10 ? "2024-0\(month)" : "2024-\(month)"),
                                             "rank": nextId % 5 == 0 ? .null : .int64(Int64(nextId))])
             }
             try coll.insert(rows)                    // durable (WAL + fsync) when it returns
@@ -92,7 +94,7 @@ struct LongRunning {
             Thread.sleep(forTimeInterval: 0.2)
         }
 
-        stop.set()
+        shared.stop()
         done.wait()
         timer.cancel()
         compactionQueue.sync {}                      // let a compaction under way finish
@@ -101,14 +103,26 @@ struct LongRunning {
         print("final: \(try coll.count()) live rows; nearest to row 4's vector in months 2024-01...2024-06: " +
               found.map { "id \($0.id)" }.joined(separator: ", "))
         coll.close()
+        if !shared.failures.isEmpty { exit(1) }      // each was printed when it happened
     }
     // README:end
 }
 
-/// A flag one thread sets and another polls.
-final class StopFlag: @unchecked Sendable {
+/// What the example's threads share: a stop flag the writer sets and the reader polls, and the
+/// errors of the reader and the compaction timer (the program exits 1 when there are any).
+final class Shared: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+    private var stopped = false
+    private var errors: [String] = []
+    /// Whether the writer is done.
+    var isStopped: Bool { lock.withLock { stopped } }
+    /// Errors recorded so far.
+    var failures: [String] { lock.withLock { errors } }
+    /// Tells the reader to stop.
+    func stop() { lock.withLock { stopped = true } }
+    /// Records an error (and prints it at once).
+    func fail(_ message: String) {
+        print("failed: \(message)")
+        lock.withLock { errors.append(message) }
+    }
 }
