@@ -4,9 +4,11 @@
 # comes right before a ```swift block; the block must equal the lines of that file between
 # `// README:begin library` and `// README:end`, less the begin marker's indentation.
 # Exits 0 when all match, 1 naming the first block that differs (with a diff), 2 on a missing file or region.
+# With --write it copies each region into its README block instead (then check again).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 readme=README.md
+write=false; [ "${1:-}" = --write ] && write=true
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 checked=0
 while IFS= read -r spec; do
@@ -28,9 +30,18 @@ while IFS= read -r spec; do
     armed == 2 { print }
     END { if (!found) exit 3 }' "$readme" > "$tmp/readme" \
     || { echo "check-readme: no \`\`\`swift block right after '<!-- example: $spec -->' in $readme" >&2; exit 2; }
+  if $write; then
+    awk -v spec="<!-- example: $spec -->" -v src="$tmp/source" '
+      $0 == spec { print; armed = 1; next }
+      armed == 1 && /^```swift[ \t]*$/ { print; while ((getline l < src) > 0) print l; armed = 2; next }
+      armed == 2 && /^```[ \t]*$/ { armed = 0 }
+      armed == 2 { next }
+      { print }' "$readme" > "$tmp/new" && cat "$tmp/new" > "$readme"
+    cp "$tmp/source" "$tmp/readme"
+  fi
   if ! diff -u --label "$readme ($name)" --label "$file ($name)" "$tmp/readme" "$tmp/source" >&2; then
     echo "check-readme: the README block '$name' differs from $file (diff above: - README, + source);" \
-         "copy the region into the README" >&2
+         "copy the region into the README: bash tools/examples/check-readme.sh --write" >&2
     exit 1
   fi
   checked=$((checked + 1))
