@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs missing Debian packages, builds everything (the CLI tests run the
-# built `strata` binary) and runs the whole test suite.
+# built `strata` binary) and runs the whole test suite; then the README's examples: the library
+# code blocks must equal tools/examples' sources, the examples package (its own build directory,
+# tools/examples/.build) must build and both programs run, and the README's CLI blocks must run
+# against Fixtures/sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
 swift build --build-tests
 swift test --skip-build "$@"
+bash tools/examples/check-readme.sh
+swift build --package-path tools/examples
+swift run --skip-build --package-path tools/examples QuickStart
+swift run --skip-build --package-path tools/examples LongRunning
+bash tools/examples/run-readme-cli.sh .build/debug/strata Fixtures/sample
