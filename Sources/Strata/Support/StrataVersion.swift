@@ -1,0 +1,22 @@
+/// Version numbers of this build of Strata: the library release and the on-disk format versions it
+/// writes. `strata --version` prints them, and `strata dump --json` / `strata stats --json` carry them.
+public enum StrataVersion {
+    /// The library's release version (semantic versioning).
+    public static let library = "0.1.0"
+    /// Segment format version this build writes, `major.minor` (``SegmentFormat/writerMajor``,
+    /// ``SegmentFormat/writerMinor``).
+    public static var segmentFormat: String { "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)" }
+    /// Collection manifest format version this build writes, `major.minor`.
+    public static var manifestFormat: String { "\(Manifest.major).\(Manifest.minor)" }
+    /// Write-ahead-log format version this build writes, `major.minor`.
+    public static var walFormat: String { WALVersion.current.description }
+
+    /// Multi-line text for `strata --version`: the library version on the first line, then the
+    /// format versions.
+    public static var summary: String {
+        """
+        strata \(library)
+        segment format \(segmentFormat), manifest format \(manifestFormat), WAL format \(walFormat)
+        """
+    }
+}
