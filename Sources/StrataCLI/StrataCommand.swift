@@ -23,7 +23,7 @@ struct StrataCommand: ParsableCommand {
         Errors print as `strata: CODE: message (file, section, offset)` on
         stderr. In --json output a number that is not finite prints as null.
         """,
-        version: StrataVersion.summary,
+        version: StrataRelease.summary,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
@@ -101,9 +101,9 @@ enum CLIExit {
 /// The format versions this build writes, as carried by `dump --json` and `stats --json`
 /// (`"format_versions": {"manifest": "1.0", "segment": "1.2", "wal": "2.0"}`).
 struct FormatVersionsJSON: Encodable {
-    var segment = StrataVersion.segmentFormat
-    var manifest = StrataVersion.manifestFormat
-    var wal = StrataVersion.walFormat
+    var segment = StrataRelease.segmentFormat
+    var manifest = StrataRelease.manifestFormat
+    var wal = StrataRelease.walFormat
 }
 
 /// Writes a JSON document to stdout (sorted keys, one document).

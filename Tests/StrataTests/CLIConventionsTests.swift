@@ -15,7 +15,7 @@ final class CLIConventionsTests: StrataTestCase {
     }
 
     func assertVersions(_ doc: [String: Any], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(doc["strata_version"] as? String, StrataVersion.library, "\(what): strata_version", file: file, line: line)
+        XCTAssertEqual(doc["strata_version"] as? String, StrataRelease.version, "\(what): strata_version", file: file, line: line)
         let formats = doc["format_versions"] as? [String: String]
         XCTAssertEqual(formats, ["segment": "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)", "manifest": "1.0", "wal": "2.0"],
                        "\(what): format_versions", file: file, line: line)
@@ -25,8 +25,8 @@ final class CLIConventionsTests: StrataTestCase {
         let r = try runStrata(["--version"], scratch: tmp)
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdoutText.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.first, "strata \(StrataVersion.library)")
-        XCTAssertTrue(StrataVersion.library.range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression) != nil)
+        XCTAssertEqual(lines.first, "strata \(StrataRelease.version)")
+        XCTAssertTrue(StrataRelease.version.range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression) != nil)
         XCTAssertEqual(lines.dropFirst().first,
                        "segment format \(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor), manifest format 1.0, WAL format 2.0")
     }

@@ -240,9 +240,9 @@ final class CLITests: StrataTestCase {
         // The build's own versions (`strata_version`, `format_versions`) change with every release,
         // not with the file: they are checked against the constants and left out of the golden.
         var gotObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
-        XCTAssertEqual(gotObject.removeValue(forKey: "strata_version") as? String, StrataVersion.library)
+        XCTAssertEqual(gotObject.removeValue(forKey: "strata_version") as? String, StrataRelease.version)
         XCTAssertEqual(gotObject.removeValue(forKey: "format_versions") as? [String: String],
-                       ["segment": StrataVersion.segmentFormat, "manifest": StrataVersion.manifestFormat, "wal": StrataVersion.walFormat])
+                       ["segment": StrataRelease.segmentFormat, "manifest": StrataRelease.manifestFormat, "wal": StrataRelease.walFormat])
         var wantObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: want) as? [String: Any])
         wantObject["strata_version"] = nil
         wantObject["format_versions"] = nil

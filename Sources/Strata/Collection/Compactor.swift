@@ -238,7 +238,7 @@ public final class Compactor {
     /// lock is busy, returns at once with `lockBusy`. `maxTasks` stops early (tests).
     ///
     /// Every section a task copies from an input is checked against its checksum before the task
-    /// publishes (see ``copyLiveRows(of:into:)``): damage stops the run with `.checksumMismatch`
+    /// publishes (see `copyLiveRows(of:into:)`): damage stops the run with `.checksumMismatch`
     /// (or the `.corrupt` a block decode found) naming the file, section and offset; that task's
     /// output is removed, its inputs stay live, and tasks published before it stand. A directory
     /// without a readable MANIFEST throws before anything is locked or removed (`.corrupt` when it

@@ -1,8 +1,11 @@
 /// Version numbers of this build of Strata: the library release and the on-disk format versions it
 /// writes. `strata --version` prints them, and `strata dump --json` / `strata stats --json` carry them.
-public enum StrataVersion {
+///
+/// (Not named `StrataVersion`: the symbol-graph extractor drops public names that start with the
+/// module name followed by `Version`, so DocC would never show the type.)
+public enum StrataRelease {
     /// The library's release version (semantic versioning).
-    public static let library = "0.1.0"
+    public static let version = "0.1.0"
     /// Segment format version this build writes, `major.minor` (``SegmentFormat/writerMajor``,
     /// ``SegmentFormat/writerMinor``).
     public static var segmentFormat: String { "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)" }
@@ -15,7 +18,7 @@ public enum StrataVersion {
     /// format versions.
     public static var summary: String {
         """
-        strata \(library)
+        strata \(version)
         segment format \(segmentFormat), manifest format \(manifestFormat), WAL format \(walFormat)
         """
     }
