@@ -1,6 +1,7 @@
-// The code of the DocC article "Getting started" (Sources/Strata/Strata.docc/GettingStarted.md),
-// compiled and run here so that the article keeps matching the API. Keep the two in step: the
-// test checks that every Swift line of the article's segment and collection blocks appears below.
+// The Swift code of the DocC articles (Sources/Strata/Strata.docc: GettingStarted.md,
+// FilteringAndHybridSearch.md, CollectionsAndCompaction.md), compiled and run here so that the
+// articles keep matching the API. Keep them in step: a test checks that every Swift line of the
+// articles' code blocks appears in this file.
 import Foundation
 import XCTest
 @testable import Strata
@@ -66,18 +67,91 @@ final class DocumentationExampleTests: StrataTestCase {
         XCTAssertTrue(printed[4].hasPrefix("true typeMismatch: "), printed[4])
     }
 
-    /// Every line of the article's Swift blocks (except the package manifest) appears in the test above.
-    func testArticleMatchesThisTest() throws {
-        let article = try String(contentsOf: repoRoot.appendingPathComponent("Sources/Strata/Strata.docc/GettingStarted.md"), encoding: .utf8)
+    /// The code of "Filtering and hybrid search" and "Collections and compaction from cron", run
+    /// against a small segment with a BM25 column and a collection.
+    func testFilteringHybridAndCollectionArticlesRun() throws {
+        let previous = FileManager.default.currentDirectoryPath
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(tmp.path))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        var printed: [String] = []
+        func print(_ items: Any...) { printed.append(items.map { "\($0)" }.joined(separator: " ")) }
+
+        let schema = SegmentSchema(dimension: 2, elementType: .float32, metric: .l2,
+                                   columns: [ColumnSpec(name: "month", type: .string), ColumnSpec(name: "rank", type: .int64, nullable: true),
+                                             ColumnSpec(name: "summary", type: .string)])
+        var writerOptions = SegmentWriterOptions()
+        writerOptions.search = SearchSectionOptions(indexedColumns: ["month"], bm25Columns: ["summary"])
+        let writer = try SegmentWriter(path: "f.seg", schema: schema, options: writerOptions)
+        let months = ["2024-05", "2024-06"], summaries = ["a vector storage engine", "a cooking blog"]
+        var rows: [SegmentRow] = []
+        for i in 0..<40 {
+            let rank: PayloadValue = i % 4 == 0 ? .null : .int64(Int64(i))
+            let payload: [String: PayloadValue] = ["month": .string(months[i % 2]), "rank": rank, "summary": .string(summaries[i % 2])]
+            rows.append(SegmentRow(id: UInt64(i), vector: [Float(i), 0], payload: payload))
+        }
+        try writer.append(rows)
+        try writer.finish()
+        let segment = try Segment.open(path: "f.seg")
+        let q: [Float] = [0, 0]
+
+        // --- FilteringAndHybridSearch.md ---
+        let filter = Filter(must: [.match(key: "month", value: .string("2024-05")),
+                                   .range(key: "rank", FilterRange(lte: .int(10)))],
+                            mustNot: [.isNull(key: "rank")])
+        let same = try Filter(json: """
+            {"must": [{"key": "month", "match": {"value": "2024-05"}},
+                      {"key": "rank", "range": {"lte": 10}}],
+             "must_not": [{"is_null": {"key": "rank"}}]}
+            """)
+        let result = try segment.search(query: q, filter: filter, options: FilteredSearchOptions(k: 10))
+        print(result.plan.kind, result.hits.map(\.id))
+        let query = HybridQuery(dense: q, text: (column: "summary", query: "vector storage engine"),
+                                filter: filter, k: 10)
+        for hit in try segment.hybridSearch(query) {
+            print(hit.id, hit.score, hit.denseRank as Any, hit.textRank as Any)
+        }
+        XCTAssertEqual(filter, same)
+        XCTAssertEqual(result.hits.map(\.id), [2, 6, 10], "month 2024-05 (even ids), rank <= 10, rank not null (id % 4 != 0)")
+        XCTAssertEqual(printed.count, 4, "\(printed)")
+
+        // --- CollectionsAndCompaction.md ---
+        let created = try StrataCollection.create(path: "coll", schema: schema)
+        try created.insert([SegmentRow(id: 1, vector: [1, 1], payload: ["month": .string("2024-05"), "summary": .string("x")])])
+        created.close()
+        let collection = try StrataCollection.open(path: "coll")
+        let hits = try collection.search(query: q, filter: Filter.only(.match(key: "month", value: .string("2024-05"))),
+                                         options: SearchOptions(k: 10))
+        XCTAssertEqual(hits.map(\.id), [1])
+        _ = try collection.flush()
+        collection.close()
+        let result2 = try compactFromTimer()
+        XCTAssertFalse(result2.lockBusy)
+    }
+
+    /// The article's in-process compaction block, in its own scope (its `result` is a
+    /// ``CompactionResult``).
+    func compactFromTimer() throws -> CompactionResult {
+        var printed: [String] = []
+        func print(_ items: Any...) { printed.append(items.map { "\($0)" }.joined(separator: " ")) }
+        let result = try Compactor(path: "coll").run()
+        if !result.lockBusy { print("\(result.done.count) tasks, \(result.filesRemoved) files removed") }
+        return result
+    }
+
+    /// Every line of the articles' Swift blocks (except the package manifest) appears in the tests above.
+    func testArticlesMatchThisTest() throws {
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let sourceLines = Set(source.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
-        let blocks = article.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
-        XCTAssertGreaterThanOrEqual(blocks.count, 4)
-        for block in blocks where !block.contains("Package.swift") {
-            for line in block.split(separator: "\n") {
-                let t = line.trimmingCharacters(in: .whitespaces)
-                if t.isEmpty || t == "import Strata" { continue }
-                XCTAssertTrue(sourceLines.contains(t), "GettingStarted.md line not in DocumentationExampleTests: \(t)")
+        for (name, minimumBlocks) in [("GettingStarted", 4), ("FilteringAndHybridSearch", 3), ("CollectionsAndCompaction", 2)] {
+            let article = try String(contentsOf: repoRoot.appendingPathComponent("Sources/Strata/Strata.docc/\(name).md"), encoding: .utf8)
+            let blocks = article.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+            XCTAssertGreaterThanOrEqual(blocks.count, minimumBlocks, name)
+            for block in blocks where !block.contains("Package.swift") {
+                for line in block.split(separator: "\n") {
+                    let t = line.trimmingCharacters(in: .whitespaces)
+                    if t.isEmpty || t == "import Strata" { continue }
+                    XCTAssertTrue(sourceLines.contains(t), "\(name).md line not in DocumentationExampleTests: \(t)")
+                }
             }
         }
     }

@@ -69,6 +69,7 @@ public struct CollectionHit: Sendable, Equatable, Comparable, CustomStringConver
         a.distance != b.distance ? a.distance < b.distance : a.id < b.id
     }
 
+    /// `id@distance`.
     public var description: String { "\(id)@\(distance)" }
 }
 

@@ -121,6 +121,7 @@ public struct ProductQuantizer: Sendable, Equatable {
         self.transposed = t
     }
 
+    /// Equal when the shapes and every centroid match.
     public static func == (a: ProductQuantizer, b: ProductQuantizer) -> Bool {
         a.dimension == b.dimension && a.subspaceCount == b.subspaceCount && a.centroids == b.centroids
     }
