@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs missing Debian packages, builds everything (the CLI tests run the
-# built `strata` binary) and runs the whole test suite; then the README's examples: the library
-# code blocks must equal tools/examples' sources, the examples package (its own build directory,
-# tools/examples/.build) must build and both programs run, and the README's CLI blocks must run
-# against Fixtures/sample.
+# built `strata` binary), builds the documentation without warnings and runs the whole test suite;
+# then the README's examples: the library code blocks must equal tools/examples' sources, the
+# examples package (its own build directory, tools/examples/.build) must build and both programs
+# run, and the README's CLI blocks must run against Fixtures/sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
 swift build --build-tests
+# The DocC catalog (Sources/Strata/Strata.docc) and every public symbol's doc comment: a broken
+# symbol link or an undocumented parameter fails here (about 5-10 s).
+swift package generate-documentation --target Strata --warnings-as-errors
 swift test --skip-build "$@"
 bash tools/examples/check-readme.sh
 swift build --package-path tools/examples

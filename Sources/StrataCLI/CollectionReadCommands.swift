@@ -84,6 +84,7 @@ enum CollectionReadCommands {
         var path: String; var manifest_generation: UInt64; var wal: String; var wal_valid_bytes: UInt64; var dimension: Int; var element_type: String
         var metric: String; var columns: [String]; var segments: [DumpSegment]; var obsolete: [DumpObsolete]; var buffered_rows: Int
         var pending_deletes: Int; var live_rows: Int; var rows: [DumpRow]?
+        var strata_version = StrataRelease.version; var format_versions = FormatVersionsJSON()
     }
 
     static func dump(directory: String, rows: Range<Int>?, json: Bool) throws {

@@ -21,6 +21,7 @@ struct CollectionStatsCommand: ParsableCommand {
         var live_rows: Int; var total_rows: Int; var deleted_rows: Int; var deleted_fraction: Double
         var buffered_rows: Int; var pending_deletes: Int; var segment_bytes: UInt64; var bitmap_bytes: UInt64; var wal_bytes: UInt64
         var obsolete_files: Int; var segments: [SegmentJSON]; var wal_format: String; var wal_side_files: [String]
+        var strata_version = StrataRelease.version; var format_versions = FormatVersionsJSON()
     }
 
     static func output(_ path: String, _ c: StrataCollection) throws -> Output {

@@ -93,6 +93,9 @@ struct DumpCommand: ParsableCommand {
         var columns: [ColumnJSON]
         var index: IndexJSON?
         var row_data: [RowJSON]?
+        /// This build's library version and the format versions it writes (the file's own version is `format_version`).
+        var strata_version = StrataRelease.version
+        var format_versions = FormatVersionsJSON()
     }
 
     func run() throws {

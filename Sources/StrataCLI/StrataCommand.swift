@@ -23,12 +23,32 @@ struct StrataCommand: ParsableCommand {
         Errors print as `strata: CODE: message (file, section, offset)` on
         stderr. In --json output a number that is not finite prints as null.
         """,
+        version: StrataRelease.summary,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
                       CollectionScrubCommand.self,
                       CollectionTestDriverCommand.self, FilterBenchCommand.self, GenCommand.self]
     )
+}
+
+extension StrataCommand {
+    /// Names `strata` accepts as its first word: every subcommand, and `help`.
+    static var subcommandNames: Set<String> {
+        Set(configuration.subcommands.map { $0._commandName } + ["help"])
+    }
+
+    /// The first non-option word of `arguments` (or the word after `help`) when it names no
+    /// subcommand, else nil. The root command's only options (`--help`, `--version`) take no value and
+    /// it has no positional arguments, so such a word is always an error; checking it before parsing
+    /// keeps `strata serve --help` from printing the root help with exit 0.
+    static func unknownSubcommand(in arguments: [String]) -> String? {
+        let words = arguments.filter { !$0.hasPrefix("-") }
+        guard let first = words.first else { return nil }
+        guard subcommandNames.contains(first) else { return first }
+        if first == "help", words.count > 1, !subcommandNames.contains(words[1]) { return words[1] }
+        return nil
+    }
 }
 
 @main
@@ -39,6 +59,10 @@ enum Entry {
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessInfo.processInfo.environment["STRATA_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
             return handler
+        }
+        if let unknown = StrataCommand.unknownSubcommand(in: Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("strata: unknown command '\(unknown)' (see 'strata --help' for the commands)\n".utf8))
+            exit(2)
         }
         do {
             var command = try StrataCommand.parseAsRoot()
@@ -72,6 +96,14 @@ enum CLIExit {
         case .usage, .system: return 2
         }
     }
+}
+
+/// The format versions this build writes, as carried by `dump --json` and `stats --json`
+/// (`"format_versions": {"manifest": "1.0", "segment": "1.2", "wal": "2.0"}`).
+struct FormatVersionsJSON: Encodable {
+    var segment = StrataRelease.segmentFormat
+    var manifest = StrataRelease.manifestFormat
+    var wal = StrataRelease.walFormat
 }
 
 /// Writes a JSON document to stdout (sorted keys, one document).

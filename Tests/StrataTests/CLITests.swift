@@ -237,8 +237,17 @@ final class CLITests: StrataTestCase {
         let r = try runStrata(["dump", GoldenV1.fixtureRelativePath, "--json", "--rows", "0..\(GoldenV1.rowCount)"], scratch: tmp)
         XCTAssertEqual(r.status, 0, r.stderr)
         let want = try Data(contentsOf: GoldenV1.dumpURL)
-        let got = try JSONSerialization.jsonObject(with: r.stdout) as? NSDictionary
-        let expected = try JSONSerialization.jsonObject(with: want) as? NSDictionary
+        // The build's own versions (`strata_version`, `format_versions`) change with every release,
+        // not with the file: they are checked against the constants and left out of the golden.
+        var gotObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        XCTAssertEqual(gotObject.removeValue(forKey: "strata_version") as? String, StrataRelease.version)
+        XCTAssertEqual(gotObject.removeValue(forKey: "format_versions") as? [String: String],
+                       ["segment": StrataRelease.segmentFormat, "manifest": StrataRelease.manifestFormat, "wal": StrataRelease.walFormat])
+        var wantObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: want) as? [String: Any])
+        wantObject["strata_version"] = nil
+        wantObject["format_versions"] = nil
+        let got = gotObject as NSDictionary?
+        let expected = wantObject as NSDictionary?
         XCTAssertNotNil(got)
         XCTAssertEqual(got, expected, "strata dump output differs from Fixtures/v1/small.dump.json")
         if got != expected { print(r.stdoutText) }

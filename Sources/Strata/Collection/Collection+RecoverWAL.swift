@@ -13,12 +13,14 @@ public struct WALLoss: Sendable, Equatable {
     public var records = 0
     /// Rows of the put records (inserts and upserts) and ids of the delete records among them.
     public var rows = 0
+    /// Ids named by the delete records among them.
     public var deletedIds = 0
     /// False when a record or count could not be read (a damaged header or body), so `records`,
     /// `rows` and `deletedIds` are lower bounds.
     public var countsExact = true
     /// Smallest and largest id in the records that could be decoded.
     public var minId: UInt64? = nil
+    /// Largest id in the records that could be decoded.
     public var maxId: UInt64? = nil
     /// False when some ids come from a record whose checksum failed (they may be damaged themselves)
     /// or some records could not be decoded.
@@ -48,12 +50,15 @@ public struct WALRecoveryReport: Sendable {
 
     /// The WAL's file name and format.
     public var wal: String
+    /// The WAL's format version, `major.minor`.
     public var walFormat: String
+    /// Whether the WAL is sound, ends in a torn tail, or holds a damaged record.
     public var state: State
     /// The damage found (file, section "wal", offset of the damaged record), when `state` is `.damaged`.
     public var damage: StrataError?
     /// Good records before the damaged record (or the torn tail), and where they end.
     public var keptRecords: Int
+    /// Bytes from the start of the WAL to the end of the last good record.
     public var keptBytes: UInt64
     /// What cutting drops.
     public var lost: WALLoss

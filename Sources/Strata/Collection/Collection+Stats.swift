@@ -26,17 +26,26 @@ extension StrataCollection {
 public struct CollectionStats: Sendable {
     /// One segment.
     public struct SegmentStats: Sendable {
+        /// The segment's file name.
         public var name: String
+        /// Rows in the file, live and deleted.
         public var rows: Int
+        /// Rows marked deleted in its bitmap.
         public var deletedRows: Int
+        /// Size of the segment file.
         public var bytes: UInt64
+        /// Whether the segment has an ANN index.
         public var indexed: Bool
+        /// The file name of its delete bitmap, if it has one.
         public var deleteFile: String?
         /// Deleted rows / rows.
         public var deletedFraction: Double { rows == 0 ? 0 : Double(deletedRows) / Double(rows) }
     }
+    /// Generation of the manifest read.
     public var generation: UInt64
+    /// Sequence number of the current WAL (`wal-<seq>.log`).
     public var walSequence: UInt64
+    /// The live segments, oldest first.
     public var segments: [SegmentStats]
     /// Live rows in the write buffer.
     public var bufferedRows: Int
@@ -48,10 +57,13 @@ public struct CollectionStats: Sendable {
     public var totalRows: Int
     /// Rows deleted by bitmaps.
     public var deletedRows: Int
+    /// Bytes of the live segment files.
     public var segmentBytes: UInt64
+    /// Bytes of their delete bitmaps.
     public var bitmapBytes: UInt64
     /// Bytes of the current WAL that replay applied (its header and good records).
     public var walBytes: UInt64
+    /// Files awaiting removal after their grace period.
     public var obsoleteFiles: Int
     /// Format of the current WAL ("2.0"; "1.0" for a WAL written by an older Strata, until the next flush).
     public var walFormat: String

@@ -18,9 +18,13 @@ public struct CollectionVerifyReport: Sendable {
     public var problems: [StrataError]
     /// Facts worth knowing that are not corruption (a torn WAL tail, WAL side files, leftover files).
     public var notes: [String]
+    /// Segment files checked.
     public var segmentsChecked: Int
+    /// Bytes read and checked.
     public var bytesChecked: UInt64
+    /// Live rows the collection holds.
     public var liveRows: Int
+    /// Whether no problem was found.
     public var isSound: Bool { problems.isEmpty }
 }
 

@@ -15,7 +15,7 @@ import CStrataKernels
 import Glibc
 #endif
 
-/// Knobs of a ``Collection``.
+/// Knobs of a ``StrataCollection``.
 public struct CollectionOptions: Sendable {
     /// Flush automatically once the buffer holds this many rows. Default 20,000.
     public var flushThresholdRows: Int = 20_000
@@ -69,6 +69,7 @@ public struct CollectionHit: Sendable, Equatable, Comparable, CustomStringConver
         a.distance != b.distance ? a.distance < b.distance : a.id < b.id
     }
 
+    /// `id@distance`.
     public var description: String { "\(id)@\(distance)" }
 }
 

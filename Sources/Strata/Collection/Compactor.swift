@@ -80,7 +80,15 @@ public struct CompactionPolicy: Sendable {
 /// One unit of compaction work.
 public struct CompactionTask: Sendable, Equatable {
     /// What kind of work.
-    public enum Kind: String, Sendable { case merge, rewrite, index }
+    public enum Kind: String, Sendable {
+        /// Merge several segments of one size tier into one.
+        case merge
+        /// Rewrite one segment to purge its deleted rows.
+        case rewrite
+        /// Build the missing index of a segment large enough to have one.
+        case index
+    }
+    /// What kind of work this task is.
     public var kind: Kind
     /// Input segment names.
     public var inputs: [String]
@@ -100,6 +108,7 @@ public struct CompactionTask: Sendable, Equatable {
 public struct CompactionPlan: Sendable {
     /// Manifest generation planned against.
     public var generation: UInt64
+    /// The tasks a run would do, in order.
     public var tasks: [CompactionTask]
     /// Segments the policy wanted but could not take, with why (e.g. over the memory budget).
     public var skipped: [String]
@@ -111,23 +120,30 @@ public struct CompactionPlan: Sendable {
 public struct CompactionResult: Sendable {
     /// One finished task.
     public struct Done: Sendable {
+        /// The task that ran.
         public var task: CompactionTask
         /// New segment (nil when every input row was deleted).
         public var output: String?
+        /// Rows written to the output segment.
         public var rowsWritten: Int
+        /// Bytes of the output segment file.
         public var bytesWritten: UInt64
         /// Rows deleted while the task ran and carried over to the output's bitmap.
         public var deletesCarriedOver: Int
+        /// Wall-clock seconds the task took.
         public var seconds: Double
         /// Manifest generation published.
         public var generation: UInt64
     }
     /// True when another compaction held the lock: nothing was done.
     public var lockBusy: Bool
+    /// The plan the run followed (nil when the lock was busy).
     public var plan: CompactionPlan?
+    /// The tasks that finished and were published, in order.
     public var done: [Done]
     /// Leftover and obsolete files removed.
     public var filesRemoved: Int
+    /// Wall-clock seconds the run took.
     public var seconds: Double
 }
 
@@ -150,6 +166,7 @@ public final class Compactor {
         return SearchSectionOptions(indexedColumns: indexed.sorted(), bm25Columns: bm25.sorted())
     }
 
+    /// A compactor for the collection directory at `path`; nothing is read until ``plan()`` or ``run(maxTasks:)``.
     public init(path: String, policy: CompactionPolicy = CompactionPolicy()) {
         self.path = path
         self.policy = policy
@@ -238,7 +255,7 @@ public final class Compactor {
     /// lock is busy, returns at once with `lockBusy`. `maxTasks` stops early (tests).
     ///
     /// Every section a task copies from an input is checked against its checksum before the task
-    /// publishes (see ``copyLiveRows(of:into:)``): damage stops the run with `.checksumMismatch`
+    /// publishes (see `copyLiveRows(of:into:)`): damage stops the run with `.checksumMismatch`
     /// (or the `.corrupt` a block decode found) naming the file, section and offset; that task's
     /// output is removed, its inputs stay live, and tasks published before it stand. A directory
     /// without a readable MANIFEST throws before anything is locked or removed (`.corrupt` when it

@@ -121,6 +121,7 @@ public struct ProductQuantizer: Sendable, Equatable {
         self.transposed = t
     }
 
+    /// Equal when the shapes and every centroid match.
     public static func == (a: ProductQuantizer, b: ProductQuantizer) -> Bool {
         a.dimension == b.dimension && a.subspaceCount == b.subspaceCount && a.centroids == b.centroids
     }
@@ -166,7 +167,11 @@ public struct ProductQuantizer: Sendable, Equatable {
     }
 
     /// Mean over rows of the squared reconstruction error `|x - decode(encode(x))|^2` (for `strata dump`).
-    /// - Parameter codes: `count x M` codes of the same rows.
+    /// - Parameters:
+    ///   - vectors: `count` rows of `dimension` floats, `rowStride` floats apart.
+    ///   - count: Rows to compare.
+    ///   - rowStride: Floats from the start of one row to the start of the next (at least `dimension`).
+    ///   - codes: `count x M` codes of the same rows.
     public func meanSquaredError(vectors: UnsafeBufferPointer<Float>, count: Int, rowStride: Int,
                                  codes: UnsafeRawBufferPointer) throws -> Double {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)

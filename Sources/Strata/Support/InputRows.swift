@@ -49,8 +49,11 @@ public final class InputRows {
 
     /// Opens (maps) the files.
     /// - Parameters:
+    ///   - vectors: Path of the vector file (`.fvecs` or `.npy`, see ``VectorFile``).
     ///   - rows: a sub-range of the vector file's rows (default: all); must lie inside the file.
     ///   - payload: TSV file with one field per column of `columns`.
+    ///   - columns: The payload columns, in TSV field order.
+    ///   - ids: Where the rows' external ids come from (default: the row numbers).
     ///   - sparse: text file of sparse vectors.
     /// - Throws: `.io` for a file that cannot be opened or is not a regular file, `.invalidArgument`
     ///   for `rows` outside the file or sequential ids that would pass UInt64.max, and the vector

@@ -3,7 +3,7 @@
 // and text is decoded as UTF-8 only after it was checked, so that an invalid byte is reported with
 // its line and column instead of being replaced by U+FFFD.
 
-/// The lines of a text file, mapped. Regular files only (``MappedFile`` refuses pipes and
+/// The lines of a text file, mapped. Regular files only (`MappedFile` refuses pipes and
 /// devices), so a reader can be made twice over the same file: once to validate, once to load.
 public struct LineReader {
     private let file: MappedFile

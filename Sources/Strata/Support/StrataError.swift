@@ -1,9 +1,11 @@
+import Foundation
+
 /// The one error type Strata throws for bad input, bad files and failed I/O.
 ///
 /// Every error carries a machine-matchable ``Code`` plus, where it applies, the file, the section and
 /// the byte offset at which the problem was found, so that a user (or `strata verify`) can say
 /// exactly what is wrong and where. Nothing in Strata traps on bad input: it throws this instead.
-public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, LocalizedError {
     /// What went wrong, matchable in `catch`.
     public enum Code: String, Sendable, Equatable, CaseIterable {
         /// The file does not start (or end) with the Strata magic: not a segment.
@@ -80,6 +82,14 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         let location = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
         return "\(code.rawValue): \(message)\(location)"
     }
+
+    /// The same one line as ``description``, so that `String(reflecting:)`, `debugPrint` and an
+    /// uncaught error at the top level of a program (`Fatal error: Error raised at top level: ...`)
+    /// print what happened instead of a dump of the fields.
+    public var debugDescription: String { description }
+
+    /// The same one line as ``description``, for `localizedDescription` and Foundation APIs.
+    public var errorDescription: String? { description }
 
     /// Returns a copy with the file path filled in when it is not set yet.
     public func inFile(_ path: String) -> StrataError {
