@@ -203,7 +203,7 @@ enum SegmentRowReader {
     static func forEachLiveRow(_ seg: Segment, isDeleted: (Int) -> Bool, _ body: (CollectionRecord) throws -> Void) throws {
         var start = 0
         let columns = seg.schema.columns
-        try seg.checkBeforeRead([.ids])
+        try seg.checkBeforeRead(Segment.idSections)
         while start < seg.rowCount {
             let end = min(seg.rowCount, start + chunkRows)
             if (start..<end).allSatisfy(isDeleted) { start = end; continue }

@@ -261,7 +261,7 @@ extension Segment {
         guard let v = searchExtras?.text.first(where: { $0.ordinal == i }) else {
             throw StrataError(.invalidArgument, "column '\(column)' has no BM25 index in this segment", path: path)
         }
-        try checkBeforeRead([.textIndex])
+        try checkBeforeRead(Segment.textSections)
         return v
     }
 

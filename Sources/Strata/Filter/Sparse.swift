@@ -310,7 +310,7 @@ extension Segment {
         try query.validate()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
         guard let ix = searchExtras?.sparse else { throw StrataError(.invalidArgument, "segment has no sparse_index section", path: path) }
-        try checkBeforeRead([.sparseIndex])
+        try checkBeforeRead(Segment.sparseSections)
         var compiled: CompiledFilter? = nil
         if let filter { compiled = try CompiledFilter(filter: filter, segment: self) }
         let q = query.normalized()

@@ -76,6 +76,14 @@ extension Segment {
     static let graphSearchSections: Set<SectionKind> = [.pqCodebook, .pqCodes, .graph, .ids]
     /// The sections a filter reads (payload indexes where present, column blocks otherwise).
     static let filterSections: Set<SectionKind> = [.column, .payloadIndex]
+    // One section kind each, for the row accessors and the sparse and BM25 searches: static, so
+    // that a call of a per-row accessor builds no set (a set literal allocates).
+    static let idSections: Set<SectionKind> = [.ids]
+    static let idIndexSections: Set<SectionKind> = [.idIndex]
+    static let vectorSections: Set<SectionKind> = [.vectors]
+    static let columnSections: Set<SectionKind> = [.column]
+    static let sparseSections: Set<SectionKind> = [.sparseIndex]
+    static let textSections: Set<SectionKind> = [.textIndex]
 }
 
 /// The checksum of one section computed from pieces read in file order, so that a caller that

@@ -212,7 +212,7 @@ public final class Segment: @unchecked Sendable {
     public func id(ofRow row: Int) throws(StrataError) -> UInt64 {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead([.ids])
+        try checkBeforeRead(Segment.idSections)
         return unsafeId(ofRow: row)
     }
 
@@ -224,7 +224,7 @@ public final class Segment: @unchecked Sendable {
     /// Row of external id `id`, or nil. Binary search in the mapped id index: O(log n), no allocation.
     public func row(forId id: UInt64) throws(StrataError) -> Int? {
         try checkOpen()
-        try checkBeforeRead([.idIndex])
+        try checkBeforeRead(Segment.idIndexSections)
         var lo = 0, hi = rowCount
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -255,7 +255,7 @@ public final class Segment: @unchecked Sendable {
     public func withUnsafeVectorBytes<R>(row: Int, _ body: (UnsafeRawBufferPointer) throws(StrataError) -> R) throws(StrataError) -> R {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead([.vectors])
+        try checkBeforeRead(Segment.vectorSections)
         return try body(unsafeVectorBytes(row: row))
     }
 
@@ -270,7 +270,7 @@ public final class Segment: @unchecked Sendable {
     public func vector(row: Int) throws(StrataError) -> [Float] {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead([.vectors])
+        try checkBeforeRead(Segment.vectorSections)
         let dim = schema.dimension
         let raw = unsafeVectorBytes(row: row)
         return { () -> [Float] in
@@ -292,7 +292,7 @@ public final class Segment: @unchecked Sendable {
     public func payload(row: Int) throws(StrataError) -> [PayloadValue] {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead([.column])
+        try checkBeforeRead(Segment.columnSections)
         var values: [PayloadValue] = []
         for c in columns {
             let b = c.blockIndex(ofRow: row)
@@ -305,7 +305,7 @@ public final class Segment: @unchecked Sendable {
     public func value(row: Int, column: String) throws(StrataError) -> PayloadValue {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead([.column])
+        try checkBeforeRead(Segment.columnSections)
         let c = columns[try schema.columnIndex(named: column)]
         let b = c.blockIndex(ofRow: row)
         return try c.decodeBlock(b).value(row - Int(c.blocks[b].firstRow))
@@ -316,7 +316,7 @@ public final class Segment: @unchecked Sendable {
     public func scan(column: String, rows: Range<Int>? = nil,
                      _ body: (Int, PayloadValue) throws -> Void) throws {
         try checkOpen()
-        try checkBeforeRead([.column])
+        try checkBeforeRead(Segment.columnSections)
         let c = columns[try schema.columnIndex(named: column)]
         let range = (rows ?? 0..<rowCount).clamped(to: 0..<rowCount)
         guard !range.isEmpty else { return }
