@@ -22,24 +22,47 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // Distance kernels with run-time CPU dispatch (AVX-512 / AVX2+FMA / scalar); no compiler flags.
         .target(name: "CStrataKernels"),
+        // The bottom layer: files and system calls, errors, bytes and checksums, the segment's section
+        // layout and schema, payload column blocks. Knows nothing of indexes or collections.
+        .target(
+            name: "StrataFormat",
+            dependencies: ["CLZ4", "CXXHash"]
+        ),
+        // Vector indexes: distances, PQ, k-means, Vamana (in memory and out of core), the sector
+        // graph layout, node cache and beam search. Reads and writes bytes through StrataFormat.
+        .target(
+            name: "StrataIndex",
+            dependencies: [
+                "StrataFormat", "CStrataKernels",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
+        // The engine users link: segments (writer, reader, verify), queries (filters, planner, payload
+        // index, BM25, sparse, hybrid) and collections (WAL, manifest, delete bitmaps, snapshots,
+        // compaction). Re-exports the public types of the layers below.
         .target(
             name: "Strata",
             dependencies: [
-                "CLZ4", "CXXHash", "CStrataKernels",
-                .product(name: "Logging", package: "swift-log"),
+                "StrataFormat", "StrataIndex", "CStrataKernels",
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
+        ),
+        // What the command-line tools need beside the engine: vector files, TSV payloads, input
+        // validation, synthetic datasets.
+        .target(
+            name: "StrataTools",
+            dependencies: ["Strata", "StrataFormat", "StrataIndex"]
         ),
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata",
+                "Strata", "StrataFormat", "StrataIndex", "StrataTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata"]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]),
     ],
     swiftLanguageModes: [.v6]
 )

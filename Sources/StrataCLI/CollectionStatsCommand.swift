@@ -1,3 +1,6 @@
+import StrataFormat
+import StrataIndex
+import StrataTools
 import ArgumentParser
 import Foundation
 import Strata

@@ -4,6 +4,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CLIConventionsTests: StrataTestCase {
     /// Every subcommand name `strata` lists in its help (hidden ones included, from the source).

@@ -6,6 +6,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CLIExitCodeTests: StrataTestCase {
     /// The exit status the rule gives a code.

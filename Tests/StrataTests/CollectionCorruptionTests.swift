@@ -19,6 +19,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CollectionCorruptionTests: CollectionTestCase {
     /// Everything observable: id -> (version, tag, vector bits), count, and search results.

@@ -5,6 +5,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CollectionMissingManifestTests: CollectionTestCase {
     /// Every file of `dir` (dot files and empty lock files included) with its bytes.

@@ -3,6 +3,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CollectionSearchSectionsTests: StrataTestCase {
     func testFlushBuildsAndCompactionKeepsPayloadIndexes() throws {

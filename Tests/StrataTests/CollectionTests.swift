@@ -6,6 +6,9 @@ import Foundation
 import Synchronization
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class CompactionChecksumTests: CollectionTestCase {
     /// Every file of `dir` but the lock files (empty; a run may create COMPACT.lock) with its bytes.

@@ -10,6 +10,9 @@
 
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 #if canImport(Glibc)
 import Glibc

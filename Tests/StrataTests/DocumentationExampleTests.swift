@@ -5,6 +5,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class DocumentationExampleTests: StrataTestCase {
     func testGettingStartedRuns() throws {

@@ -4,6 +4,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 enum GoldenV12 {
     static var fixtureURL: URL { repoRoot.appendingPathComponent("Fixtures/v1.2/search.seg") }

@@ -6,6 +6,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class FilterJSONTests: StrataTestCase {
     /// A filter nested `levels` deep: level 1 is the outermost filter, the innermost one holds

@@ -2,6 +2,9 @@
 import CStrataKernels
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class FilterKernelTests: XCTestCase {
     func testQuantisedScanEqualsReferenceSums() {

@@ -2,6 +2,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class FilterTests: StrataTestCase {
     static let schema = SegmentSchema(dimension: 16, metric: .cosine, columns: [

@@ -4,6 +4,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 // MARK: - Mirror of tools/fuzz/Sources/FuzzFilter/FuzzFilter.swift (verbatim from here to the next MARK)
 

@@ -1,6 +1,9 @@
 // Mirror of tools/fuzz/Sources/FuzzSupport/Reseal.swift for FuzzRegressionTests (keep the two in sync).
 import Foundation
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 /// Re-sealing of mutated inputs (mirror of tools/fuzz/Sources/FuzzSupport/Reseal.swift).
 enum Reseal {

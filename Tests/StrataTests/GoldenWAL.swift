@@ -5,6 +5,9 @@
 //   function of `GoldenWAL`; `WALGoldenTests` regenerates it and compares byte for byte.
 import Foundation
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 enum GoldenWAL {
     /// GoldenV1's schema: every payload type, nullable and not.

@@ -2,6 +2,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class HybridTests: StrataTestCase {
     static let corpus = [

@@ -1,6 +1,9 @@
 import CStrataKernels
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 /// Small clustered data: `clusters` Gaussian blobs in `dim` dimensions, seeded.
 private func clusteredData(count: Int, dim: Int, clusters: Int = 16, seed: UInt64 = 7, normalise: Bool = false) -> [Float] {
@@ -175,27 +178,6 @@ final class IndexQuantizerTests: XCTestCase {
             if len >= 8 { for (i, b) in "STRATAPQ".utf8.enumerated() { g[i] = b } }
             XCTAssertThrowsError(try g.withUnsafeBytes { try ProductQuantizer(deserializing: $0) })
         }
-    }
-
-    func testScalarQuantizer() throws {
-        let data = clusteredData(count: 500, dim: dim)
-        let sq = try data.withUnsafeBufferPointer { try ScalarQuantizer(training: $0, count: 500, dimension: dim, rowStride: dim) }
-        let codes = try data.withUnsafeBufferPointer { try sq.encode(vectors: $0, count: 500, rowStride: dim) }
-        // Rounding error per dimension is at most scale / 2.
-        for i in 0..<500 {
-            let rec = codes.withUnsafeBufferPointer { sq.decode($0.baseAddress! + i * dim) }
-            for j in 0..<dim { XCTAssertLessThanOrEqual(abs(rec[j] - data[i * dim + j]), sq.scale[j] * 0.5 + 1e-5) }
-        }
-        let mse = try data.withUnsafeBufferPointer { try sq.meanSquaredError(vectors: $0, count: 500, rowStride: dim) }
-        let bound = sq.scale.reduce(0.0) { $0 + Double($1 * $1) / 4 }
-        XCTAssertLessThanOrEqual(mse, bound)
-        let bytes = sq.serialize()
-        XCTAssertEqual(try bytes.withUnsafeBytes { try ScalarQuantizer(deserializing: $0) }, sq)
-        for cut in Swift.stride(from: 0, to: bytes.count, by: 5) {
-            expectCode(.corrupt) { _ = try Array(bytes[0..<cut]).withUnsafeBytes { try ScalarQuantizer(deserializing: $0) } }
-        }
-        var bad = bytes; bad[bytes.count - 1] = 0xFF // negative NaN scale
-        expectCode(.corrupt) { _ = try bad.withUnsafeBytes { try ScalarQuantizer(deserializing: $0) } }
     }
 }
 

@@ -12,6 +12,7 @@
 import Foundation
 import XCTest
 import Strata
+import StrataTools
 
 final class InputFuzzTests: StrataTestCase {
     /// Seeded cases of the campaign (about 40 ms each in a debug build).

@@ -3,6 +3,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class OutOfCoreBuildTests: StrataTestCase {
     private static let dimension = 32

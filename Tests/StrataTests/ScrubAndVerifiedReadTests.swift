@@ -4,6 +4,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class ScrubAndVerifiedReadTests: CollectionTestCase {
     func flip(_ path: String, at offset: Int) throws {

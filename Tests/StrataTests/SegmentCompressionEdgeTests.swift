@@ -2,6 +2,9 @@
 // decoded-length claims by the stored length, and this is the real-data edge of that bound.
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SegmentCompressionEdgeTests: StrataTestCase {
     func testAllZeroBlocksNearTheLZ4RatioLimitRoundTrip() throws {

@@ -3,6 +3,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SegmentErrorTests: StrataTestCase {
     static let schema = SegmentSchema(dimension: 4, elementType: .float32, metric: .l2, columns: [

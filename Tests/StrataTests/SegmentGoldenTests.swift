@@ -7,6 +7,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SegmentGoldenTests: StrataTestCase {
     /// With STRATA_WRITE_FIXTURES=1: writes Fixtures/v1/small.seg, Fixtures/v1/small.dump.json (via the

@@ -3,6 +3,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SegmentRoundTripTests: StrataTestCase {
     /// One column of every type, nullable and not, with distinct null patterns (rowsPerBlock 3):

@@ -3,6 +3,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SegmentSearchTests: StrataTestCase {
     /// Small-integer vectors: every distance is exact in float32 and float16, so results must match the

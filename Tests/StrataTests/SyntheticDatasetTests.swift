@@ -5,6 +5,9 @@ import CStrataKernels
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class SyntheticDatasetTests: StrataTestCase {
     let files = ["base.fvecs", "query.fvecs", "groundtruth.ivecs"]

@@ -5,6 +5,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class VectorNormLimitTests: StrataTestCase {
     static let limitComponent: Float = 0x1p62               // [2^62, 0, ...] has squared norm exactly 2^124

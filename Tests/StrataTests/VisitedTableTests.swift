@@ -2,6 +2,9 @@
 // visited arrays, checked against Swift's Set through growth and clears.
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class VisitedTableTests: XCTestCase {
     func testInsertReportsNewIdsOnceAcrossGrowthAndClear() {

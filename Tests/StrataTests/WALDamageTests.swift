@@ -4,6 +4,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 extension CollectionTestCase {
     /// Byte ranges of the records of a format 2.0 WAL (32-byte record headers; the u32 body length

@@ -5,6 +5,9 @@
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 final class WALGoldenTests: CollectionTestCase {
     /// With STRATA_WRITE_FIXTURES=1: writes Fixtures/collection-wal2.0/. (collection-wal1.0 was written

@@ -5,6 +5,9 @@
 // ids, the id range when the records can be decoded), and only with `apply` copies the whole WAL to
 // `wal-<seq>.log.damaged-<offset>` (durably) and then truncates the WAL at the damaged record.
 
+import StrataFormat
+import StrataIndex
+
 /// What cutting a WAL at a damaged record drops (decoded as far as the bytes allow).
 public struct WALLoss: Sendable, Equatable {
     /// Bytes from the damaged record (or the torn tail) to the end of the WAL.

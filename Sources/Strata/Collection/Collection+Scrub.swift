@@ -6,6 +6,8 @@
 // checksum, every payload block, every invariant: ``Segment/verify()``), every delete bitmap
 // against its segment and manifest entry, and the WAL the manifest names, reading at most
 // `bytesPerSecond`.
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,8 @@
 // The state behind a collection: the versions it has open (a manifest plus its mapped segments and
 // bitmaps), the process-wide file reference counts that keep obsolete files alive while a version
 // holds them, and the in-memory buffer (MemTable) that WAL records are applied to.
+import StrataFormat
+import StrataIndex
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +56,7 @@ struct OpenSegment: @unchecked Sendable {
 }
 
 /// One manifest version, opened. Holds references on its files while alive.
-final class Version: @unchecked Sendable {
+package final class Version: @unchecked Sendable {
     let directory: String
     let manifest: Manifest
     let segments: [OpenSegment]
@@ -160,7 +162,7 @@ struct BufferLocation: Hashable, Comparable {
 /// The write buffer: rows written since the last flush and deletes of sealed rows not yet in a
 /// bitmap. A value type: a snapshot copies it (copy-on-write, so the copy is O(1) until the writer
 /// changes it).
-struct MemTable: @unchecked Sendable {
+package struct MemTable: @unchecked Sendable {
     var chunks: [BufferChunk] = []
     /// Live buffered rows by id.
     var index: [UInt64: BufferLocation] = [:]
@@ -181,7 +183,7 @@ struct MemTable: @unchecked Sendable {
     }
 
     /// Whether `id` is live anywhere.
-    func isLive(_ id: UInt64, in version: Version) -> Bool {
+    package func isLive(_ id: UInt64, in version: Version) -> Bool {
         index[id] != nil || isLiveSealed(id, in: version)
     }
 

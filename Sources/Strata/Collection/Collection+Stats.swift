@@ -1,5 +1,8 @@
 // `StrataCollection.stats()` and what replay found at open (`recovery`).
 
+import StrataFormat
+import StrataIndex
+
 extension StrataCollection {
     /// Segments, rows, deletes and bytes, the WAL's format and the WAL side files in the directory.
     public func stats() throws(StrataError) -> CollectionStats {

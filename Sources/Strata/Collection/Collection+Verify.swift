@@ -1,6 +1,9 @@
 // `strata verify DIR` and `strata dump DIR` for a collection: every segment's checksums and
 // invariants, the bitmaps against their segments, the WAL, and that no id is live twice.
 
+import StrataFormat
+import StrataIndex
+
 extension CollectionSnapshot {
     /// The manifest version this snapshot reads.
     public var manifest: Manifest { version.manifest }

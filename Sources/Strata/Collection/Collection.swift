@@ -10,6 +10,8 @@
 // Concurrency: one writer process (LOCK), any number of read-only processes, one compactor
 // (COMPACT.lock). Manifest read-modify-publish is serialised by MANIFEST.lock. Within a process,
 // a Collection is safe to share between threads: writes are serialised, snapshots are values.
+import StrataFormat
+import StrataIndex
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -376,7 +378,7 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Checks a batch against the schema before anything is written. `rowLabel` names row `n` (of
     /// id `id`) in errors; by default `row n (id X)`, the row within the batch.
-    func validate(_ rows: [SegmentRow], rowLabel: ((_ n: Int, _ id: UInt64) -> String)? = nil) throws(StrataError) -> [BufferedInput] {
+    package func validate(_ rows: [SegmentRow], rowLabel: ((_ n: Int, _ id: UInt64) -> String)? = nil) throws(StrataError) -> [BufferedInput] {
         var seen = Set<UInt64>()
         var out: [BufferedInput] = []
         out.reserveCapacity(rows.count)
@@ -577,11 +579,4 @@ public final class StrataCollection: @unchecked Sendable {
             throw error
         }
     }
-}
-
-/// Monotonic seconds.
-func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }

@@ -7,6 +7,8 @@
 //   MANIFEST.lock  held briefly around read-modify-publish of MANIFEST, by the writer and the compactor
 // flock locks belong to the open file description, so they are released by the kernel when a
 // process dies (kill -9 included): a crashed writer or compactor never leaves a stale lock.
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif

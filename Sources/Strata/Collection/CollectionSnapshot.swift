@@ -1,5 +1,7 @@
 // Snapshot reads: one manifest version plus one buffer state, immutable while held; get, scan and
 // (filtered) search over the sealed segments and the buffer, merged by (distance, id).
+import StrataFormat
+import StrataIndex
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -8,8 +10,8 @@ import Glibc
 /// One immutable view of a collection: a manifest version and a buffer state. Holding it keeps
 /// its segment files in use (they are not removed by this process while it lives).
 public struct CollectionSnapshot: @unchecked Sendable {
-    let version: Version
-    let mem: MemTable
+    package let version: Version
+    package let mem: MemTable
     /// The schema.
     public let schema: SegmentSchema
 

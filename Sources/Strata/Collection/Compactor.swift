@@ -5,6 +5,8 @@
 // Inputs become obsolete files, removed after the grace period when no reader of this process
 // holds them. A kill -9 at any instant leaves either the old manifest (the new segment is an
 // unreferenced leftover that the next compaction removes) or the new one.
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif

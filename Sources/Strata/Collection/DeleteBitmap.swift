@@ -11,6 +11,9 @@
 //   end-16 8  u64 XXH3-64 of every byte before it
 //   end-8  8  magic "STRATDND"
 
+import StrataFormat
+import StrataIndex
+
 /// An immutable set of deleted rows of one segment.
 public struct DeleteBitmap: Sendable, Equatable {
     /// Rows in the segment.

@@ -14,6 +14,8 @@
 //           u64 rows, u64 deleted rows, u64 file bytes, u8 flags (bit 0 indexed), 7 reserved 0
 //   obsolete entry: u16 name length, name, u64 obsolete since (Unix ms)
 //   footer: u64 XXH3-64 of every byte before it, magic "STRATMEN"
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif

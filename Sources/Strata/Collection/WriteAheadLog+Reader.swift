@@ -15,6 +15,9 @@
 // torn, an earlier one is damage), plus one check the old reader lacked: a length that runs past the
 // end is torn only when no complete record starts after it (a torn tail is a prefix of one record).
 
+import StrataFormat
+import StrataIndex
+
 /// How a scan of a WAL's records ended.
 enum WALEnd: Equatable {
     /// At the end of the file, after a whole record.

@@ -1,4 +1,6 @@
 // Appending to a WAL, and cutting a torn tail without destroying its bytes (docs/FORMAT.md C.4).
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -22,12 +22,14 @@
 //   delete body: u32 count, count x u64 id
 //
 // How a read tells a torn tail from damage is in WriteAheadLog+Reader.swift.
+import StrataFormat
+import StrataIndex
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One decoded WAL record.
-enum WALRecord: Equatable {
+package enum WALRecord: Equatable {
     /// Rows to insert (`upsert` false) or upsert; values in schema column order.
     case put(rows: [BufferedInput], upsert: Bool)
     /// Ids to delete.
@@ -35,8 +37,8 @@ enum WALRecord: Equatable {
 }
 
 /// A row as the caller gave it, after validation: id, vector (not normalised), positional values.
-struct BufferedInput: Equatable {
-    var id: UInt64
+package struct BufferedInput: Equatable {
+    package var id: UInt64
     var vector: [Float]
     var values: [PayloadValue]
 }
@@ -58,13 +60,13 @@ struct WALVersion: Equatable, CustomStringConvertible {
     var description: String { "\(major).\(minor)" }
 }
 
-enum WALFormat {
+package enum WALFormat {
     static let magic: [UInt8] = Array("STRATWAL".utf8)
     static let headerLength = 32
     static let typePut: UInt8 = 1
     static let typeDelete: UInt8 = 2
     /// Largest record body accepted on replay (1 GiB): a bigger length is treated as corruption.
-    static let maximumBodyLength: UInt64 = 1 << 30
+    package static let maximumBodyLength: UInt64 = 1 << 30
 
     static func header(sequence: UInt64, version: WALVersion = .current) -> [UInt8] {
         var w = ByteWriter(capacity: headerLength)
@@ -75,7 +77,7 @@ enum WALFormat {
     }
 
     /// The body length `encode` would produce, computed without encoding (O(rows x columns)).
-    static func bodyLength(_ record: WALRecord) -> UInt64 {
+    package static func bodyLength(_ record: WALRecord) -> UInt64 {
         switch record {
         case .put(let rows, _):
             var n: UInt64 = 8

@@ -1,0 +1,125 @@
+// The format-1.2 search sections of a segment, as one unit on both sides:
+//   write: SearchSectionsBuilder collects indexed column values, BM25 text and sparse vectors while
+//          rows are appended, and emits the sections at finish (SegmentWriter.finishUnchecked);
+//   read:  SegmentSearchExtras parses them at open (Segment.init) and pools per-thread searchers.
+// All three sections are optional (not flagged required): a 1.0/1.1 reader skips them.
+import StrataFormat
+import StrataIndex
+import Synchronization
+
+extension SectionKind {
+    /// Whether the kind is one of the optional format-1.2 search sections.
+    var isSearchSection: Bool { self == .payloadIndex || self == .sparseIndex || self == .textIndex }
+}
+
+/// Collects what the search sections need while rows are appended.
+final class SearchSectionsBuilder {
+    var payload: [PayloadIndexBuilder]
+    var text: [TextIndexBuilder]
+    var sparse: [Int: SparseVector] = [:]
+    private var rows = 0
+
+    init(schema: SegmentSchema, options: SearchSectionOptions) throws(StrataError) {
+        var seen = Set<String>()
+        payload = []
+        for name in options.indexedColumns where seen.insert(name).inserted {
+            let i = try schema.columnIndex(named: name)
+            payload.append(PayloadIndexBuilder(ordinal: i, spec: schema.columns[i]))
+        }
+        payload.sort { $0.ordinal < $1.ordinal }
+        text = []
+        for name in Set(options.bm25Columns).sorted() {
+            let i = try schema.columnIndex(named: name)
+            guard schema.columns[i].type == .string || schema.columns[i].type == .stringList else {
+                throw StrataError(.typeMismatch, "BM25 needs a string column; '\(name)' is \(schema.columns[i].type)")
+            }
+            text.append(TextIndexBuilder(ordinal: i))
+        }
+    }
+
+    /// Whether anything is to be written.
+    var isEmpty: Bool { payload.isEmpty && text.isEmpty && sparse.isEmpty }
+
+    /// Observes one appended row (values in schema order).
+    func add(values: [PayloadValue]) {
+        for k in payload.indices { payload[k].add(values[payload[k].ordinal]) }
+        for k in text.indices { text[k].add(values[text[k].ordinal]) }
+        rows += 1
+    }
+
+    /// Writes the sections through `put`.
+    func write(rowCount: UInt64, put: (SectionKind, UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
+        guard rowCount <= UInt64(UInt32.max) else { return }      // row ids are u32 in these sections
+        if !payload.isEmpty {
+            let bytes = PayloadIndexSection.encode(payload, rowCount: rowCount)
+            try bytes.withBytes { (raw) throws(StrataError) in try put(.payloadIndex, raw) }
+        }
+        if !sparse.isEmpty {
+            let bytes = SparseIndexSection.encode(sparse, rowCount: Int(rowCount))
+            try bytes.withBytes { (raw) throws(StrataError) in try put(.sparseIndex, raw) }
+        }
+        if !text.isEmpty {
+            let bytes = TextIndexSection.encode(text, rowCount: Int(rowCount))
+            try bytes.withBytes { (raw) throws(StrataError) in try put(.textIndex, raw) }
+        }
+    }
+}
+
+extension SegmentWriter {
+    /// Sets the sparse vector of an appended row (`0..<rowCount`); written to the `sparse_index`
+    /// section by ``finish()``. Throws `.invalidArgument` for a row not appended yet or a bad vector.
+    public func setSparseVector(row: Int, _ vector: SparseVector) throws(StrataError) {
+        guard row >= 0, row < rowCount else { throw StrataError(.invalidArgument, "row \(row) is not appended yet (\(rowCount) rows)") }
+        try vector.validate()
+        let extras: SearchSectionsBuilder
+        if let e = searchBuilder { extras = e } else {
+            extras = try SearchSectionsBuilder(schema: schema, options: SearchSectionOptions())
+            searchBuilder = extras
+        }
+        extras.sparse[row] = vector
+    }
+}
+
+/// Parsed search sections of an open segment, plus pooled searchers.
+final class SegmentSearchExtras: @unchecked Sendable {
+    let payload: PayloadIndexes?
+    let sparse: SparseIndexView?
+    let text: [TextIndexView]
+    private let pool = Mutex<[FilteredBeamSearcherBox]>([])
+
+    private struct FilteredBeamSearcherBox: @unchecked Sendable { let searcher: FilteredBeamSearcher }
+
+    /// Parses the sections present in `list`; nil when there are none.
+    static func open(list: [SectionInfo], view: (SectionInfo) -> UnsafeRawBufferPointer, schema: SegmentSchema,
+                     rowCount: Int, hasANN: Bool) throws(StrataError) -> SegmentSearchExtras {
+        func one(_ kind: SectionKind) throws(StrataError) -> SectionInfo? {
+            let found = list.filter { $0.kind == kind }
+            guard found.count <= 1 else {
+                throw StrataError(.corrupt, "more than one \(kind) section", section: kind.description, offset: found[1].offset)
+            }
+            return found.first
+        }
+        var payload: PayloadIndexes? = nil
+        if let s = try one(.payloadIndex) {
+            payload = try PayloadIndexes(bytes: view(s), fileOffset: s.offset, schema: schema, rowCount: rowCount)
+        }
+        var sparse: SparseIndexView? = nil
+        if let s = try one(.sparseIndex) { sparse = try SparseIndexView(bytes: view(s), fileOffset: s.offset, rowCount: rowCount) }
+        var text: [TextIndexView] = []
+        if let s = try one(.textIndex) { text = try TextIndexView.parseSection(view(s), fileOffset: s.offset, schema: schema, rowCount: rowCount) }
+        return SegmentSearchExtras(payload: payload, sparse: sparse, text: text)
+    }
+
+    init(payload: PayloadIndexes?, sparse: SparseIndexView?, text: [TextIndexView]) {
+        self.payload = payload
+        self.sparse = sparse
+        self.text = text
+    }
+
+    /// Runs `body` with a filtered searcher owned by the calling thread for the call.
+    func withFilteredSearcher<R>(_ index: SegmentANNIndex, _ body: (FilteredBeamSearcher) -> R) -> R {
+        let s = pool.withLock { $0.popLast() }?.searcher ?? FilteredBeamSearcher(index: index)
+        defer { pool.withLock { $0.append(FilteredBeamSearcherBox(searcher: s)) } }
+        return body(s)
+    }
+}

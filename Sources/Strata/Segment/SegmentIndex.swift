@@ -1,0 +1,248 @@
+// The approximate-search index inside a segment: PQ codebook, PQ codes and the Vamana graph in
+// DiskANN's sector layout (Sources/Strata/Index). Written by SegmentWriter.finish() when
+// SegmentWriterOptions.index is set and the segment has at least `minimumRows` rows; opened by
+// Segment.open. The three sections are optional (not flagged required): a reader that predates them
+// skips them and still serves exact search.
+import StrataFormat
+import StrataIndex
+import Synchronization
+
+/// How ``SegmentWriter`` builds the ANN index of a segment.
+public struct IndexOptions: Sendable, Equatable {
+    /// PQ sub-spaces M (code bytes per vector); nil picks ``ProductQuantizer/defaultSubspaceCount(dimension:)``.
+    public var pqSubspaces: Int? = nil
+    /// Rows sampled to train the PQ codebooks.
+    public var pqTrainingSample: Int = 20_000
+    /// Lloyd iterations per sub-space.
+    public var pqIterations: Int = 12
+    /// Vamana parameters (R, L, alpha, passes, seed, threads).
+    public var graph = VamanaParameters()
+    /// Segments with fewer rows get no index: exact search over them is as fast as a graph search.
+    public var minimumRows: Int = IndexOptions.defaultMinimumRows
+    /// Bytes of anonymous memory the graph build may use; when an in-memory build of the whole
+    /// segment needs more, the graph is built out of core in overlapping partitions (DiskANN's
+    /// method; see Index/PartitionedGraphBuilder.swift). nil: always in memory.
+    public var memoryBudget: Int? = nil
+
+    /// Below this many rows a segment is scanned exactly (2,000 rows x 384 dims is ~3 MB per scan).
+    public static let defaultMinimumRows = 2_000
+
+    /// Default options.
+    public init() {}
+}
+
+/// What `strata dump` shows about a segment's index.
+public struct IndexSummary: Sendable {
+    /// PQ sub-spaces (code bytes per vector).
+    public var pqSubspaces: Int
+    /// Bytes of the serialized codebook.
+    public var codebookBytes: Int
+    /// Bytes of the resident codes.
+    public var codeBytes: Int
+    /// Max degree R.
+    public var maxDegree: Int
+    /// Entry point (medoid row).
+    public var medoid: Int
+    /// Graph record size and nodes per 4 KB sector.
+    public var recordBytes: Int
+    /// Nodes per sector (0 when a node spans several sectors).
+    public var nodesPerSector: Int
+}
+
+/// How ``Segment/open(path:options:)`` opens a segment.
+public struct SegmentOpenOptions: Sendable, Equatable {
+    /// Anonymous memory for the cache of graph records nearest the entry point (BFS levels from the
+    /// medoid; see ``NodeCache``), in bytes, slot map included. 0 disables the cache. Searches read
+    /// cached records from RAM, which removes the first hops' disk reads when the segment is cold.
+    public var cacheBudgetBytes: Int
+
+    /// The default cache budget, 14 MiB: about 7,900 records of 384 float32 dimensions at R 64 (BFS
+    /// levels 0-2 and part of 3 on 100k rows). With the PQ codes (M = 96 bytes per row, 10 MiB in huge
+    /// pages) a 100k x 384 segment opens in about 27 MB of anonymous memory, under 32 MB with room for
+    /// what a process that also built the segment keeps (16 MiB measured 28.8 MB, 31.6 MB after a build).
+    public static let defaultCacheBudgetBytes = 14 << 20
+
+    /// Check the checksum of each section before the first read that uses it (search: the sections
+    /// a query touches; payload reads: the column sections), once per open segment, and throw
+    /// `.checksumMismatch` naming the section on a mismatch. Off by default: open is O(sections +
+    /// blocks) and search trusts the section bytes it reads (payload blocks are always checked when
+    /// decoded); `strata scrub` checks everything in the background instead. With it, the first query
+    /// of each kind costs a pass over the sections it touches (docs/FORMAT.md section 10).
+    public var verify: Bool
+
+    /// Creates options.
+    public init(cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes, verify: Bool = false) {
+        self.cacheBudgetBytes = cacheBudgetBytes
+        self.verify = verify
+    }
+}
+
+/// Knobs of ``Segment/search(query:options:)``.
+public struct SearchOptions: Sendable, Equatable {
+    /// Results wanted.
+    public var k: Int = 10
+    /// Search list size L (ef): larger is slower and more accurate. At least k.
+    public var listSize: Int = 64
+    /// Graph records read per hop (DiskANN's W); 1 is best from the page cache, 2-8 from disk.
+    public var beamWidth: Int = 1
+    /// Force an exact scan even when the segment has an index.
+    public var exact: Bool = false
+    /// Start the disk reads of each beam's uncached records together (`madvise(MADV_WILLNEED)`) before
+    /// touching them: for segments not in the page cache, with ``beamWidth`` 2-8
+    /// (see ``BeamSearchParameters/readAhead``). From the page cache it costs a system call per record.
+    public var readAhead: Bool = false
+
+    /// Creates options.
+    public init(k: Int = 10, listSize: Int = 64, beamWidth: Int = 1, exact: Bool = false, readAhead: Bool = false) {
+        self.k = k
+        self.listSize = listSize
+        self.beamWidth = beamWidth
+        self.exact = exact
+        self.readAhead = readAhead
+    }
+
+    /// Beam width that serves a segment best from the page cache. On pypi-minilm-100k (L 32, one
+    /// thread): W 1 ~8,600 QPS, W 8 ~4,700; wider beams only add records read.
+    public static let defaultWarmBeamWidth = 1
+    /// Beam width that serves a segment best from a cold disk with ``readAhead``. On pypi-minilm-100k
+    /// cold (virtio disk, ~60 us per 4 KB read): W 1 ~750 QPS at L 32; W 4 needs L 28 for recall 0.95
+    /// (0.9504, ~1,400-1,600 QPS), W 8 gets 0.955 at L 28 (~1,500-1,700 QPS) with 8 hops instead of 11.
+    public static let defaultColdBeamWidth = 8
+
+    /// Options for a segment that is mostly not in the page cache: read-ahead on and the cold beam width.
+    public static func cold(k: Int = 10, listSize: Int = 64) -> SearchOptions {
+        SearchOptions(k: k, listSize: listSize, beamWidth: defaultColdBeamWidth, readAhead: true)
+    }
+}
+
+/// Runs untyped-throwing index code and maps any error to `StrataError`.
+@inline(__always)
+func typed<T>(_ body: () throws -> T) throws(StrataError) -> T {
+    do { return try body() } catch let e as StrataError { throw e } catch {
+        throw StrataError(.invalidArgument, "\(error)")
+    }
+}
+
+/// The opened index of a segment: codebook and codes resident, graph in the mapping.
+final class SegmentANNIndex: @unchecked Sendable {
+    let quantizer: ProductQuantizer
+    /// Codes copied into anonymous memory (huge pages) so that they stay resident (count x M bytes).
+    let codes: ResidentCodes
+    let graph: DiskGraphView
+    /// Records nearest the entry point in RAM; nil when the budget is 0 or too small.
+    let cache: NodeCache?
+    private let pool = Mutex<[PooledSearcher]>([])
+
+    /// A searcher is used by one thread at a time: it is taken out of the pool for a call and put back.
+    private struct PooledSearcher: @unchecked Sendable { let searcher: BeamSearcher }
+
+    init(codebook: UnsafeRawBufferPointer, codes mapped: UnsafeRawBufferPointer, graph graphBytes: UnsafeRawBufferPointer,
+         rowCount: Int, dimension: Int, metric: DistanceMetric, offsets: (UInt64, UInt64, UInt64),
+         cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes) throws(StrataError) {
+        do {
+            quantizer = try typed { try ProductQuantizer(deserializing: codebook) }
+        } catch { throw StrataError(error.code, error.message, section: "pq_codebook", offset: offsets.0) }
+        do {
+            graph = try typed { try DiskGraphView(bytes: graphBytes) }
+        } catch { throw StrataError(error.code, error.message, section: "graph", offset: offsets.2) }
+        guard quantizer.dimension == dimension, graph.count == rowCount, graph.dimension == dimension, graph.metric == metric else {
+            throw StrataError(.corrupt, "index does not match the segment (rows, dimension or metric)", section: "graph", offset: offsets.2)
+        }
+        guard let need = Checked.mul(UInt64(rowCount), UInt64(quantizer.codeSize)), UInt64(mapped.count) == need else {
+            throw StrataError(.corrupt, "pq_codes holds \(mapped.count) bytes, expected \(rowCount) x \(quantizer.codeSize)", section: "pq_codes", offset: offsets.1)
+        }
+        let codeSize = quantizer.codeSize
+        codes = try typed { try ResidentCodes(copying: mapped, count: rowCount, codeSize: codeSize) }
+        let built = NodeCache(graph: graph, budgetBytes: max(0, cacheBudgetBytes))
+        cache = built.cachedCount > 0 ? built : nil
+    }
+
+    /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
+    func withSearcher<R>(_ body: (BeamSearcher) throws(StrataError) -> R) throws(StrataError) -> R {
+        let searcher: BeamSearcher
+        if let s = pool.withLock({ $0.popLast() }) {
+            searcher = s.searcher
+        } else {
+            searcher = try typed { try BeamSearcher(graph: graph, quantizer: quantizer, codes: codes, cache: cache) }
+        }
+        let slot = PooledSearcher(searcher: searcher)
+        defer { pool.withLock { $0.append(slot) } }
+        return try body(searcher)
+    }
+}
+
+extension Segment {
+    /// Whether the segment carries an ANN index (else ``search(query:options:)`` scans exactly).
+    public var hasIndex: Bool { annIndex != nil }
+
+    /// The index's shape, for `strata dump`; nil without an index.
+    public var indexSummary: IndexSummary? {
+        guard let ix = annIndex else { return nil }
+        return IndexSummary(pqSubspaces: ix.quantizer.subspaceCount, codebookBytes: ix.quantizer.serialize().count,
+                            codeBytes: ix.graph.count * ix.quantizer.codeSize, maxDegree: ix.graph.maxDegree,
+                            medoid: ix.graph.medoid, recordBytes: ix.graph.geometry.recordSize,
+                            nodesPerSector: ix.graph.geometry.nodesPerSector)
+    }
+
+    /// Nodes held by the cache of records nearest the entry point, and its bytes of anonymous memory
+    /// (both 0 without an index or with a zero budget).
+    public var nodeCacheSummary: (nodes: Int, bytes: Int, completeLevels: Int) {
+        guard let c = annIndex?.cache else { return (0, 0, 0) }
+        return (c.cachedCount, c.residentBytes, c.completeLevels)
+    }
+
+    /// Graph invariants (degree <= R, ids in range, no self loops, reachability from the entry
+    /// point, degree histogram); nil without an index.
+    public func graphReport() -> DiskGraphReport? { annIndex?.graph.validate() }
+
+    /// Mean squared PQ reconstruction error over a sample of `sample` rows (nil without an index).
+    public func pqQuantizationError(sample: Int = 2_000) -> Double? {
+        guard let ix = annIndex, rowCount > 0 else { return nil }
+        let n = min(sample, rowCount)
+        let step = max(1, rowCount / n)
+        var vectors: [Float] = []
+        var codes: [UInt8] = []
+        for i in 0..<n {
+            let row = i * step
+            guard let v = try? vector(row: row) else { return nil }
+            vectors += v
+            codes += UnsafeRawBufferPointer(rebasing: ix.codes.bytes[(row * ix.quantizer.codeSize)..<((row + 1) * ix.quantizer.codeSize)])
+        }
+        return vectors.withUnsafeBufferPointer { v in
+            codes.withUnsafeBytes { c in
+                try? ix.quantizer.meanSquaredError(vectors: v, count: n, rowStride: schema.dimension, codes: c)
+            }
+        }
+    }
+
+    /// Approximate k nearest rows (graph beam search guided by PQ, exact rerank from the records it
+    /// reads) when the segment has an index, otherwise an exact scan. Closest first.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), `.invalidArgument` for bad knobs.
+    public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [SearchHit] {
+        try checkOpen()
+        guard let ix = annIndex, !options.exact else { return try exactSearch(query: query, k: options.k) }
+        try checkBeforeRead(Segment.graphSearchSections)
+        let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
+                                              readAhead: options.readAhead)
+        try typed { try parameters.validate() }
+        let q = try prepareQuery(query)
+        let found = try ix.withSearcher { (s) throws(StrataError) in
+            q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }
+        }
+        return found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
+    }
+
+    /// Like ``search(query:options:)`` and also returns the searcher's counters (hops, records read).
+    public func searchWithStats(query: [Float], options: SearchOptions) throws(StrataError) -> ([SearchHit], BeamSearchStats?) {
+        guard let ix = annIndex, !options.exact else { return (try exactSearch(query: query, k: options.k), nil) }
+        try checkBeforeRead(Segment.graphSearchSections)
+        let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
+                                              readAhead: options.readAhead)
+        try typed { try parameters.validate() }
+        let q = try prepareQuery(query)
+        let (found, stats) = try ix.withSearcher { (s) throws(StrataError) in
+            (q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }, s.lastStats)
+        }
+        return (found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }, stats)
+    }
+}

@@ -1,0 +1,193 @@
+// Thin typed wrappers over the POSIX calls Strata needs (open, pread, pwrite, fsync, rename, mmap,
+// madvise, posix_fadvise, flock), in the style of swift-system: Swift names, EINTR retried, every
+// failure turned into a `StrataError` with code `.io`, the path and errno.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file descriptor with typed, EINTR-safe I/O. Closed by ``close()`` or when released.
+package final class SystemFile {
+    /// The descriptor (-1 once closed).
+    private(set) var descriptor: Int32
+    /// The path it was opened with, for error messages.
+    let path: String
+
+    private init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    /// Opens an existing regular file read-only. The corresponding C function is `open(2)`.
+    ///
+    /// `O_NONBLOCK` makes opening a FIFO return at once instead of waiting for a writer (forever,
+    /// if none comes); the file is then refused unless it is a regular file, since a pipe, a
+    /// device or a directory cannot be mapped or read twice. O_NONBLOCK has no effect on regular files.
+    package static func openForReading(_ path: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC) } }
+        guard fd >= 0 else { throw ioError("cannot open for reading", path: path) }
+        let file = SystemFile(descriptor: fd, path: path)
+        try file.requireRegularFile()
+        return file
+    }
+
+    /// Creates (or truncates) a file for writing with mode 0644.
+    package static func create(_ path: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } }
+        guard fd >= 0 else { throw ioError("cannot create", path: path) }
+        return SystemFile(descriptor: fd, path: path)
+    }
+
+    /// Opens an existing regular file for reading and writing (no create, no truncate).
+    package static func openForWriting(_ path: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC) } }
+        guard fd >= 0 else { throw ioError("cannot open for writing", path: path) }
+        let file = SystemFile(descriptor: fd, path: path)
+        try file.requireRegularFile()
+        return file
+    }
+
+    /// Opens a directory so it can be fsynced after a rename.
+    static func openDirectory(_ path: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } }
+        guard fd >= 0 else { throw ioError("cannot open directory", path: path) }
+        return SystemFile(descriptor: fd, path: path)
+    }
+
+    /// Closes the descriptor (idempotent).
+    package func close() {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    deinit { close() }
+
+    /// The file size in bytes. The corresponding C function is `fstat(2)`.
+    package func size() throws(StrataError) -> UInt64 {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
+        return UInt64(info.st_size)
+    }
+
+    /// Throws `.io` naming the kind of file unless the descriptor refers to a regular file.
+    /// The corresponding C function is `fstat(2)`.
+    func requireRegularFile() throws(StrataError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
+        let kind = info.st_mode & mode_t(S_IFMT)
+        guard kind != mode_t(S_IFREG) else { return }
+        let what: String
+        switch kind {
+        case mode_t(S_IFDIR): what = "a directory"
+        case mode_t(S_IFIFO): what = "a FIFO or pipe"
+        case mode_t(S_IFCHR): what = "a character device"
+        case mode_t(S_IFBLK): what = "a block device"
+        case mode_t(S_IFSOCK): what = "a socket"
+        default: what = "an unknown kind of file"
+        }
+        throw StrataError(.io, "\(what), not a regular file: Strata reads inputs and segments by mapping them, so they must be regular files", path: path)
+    }
+
+    /// Writes all of `bytes` at `offset`, looping over short writes. The C function is `pwrite(2)`.
+    package func write(_ bytes: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(StrataError) {
+        var done = 0
+        while done < bytes.count {
+            let n = retryOnInterrupt {
+                pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            }
+            guard n > 0 else { throw SystemFile.ioError("write failed", path: path, offset: offset + UInt64(done)) }
+            done += n
+        }
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`; throws `.truncated` at end of file.
+    package func read(into buffer: UnsafeMutableRawBufferPointer, fromAbsoluteOffset offset: UInt64) throws(StrataError) {
+        var done = 0
+        while done < buffer.count {
+            let n = retryOnInterrupt {
+                pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            }
+            if n == 0 {
+                throw StrataError(.truncated, "unexpected end of file", path: path, offset: offset + UInt64(done))
+            }
+            guard n > 0 else { throw SystemFile.ioError("read failed", path: path, offset: offset + UInt64(done)) }
+            done += n
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (0 at end of file).
+    func readSome(into buffer: UnsafeMutableRawBufferPointer, fromAbsoluteOffset offset: UInt64) throws(StrataError) -> Int {
+        let n = retryOnInterrupt { pread(descriptor, buffer.baseAddress!, buffer.count, off_t(offset)) }
+        guard n >= 0 else { throw SystemFile.ioError("read failed", path: path, offset: offset) }
+        return n
+    }
+
+    /// Flushes data and metadata to stable storage. The C function is `fsync(2)`.
+    package func sync() throws(StrataError) {
+        guard retryOnInterrupt({ fsync(descriptor) }) == 0 else { throw SystemFile.ioError("fsync failed", path: path) }
+    }
+
+    /// Sets the file length. The C function is `ftruncate(2)`.
+    package func truncate(to length: UInt64) throws(StrataError) {
+        guard retryOnInterrupt({ ftruncate(descriptor, off_t(length)) }) == 0 else {
+            throw SystemFile.ioError("ftruncate failed", path: path)
+        }
+    }
+
+    /// Drops the file's pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), for cold benchmarks.
+    func evictFromPageCache() {
+        _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    }
+
+    package static func ioError(_ what: String, path: String, offset: UInt64? = nil) -> StrataError {
+        let code = Glibc.errno
+        let text = String(cString: strerror(code))
+        return StrataError(.io, "\(what): \(text)", path: path, offset: offset, errno: code)
+    }
+}
+
+/// Retries a system call while it fails with EINTR.
+@inline(__always)
+package func retryOnInterrupt<T: BinaryInteger>(_ call: () -> T) -> T {
+    while true {
+        let result = call()
+        if result < 0 && Glibc.errno == EINTR { continue }
+        return result
+    }
+}
+
+/// File-system operations on paths.
+package enum FileSystem {
+    /// Atomically renames `from` to `to`. The C function is `rename(2)`.
+    package static func rename(_ from: String, to: String) throws(StrataError) {
+        let rc = from.withCString { f in to.withCString { t in Glibc.rename(f, t) } }
+        guard rc == 0 else { throw SystemFile.ioError("rename to \(to) failed", path: from) }
+    }
+
+    /// Removes a file, ignoring "does not exist".
+    package static func removeIfPresent(_ path: String) {
+        _ = path.withCString { unlink($0) }
+    }
+
+    /// Fsyncs the directory that holds `path`, so that a rename into it survives a crash.
+    package static func syncParentDirectory(of path: String) throws(StrataError) {
+        let dir = parentDirectory(of: path)
+        let handle = try SystemFile.openDirectory(dir)
+        defer { handle.close() }
+        try handle.sync()
+    }
+
+    /// The directory part of `path` ("." when it has none).
+    package static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    /// Whether a file exists at `path`.
+    package static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return path.withCString { stat($0, &info) } == 0
+    }
+}

@@ -1,0 +1,436 @@
+// The on-disk graph: full-precision vectors and neighbour lists co-located in 4096-byte sectors
+// (DiskANN's disk layout), so that one aligned read brings a node's vector and its out-edges.
+//
+// Byte layout of the graph section (all integers little-endian; the section starts page-aligned):
+//
+//   +-----------------------------+  offset 0
+//   | header sector (4096 bytes)  |
+//   +-----------------------------+  offset 4096
+//   | node sector 0               |  records of nodes 0 ..< P (P = nodes per sector), then zero padding
+//   | node sector 1               |  records of nodes P ..< 2P
+//   | ...                         |
+//   +-----------------------------+  offset 4096 * (1 + sector count) = section length
+//
+// Header sector:
+//
+// | Offset | Size | Type  | Meaning                                                             |
+// | -----: | ---: | ----- | ------------------------------------------------------------------- |
+// |      0 |    8 | ASCII | magic `STRATAVG`                                                    |
+// |      8 |    4 | u32   | layout version, 1                                                   |
+// |     12 |    4 | u32   | sector size S, 4096                                                 |
+// |     16 |    8 | u64   | node count N                                                        |
+// |     24 |    4 | u32   | dimension D (>= 1)                                                  |
+// |     28 |    1 | u8    | element type: 1 float32, 2 float16 (IEEE binary16 raw bits)         |
+// |     29 |    1 | u8    | metric the graph was built for: 1 l2, 2 inner product, 3 cosine     |
+// |     30 |    1 | u8    | neighbour id width in bytes, 4                                      |
+// |     31 |    1 | u8    | reserved, 0                                                         |
+// |     32 |    4 | u32   | max degree R (>= 1)                                                 |
+// |     36 |    4 | u32   | record size B = V + 4 + 4R, where V = D * width rounded up to 4     |
+// |     40 |    4 | u32   | nodes per sector P = floor(S / B) if B <= S, else 0                 |
+// |     44 |    4 | u32   | sectors per node Q = 1 if B <= S, else ceil(B / S)                  |
+// |     48 |    8 | u64   | medoid (entry point), < N (0 when N = 0)                            |
+// |     56 |    8 | u64   | node sector count: ceil(N / P) if P > 0, else N * Q                 |
+// |     64 | 4032 | -     | reserved, zero                                                      |
+//
+// Node record of node i (B bytes), at section offset
+//   4096 + (i / P) * 4096 + (i % P) * B      when P > 0 (several nodes per sector, never straddling);
+//   4096 + i * Q * 4096                      when P = 0 (one node over Q whole sectors):
+//
+// | Offset | Size      | Type       | Meaning                                                   |
+// | -----: | --------: | ---------- | --------------------------------------------------------- |
+// |      0 | D * width | f32 / f16  | the full-precision vector                                 |
+// |   D*w  | V - D*w   | -          | padding to a multiple of 4, zero                          |
+// |      V |         4 | u32        | degree d (<= R)                                           |
+// |  V + 4 |        4R | u32[R]     | neighbour ids; the first d are valid (< N, not i), rest 0 |
+//
+// Unused bytes at the end of every sector are zero. Readers check the header against the section
+// length before touching a record; searches additionally clamp d to R and skip ids >= N, so a corrupt
+// record can cost recall but never a trap or an out-of-range read.
+import StrataFormat
+import CStrataKernels
+
+/// The fixed numbers of the sector layout.
+public enum DiskGraphLayout {
+    /// Section magic.
+    public static let magic: [UInt8] = Array("STRATAVG".utf8)
+    /// Layout version written and read.
+    public static let version: UInt32 = 1
+    /// Sector size in bytes.
+    public static let sectorSize = 4096
+    /// Header size in bytes (one sector).
+    public static let headerSize = 4096
+
+    /// Geometry of a layout: record size, packing, and total length.
+    public struct Geometry: Sendable, Equatable {
+        /// Number of nodes.
+        public var count: Int
+        /// Vector dimension.
+        public var dimension: Int
+        /// Stored element type.
+        public var elementType: VectorElementType
+        /// Maximum degree R.
+        public var maxDegree: Int
+        /// Bytes of the vector part, padded to a multiple of 4.
+        public var vectorBytes: Int
+        /// Bytes per node record.
+        public var recordSize: Int
+        /// Nodes per sector (0 when a node needs several sectors).
+        public var nodesPerSector: Int
+        /// Sectors per node (1 when several nodes share a sector).
+        public var sectorsPerNode: Int
+        /// Node sectors (excluding the header sector).
+        public var sectorCount: Int
+        /// Total section length: header plus node sectors.
+        public var totalBytes: Int
+
+        /// Computes the geometry with overflow checks.
+        /// - Throws: ``StrataError/Code/invalidArgument`` when a size overflows or a field is out of range.
+        public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int) throws {
+            guard count >= 0, dimension >= 1, dimension <= 1 << 20, maxDegree >= 1, maxDegree <= 1 << 16 else {
+                throw StrataError(.invalidArgument, "bad graph layout shape: count \(count), dimension \(dimension), R \(maxDegree)")
+            }
+            self.count = count
+            self.dimension = dimension
+            self.elementType = elementType
+            self.maxDegree = maxDegree
+            vectorBytes = (dimension * elementType.byteWidth + 3) & ~3
+            recordSize = vectorBytes + 4 + 4 * maxDegree
+            let s = DiskGraphLayout.sectorSize
+            if recordSize <= s {
+                nodesPerSector = s / recordSize
+                sectorsPerNode = 1
+                sectorCount = count == 0 ? 0 : (count - 1) / nodesPerSector + 1
+            } else {
+                nodesPerSector = 0
+                sectorsPerNode = (recordSize + s - 1) / s
+                let (c, o) = count.multipliedReportingOverflow(by: sectorsPerNode)
+                if o { throw StrataError(.invalidArgument, "graph layout too large") }
+                sectorCount = c
+            }
+            let (a, o1) = sectorCount.multipliedReportingOverflow(by: s)
+            let (t, o2) = a.addingReportingOverflow(DiskGraphLayout.headerSize)
+            if o1 || o2 { throw StrataError(.invalidArgument, "graph layout too large") }
+            totalBytes = t
+        }
+
+        /// Section offset of node `i`'s record (i < count).
+        @inlinable @inline(__always)
+        public func recordOffset(_ i: Int) -> Int {
+            if nodesPerSector > 0 {
+                return DiskGraphLayout.headerSize + (i / nodesPerSector) * DiskGraphLayout.sectorSize + (i % nodesPerSector) * recordSize
+            }
+            return DiskGraphLayout.headerSize + i * sectorsPerNode * DiskGraphLayout.sectorSize
+        }
+    }
+
+    /// Streams the layout of `graph` and its vectors to `sink`, one header then one sector group at a time
+    /// (at most max(4096, Q * 4096) bytes buffered), so a section of any size never sits in memory.
+    /// - Parameters:
+    ///   - graph: the graph (ids < count, degree <= R).
+    ///   - vectors: row-major float32 rows, row `i` at `i * rowStride`; stored as `elementType`
+    ///     (float16 converts with round-to-nearest-even).
+    ///   - dimension: floats per row.
+    ///   - rowStride: floats between row starts.
+    ///   - elementType: how vectors are stored in the records.
+    ///   - metric: recorded in the header.
+    ///   - sink: receives consecutive chunks; their concatenation is the section.
+    /// - Returns: the geometry written (``Geometry/totalBytes`` is the section length).
+    /// - Throws: ``StrataError/Code/invalidArgument`` when the buffer does not match the graph, or what `sink` throws.
+    @discardableResult
+    public static func writeSectorLayout(graph: VamanaGraph, vectors: UnsafeBufferPointer<Float>, dimension: Int,
+                                         rowStride: Int, elementType: VectorElementType, metric: DistanceMetric,
+                                         to sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Geometry {
+        try checkVectorBuffer(vectors, count: graph.count, dimension: dimension, rowStride: rowStride)
+        let writer = try SectorStreamWriter(count: graph.count, dimension: dimension, elementType: elementType,
+                                            maxDegree: graph.maxDegree, metric: metric, medoid: graph.medoid, sink: sink)
+        let base = vectors.baseAddress
+        try graph.degrees.withUnsafeBufferPointer { degs in
+            try graph.neighbors.withUnsafeBufferPointer { nbrs in
+                for i in 0..<graph.count {
+                    let list = UnsafeBufferPointer(rebasing: nbrs[(i * graph.maxDegree)..<(i * graph.maxDegree + Int(degs[i]))])
+                    try writer.append(vector: base! + i * rowStride, neighbors: list, sink: sink)
+                }
+            }
+        }
+        try writer.finish(sink: sink)
+        return writer.geometry
+    }
+
+    /// Writes a graph section node by node, in node order, without holding the graph: the header
+    /// first, then each sector as soon as its last record is in (at most max(4096, Q * 4096) bytes
+    /// buffered). The out-of-core build streams its merged adjacency through this.
+    public final class SectorStreamWriter {
+        /// The layout being written.
+        public let geometry: Geometry
+        private let buffer: UnsafeMutableRawBufferPointer
+        private var next = 0
+        private var inChunk = 0
+
+        /// Writes the header sector to `sink`.
+        /// - Throws: ``StrataError/Code/invalidArgument`` for a bad shape or medoid, or what `sink` throws.
+        public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int, metric: DistanceMetric,
+                    medoid: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            let g = try Geometry(count: count, dimension: dimension, elementType: elementType, maxDegree: maxDegree)
+            if count >= Int(UInt32.max) { throw StrataError(.invalidArgument, "too many nodes for 4-byte neighbour ids: \(count)") }
+            if (count == 0 && medoid != 0) || (count > 0 && (medoid < 0 || medoid >= count)) {
+                throw StrataError(.invalidArgument, "medoid \(medoid) out of range for \(count) nodes")
+            }
+            geometry = g
+            var header = [UInt8](repeating: 0, count: headerSize)
+            func put32(_ v: UInt32, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { header[at + k] = $0[k] } } }
+            func put64(_ v: UInt64, _ at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<8 { header[at + k] = $0[k] } } }
+            for k in 0..<8 { header[k] = magic[k] }
+            put32(version, 8)
+            put32(UInt32(sectorSize), 12)
+            put64(UInt64(g.count), 16)
+            put32(UInt32(dimension), 24)
+            header[28] = elementType.rawValue
+            header[29] = metric.rawValue
+            header[30] = 4
+            put32(UInt32(g.maxDegree), 32)
+            put32(UInt32(g.recordSize), 36)
+            put32(UInt32(g.nodesPerSector), 40)
+            put32(UInt32(g.sectorsPerNode), 44)
+            put64(UInt64(medoid), 48)
+            put64(UInt64(g.sectorCount), 56)
+            let chunk = g.nodesPerSector > 0 ? sectorSize : g.sectorsPerNode * sectorSize
+            buffer = .allocate(byteCount: chunk, alignment: 64)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            do { try header.withUnsafeBytes { try sink($0) } } catch { buffer.deallocate(); throw error }
+        }
+
+        deinit { buffer.deallocate() }
+
+        /// Appends the record of the next node: its float32 vector (`dimension` floats, stored as the
+        /// element type) and its out-neighbours (at most R; ids are not checked here).
+        /// - Throws: ``StrataError/Code/invalidArgument`` past the node count or for too many neighbours, or what `sink` throws.
+        public func append(vector: UnsafePointer<Float>, neighbors: UnsafeBufferPointer<UInt32>,
+                           sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            let g = geometry
+            guard next < g.count else { throw StrataError(.invalidArgument, "more than \(g.count) graph records") }
+            guard neighbors.count <= g.maxDegree else {
+                throw StrataError(.invalidArgument, "node \(next) has \(neighbors.count) neighbours, R is \(g.maxDegree)")
+            }
+            let rec = inChunk * g.recordSize
+            switch g.elementType {
+            case .float32:
+                for j in 0..<g.dimension {
+                    buffer.storeBytes(of: vector[j].bitPattern.littleEndian, toByteOffset: rec + 4 * j, as: UInt32.self)
+                }
+            case .float16:
+                strata_f32_to_f16(vector, (buffer.baseAddress! + rec).assumingMemoryBound(to: UInt16.self), g.dimension)
+            }
+            buffer.storeBytes(of: UInt32(neighbors.count).littleEndian, toByteOffset: rec + g.vectorBytes, as: UInt32.self)
+            for (j, id) in neighbors.enumerated() {
+                buffer.storeBytes(of: id.littleEndian, toByteOffset: rec + g.vectorBytes + 4 + 4 * j, as: UInt32.self)
+            }
+            next += 1
+            inChunk += 1
+            if inChunk == max(1, g.nodesPerSector) || next == g.count { try flush(sink) }
+        }
+
+        /// Checks that every node was appended.
+        /// - Throws: ``StrataError/Code/invalidArgument`` when records are missing.
+        public func finish(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            if next != geometry.count {
+                throw StrataError(.invalidArgument, "graph layout got \(next) of \(geometry.count) records")
+            }
+        }
+
+        private func flush(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            try sink(UnsafeRawBufferPointer(buffer))
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            inChunk = 0
+        }
+    }
+}
+
+/// Result of ``DiskGraphView/validate(maxReported:)``.
+public struct DiskGraphReport: Sendable, Equatable {
+    /// Number of nodes.
+    public var count: Int
+    /// Maximum degree R.
+    public var maxDegree: Int
+    /// Entry point.
+    public var medoid: Int
+    /// `degreeHistogram[d]` = nodes with out-degree d, for d in 0...R.
+    public var degreeHistogram: [Int]
+    /// Total directed edges.
+    public var edgeCount: Int
+    /// Nodes not reachable from the medoid along out-edges.
+    public var unreachableCount: Int
+    /// Problems found (degree > R, id out of range, self loop, non-zero padding), at most `maxReported`.
+    public var problems: [String]
+    /// Total number of problems (may exceed `problems.count`).
+    public var problemCount: Int
+    /// True when there are no problems (unreachable nodes are reported separately, not a problem).
+    public var isValid: Bool { problemCount == 0 }
+}
+
+/// A read-only view of a graph section in memory (usually a mapping of the segment file).
+///
+/// `init` checks the header against the byte count; afterwards ``vectorBytes(of:)`` and
+/// ``neighbors(of:)`` give in-place access. The bytes must outlive the view.
+public struct DiskGraphView: @unchecked Sendable {
+    /// The whole section.
+    public let bytes: UnsafeRawBufferPointer
+    /// Geometry read from the header (checked).
+    public let geometry: DiskGraphLayout.Geometry
+    /// Entry point.
+    public let medoid: Int
+    /// Metric recorded at build time.
+    public let metric: DistanceMetric
+
+    /// Number of nodes.
+    public var count: Int { geometry.count }
+    /// Vector dimension.
+    public var dimension: Int { geometry.dimension }
+    /// Stored element type.
+    public var elementType: VectorElementType { geometry.elementType }
+    /// Maximum degree R.
+    public var maxDegree: Int { geometry.maxDegree }
+
+    /// Opens a view, validating the header in O(1).
+    /// - Throws: ``StrataError/Code/corrupt`` (section "graph", with the header offset) for a bad magic,
+    ///   version, field, reserved byte, or a length that does not match the header.
+    public init(bytes: UnsafeRawBufferPointer) throws {
+        func bad(_ m: String, _ off: Int) -> StrataError { StrataError(.corrupt, m, section: "graph", offset: UInt64(off)) }
+        guard bytes.count >= DiskGraphLayout.headerSize, bytes.baseAddress != nil else {
+            throw StrataError(.truncated, "graph section is \(bytes.count) bytes, shorter than its header", section: "graph", offset: 0)
+        }
+        for k in 0..<8 where bytes[k] != DiskGraphLayout.magic[k] { throw bad("bad graph magic", 0) }
+        func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+        func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+        if u32(8) != DiskGraphLayout.version { throw bad("unsupported graph layout version \(u32(8))", 8) }
+        if u32(12) != UInt32(DiskGraphLayout.sectorSize) { throw bad("sector size \(u32(12)), expected 4096", 12) }
+        let n64 = u64(16)
+        if n64 >= UInt64(UInt32.max) { throw bad("node count \(n64) too large", 16) }
+        guard let et = VectorElementType(rawValue: bytes[28]) else { throw bad("bad element type \(bytes[28])", 28) }
+        guard let mt = DistanceMetric(rawValue: bytes[29]) else { throw bad("bad metric \(bytes[29])", 29) }
+        if bytes[30] != 4 { throw bad("neighbour id width \(bytes[30]), expected 4", 30) }
+        if bytes[31] != 0 { throw bad("reserved byte is not zero", 31) }
+        let g: DiskGraphLayout.Geometry
+        do {
+            g = try DiskGraphLayout.Geometry(count: Int(n64), dimension: Int(u32(24)), elementType: et, maxDegree: Int(u32(32)))
+        } catch {
+            throw bad("bad graph shape: dimension \(u32(24)), R \(u32(32))", 24)
+        }
+        if Int(u32(36)) != g.recordSize { throw bad("record size \(u32(36)), expected \(g.recordSize)", 36) }
+        if Int(u32(40)) != g.nodesPerSector { throw bad("nodes per sector \(u32(40)), expected \(g.nodesPerSector)", 40) }
+        if Int(u32(44)) != g.sectorsPerNode { throw bad("sectors per node \(u32(44)), expected \(g.sectorsPerNode)", 44) }
+        let med = u64(48)
+        if (n64 == 0 && med != 0) || (n64 > 0 && med >= n64) { throw bad("medoid \(med) out of range", 48) }
+        if u64(56) != UInt64(g.sectorCount) { throw bad("sector count \(u64(56)), expected \(g.sectorCount)", 56) }
+        for k in 64..<DiskGraphLayout.headerSize where bytes[k] != 0 { throw bad("reserved header bytes are not zero", k) }
+        if bytes.count != g.totalBytes {
+            throw StrataError(bytes.count < g.totalBytes ? .truncated : .corrupt,
+                              "graph section is \(bytes.count) bytes, header says \(g.totalBytes)",
+                              section: "graph", offset: UInt64(min(bytes.count, g.totalBytes)))
+        }
+        self.bytes = bytes
+        self.geometry = g
+        self.medoid = Int(med)
+        self.metric = mt
+    }
+
+    /// Pointer to node `i`'s record; `i` must be `< count` (checked in debug builds only).
+    @inlinable @inline(__always)
+    public func unsafeRecord(_ i: Int) -> UnsafeRawPointer {
+        assert(i >= 0 && i < count)
+        return bytes.baseAddress! + geometry.recordOffset(i)
+    }
+
+    /// The raw stored vector of node `i` (float32 or float16 bits per ``elementType``), or nil if out of range.
+    public func vectorBytes(of i: Int) -> UnsafeRawBufferPointer? {
+        guard i >= 0 && i < count else { return nil }
+        return UnsafeRawBufferPointer(start: unsafeRecord(i), count: dimension * elementType.byteWidth)
+    }
+
+    /// Node `i`'s vector as float32 (converted from float16 if stored so), or nil if out of range.
+    public func vector(of i: Int) -> [Float]? {
+        guard let raw = vectorBytes(of: i) else { return nil }
+        var out = [Float](repeating: 0, count: dimension)
+        out.withUnsafeMutableBufferPointer { o in
+            switch elementType {
+            case .float32:
+                for j in 0..<dimension {
+                    o[j] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self)))
+                }
+            case .float16:
+                var bits = [UInt16](repeating: 0, count: dimension)
+                for j in 0..<dimension { bits[j] = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * j, as: UInt16.self)) }
+                strata_f16_to_f32(bits, o.baseAddress!, dimension)
+            }
+        }
+        return out
+    }
+
+    /// Stored degree of node `i` (not clamped; may exceed R in a corrupt file), or nil if out of range.
+    public func storedDegree(of i: Int) -> Int? {
+        guard i >= 0 && i < count else { return nil }
+        return Int(UInt32(littleEndian: unsafeRecord(i).loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self)))
+    }
+
+    /// Node `i`'s neighbour ids as stored (degree clamped to R; ids not checked), or nil if out of range.
+    public func neighbors(of i: Int) -> [UInt32]? {
+        guard let d = storedDegree(of: i) else { return nil }
+        let rec = unsafeRecord(i)
+        return (0..<min(d, maxDegree)).map {
+            UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * $0, as: UInt32.self))
+        }
+    }
+
+    /// Walks every record: degree <= R, ids < count, no self loops, zero padding; then a BFS from the
+    /// medoid counts unreachable nodes; and builds the degree histogram.
+    /// - Parameter maxReported: how many problem descriptions to keep.
+    /// - Complexity: O(count * R) time, O(count) memory.
+    public func validate(maxReported: Int = 20) -> DiskGraphReport {
+        let n = count, r = maxDegree
+        var hist = [Int](repeating: 0, count: r + 1)
+        var problems: [String] = []
+        var problemCount = 0
+        var edges = 0
+        func report(_ s: String) {
+            problemCount += 1
+            if problems.count < maxReported { problems.append(s) }
+        }
+        for i in 0..<n {
+            let rec = unsafeRecord(i)
+            let stored = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self)))
+            if stored > r { report("node \(i): degree \(stored) > R \(r)") }
+            let d = min(stored, r)
+            hist[d] += 1
+            edges += d
+            for j in 0..<r {
+                let id = UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self))
+                if j < d {
+                    if Int(id) >= n { report("node \(i): neighbour \(id) out of range") }
+                    else if Int(id) == i { report("node \(i): self loop") }
+                } else if id != 0 {
+                    report("node \(i): non-zero unused neighbour slot \(j)")
+                }
+            }
+        }
+        var unreachable = 0
+        if n > 0 {
+            var seen = [Bool](repeating: false, count: n)
+            var queue = [Int]()
+            queue.reserveCapacity(n)
+            seen[medoid] = true
+            queue.append(medoid)
+            var head = 0
+            while head < queue.count {
+                let v = queue[head]; head += 1
+                let rec = unsafeRecord(v)
+                let d = min(r, Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self))))
+                for j in 0..<d {
+                    let id = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self)))
+                    if id < n && !seen[id] { seen[id] = true; queue.append(id) }
+                }
+            }
+            unreachable = n - queue.count
+        }
+        return DiskGraphReport(count: n, maxDegree: r, medoid: medoid, degreeHistogram: hist, edgeCount: edges,
+                               unreachableCount: unreachable, problems: problems, problemCount: problemCount)
+    }
+}
