@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "Strata", targets: ["Strata"]),
         .executable(name: "strata", targets: ["StrataCLI"]),
+        // The collection test rig (crash-test child processes, tools/soak/run.sh); not part of `strata`.
+        .executable(name: "strata-soak", targets: ["StrataSoak"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,6 +63,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
+        ),
+        .executableTarget(
+            name: "StrataSoak",
+            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/soak/Sources/StrataSoak"
         ),
         .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]),
     ],

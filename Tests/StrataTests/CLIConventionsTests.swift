@@ -9,9 +9,10 @@ import XCTest
 @testable import StrataTools
 
 final class CLIConventionsTests: StrataTestCase {
-    /// Every subcommand name `strata` lists in its help (hidden ones included, from the source).
+    /// Every subcommand name `strata` lists in its help (hidden ones included, from the source; there
+    /// are none: the collection test rig is the separate `strata-soak` executable).
     static let subcommands = ["build", "dump", "verify", "search", "bench", "create", "insert", "delete", "flush", "stats",
-                              "compact", "recover", "scrub", "_collection-test", "bench-filter", "gen"]
+                              "compact", "recover", "scrub", "bench-filter", "gen"]
 
     func jsonObject(_ r: CLIResult) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], "not one JSON object: \(r.stdoutText.prefix(300))")
@@ -90,5 +91,14 @@ final class CLIConventionsTests: StrataTestCase {
         XCTAssertEqual(try runStrata(["--help"], scratch: tmp).status, 0)
         XCTAssertEqual(try runStrata(["help"], scratch: tmp).status, 0)
         XCTAssertEqual(try runStrata(["dump", "--help"], scratch: tmp).status, 0)
+    }
+
+    /// The product ships no test rig: the collection test driver is `strata-soak`, not a hidden
+    /// `strata` subcommand.
+    func testTestDriverIsNotAStrataCommand() throws {
+        let r = try runStrata(["_collection-test", "reader", tmp.path, "--seconds", "0"], scratch: tmp)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("unknown command '_collection-test'"), r.stderr)
+        XCTAssertNotNil(strataSoakExecutable(), "strata-soak is built beside strata")
     }
 }

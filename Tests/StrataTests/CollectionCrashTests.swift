@@ -13,13 +13,13 @@ import Glibc
 #endif
 
 final class CollectionCrashTests: CollectionTestCase {
-    /// The driver's vector for (id, version) (`CollectionTestDriverCommand.vector`).
+    /// The driver's vector for (id, version) (`SoakDriverCommand.vector`, tools/soak).
     func driverVector(_ id: UInt64, _ version: Int64) -> [Float] {
         (0..<Self.dim).map { d in Float((Int64(id % 100_000) &* 31 &+ version &* 17 &+ Int64(d) &* 7) % 1000) / 100 - 5 }
     }
 
     func spawn(_ args: [String], output: URL) throws -> Process {
-        guard let exe = strataExecutable() else { throw XCTSkip("strata executable not built (run swift build first)") }
+        guard let exe = strataSoakExecutable() else { throw XCTSkip("strata-soak executable not built (run swift build first)") }
         FileManager.default.createFile(atPath: output.path, contents: nil)
         let p = Process()
         p.executableURL = exe
@@ -88,9 +88,9 @@ final class CollectionCrashTests: CollectionTestCase {
         for round in 0..<rounds {
             let wout = tmp.appendingPathComponent("writer-\(round).out")
             let cout = tmp.appendingPathComponent("compactor-\(round).out")
-            let writer = try spawn(["_collection-test", "writer", dir, "--seed", String(round + 1), "--op-base", String(round * 1_000_000),
+            let writer = try spawn(["writer", dir, "--seed", String(round + 1), "--op-base", String(round * 1_000_000),
                                     "--flush-rows", String(60 + rng.int(200)), "--id-space", "1500"], output: wout)
-            let compactor = try spawn(["_collection-test", "compact-loop", dir, "--seconds", "60"], output: cout)
+            let compactor = try spawn(["compact-loop", dir, "--seconds", "60"], output: cout)
             // Kill each at its own random instant (startup of a debug binary takes ~0.1 s).
             let t1 = 0.15 + Double(rng.int(700)) / 1000, t2 = 0.15 + Double(rng.int(700)) / 1000
             let order = t1 < t2 ? [(t1, compactor), (t2, writer)] : [(t2, writer), (t1, compactor)]
@@ -182,7 +182,7 @@ final class CollectionCrashTests: CollectionTestCase {
         let c = try StrataCollection.create(path: dir, schema: Self.schema, options: options(flushRows: 100))
         try c.insert(rows(0..<300))
         let out = tmp.appendingPathComponent("reader.out")
-        let reader = try spawn(["_collection-test", "reader", dir, "--seconds", "4"], output: out)
+        let reader = try spawn(["reader", dir, "--seconds", "4"], output: out)
         var policy = CompactionPolicy()
         policy.index = nil
         policy.graceSeconds = 0

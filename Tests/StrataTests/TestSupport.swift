@@ -209,17 +209,24 @@ var writeFixturesRequested: Bool { ProcessInfo.processInfo.environment["STRATA_W
 
 /// The built `strata` executable: next to the test bundle (the build products directory), else
 /// `.build/debug/strata` under the repository root.
-func strataExecutable() -> URL? {
+func strataExecutable() -> URL? { builtExecutable("strata") }
+
+/// The built `strata-soak` executable (the collection test rig, tools/soak), found like `strata`.
+func strataSoakExecutable() -> URL? { builtExecutable("strata-soak") }
+
+/// The package's executable `name`: next to the test bundle (the build products directory), else
+/// `.build/debug/NAME` under the repository root.
+func builtExecutable(_ name: String) -> URL? {
     var candidates: [URL] = []
     for bundle in [Bundle.main] + Bundle.allBundles {
-        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("strata"))
-        candidates.append(bundle.bundleURL.appendingPathComponent("strata"))
-        if let exe = bundle.executableURL { candidates.append(exe.deletingLastPathComponent().appendingPathComponent("strata")) }
+        candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(bundle.bundleURL.appendingPathComponent(name))
+        if let exe = bundle.executableURL { candidates.append(exe.deletingLastPathComponent().appendingPathComponent(name)) }
     }
     if let arg0 = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: arg0).deletingLastPathComponent().appendingPathComponent("strata"))
+        candidates.append(URL(fileURLWithPath: arg0).deletingLastPathComponent().appendingPathComponent(name))
     }
-    candidates.append(repoRoot.appendingPathComponent(".build/debug/strata"))
+    candidates.append(repoRoot.appendingPathComponent(".build/debug/\(name)"))
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
 }
 

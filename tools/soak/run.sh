@@ -10,7 +10,9 @@
 # directory after a passing run (a failing run always keeps it).
 # Prints one summary line and a JSON document on stdout (progress on stderr); exits 1 if any
 # acknowledged row was lost or duplicated, a search mismatched, verify failed or a process failed.
-# The supervisor is `strata _collection-test soak` (Sources/StrataCLI/CollectionTestDriverCommand+Soak.swift).
+# The supervisor is `strata-soak soak` (tools/soak/Sources/StrataSoak/SoakDriverCommand+Soak.swift), a
+# test-rig executable of the package kept out of the `strata` product; it runs `strata compact` and
+# `strata verify` from the same build directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-120}"
@@ -19,7 +21,8 @@ config="${SOAK_CONFIG:-debug}"
 scratch=()
 if [[ -n "${SCRATCH_PATH:-}" ]]; then scratch=(--scratch-path "$SCRATCH_PATH"); fi
 swift build -c "$config" "${scratch[@]}" --product strata >&2
-bin="$(swift build -c "$config" "${scratch[@]}" --show-bin-path)/strata"
+swift build -c "$config" "${scratch[@]}" --product strata-soak >&2
+bindir="$(swift build -c "$config" "${scratch[@]}" --show-bin-path)"
 if [[ -z "$work" ]]; then
     work="$(mktemp -d "${TMPDIR:-/tmp}/strata-soak.XXXXXX")"
 else
@@ -28,7 +31,7 @@ else
 fi
 echo "soak: ${seconds} s in $work ($config build)" >&2
 status=0
-"$bin" _collection-test soak "$work" --seconds "$seconds" \
+"$bindir/strata-soak" soak "$work" --strata "$bindir/strata" --seconds "$seconds" \
     --readers "${SOAK_READERS:-2}" --max-rows "${SOAK_MAX_ROWS:-20000}" \
     --mean-kill-interval "${SOAK_KILL_INTERVAL:-1.5}" --seed "${SOAK_SEED:-1}" || status=$?
 if [[ $status -eq 0 && -z "${SOAK_KEEP:-}" && -z "${2:-}" ]]; then

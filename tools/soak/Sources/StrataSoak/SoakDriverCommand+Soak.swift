@@ -9,9 +9,10 @@ import Strata
 import Glibc
 #endif
 
-// The soak run of `tools/soak/run.sh`: `strata _collection-test soak WORKDIR` is the supervisor. It
-// creates WORKDIR/coll and starts, as separate `strata` processes, one `soak-writer`, N `soak-reader`s
-// and `strata compact` runs one after another (small tiers, so compactions happen). At random
+// The soak run of `tools/soak/run.sh`: `strata-soak soak WORKDIR` is the supervisor. It creates
+// WORKDIR/coll and starts, as separate processes, one `strata-soak soak-writer`, N
+// `strata-soak soak-reader`s and `strata compact` runs one after another (small tiers, so
+// compactions happen). At random
 // intervals it SIGKILLs one of them (writer, compactor, sometimes a reader) and restarts it. After
 // each writer kill, with the writer dead and the compactor and readers still running, it checks
 // the collection against the writer's journal (every acknowledged row present once with its vector
@@ -32,7 +33,9 @@ struct SoakError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// The writer's append-only journal: `write` then, for acknowledgements, `fdatasync`.
+/// The writer's append-only journal: `write` then, for acknowledgements, `fdatasync`. Raw POSIX
+/// calls on purpose: this is the test rig's own record of what the library acknowledged, kept apart
+/// from the code under test (the library's file layer is internal and has no public durable append).
 struct SoakJournal {
     let fd: Int32
     init(path: String) throws {
@@ -48,7 +51,7 @@ struct SoakJournal {
     func close() { _ = Glibc.close(fd) }
 }
 
-extension CollectionTestDriverCommand {
+extension SoakDriverCommand {
     static let soakDimension = 8
 
     // MARK: writer
@@ -295,8 +298,8 @@ extension CollectionTestDriverCommand {
     }
 
     /// With the writer dead: compares the collection with the journal, resolves the in-flight op
-    /// (appends "R n 1|0"), searches against the model, and runs `strata verify`.
-    func soakCheck(collection: String, journalPath: String, exe: String, logs: String, tag: String,
+    /// (appends "R n 1|0"), searches against the model, and runs `strata verify` (`strata`: its path).
+    func soakCheck(collection: String, journalPath: String, strata: String, logs: String, tag: String,
                    rng: inout Rng, summary: inout SoakSummary) throws {
         summary.checks += 1
         func note(_ m: String) {
@@ -358,12 +361,24 @@ extension CollectionTestDriverCommand {
             }
         }
         c.close()
-        let v = try spawn(kind: "verify", args: ["verify", collection, "--json"], exe: exe, logs: logs, tag: tag)
+        let v = try spawn(kind: "verify", args: ["verify", collection, "--json"], exe: strata, logs: logs, tag: tag)
         v.process.waitUntilExit()
         if v.process.terminationStatus != 0 {
             summary.verify_failures += 1
             note("strata verify exited \(v.process.terminationStatus): \(v.tail(v.out, 1500)) \(v.tail(v.err))")
         }
+    }
+
+    /// The `strata` executable: `--strata`, else `strata` in this executable's directory (SwiftPM
+    /// builds both products into the same one).
+    func strataExecutable() throws -> String {
+        if let strata { return strata }
+        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("strata").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("no strata executable at \(path): build it (swift build --product strata) or pass --strata")
+        }
+        return path
     }
 
     func spawn(kind: String, args: [String], exe: String, logs: String, tag: String) throws -> Child {
@@ -382,10 +397,10 @@ extension CollectionTestDriverCommand {
     /// One check of a soak work directory (`directory`) after a run, e.g. of a kept failing one; no
     /// writer may be running.
     func soakCheckOnly() throws {
-        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let strataExe = try strataExecutable()
         var rng = Rng(s: seed)
         var summary = SoakSummary(seconds_requested: 0, max_rows: maxRows, readers: 0)
-        try soakCheck(collection: "\(directory)/coll", journalPath: "\(directory)/journal.log", exe: exe, logs: "\(directory)/logs",
+        try soakCheck(collection: "\(directory)/coll", journalPath: "\(directory)/journal.log", strata: strataExe, logs: "\(directory)/logs",
                       tag: "check-only", rng: &rng, summary: &summary)
         summary.ok = summary.losses == 0 && summary.unexpected_rows == 0 && summary.duplicates == 0 && summary.wrong_vectors == 0
             && summary.search_mismatches == 0 && summary.verify_failures == 0
@@ -401,6 +416,7 @@ extension CollectionTestDriverCommand {
         try fm.createDirectory(atPath: logs, withIntermediateDirectories: true)
         guard !fm.fileExists(atPath: coll) else { throw ValidationError("\(coll) exists: use an empty work directory") }
         let exe = try fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let strataExe = try strataExecutable()
         let schema = SegmentSchema(dimension: Self.soakDimension, elementType: .float32, metric: .l2, columns: [ColumnSpec(name: "ver", type: .int64)])
         try StrataCollection.create(path: coll, schema: schema).close()
         FileManager.default.createFile(atPath: journalPath, contents: nil)
@@ -412,20 +428,20 @@ extension CollectionTestDriverCommand {
         var session: Int64 = 0
         func startWriter() throws -> Child {
             session += 1
-            return try spawn(kind: "writer", args: ["_collection-test", "soak-writer", coll, "--journal", journalPath,
+            return try spawn(kind: "writer", args: ["soak-writer", coll, "--journal", journalPath,
                                                     "--seed", String(seed &* 1000 &+ UInt64(session)), "--op-base", String(session * 10_000_000),
                                                     "--id-space", String(maxRows * 2), "--max-rows", String(maxRows),
                                                     "--flush-rows", String(200 + rng.int(1200)), "--seconds", String(seconds + 600)],
                              exe: exe, logs: logs, tag: tag("writer"))
         }
         func startReader() throws -> Child {
-            try spawn(kind: "reader", args: ["_collection-test", "soak-reader", coll, "--seed", String(rng.next() % 1_000_000),
+            try spawn(kind: "reader", args: ["soak-reader", coll, "--seed", String(rng.next() % 1_000_000),
                                              "--seconds", String(seconds + 600)], exe: exe, logs: logs, tag: tag("reader"))
         }
         func startCompactor() throws -> Child {
             try spawn(kind: "compactor", args: ["compact", coll, "--json", "--no-index", "--tier-base-rows", "300", "--merge-factor", "2",
                                                 "--deleted-threshold", "0.1", "--grace-seconds", "10"],
-                      exe: exe, logs: logs, tag: tag("compactor"))
+                      exe: strataExe, logs: logs, tag: tag("compactor"))
         }
         var readerOutputs: [String] = []
         func note(_ m: String) {
@@ -474,7 +490,7 @@ extension CollectionTestDriverCommand {
                 writer.process.waitUntilExit()
                 summary.unexpected_exits += 1
                 note("writer exited by itself (status \(writer.process.terminationStatus)): \(writer.tail(writer.err))")
-                try soakCheck(collection: coll, journalPath: journalPath, exe: exe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
+                try soakCheck(collection: coll, journalPath: journalPath, strata: strataExe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
                 writer = try startWriter()
                 summary.restarts += 1
             }
@@ -490,7 +506,7 @@ extension CollectionTestDriverCommand {
                 if r < 45 || (r < 80 && compactor == nil) {
                     killAndWait(writer)
                     summary.kills["writer", default: 0] += 1
-                    try soakCheck(collection: coll, journalPath: journalPath, exe: exe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
+                    try soakCheck(collection: coll, journalPath: journalPath, strata: strataExe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
                     writer = try startWriter()
                 } else if r < 80, let c = compactor {
                     killAndWait(c)
@@ -527,7 +543,7 @@ extension CollectionTestDriverCommand {
         let last = try startCompactor()
         last.process.waitUntilExit()
         finishCompactor(last)
-        try soakCheck(collection: coll, journalPath: journalPath, exe: exe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
+        try soakCheck(collection: coll, journalPath: journalPath, strata: strataExe, logs: logs, tag: tag("verify"), rng: &rng, summary: &summary)
 
         for path in readerOutputs {
             let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data(), as: UTF8.self)

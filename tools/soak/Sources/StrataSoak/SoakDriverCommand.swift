@@ -5,13 +5,20 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// Hidden `strata _collection-test`: child processes for the collection crash and concurrency tests
-/// (Tests/StrataTests/CollectionCrashTests.swift). Not a user command.
-struct CollectionTestDriverCommand: ParsableCommand {
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `strata-soak`: the collection test rig, an executable of its own so that the `strata` product
+/// ships no test code. It provides the child processes of the collection crash and concurrency tests
+/// (Tests/StrataTests/CollectionCrashTests.swift: `writer`, `compact-loop`, `reader`) and the soak
+/// run of tools/soak/run.sh (`soak`, with its `soak-writer` / `soak-reader` children, and
+/// `soak-check`). It uses only the library's public API. Not a user command.
+@main
+struct SoakDriverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "_collection-test",
-        abstract: "Test driver: writer / compact-loop / reader child processes for the collection tests.",
-        shouldDisplay: false)
+        commandName: "strata-soak",
+        abstract: "Test driver: writer / compact-loop / reader child processes for the collection tests, and the soak run.")
 
     @Argument(help: "writer | compact-loop | reader | soak | soak-writer | soak-reader | soak-check")
     var mode: String
@@ -25,11 +32,13 @@ struct CollectionTestDriverCommand: ParsableCommand {
     @Option(name: .customLong("id-space")) var idSpace: UInt64 = 4000
     @Option(name: .customLong("flush-rows")) var flushRows: Int = 300
     @Option(name: .long) var seconds: Double = 2
-    // Soak (`tools/soak/run.sh`; CollectionTestDriverCommand+Soak.swift).
+    // Soak (`tools/soak/run.sh`; SoakDriverCommand+Soak.swift).
     @Option(name: .long) var journal: String = ""
     @Option(name: .customLong("max-rows")) var maxRows: Int = 20_000
     @Option(name: .long) var readers: Int = 2
     @Option(name: .customLong("mean-kill-interval")) var meanKillInterval: Double = 1.5
+    @Option(name: .long, help: "The `strata` executable the soak runs `compact` and `verify` with (default: `strata` next to this one).")
+    var strata: String?
 
     /// The vector of (id, version): a pure function, so the test can check what it reads back.
     static func vector(id: UInt64, version: Int64, dimension: Int) -> [Float] {
@@ -179,4 +188,19 @@ struct CollectionTestDriverCommand: ParsableCommand {
         report.generations = gens.count
         try printJSON(report)
     }
+}
+
+/// Seconds since an arbitrary origin, monotonic (the library's clock is internal to it).
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// Writes a JSON document to stdout as `strata --json` does (pretty, sorted keys); the reports here
+/// hold only finite numbers, so the CLI's null-for-non-finite rewriting is not needed.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data([0x0A]))
 }
