@@ -1,6 +1,6 @@
 // Golden fixture of format 1.2 (Fixtures/v1.2/search.seg): the v1 golden rows plus every search
 // section (payload indexes on all columns, BM25 on `title`, a sparse vector per row). Opened and
-// checked by every later build; never regenerated in place (docs/FORMAT.md section 9).
+// checked by every later build; never regenerated in place (docs/SEGMENT-FORMAT.md section 9).
 import Foundation
 import XCTest
 @testable import Strata

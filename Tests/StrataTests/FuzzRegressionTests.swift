@@ -147,7 +147,7 @@ enum FuzzHarness {
         return nil
     }
 
-    /// The WAL rules (docs/FORMAT.md C.4) as properties of an input that replaced the current WAL
+    /// The WAL rules (docs/COLLECTION-FORMAT.md C.4) as properties of an input that replaced the current WAL
     /// (`roError`: what the read-only open threw). The read-write open must agree with the read-only one;
     /// when it throws, the WAL is unchanged; when it drops a torn tail, the side file it names holds those
     /// bytes exactly and the WAL is cut there; when it drops nothing, the WAL is unchanged. A damaged

@@ -24,7 +24,7 @@ enum Reseal {
     }
 
     /// Segment, deep: first the XXH3 of every payload block inside each column section (block
-    /// directory entry + 32, FORMAT.md 7.5), then every section's checksum (directory entry + 32),
+    /// directory entry + 32, SEGMENT-FORMAT.md 7.5), then every section's checksum (directory entry + 32),
     /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
     /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
     static func segmentDeep(_ b: inout [UInt8]) {

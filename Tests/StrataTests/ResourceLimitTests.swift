@@ -2,7 +2,7 @@
 //
 // - A segment whose sections all lie beyond 4 GiB: a small indexed segment is relocated into a sparse
 //   file (every section moved up by 5 GiB, directory entries, footer and their checksums rewritten;
-//   FORMAT.md allows gaps between sections and nothing covers them), so every u64 offset the reader
+//   SEGMENT-FORMAT.md allows gaps between sections and nothing covers them), so every u64 offset the reader
 //   follows is > 2^32 while the disk holds only a few pages. It must open, verify sound, and return
 //   exactly the rows, payload and search results of the original. Cheap: runs in the normal suite.
 // - `STRATA_LARGE_TESTS=1`: a segment whose vectors section itself is longer than 2^32 bytes
@@ -40,7 +40,7 @@ final class ResourceLimitTests: StrataTestCase {
 
     /// Copies the segment at `source` to a sparse file at `target` with every section moved up by
     /// `shift` bytes (a multiple of 4096): page 0 stays, then a hole, then the sections, directory and
-    /// footer (FORMAT.md sections 4, 5 and 8).
+    /// footer (SEGMENT-FORMAT.md sections 4, 5 and 8).
     private func relocate(_ source: String, to target: String, shift: UInt64) throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
         let size = bytes.count

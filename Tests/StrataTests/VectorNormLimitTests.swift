@@ -137,7 +137,7 @@ final class VectorNormLimitTests: StrataTestCase {
         let original = try Segment.open(path: segPath)
         let row = try original.row(forId: 0)!
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segPath)))
-        let at = 4096 + row * 8                                   // the vectors section is first (FORMAT.md)
+        let at = 4096 + row * 8                                   // the vectors section is first (SEGMENT-FORMAT.md)
         for (i, x) in [Float(3e38), 3e38].enumerated() {
             for b in 0..<4 { bytes[at + 4 * i + b] = UInt8(truncatingIfNeeded: x.bitPattern >> (8 * UInt32(b))) }
         }

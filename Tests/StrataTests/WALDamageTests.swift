@@ -1,4 +1,4 @@
-// A damaged complete WAL record versus a torn tail (docs/FORMAT.md C.4): damage is refused by open
+// A damaged complete WAL record versus a torn tail (docs/COLLECTION-FORMAT.md C.4): damage is refused by open
 // and verify and cut only by `strata recover` after a copy; a torn tail is moved to a side file with
 // its exact bytes; a reader following the log sees an append in progress as not yet written.
 import Foundation

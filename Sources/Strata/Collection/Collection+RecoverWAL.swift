@@ -1,4 +1,4 @@
-// `strata recover DIR`: the explicit way out of a damaged WAL (docs/FORMAT.md C.4, "Recovery").
+// `strata recover DIR`: the explicit way out of a damaged WAL (docs/COLLECTION-FORMAT.md C.4, "Recovery").
 //
 // A damaged WAL record makes every open refuse, so that nothing acknowledged is dropped silently.
 // Recovery is the operator's decision: it reports what cutting would drop (records, rows, deleted

@@ -1,5 +1,5 @@
 // `strata scrub DIR`: a background check of a live collection. Search does not check section
-// checksums (open is O(1) in the data size; docs/FORMAT.md section 10), so damage to a sealed
+// checksums (open is O(1) in the data size; docs/SEGMENT-FORMAT.md section 10), so damage to a sealed
 // segment is found by whoever reads it with checks: compaction and flush refuse it, `search
 // --verify` reports it, and scrub, run from cron, finds it before either. It takes no lock and
 // changes nothing: it reads the current manifest and checks every live segment (every section

@@ -1,5 +1,5 @@
 // A collection: a directory of immutable segments, per-segment delete bitmaps, a write-ahead log and
-// a manifest that names the live set (docs/FORMAT.md, "Collections").
+// a manifest that names the live set (docs/COLLECTION-FORMAT.md).
 //
 // Writes go to the WAL (fsynced before they return) and then to an in-memory buffer that search
 // scans exactly. `flush()` seals the buffer into a segment, turns pending deletes of sealed rows

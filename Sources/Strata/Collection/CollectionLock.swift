@@ -1,7 +1,7 @@
 // Advisory file locks (flock) and the few file operations the collection layer needs beyond
 // IO/SystemFile.swift: open-existing-for-append, directory listing, mtime-free existence checks.
 //
-// Three lock files live in a collection directory (docs/FORMAT.md, "Collections"):
+// Three lock files live in a collection directory (docs/COLLECTION-FORMAT.md C.1):
 //   LOCK           held exclusively by the one writer process for as long as it has the collection open
 //   COMPACT.lock   held exclusively by a compaction run (a second cron run sees it busy and exits 0)
 //   MANIFEST.lock  held briefly around read-modify-publish of MANIFEST, by the writer and the compactor

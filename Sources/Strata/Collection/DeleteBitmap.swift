@@ -1,6 +1,6 @@
 // Per-segment delete bitmap: which rows of one immutable segment are deleted. The file is itself
 // immutable: more deletes write a new bitmap file (copy plus the new bits) and a new manifest points
-// at it; the old file becomes obsolete. Layout (docs/FORMAT.md, "Collections", C.5):
+// at it; the old file becomes obsolete. Layout (docs/COLLECTION-FORMAT.md C.5):
 //
 //   0   8  magic "STRATDEL"
 //   8   2  u16 major (1)        10  2  u16 minor (0)        12  4  reserved, 0

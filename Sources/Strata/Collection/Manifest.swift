@@ -1,7 +1,7 @@
 // The collection manifest: the one file that says which segments, delete bitmaps and WAL make up
 // the collection. Immutable once written; a new version replaces `MANIFEST` by rename
 // (CollectionFS.writeAtomically: temp, fsync, rename, fsync directory), so a reader that opens
-// `MANIFEST` gets one whole version, old or new. Layout (docs/FORMAT.md, "Collections", C.3):
+// `MANIFEST` gets one whole version, old or new. Layout (docs/COLLECTION-FORMAT.md C.3):
 //
 //   header (64 B) | schema | segment entries | obsolete-file entries | footer (16 B)
 //

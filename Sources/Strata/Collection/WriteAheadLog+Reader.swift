@@ -1,4 +1,4 @@
-// Reading a WAL (docs/FORMAT.md C.4, "Replay"): the file header, then records from an offset until
+// Reading a WAL (docs/COLLECTION-FORMAT.md C.4, "Replay"): the file header, then records from an offset until
 // the end, a torn tail or damage.
 //
 // Only the last record of a WAL can be torn: every append is fdatasynced before the next begins, and

@@ -1,4 +1,4 @@
-// Appending to a WAL, and cutting a torn tail without destroying its bytes (docs/FORMAT.md C.4).
+// Appending to a WAL, and cutting a torn tail without destroying its bytes (docs/COLLECTION-FORMAT.md C.4).
 import StrataFormat
 import StrataIndex
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 // The write-ahead log of a collection: every insert/upsert batch and every delete is appended here
 // and fsynced before it is acknowledged. Records since the last flush are replayed on open.
-// Layout (docs/FORMAT.md, "Collections", C.4):
+// Layout (docs/COLLECTION-FORMAT.md C.4):
 //
 //   file header (32 B): magic "STRATWAL", u16 major, u16 minor 0, u32 reserved 0,
 //                       u64 sequence, u64 XXH3-64 of bytes 0..<24

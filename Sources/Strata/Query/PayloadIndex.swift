@@ -3,7 +3,7 @@
 // columns, a forward array row -> key ordinal. One structure serves as the inverted index
 // (key -> rows) of keyword and string-list columns and as the ordered index of int64, float64 and
 // strings compared as ordered keys (a key range is an ordinal range, whose rows are one contiguous
-// slice of the postings). docs/FORMAT.md section 7.10 is the byte-level specification.
+// slice of the postings). docs/SEGMENT-FORMAT.md section 7.10 is the byte-level specification.
 //
 // Section (little-endian, offsets relative to the section start):
 //   0  8  magic "STRAPIDX"     8 4 version (1)     12 4 entry count E     16 8 row count N   24 8 reserved (0)

@@ -1,4 +1,4 @@
-// Section checksums on the read path (docs/FORMAT.md sections 8 and 10).
+// Section checksums on the read path (docs/SEGMENT-FORMAT.md sections 8 and 10).
 //
 // `Segment.open` checks the header, footer and directory checksums but not the sections' own: open
 // stays O(sections + blocks) whatever the size of the data, and payload blocks carry checksums that

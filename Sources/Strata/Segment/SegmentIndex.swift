@@ -67,7 +67,7 @@ public struct SegmentOpenOptions: Sendable, Equatable {
     /// `.checksumMismatch` naming the section on a mismatch. Off by default: open is O(sections +
     /// blocks) and search trusts the section bytes it reads (payload blocks are always checked when
     /// decoded); `strata scrub` checks everything in the background instead. With it, the first query
-    /// of each kind costs a pass over the sections it touches (docs/FORMAT.md section 10).
+    /// of each kind costs a pass over the sections it touches (docs/SEGMENT-FORMAT.md section 10).
     public var verify: Bool
 
     /// Creates options.

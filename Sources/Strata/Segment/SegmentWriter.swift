@@ -1,4 +1,4 @@
-// Writes one immutable segment file (layout: SegmentLayout.swift and docs/FORMAT.md).
+// Writes one immutable segment file (layout: SegmentLayout.swift and docs/SEGMENT-FORMAT.md).
 //
 // Rows stream to disk as they arrive: vectors go straight into the temporary segment file at
 // their final offset (the vectors section is first, at 4096), and each payload column streams its

@@ -1,4 +1,4 @@
-// The bytes of a schema section (docs/FORMAT.md 7.4), shared by segments and manifests.
+// The bytes of a schema section (docs/SEGMENT-FORMAT.md 7.4), shared by segments and manifests.
 /// Encoding of the schema section: u32 column count, then per column u8 type, u8 flags
 /// (bit 0 nullable), u16 name length, name bytes (UTF-8).
 package enum SchemaCodec {

@@ -1,5 +1,5 @@
 // The fixed-size structures at both ends of a segment file, and the section directory.
-// docs/FORMAT.md is the byte-level specification; this file writes and parses exactly that.
+// docs/SEGMENT-FORMAT.md is the byte-level specification; this file writes and parses exactly that.
 //
 //   offset 0      +----------------------------+
 //                 | header (64 B) + zero pad   |  page 0 (4096 B)

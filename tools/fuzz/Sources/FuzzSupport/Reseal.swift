@@ -1,5 +1,5 @@
 // Re-sealing of mutated inputs: recompute the checksums that guard a file's structure so that a
-// mutation reaches the decoders behind them (FORMAT.md sections 5, 7.5, 8, C.3, C.4, C.5). Mirrored in
+// mutation reaches the decoders behind them (SEGMENT-FORMAT.md 5, 7.5, 8; COLLECTION-FORMAT.md C.3-C.5). Mirrored in
 // Tests/StrataTests/FuzzRegressionTests.swift (`Reseal`).
 import CFuzzXXHash
 
@@ -26,7 +26,7 @@ public enum Reseal {
     }
 
     /// Segment, deep: first the XXH3 of every payload block inside each column section (block
-    /// directory entry + 32, FORMAT.md 7.5), then every section's checksum (directory entry + 32),
+    /// directory entry + 32, SEGMENT-FORMAT.md 7.5), then every section's checksum (directory entry + 32),
     /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
     /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
     public static func segmentDeep(_ b: inout [UInt8]) {
