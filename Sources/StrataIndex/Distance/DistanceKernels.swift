@@ -206,15 +206,16 @@ public enum DistanceKernels {
     /// The instruction set the kernels use: `"avx512"`, `"avx2"` or `"scalar"` (the portable path),
     /// for `strata dump`, `strata bench` and logs.
     ///
-    /// The choice is made once per process: the best level the CPU and OS support, capped by the
-    /// environment variable `STRATA_KERNELS` (`scalar`, `avx2` or `avx512`) if set, or as last set by
-    /// ``overrideInstructionSet(_:)``.
+    /// The choice is made once per process, for every C kernel family: the best level the CPU and OS
+    /// support, capped by the environment variable `STRATA_KERNELS` (`scalar`, `avx2` or `avx512`)
+    /// if set, or as last set by ``overrideInstructionSet(_:)``.
     /// The corresponding C function is `strata_kernels_isa`.
     public static var instructionSet: String {
         String(cString: strata_kernels_isa())
     }
 
-    /// Forces the instruction set of these kernels for the whole process, for tests and benchmarks.
+    /// Forces the instruction set of these kernels, and of the index and filter kernels (one C
+    /// dispatcher chooses for all), for the whole process, for tests and benchmarks.
     ///
     /// A level the CPU lacks falls back to the best supported level below it, so the returned name
     /// may differ from the requested one. Thread-safe: calls already running finish on the level they
