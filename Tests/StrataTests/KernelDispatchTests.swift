@@ -7,6 +7,9 @@ import CStrataKernels
 import Foundation
 import XCTest
 @testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+@testable import StrataTools
 
 #if canImport(Glibc)
 import Glibc
