@@ -56,12 +56,12 @@ final class CollectionReviewTests: CollectionTestCase {
         try c.flush()
         try c.insert(rows(30..<60))
         try c.delete(ids: [1, 2])
-        CollectionFS.setFaultAfterRename { path in
+        FileSystem.setFaultAfterRename { path in
             path == "\(dir)/MANIFEST" ? StrataError(.io, "injected: directory fsync failed", path: path) : nil
         }
-        defer { CollectionFS.setFaultAfterRename(nil) }
+        defer { FileSystem.setFaultAfterRename(nil) }
         XCTAssertThrowsError(try c.flush())
-        CollectionFS.setFaultAfterRename(nil)
+        FileSystem.setFaultAfterRename(nil)
         assertStrataError(.io) { try c.insert(rows([500])) }
         c.close()
         let r = try StrataCollection.open(path: dir, options: options())
@@ -85,12 +85,12 @@ final class CollectionReviewTests: CollectionTestCase {
         policy.index = nil
         policy.tierBaseRows = 5
         policy.mergeFactor = 2
-        CollectionFS.setFaultAfterRename { path in
+        FileSystem.setFaultAfterRename { path in
             path == "\(dir)/MANIFEST" ? StrataError(.io, "injected: directory fsync failed", path: path) : nil
         }
-        defer { CollectionFS.setFaultAfterRename(nil) }
+        defer { FileSystem.setFaultAfterRename(nil) }
         XCTAssertThrowsError(try Compactor(path: dir, policy: policy).run())
-        CollectionFS.setFaultAfterRename(nil)
+        FileSystem.setFaultAfterRename(nil)
         let r = try StrataCollection.open(path: dir, access: .readOnly, options: options())
         var model: Model = [:]
         for id in UInt64(0)..<40 { model[id] = 0 }
@@ -107,7 +107,7 @@ final class CollectionReviewTests: CollectionTestCase {
         let name = "seg-w00000000000000aa.seg"
         FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: Data([1]))
         var m = try Manifest.read(directory: dir)
-        let now = CollectionFS.nowMilliseconds()
+        let now = WallClock.milliseconds()
         m.obsolete = [ObsoleteFile(name: name, sinceMilliseconds: now + 3_600_000)]
         Maintenance.collectGarbage(&m, directory: dir, graceSeconds: 60, now: now)
         XCTAssertEqual(m.obsolete.map(\.name), [name])
