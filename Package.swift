@@ -66,7 +66,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "StrataSoak",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/soak/Sources/StrataSoak"
         ),
         .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]),

@@ -157,7 +157,7 @@ struct BenchCommand: ParsableCommand {
                 // Pages mapped by this process survive POSIX_FADV_DONTNEED, so drop the mapping
                 // first (the old Segment unmaps when released), evict, then map afresh.
                 seg = try Segment.open(path: segmentPath, options: openOptions)
-                evictFromPageCache(segmentPath)
+                FileSystem.evictFromPageCache(segmentPath)
             }
             let readStart = diskReadBytes()
             let options = SearchOptions(k: k, listSize: listSize, beamWidth: beamWidth, readAhead: readAhead)
@@ -244,15 +244,6 @@ func diskReadBytes() -> UInt64? {
         return line.split(separator: " ").last.flatMap { UInt64($0) }
     }
     return nil
-}
-
-/// Drops a file's pages from the page cache (posix_fadvise DONTNEED).
-func evictFromPageCache(_ path: String) {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return }
-    fdatasync(fd)
-    _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-    close(fd)
 }
 
 /// Results of a multi-threaded pass, filled under a lock.

@@ -178,11 +178,7 @@ func indexBuildProgressPrinter() -> (@Sendable (IndexBuildProgress) -> Void)? {
 }
 
 /// Seconds since an arbitrary origin, monotonic.
-func now() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
+func now() -> Double { monotonicSeconds() }
 
 /// Human-readable byte count.
 func formatBytes(_ n: UInt64) -> String {
