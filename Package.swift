@@ -8,6 +8,9 @@ let package = Package(
         .executable(name: "strata", targets: ["StrataCLI"]),
         // The collection test rig (crash-test child processes, tools/soak/run.sh); not part of `strata`.
         .executable(name: "strata-soak", targets: ["StrataSoak"]),
+        // Test support shared by Tests and tools/fuzz (fuzz harnesses, checksum re-sealing, fixture
+        // builders, the kernels' reference implementations); not part of the engine users link.
+        .library(name: "StrataTestSupport", targets: ["StrataTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,10 +69,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "StrataSoak",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/soak/Sources/StrataSoak"
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]),
+        // The fuzz harness bodies (tools/fuzz runs them under libFuzzer, the tests replay their
+        // crashers), checksum re-sealing, fixture builders and test oracles.
+        .target(
+            name: "StrataTestSupport",
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
+        ),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
