@@ -16,7 +16,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // `swift package generate-documentation --target Strata` (the DocC catalog in Sources/Strata/Strata.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -53,7 +52,7 @@ let package = Package(
             ]
         ),
         // What the command-line tools need beside the engine: vector files, TSV payloads, input
-        // validation, synthetic datasets.
+        // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
             dependencies: ["Strata", "StrataFormat", "StrataIndex"]
@@ -64,7 +63,6 @@ let package = Package(
                 "Strata", "StrataFormat", "StrataIndex", "StrataTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(

@@ -42,7 +42,7 @@ enum CollectionReadCommands {
             results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, distance: $0.distance) }))
         }
         let seconds = now() - start
-        let recallAtK = truth.flatMap { recall(results.map { $0.hits.map(\.id) }, truth: $0, depth: k) }
+        let recallAtK = truth.flatMap { GroundTruth.recall(results.map { $0.hits.map(\.id) }, truth: $0, depth: k) }
         let out = SearchOutput(queries: n, k: k, list_size: options.listSize, exact: exact, seconds: seconds,
                                qps: seconds > 0 ? Double(n) / seconds : 0, recall_at_k: recallAtK, generation: snap.generation,
                                segments: snap.manifest.segments.count, results: results)

@@ -192,18 +192,6 @@ func formatBytes(_ n: UInt64) -> String {
     return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
 }
 
-/// Mean recall@`depth` of result lists (ids or row numbers, in query order) against texmex ground
-/// truth (row numbers); nil when there is nothing to compare.
-func recall<T: BinaryInteger>(_ found: [[T]], truth: [[Int32]], depth: Int) -> Double? {
-    var hit = 0, total = 0
-    for (q, results) in found.enumerated() where q < truth.count {
-        let want = Set(truth[q].prefix(depth).map(Int64.init))
-        hit += results.prefix(depth).filter { want.contains(Int64($0)) }.count
-        total += want.count
-    }
-    return total > 0 ? Double(hit) / Double(total) : nil
-}
-
 /// Parses `A..B` (half-open) or a single row `A`.
 func parseRowRange(_ text: String) -> Range<Int>? {
     if let r = text.range(of: "..") {

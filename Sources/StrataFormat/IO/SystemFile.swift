@@ -136,7 +136,7 @@ package final class SystemFile {
     }
 
     /// Drops the file's pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), for cold benchmarks.
-    func evictFromPageCache() {
+    package func evictFromPageCache() {
         _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_DONTNEED))
     }
 

@@ -204,21 +204,14 @@ public enum InputHarness {
         return nil
     }
 
-    /// `build` of the input: when it must succeed, it does and verifies; when it fails, it leaves
+    /// `build` of the input (the ingest loop of `strata build`): when it must succeed, it does and verifies; when it fails, it leaves
     /// nothing behind. Returns a violation, or nil.
     static func checkBuild(_ input: InputRows, schema: SegmentSchema, mustSucceed: Bool, scratch: String) -> String? {
         let out = scratch + "/out/b.seg"
         let buildSchema = SegmentSchema(dimension: 4, elementType: schema.elementType, metric: schema.metric, columns: input.columns)
         do throws(StrataError) {
             let writer = try SegmentWriter(path: out, schema: buildSchema)
-            try input.forEach { (row) throws(StrataError) in
-                do throws(StrataError) {
-                    try input.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
-                    if let s = row.sparse { try writer.setSparseVector(row: writer.rowCount - 1, s) }
-                } catch {
-                    throw input.locate(error, row: row)
-                }
-            }
+            try SegmentBuild.append(input, to: writer)
             let summary = try writer.finish()
             let seg = try Segment.open(path: out)
             defer { seg.close() }
