@@ -100,7 +100,7 @@ struct SearchCommand: ParsableCommand {
         // Checked before searching: a file that cannot give recall@k fails fast.
         let truth = try groundtruth.map { (p) throws(StrataError) in try GroundTruth.read(p, queries: n, k: k, rowCount: seg.rowCount) }
         var results: [QueryResult] = []
-        let start = now()
+        let start = monotonicSeconds()
         var q = 0
         while q < n {
             let end = min(n, q + batch)
@@ -116,7 +116,7 @@ struct SearchCommand: ParsableCommand {
             }
             q = end
         }
-        let seconds = now() - start
+        let seconds = monotonicSeconds() - start
         let recallAtK = truth.flatMap { GroundTruth.recall(results.map { $0.hits.map(\.row) }, truth: $0, depth: k) }
         let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0, batch: batch,
                          recall_at_k: recallAtK, rss_anon_mb_after_open: rssAfterOpen, results: results)
