@@ -6,7 +6,7 @@ import StrataIndex
 
 extension CollectionSnapshot {
     /// The manifest version this snapshot reads.
-    public var manifest: Manifest { version.manifest }
+    package var manifest: Manifest { version.manifest }
     /// Live rows in the write buffer.
     public var bufferedRows: Int { mem.index.count }
     /// Deletes of sealed rows not yet in a bitmap.

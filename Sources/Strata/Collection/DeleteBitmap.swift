@@ -15,7 +15,7 @@ import StrataFormat
 import StrataIndex
 
 /// An immutable set of deleted rows of one segment.
-public struct DeleteBitmap: Sendable, Equatable {
+package struct DeleteBitmap: Sendable, Equatable {
     /// Rows in the segment.
     public let rowCount: Int
     /// Rows marked deleted.

@@ -21,7 +21,7 @@ import Glibc
 #endif
 
 /// One live segment as the manifest lists it.
-public struct ManifestSegment: Sendable, Equatable {
+package struct ManifestSegment: Sendable, Equatable {
     /// File name inside the collection directory (`seg-<owner><16 hex>.seg`).
     public var name: String
     /// Delete bitmap file name (`del-<owner><16 hex>.del`), nil when no row is deleted.
@@ -38,7 +38,7 @@ public struct ManifestSegment: Sendable, Equatable {
 
 /// A file no longer referenced, kept until its grace period ends (other processes may still be
 /// opening it).
-public struct ObsoleteFile: Sendable, Equatable {
+package struct ObsoleteFile: Sendable, Equatable {
     /// File name inside the collection directory.
     public var name: String
     /// When it stopped being referenced (Unix milliseconds).
@@ -46,7 +46,7 @@ public struct ObsoleteFile: Sendable, Equatable {
 }
 
 /// One decoded manifest version.
-public struct Manifest: Sendable, Equatable {
+package struct Manifest: Sendable, Equatable {
     /// Increases by one with every published version.
     public var generation: UInt64
     /// Sequence number of the WAL file whose records are not yet in segments (`wal-<seq>.log`).
