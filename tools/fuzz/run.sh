@@ -6,7 +6,7 @@
 # (written by the target itself) for `collection`; filter texts (written by the target itself) for
 # `filter`; valid build/insert inputs (written by the target itself) for `input`; plus every earlier crasher. The working corpus is
 # tools/fuzz/corpus/<target> (ignored). A crash makes this script fail and leaves the input in
-# Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/FuzzRegressionTests.swift replays.
+# Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/Tools/FuzzRegressionTests.swift replays.
 # Prints one summary line: `fuzz <target>: <runs> runs in <s> s, <n> crashes`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

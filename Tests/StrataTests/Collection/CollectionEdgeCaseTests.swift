@@ -1,4 +1,4 @@
-// Regression tests from the storage review of the collection layer: each case failed before its fix.
+// Edge cases of the collection layer, each of which once lost data or trapped:
 //   - a batch whose WAL record is over the replay limit (1 GiB) was acknowledged, then dropped on replay;
 //   - a MANIFEST publish that failed after its rename deleted files the new MANIFEST references;
 //   - an obsolete file stamped in the future (wall clock stepped back) was removed at once;
@@ -16,7 +16,7 @@ import XCTest
 import Glibc
 #endif
 
-final class CollectionReviewTests: CollectionTestCase {
+final class CollectionEdgeCaseTests: CollectionTestCase {
     /// A put record larger than the replay limit must be refused before it is written: it used to be
     /// fsynced and acknowledged, and the next open treated it as a torn tail and cut it (and every
     /// later record) off the log.
