@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs one libFuzzer target for a fixed time (issue 6).
+# Builds and runs one libFuzzer target for a fixed time.
 #   tools/fuzz/run.sh segment|collection|filter|input SECONDS [extra libFuzzer flags...]
 # Seeds: Fixtures/v1*/ *.seg and a segment with an ANN index and all search sections (written by the
 # target itself) for `segment`; the template collection's MANIFEST, WAL and bitmap
