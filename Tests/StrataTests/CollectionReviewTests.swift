@@ -46,8 +46,8 @@ final class CollectionReviewTests: CollectionTestCase {
         XCTAssertNotNil(try r.get(id: 100))
     }
 
-    /// The MANIFEST rename happened but the directory fsync after it failed: the new MANIFEST may be
-    /// the one on disk, so a flush must not delete the segment and WAL it names, and the handle must
+    /// The MANIFEST rename happened but the process crashed before the directory fsync after it:
+    /// the new MANIFEST may be the one on disk, so a flush must not delete the segment and WAL it names, and the handle must
     /// refuse further writes (it cannot know which WAL the disk names).
     func testFlushPublishFailingAfterRenameKeepsReferencedFiles() throws {
         let dir = tmpPath("c")
@@ -56,12 +56,10 @@ final class CollectionReviewTests: CollectionTestCase {
         try c.flush()
         try c.insert(rows(30..<60))
         try c.delete(ids: [1, 2])
-        CollectionFS.setFaultAfterRename { path in
-            path == "\(dir)/MANIFEST" ? StrataError(.io, "injected: directory fsync failed", path: path) : nil
-        }
-        defer { CollectionFS.setFaultAfterRename(nil) }
-        XCTAssertThrowsError(try c.flush())
-        CollectionFS.setFaultAfterRename(nil)
+        let files = FaultInjectingFileLayer()
+        files.inject(.crashBeforeDirectorySync(renameLost: false), on: .rename, name: { $0 == "MANIFEST" })
+        XCTAssertThrowsError(try files.run { try c.flush() })
+        XCTAssertEqual(files.fired, ["rename MANIFEST"])
         assertStrataError(.io) { try c.insert(rows([500])) }
         c.close()
         let r = try StrataCollection.open(path: dir, options: options())
@@ -85,12 +83,10 @@ final class CollectionReviewTests: CollectionTestCase {
         policy.index = nil
         policy.tierBaseRows = 5
         policy.mergeFactor = 2
-        CollectionFS.setFaultAfterRename { path in
-            path == "\(dir)/MANIFEST" ? StrataError(.io, "injected: directory fsync failed", path: path) : nil
-        }
-        defer { CollectionFS.setFaultAfterRename(nil) }
-        XCTAssertThrowsError(try Compactor(path: dir, policy: policy).run())
-        CollectionFS.setFaultAfterRename(nil)
+        let files = FaultInjectingFileLayer()
+        files.inject(.crashBeforeDirectorySync(renameLost: false), on: .rename, name: { $0 == "MANIFEST" })
+        XCTAssertThrowsError(try files.run { try Compactor(path: dir, policy: policy).run() })
+        XCTAssertEqual(files.fired, ["rename MANIFEST"])
         let r = try StrataCollection.open(path: dir, access: .readOnly, options: options())
         var model: Model = [:]
         for id in UInt64(0)..<40 { model[id] = 0 }
@@ -107,7 +103,7 @@ final class CollectionReviewTests: CollectionTestCase {
         let name = "seg-w00000000000000aa.seg"
         FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: Data([1]))
         var m = try Manifest.read(directory: dir)
-        let now = CollectionFS.nowMilliseconds()
+        let now = WallClock.milliseconds()
         m.obsolete = [ObsoleteFile(name: name, sinceMilliseconds: now + 3_600_000)]
         Maintenance.collectGarbage(&m, directory: dir, graceSeconds: 60, now: now)
         XCTAssertEqual(m.obsolete.map(\.name), [name])

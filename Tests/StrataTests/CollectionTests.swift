@@ -521,10 +521,10 @@ final class CollectionTests: CollectionTestCase {
         let dir = tmpPath("c")
         let c = try StrataCollection.create(path: dir, schema: Self.schema, options: options(flushRows: 120))
         try c.insert(rows(0..<200))
-        let deleted = PThreadLock()
+        let deleted = Mutex(())
         nonisolated(unsafe) var acknowledgedDeletes = Set<UInt64>()
         let stop = Atomic<Bool>(false)
-        let failures = PThreadLock()
+        let failures = Mutex(())
         nonisolated(unsafe) var problems: [String] = []
         nonisolated(unsafe) var searches = 0
         let group = DispatchGroup()

@@ -85,14 +85,15 @@ final class HybridTests: StrataTestCase {
 
     func testRRFOnAHandCheckedExample() {
         // a: 1/61 + 1/62 = 0.032522, c: 1/63 + 1/61 = 0.032266, b: 1/62 = 0.016129, d: 1/63 = 0.015873.
-        let fused = Fusion.rrf([[1, 2, 3], [3, 1, 4]], k: 60)   // a=1 b=2 c=3 d=4
+        let ranked: ([UInt64]) -> [(id: UInt64, score: Double)] = { ids in ids.map { ($0, 0) } }
+        let fused = HybridFusion.rrf(k: 60).fuse([ranked([1, 2, 3]), ranked([3, 1, 4])])   // a=1 b=2 c=3 d=4
         XCTAssertEqual(fused.map(\.id), [1, 3, 2, 4])
         XCTAssertEqual(fused[0].score, 1.0 / 61 + 1.0 / 62, accuracy: 1e-12)
         XCTAssertEqual(fused[1].score, 1.0 / 63 + 1.0 / 61, accuracy: 1e-12)
         // Ties break by id.
-        XCTAssertEqual(Fusion.rrf([[7, 5], [5, 7]]).map(\.id), [5, 7])
+        XCTAssertEqual(HybridFusion.rrf().fuse([ranked([7, 5]), ranked([5, 7])]).map(\.id), [5, 7])
         // Weighted: min-max per list.
-        let w = Fusion.weighted([[(1, 10), (2, 5), (3, 0)], [(3, 1.0), (1, 0.5)]], weights: [1, 2])
+        let w = HybridFusion.weighted(dense: 1, sparse: 2, text: 5).fuse([[(1, 10), (2, 5), (3, 0)], [(3, 1.0), (1, 0.5)], []])
         XCTAssertEqual(w.map(\.id), [3, 1, 2])   // 3: 0 + 2, 1: 1 + 0, 2: 0.5
         XCTAssertEqual(w[0].score, 2, accuracy: 1e-12)
     }
@@ -188,7 +189,7 @@ final class HybridTests: StrataTestCase {
         let dense = try seg.search(query: vectors[17], filter: filter, options: FilteredSearchOptions(k: 30, listSize: 64)).hits.map(\.id)
         let sp = try seg.sparseSearch(query: sparse[17], k: 30, filter: filter).map(\.id)
         let tx = try seg.bm25Search(column: "text", text: "fast vector search", k: 30, filter: filter).map(\.id)
-        XCTAssertEqual(hits.map(\.id), Array(Fusion.rrf([dense, sp, tx]).prefix(10).map(\.id)))
+        XCTAssertEqual(hits.map(\.id), Array(HybridFusion.rrf().fuse([dense, sp, tx].map { $0.map { ($0, 0) } }).prefix(10).map(\.id)))
         XCTAssertEqual(hits.first?.denseRank.map { dense[$0 - 1] }, hits.first?.denseRank != nil ? hits.first!.id : nil)
         // Weighted fusion runs and respects the filter.
         var qw = q

@@ -2,6 +2,7 @@
 // bitmaps, starts a new WAL and publishes all of it as one manifest edit (ManifestEdit.swift).
 import StrataFormat
 import StrataIndex
+import Synchronization
 
 extension StrataCollection {
     /// What a flush did.

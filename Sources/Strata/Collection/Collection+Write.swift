@@ -2,6 +2,7 @@
 // durable in the WAL, then applied to the buffer; a buffer past its threshold is flushed.
 import StrataFormat
 import StrataIndex
+import Synchronization
 
 extension StrataCollection {
     /// Inserts rows; durable when this returns. Throws `.duplicateId` when an id repeats in the

@@ -16,6 +16,7 @@
 // a Collection is safe to share between threads: writes are serialised, snapshots are values.
 import StrataFormat
 import StrataIndex
+import Synchronization
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -111,9 +112,9 @@ public final class StrataCollection: @unchecked Sendable {
 
     // State shared with the write path (Collection+Write.swift) and the flush (Collection+Flush.swift).
     /// Guards `version`, `mem` and `wal`; held briefly (a snapshot copies them out).
-    let stateLock = PThreadLock()
+    let stateLock = Mutex(())
     /// Serialises writes and flushes.
-    let writeLock = PThreadLock()
+    let writeLock = Mutex(())
     /// The manifest version writes and snapshots see.
     var version: Version
     /// The write buffer over `version`.
@@ -149,16 +150,16 @@ public final class StrataCollection: @unchecked Sendable {
         // Checked before anything is created: a directory whose MANIFEST was moved aside still holds
         // acknowledged data, and a new manifest would make every file in it an unreferenced leftover
         // that the open below deletes.
-        if CollectionFS.isDirectory(path) { try refuseCollectionFiles(in: path, except: []) }
-        try CollectionFS.makeDirectory(path)
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        if FileSystem.isDirectory(path) { try refuseCollectionFiles(in: path, except: []) }
+        try FileSystem.makeDirectory(path)
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
             throw StrataError(.busy, "another process has the collection open for writing", path: path)
         }
         // Again under LOCK: another create may have run between the check and the lock.
         try refuseCollectionFiles(in: path, except: ["LOCK"])
         try WALReader.create(directory: path, sequence: 1)
-        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: CollectionFS.nowMilliseconds(),
+        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: WallClock.milliseconds(),
                                 schema: schema, segments: [], obsolete: [])
         try manifest.publish(directory: path)
         lock.unlock()
@@ -167,7 +168,7 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Throws `.alreadyExists` naming the collection files in `path` (other than `except`).
     private static func refuseCollectionFiles(in path: String, except: Set<String>) throws(StrataError) {
-        let found = try CollectionFS.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
+        let found = try FileSystem.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
         guard !found.isEmpty else { return }
         let shown = found.prefix(20).joined(separator: ", ") + (found.count > 20 ? ", ... (\(found.count) in all)" : "")
         let what = found.contains("MANIFEST") ? "a collection already exists here"
@@ -183,7 +184,7 @@ public final class StrataCollection: @unchecked Sendable {
     /// directory without a readable MANIFEST is refused before anything is locked or removed:
     /// `.corrupt` when it holds segments, bitmaps or WALs, `.io` when it is not a collection.
     public static func open(path: String, access: CollectionAccess = .readWrite, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var lock: FileLock? = nil
         if access == .readWrite {
             // Cleanup below removes files the manifest does not reference: never without one.

@@ -103,7 +103,7 @@ struct ManifestEdit {
             let lock = try lockManifest(directory: directory)
             defer { lock.unlock() }
             let current = try Manifest.read(directory: directory)
-            let now = CollectionFS.nowMilliseconds()
+            let now = WallClock.milliseconds()
             guard let edit = try prepare(current, now) else { return nil }
             var next = try edit.applied(to: current, now: now)
             let obsolete = next.obsolete.count

@@ -1,6 +1,6 @@
 // A version: one manifest, opened (its segments mapped, its delete bitmaps read). Snapshots and the
 // compactor hold versions; while one is alive, the files it references are not removed by this
-// process (FileReferences in Collection+State.swift).
+// process (FileReferences.swift).
 import StrataFormat
 import StrataIndex
 

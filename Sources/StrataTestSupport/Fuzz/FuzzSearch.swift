@@ -1,37 +1,37 @@
-// Filtered, sparse, BM25 and hybrid search and payload-index lookups on a fuzzed segment (issue 6).
-// The queries are steered by the input itself: bytes 64..<320 of the file lie in the header page's
-// zero padding, which no reader check looks at, so mutations there change only the filters (columns,
-// condition kinds, values, ranges, prefixes, nesting), the sparse query, the BM25 text and the knobs.
-// Every filter evaluation goes through the payload indexes (possibly corrupt) and the column blocks.
-// Mirrored verbatim in Tests/StrataTests/FuzzRegressionTests.swift (keep the two in sync).
+// Filtered, sparse, BM25 and hybrid search and payload-index lookups on a fuzzed segment. The queries
+// are steered by the input itself: bytes 64..<320 of the file lie in the header page's zero padding,
+// which no reader check looks at, so mutations there change only the filters (columns, condition
+// kinds, values, ranges, prefixes, nesting), the sparse query, the BM25 text and the knobs. Every
+// filter evaluation goes through the payload indexes (possibly corrupt) and the column blocks.
 import Strata
 
 /// Choice bytes consumed in order; 0 once exhausted (so an untouched seed takes the first choices).
-struct FuzzChoices {
+package struct FuzzChoices {
     let bytes: [UInt8]
     var at = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    mutating func byte() -> Int {
+    package mutating func byte() -> Int {
         defer { at += 1 }
         return at < bytes.count ? Int(bytes[at]) : 0
     }
 
-    mutating func u64() -> UInt64 {
+    package mutating func u64() -> UInt64 {
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(byte()) << (8 * UInt64(i)) }
         return v
     }
 
-    mutating func text(maxLength: Int) -> String {
+    package mutating func text(maxLength: Int) -> String {
         var b: [UInt8] = []
         for _ in 0..<(byte() % (maxLength + 1)) { b.append(UInt8(byte())) }
         return String(decoding: b, as: UTF8.self)
     }
 }
 
-enum FuzzSearch {
+/// Search operations on a fuzzed segment, steered by choice bytes.
+package enum FuzzSearch {
     /// The filter form of a stored value (first item of a list); nil for null.
     static func filterValue(_ v: PayloadValue?) -> FilterValue? {
         switch v {
@@ -127,7 +127,7 @@ enum FuzzSearch {
     }
 
     /// Payload-index lookups, then filters on their own and in filtered, sparse, BM25 and hybrid search.
-    static func exercise(_ seg: Segment, control: [UInt8]) {
+    package static func exercise(_ seg: Segment, control: [UInt8]) {
         var ch = FuzzChoices(control)
         let columns = seg.schema.columns
         for c in columns { _ = try? seg.hasPayloadIndex(column: c.name) }
@@ -187,46 +187,5 @@ enum FuzzSearch {
                                 k: k, candidates: 1 + ch.byte() % 16, fusion: fusion, denseListSize: 8)
             _ = try? seg.hybridSearch(q)
         }
-    }
-
-    /// A seed that no fixture covers: an ANN index (PQ + graph, so filtered graph search runs over
-    /// possibly corrupt payload indexes) together with payload indexes on every column, BM25 on `title`
-    /// and `tags`, and a sparse vector on most rows. 48 rows of 8 dimensions, 8 rows per block.
-    static func writeIndexedSearchSeed(to path: String) throws {
-        let schema = SegmentSchema(dimension: 8, elementType: .float32, metric: .l2, columns: [
-            ColumnSpec(name: "title", type: .string),
-            ColumnSpec(name: "count", type: .int64, nullable: true),
-            ColumnSpec(name: "score", type: .float64, nullable: true),
-            ColumnSpec(name: "flag", type: .bool),
-            ColumnSpec(name: "tags", type: .stringList, nullable: true),
-        ])
-        var options = SegmentWriterOptions()
-        options.rowsPerBlock = 8
-        var index = IndexOptions()
-        index.minimumRows = 16
-        index.pqSubspaces = 2
-        index.pqIterations = 4
-        index.graph.maxDegree = 8
-        index.graph.buildListSize = 16
-        index.graph.threads = 1
-        options.index = index
-        options.search = SearchSectionOptions(indexedColumns: schema.columns.map(\.name), bm25Columns: ["title", "tags"])
-        let words = ["alpha", "beta", "gamma", "delta", "Alpha", "épsilon", "zeta"]
-        let writer = try SegmentWriter(path: path, schema: schema, options: options)
-        for r in 0..<48 {
-            let vector = (0..<8).map { d in Float((r * 5 + d * 3) % 13 - 6) * 0.5 }
-            let values: [PayloadValue] = [
-                .string("\(words[r % 7]) \(words[(r / 7) % 7]) #\(r)"),
-                r % 5 == 2 ? .null : .int64(Int64(r * r) - 300),
-                r % 4 == 1 ? .null : .float64(Double(r) * 0.75 - 10),
-                .bool(r % 3 == 0),
-                r % 6 == 5 ? .null : .stringList((0..<(r % 4)).map { words[(r + $0) % 7] }),
-            ]
-            try vector.withUnsafeBufferPointer { v in try writer.append(id: UInt64(r) &* 0x9E37_79B9 &+ 7, vector: v, values: values) }
-            if r % 5 != 4 {
-                try writer.setSparseVector(row: r, SparseVector(indices: [UInt32(r % 9), UInt32(10 + r % 3), 1000], values: [Float(r % 4) + 0.5, 0.25, Float(r) * 0.125]))
-            }
-        }
-        try writer.finish()
     }
 }

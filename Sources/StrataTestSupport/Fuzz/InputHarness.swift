@@ -1,6 +1,6 @@
-// The `input` fuzz harness: the files `strata build` and `strata insert` read (vectors, TSV
-// payload, ids, sparse vectors), from bytes. Mirrored in Tests/StrataTests/InputFuzzTests.swift
-// (keep the two copies of this enum identical), which also runs a seeded campaign through it.
+// The `input` fuzz harness (tools/fuzz FuzzInput; InputFuzzTests replays its crashers and runs a
+// seeded campaign through it): the files `strata build` and `strata insert` read (vectors, TSV
+// payload, ids, sparse vectors), from bytes.
 //
 // Input layout: 11 header bytes, then four parts separated by "\n\u{1E}\n":
 //   0 control: bits 0-1 ids (0 row numbers, 1 sequential from `first`, 2 ids file, 3 row numbers),
@@ -18,14 +18,17 @@
 //   - a failed build leaves no file in its directory.
 import Foundation
 import Strata
+import StrataTools
 
-enum InputHarness {
+/// The input fuzz harness.
+public enum InputHarness {
     static let columns = try! SegmentSchema.parseColumns("name:string,n:int64?,tags:string_list?,x:float64?,b:bool?")
     static let separator: [UInt8] = [0x0A, 0x1E, 0x0A]
     static let headerLength = 11
     static let liveIds: [UInt64] = [1, 2, 1000]
 
-    enum Outcome: Equatable {
+    /// What one input came to.
+    public enum Outcome: Equatable, Sendable {
         /// The files could not be opened as input (a bad vector file, a bad range).
         case unreadable(StrataError.Code)
         /// Preflight refused the input; nothing was written.
@@ -36,8 +39,22 @@ enum InputHarness {
         case violation(String)
     }
 
+    /// Seeds: valid inputs of each shape (ids modes, payload, sparse, range, cosine, float16).
+    public static func seeds() -> [[UInt8]] {
+        let v = [UInt8](fvecsData((0..<8).map { i in [Float(i + 1), Float(i % 3), 0.5, -1] }))
+        let payload = Array((0..<8).map { "name \($0)\t\($0 % 3 == 0 ? "" : String($0))\ta,b\t\(Double($0) / 4)\t\($0 % 2 == 0)\n" }.joined().utf8)
+        let ids = Array((0..<8).map { "\(10 + $0 * 3)\n" }.joined().utf8)
+        let sparse = Array((0..<8).map { $0 % 4 == 3 ? "\n" : "\($0):0.5,\($0 + 7):\($0)\n" }.joined().utf8)
+        return [
+            encode(control: 0x34, parts: [v, payload, ids, sparse]),
+            encode(control: 0x12, parts: [v, payload, ids, sparse]),
+            encode(control: 0x5D, rowStart: 2, rowCount: 5, firstId: 500, parts: [v, payload, ids, sparse]),
+            encode(control: 0xB6, parts: [v, payload, ids, sparse]),
+        ]
+    }
+
     /// Builds an input from its parts.
-    static func encode(control: UInt8, rowStart: UInt8 = 0, rowCount: UInt8 = 0, firstId: UInt64 = 0, parts: [[UInt8]]) -> [UInt8] {
+    package static func encode(control: UInt8, rowStart: UInt8 = 0, rowCount: UInt8 = 0, firstId: UInt64 = 0, parts: [[UInt8]]) -> [UInt8] {
         var out: [UInt8] = [control, rowStart, rowCount]
         for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: firstId >> (8 * UInt64(i)))) }
         for (i, p) in parts.enumerated() {
@@ -69,7 +86,7 @@ enum InputHarness {
     }
 
     /// Runs one input in `scratch` (a directory this harness owns).
-    static func run(_ data: [UInt8], scratch: String) -> Outcome {
+    public static func run(_ data: [UInt8], scratch: String) -> Outcome {
         guard data.count >= headerLength else { return .unreadable(.truncated) }
         let control = data[0]
         var firstId: UInt64 = 0
@@ -187,21 +204,14 @@ enum InputHarness {
         return nil
     }
 
-    /// `build` of the input: when it must succeed, it does and verifies; when it fails, it leaves
+    /// `build` of the input (the ingest loop of `strata build`): when it must succeed, it does and verifies; when it fails, it leaves
     /// nothing behind. Returns a violation, or nil.
     static func checkBuild(_ input: InputRows, schema: SegmentSchema, mustSucceed: Bool, scratch: String) -> String? {
         let out = scratch + "/out/b.seg"
         let buildSchema = SegmentSchema(dimension: 4, elementType: schema.elementType, metric: schema.metric, columns: input.columns)
         do throws(StrataError) {
             let writer = try SegmentWriter(path: out, schema: buildSchema)
-            try input.forEach { (row) throws(StrataError) in
-                do throws(StrataError) {
-                    try input.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
-                    if let s = row.sparse { try writer.setSparseVector(row: writer.rowCount - 1, s) }
-                } catch {
-                    throw input.locate(error, row: row)
-                }
-            }
+            try SegmentBuild.append(input, to: writer)
             let summary = try writer.finish()
             let seg = try Segment.open(path: out)
             defer { seg.close() }
@@ -216,4 +226,3 @@ enum InputHarness {
         return nil
     }
 }
-// MARK: - end of InputHarness

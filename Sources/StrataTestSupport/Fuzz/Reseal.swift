@@ -1,20 +1,20 @@
 // Re-sealing of mutated inputs: recompute the checksums that guard a file's structure so that a
-// mutation reaches the decoders behind them (SEGMENT-FORMAT.md 5, 7.5, 8; COLLECTION-FORMAT.md C.3-C.5). Mirrored in
-// Tests/StrataTests/FuzzRegressionTests.swift (`Reseal`).
-import CFuzzXXHash
+// mutation reaches the decoders behind them (SEGMENT-FORMAT.md 5, 7.5, 8; COLLECTION-FORMAT.md C.3-C.5).
+// Used by the fuzz targets (tools/fuzz) and by the tests that replay their crashers.
+import StrataFormat
 
-public enum Reseal {
-    static func xxh3(_ b: [UInt8], _ range: Range<Int>) -> UInt64 {
-        b.withUnsafeBytes { XXH3_64bits($0.baseAddress! + range.lowerBound, range.count) }
-    }
+/// Checksum re-sealing of segment, MANIFEST, delete-bitmap and WAL bytes (the same XXH3-64 the
+/// readers check), so that a mutated input gets past the checksums into the decoders.
+package enum Reseal {
+    package static func xxh3(_ b: [UInt8], _ range: Range<Int>) -> UInt64 { b[range].withUnsafeBytes { Checksum.xxh3($0) } }
 
-    static func load64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
-    static func load32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) } }
-    static func store64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) { for i in 0..<8 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) } }
+    package static func load64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
+    package static func load32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) } }
+    package static func store64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) { for i in 0..<8 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) } }
 
     /// Segment: header checksum (0..<56 at 56), directory checksum (footer 24) when the directory
     /// lies inside the file, footer checksum (footer 0..<48 at 48).
-    public static func segment(_ b: inout [UInt8]) {
+    package static func segment(_ b: inout [UInt8]) {
         guard b.count >= 4160 else { return }
         store64(&b, 56, xxh3(b, 0..<56))
         let footer = b.count - 64
@@ -29,7 +29,7 @@ public enum Reseal {
     /// directory entry + 32, SEGMENT-FORMAT.md 7.5), then every section's checksum (directory entry + 32),
     /// then what ``segment(_:)`` re-seals. So mutated block bytes reach LZ4 and the block decoders,
     /// and `verify()` gets past the section checksums. Out-of-range offsets are skipped.
-    public static func segmentDeep(_ b: inout [UInt8]) {
+    package static func segmentDeep(_ b: inout [UInt8]) {
         guard b.count >= 4160 else { return }
         let footer = b.count - 64
         let dirOffset = load64(b, footer), dirLength = load64(b, footer + 8)
@@ -69,7 +69,7 @@ public enum Reseal {
     }
 
     /// MANIFEST and delete bitmap: XXH3 of every byte before the last 16 stored at size - 16.
-    public static func trailer(_ b: inout [UInt8]) {
+    package static func trailer(_ b: inout [UInt8]) {
         guard b.count >= 16 else { return }
         store64(&b, b.count - 16, xxh3(b, 0..<(b.count - 16)))
     }
@@ -77,7 +77,7 @@ public enum Reseal {
     /// A format 2.0 WAL rewritten as format 1.0 (16-byte record headers, one checksum over bytes
     /// 0..<8 and the body), for a seed that reaches the 1.0 reader. Stops at a record that runs past
     /// the end.
-    public static func walAsFormat1(_ b: [UInt8]) -> [UInt8] {
+    package static func walAsFormat1(_ b: [UInt8]) -> [UInt8] {
         guard b.count >= 32 else { return b }
         var out = Array(b[0..<32])
         out[8] = 1
@@ -99,7 +99,7 @@ public enum Reseal {
     /// WAL: header checksum, then each whole record's checksums: format 1.0 (major 1) one over
     /// bytes 0..<8 and the body; 2.0 the body checksum (16) and then the header checksum (24, over
     /// bytes 0..<24). Record numbers are left as they are.
-    public static func wal(_ b: inout [UInt8]) {
+    package static func wal(_ b: inout [UInt8]) {
         guard b.count >= 32 else { return }
         store64(&b, 24, xxh3(b, 0..<24))
         let v1 = b[8] == 1 && b[9] == 0
