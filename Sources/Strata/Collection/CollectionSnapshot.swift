@@ -27,10 +27,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
 
     /// The live row with `id`, or nil.
     public func get(id: UInt64) throws(StrataError) -> CollectionRecord? {
-        if let loc = mem.index[id] {
-            let chunk = mem.chunks[Int(loc.chunk)]
-            return CollectionRecord(id: id, vector: chunk.vector(Int(loc.row)), payload: chunk.values[Int(loc.row)])
-        }
+        if let loc = mem.index[id] { return mem.chunks[Int(loc.chunk)].record(Int(loc.row)) }
         guard !mem.sealedDeletes.contains(id), let (s, row) = version.locate(id) else { return nil }
         let seg = version.segments[s].segment
         return CollectionRecord(id: id, vector: try seg.vector(row: row), payload: try seg.payload(row: row))
@@ -38,16 +35,11 @@ public struct CollectionSnapshot: @unchecked Sendable {
 
     /// Calls `body` for every live row: sealed segments in manifest order (rows in file order, the
     /// payload decoded one block per column per 1,024 rows), then the buffer in insertion order.
-    public func forEachRow(_ body: (CollectionRecord) throws -> Void) throws {
+    public func forEachRow(_ body: (CollectionRecord) throws(StrataError) -> Void) throws(StrataError) {
         for s in version.segments {
-            try SegmentRowReader.forEachLiveRow(s.segment, isDeleted: { row in
-                s.isDeleted(row: row) || (!mem.sealedDeletes.isEmpty && mem.sealedDeletes.contains(s.segment.unsafeId(ofRow: row)))
-            }, body)
+            try SegmentLiveRows(s, pending: mem.sealedDeletes).forEach { (_, record) throws(StrataError) in try body(record) }
         }
-        for loc in mem.liveLocations {
-            let chunk = mem.chunks[Int(loc.chunk)]
-            try body(CollectionRecord(id: chunk.ids[Int(loc.row)], vector: chunk.vector(Int(loc.row)), payload: chunk.values[Int(loc.row)]))
-        }
+        try mem.forEachLiveRow { (chunk, row) throws(StrataError) in try body(chunk.record(row)) }
     }
 
     /// The k nearest live rows to `query` across every segment and the buffer, closest first (ties
@@ -86,56 +78,36 @@ public struct CollectionSnapshot: @unchecked Sendable {
     }
 
     private func searchSegment(_ s: OpenSegment, query: [Float], options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+        let live = SegmentLiveRows(s, pending: mem.sealedDeletes)
         let seg = s.segment
         let k = options.k
-        let pending = mem.sealedDeletes
-        let bitmapDeleted = s.bitmap?.deletedCount ?? 0
-        let live = seg.rowCount - bitmapDeleted
-        guard live > 0 else { return [] }
-        let hasDeletes = bitmapDeleted > 0 || !pending.isEmpty
-        @inline(__always) func isDeleted(_ row: Int) -> Bool {
-            s.isDeleted(row: row) || (!pending.isEmpty && pending.contains(seg.unsafeId(ofRow: row)))
-        }
+        guard live.bitmapLiveCount > 0 else { return [] }
         if seg.hasIndex, !options.exact {
-            if !hasDeletes {
+            if !live.hasDeletes {
                 return try seg.search(query: query, options: options).map { CollectionHit(id: $0.id, distance: $0.distance) }
             }
             // Over-fetch in proportion to the deleted fraction, widen up to twice, then scan.
             // In Double: a huge k must not overflow (or trap converting) before the clamp to rowCount.
-            let wanted = (Double(k) * Double(seg.rowCount) / Double(live)).rounded(.up) + Double(k / 2) + 2
+            let wanted = (Double(k) * Double(seg.rowCount) / Double(live.bitmapLiveCount)).rounded(.up) + Double(k / 2) + 2
             var fetch = wanted >= Double(seg.rowCount) ? seg.rowCount : Int(wanted)
             for _ in 0..<3 {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
                 let o = SearchOptions(k: fetch, listSize: max(options.listSize, fetch), beamWidth: options.beamWidth)
-                let kept = try seg.search(query: query, options: o).filter { !isDeleted($0.row) }
+                let kept = try seg.search(query: query, options: o).filter { !live.isDeleted($0.row) }
                 if kept.count >= k || fetch >= seg.rowCount {
                     return kept.prefix(k).map { CollectionHit(id: $0.id, distance: $0.distance) }
                 }
                 fetch = min(seg.rowCount, fetch * 4)
             }
         }
-        try seg.checkBeforeRead(Segment.exactScanSections)
-        let q = try seg.prepareQuery(query)
-        var top = TopK(k: k)
-        q.withUnsafeBufferPointer { qp in
-            let qb = qp.baseAddress!
-            for row in 0..<seg.rowCount {
-                if hasDeletes, isDeleted(row) { continue }
-                let d = seg.unsafeDistance(qb, row: row)
-                if d <= top.threshold { top.offer(distance: d, id: seg.unsafeId(ofRow: row), row: row) }
-            }
-        }
-        return top.sorted().map { CollectionHit(id: $0.id, distance: $0.distance) }
+        return try live.exactNearest(query: query, k: k, among: 0..<seg.rowCount)
     }
 
     private func searchSegment(_ s: OpenSegment, query: [Float], filter: Filter, options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+        let live = SegmentLiveRows(s, pending: mem.sealedDeletes)
         let seg = s.segment
         let k = options.k
-        let pending = mem.sealedDeletes
-        let hasDeletes = (s.bitmap?.deletedCount ?? 0) > 0 || !pending.isEmpty
-        @inline(__always) func isDeleted(_ row: Int) -> Bool {
-            s.isDeleted(row: row) || (!pending.isEmpty && pending.contains(seg.unsafeId(ofRow: row)))
-        }
+        let hasDeletes = live.hasDeletes
         guard seg.rowCount > 0 else { return [] }
         if seg.hasIndex, !options.exact {
             var fetch = hasDeletes ? k + k / 2 + 2 : k
@@ -143,7 +115,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
                 let found = try seg.search(query: query, filter: filter,
                                            options: FilteredSearchOptions(k: fetch, listSize: max(options.listSize, fetch))).hits
-                let kept = hasDeletes ? found.filter { !isDeleted($0.row) } : found
+                let kept = hasDeletes ? found.filter { !live.isDeleted($0.row) } : found
                 if kept.count >= k || (found.count < fetch && !hasDeletes) {
                     return kept.prefix(k).map { CollectionHit(id: $0.id, distance: $0.distance) }
                 }
@@ -151,19 +123,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
             }
         }
         // Exact over the passing rows.
-        let passing = try seg.rows(matching: filter)
-        try seg.checkBeforeRead(Segment.exactScanSections)
-        let q = try seg.prepareQuery(query)
-        var top = TopK(k: k)
-        q.withUnsafeBufferPointer { qp in
-            let qb = qp.baseAddress!
-            for row in passing {
-                if hasDeletes, isDeleted(row) { continue }
-                let d = seg.unsafeDistance(qb, row: row)
-                if d <= top.threshold { top.offer(distance: d, id: seg.unsafeId(ofRow: row), row: row) }
-            }
-        }
-        return top.sorted().map { CollectionHit(id: $0.id, distance: $0.distance) }
+        return try live.exactNearest(query: query, k: k, among: try seg.rows(matching: filter))
     }
 
     private func searchBuffer(query: [Float], k: Int, filter: Filter? = nil) throws(StrataError) -> [CollectionHit] {
@@ -180,7 +140,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
                 chunk.vectors.withUnsafeBufferPointer { vp in
                     for r in 0..<chunk.ids.count {
                         let id = chunk.ids[r]
-                        guard let loc = mem.index[id], loc.chunk == Int32(c), loc.row == Int32(r) else { continue }
+                        guard mem.isLive(id: id, chunk: c, row: r) else { continue }
                         if let filter, !filter.matches(chunk.values[r], schema: schema) { continue }
                         let v = vp.baseAddress! + r * dim
                         let d: Float
@@ -195,28 +155,5 @@ public struct CollectionSnapshot: @unchecked Sendable {
             }
         }
         return top.sorted().map { CollectionHit(id: $0.id, distance: $0.distance) }
-    }
-}
-
-/// Reads the live rows of a segment in chunks: payload decoded once per block, not once per row.
-enum SegmentRowReader {
-    static let chunkRows = 1024
-
-    static func forEachLiveRow(_ seg: Segment, isDeleted: (Int) -> Bool, _ body: (CollectionRecord) throws -> Void) throws {
-        var start = 0
-        let columns = seg.schema.columns
-        try seg.checkBeforeRead(Segment.idSections)
-        while start < seg.rowCount {
-            let end = min(seg.rowCount, start + chunkRows)
-            if (start..<end).allSatisfy(isDeleted) { start = end; continue }
-            var values = [[PayloadValue]](repeating: [], count: end - start)
-            for c in columns {
-                try seg.scan(column: c.name, rows: start..<end) { row, v in values[row - start].append(v) }
-            }
-            for row in start..<end where !isDeleted(row) {
-                try body(CollectionRecord(id: seg.unsafeId(ofRow: row), vector: try seg.vector(row: row), payload: values[row - start]))
-            }
-            start = end
-        }
     }
 }

@@ -285,9 +285,7 @@ public final class Compactor {
     /// Reads and opens the current manifest under MANIFEST.lock, so that no publisher removes an
     /// obsolete file between the read and the opens (with a zero grace period).
     private func openCurrentVersion(reusing previous: Version?) throws(StrataError) -> Version {
-        guard let mlock = try FileLock.acquire(CollectionFiles.manifestLock(path), wait: true) else {
-            throw StrataError(.io, "cannot lock the manifest", path: path)
-        }
+        let mlock = try ManifestEdit.lockManifest(directory: path)
         defer { mlock.unlock() }
         return try Version.open(directory: path, manifest: try Manifest.read(directory: path), reusing: previous)
     }
@@ -328,68 +326,51 @@ public final class Compactor {
                 outputEntry = ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
                                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
             }
-            guard let mlock = try FileLock.acquire(CollectionFiles.manifestLock(path), wait: true) else {
-                throw StrataError(.io, "cannot lock the manifest", path: path)
+            // Under MANIFEST.lock: carry over rows deleted since the snapshot (a writer's flush
+            // may have published new bitmaps of the inputs), swap the inputs for the output.
+            var carried = 0
+            let published: Manifest?
+            do throws(ManifestEdit.Failure) {
+                published = try ManifestEdit.commit(directory: path, graceSeconds: policy.graceSeconds) { (current, _) throws(StrataError) -> ManifestEdit? in
+                    // Inputs must still be live (only a compactor removes segments, and we hold its lock).
+                    let positions = task.inputs.compactMap { name in current.segments.firstIndex { $0.name == name } }
+                    guard positions.count == task.inputs.count else { return nil }
+                    var entry = outputEntry
+                    if let outputName, let outputEntry {
+                        var outBitmap: DeleteBitmap? = nil
+                        var outSegment: Segment? = nil
+                        for (input, p) in zip(inputs, positions) where current.segments[p].deleteFile != input.entry.deleteFile {
+                            let now = try DeleteBitmap.read(path: "\(path)/\(current.segments[p].deleteFile!)")
+                            for row in now.rows where !input.isDeleted(row: row) {
+                                if outSegment == nil { outSegment = try Segment.open(path: "\(path)/\(outputName)") }
+                                guard let out = try outSegment!.row(forId: try input.segment.id(ofRow: row)) else { continue }
+                                if outBitmap == nil { outBitmap = DeleteBitmap(rowCount: Int(outputEntry.rowCount)) }
+                                if outBitmap!.insert(out) { carried += 1 }
+                            }
+                        }
+                        if let outBitmap {
+                            let name = CollectionFiles.newBitmapName(.compactor)
+                            try outBitmap.write(to: "\(path)/\(name)")
+                            created.append(name)
+                            entry!.deleteFile = name
+                            entry!.deletedCount = UInt64(outBitmap.deletedCount)
+                        }
+                    }
+                    return ManifestEdit(removedSegments: Set(task.inputs), addedSegment: entry)
+                }
+            } catch {
+                // The MANIFEST on disk may name the output when the publish failed after its rename:
+                // keep it then; unreferenced, the next run's cleanup removes it.
+                if case .publishUncertain = error { created = [] }
+                throw error.error
             }
-            defer { mlock.unlock() }
-            let current = try Manifest.read(directory: path)
-            // Inputs must still be live (only a compactor removes segments, and we hold its lock).
-            let positions = task.inputs.compactMap { name in current.segments.firstIndex { $0.name == name } }
-            guard positions.count == task.inputs.count else {
+            guard let published else {
                 for n in created { FileSystem.removeIfPresent("\(path)/\(n)") }
                 return nil
             }
-            // Rows deleted since the snapshot: mark them in the output.
-            var carried = 0
-            var outBitmap: DeleteBitmap? = nil
-            if let outputName, let outputEntry {
-                var outSegment: Segment? = nil
-                for (input, p) in zip(inputs, positions) where current.segments[p].deleteFile != input.entry.deleteFile {
-                    let now = try DeleteBitmap.read(path: "\(path)/\(current.segments[p].deleteFile!)")
-                    for row in now.rows where !input.isDeleted(row: row) {
-                        if outSegment == nil { outSegment = try Segment.open(path: "\(path)/\(outputName)") }
-                        guard let out = try outSegment!.row(forId: try input.segment.id(ofRow: row)) else { continue }
-                        if outBitmap == nil { outBitmap = DeleteBitmap(rowCount: Int(outputEntry.rowCount)) }
-                        if outBitmap!.insert(out) { carried += 1 }
-                    }
-                }
-            }
-            let now = WallClock.milliseconds()
-            var next = current
-            next.generation = current.generation + 1
-            next.createdMilliseconds = now
-            var entry = outputEntry
-            if let outBitmap, entry != nil {
-                let name = CollectionFiles.newBitmapName(.compactor)
-                try outBitmap.write(to: "\(path)/\(name)")
-                created.append(name)
-                entry!.deleteFile = name
-                entry!.deletedCount = UInt64(outBitmap.deletedCount)
-            }
-            let first = positions.min()!
-            var segments: [ManifestSegment] = []
-            for (i, s) in current.segments.enumerated() {
-                if i == first, let entry { segments.append(entry) }
-                if positions.contains(i) {
-                    next.obsolete.append(ObsoleteFile(name: s.name, sinceMilliseconds: now))
-                    if let d = s.deleteFile { next.obsolete.append(ObsoleteFile(name: d, sinceMilliseconds: now)) }
-                } else {
-                    segments.append(s)
-                }
-            }
-            next.segments = segments
-            Maintenance.collectGarbage(&next, directory: path, graceSeconds: policy.graceSeconds, now: now)
-            do {
-                try next.publish(directory: path)
-            } catch {
-                // The rename may have happened (the directory fsync comes after it): the MANIFEST on
-                // disk may name the output, so keep it; unreferenced, the next run's cleanup removes it.
-                created = []
-                throw error
-            }
             return CompactionResult.Done(task: task, output: outputName, rowsWritten: Int(outputEntry?.rowCount ?? 0),
                                          bytesWritten: outputEntry?.fileBytes ?? 0, deletesCarriedOver: carried,
-                                         seconds: monotonicSeconds() - start, generation: next.generation)
+                                         seconds: monotonicSeconds() - start, generation: published.generation)
         } catch {
             // The writer's temporary files (and spools) go with it; a finished output by name.
             writer?.abort()
@@ -416,24 +397,14 @@ public final class Compactor {
             try seg.checkSectionChecksums([.schema, .idIndex, .column])
             var vectors = try SectionChecksumStream(seg, kind: .vectors)
             var ids = try SectionChecksumStream(seg, kind: .ids)
-            let columns = seg.schema.columns
-            var start = 0
-            while start < seg.rowCount {
-                let end = min(seg.rowCount, start + SegmentRowReader.chunkRows)
-                var values = [[PayloadValue]](repeating: [], count: end - start)
-                for c in columns {
-                    try typed { try seg.scan(column: c.name, rows: start..<end) { row, v in values[row - start].append(v) } }
+            try SegmentLiveRows(input).forEach(afterChunk: { rows in
+                vectors.hash(upTo: rows.upperBound * seg.vectorStride)
+                ids.hash(upTo: rows.upperBound * 8)
+                Maintenance.dropPages(seg, rows: rows)
+            }) { (_, record) throws(StrataError) in
+                try record.vector.withUnsafeBufferPointer { (p) throws(StrataError) in
+                    try writer.appendAdmitted(id: record.id, vector: p, values: record.payload)
                 }
-                for row in start..<end where !input.isDeleted(row: row) {
-                    let v = try seg.vector(row: row)
-                    try v.withUnsafeBufferPointer { (p) throws(StrataError) in
-                        try writer.appendAdmitted(id: seg.unsafeId(ofRow: row), vector: p, values: values[row - start])
-                    }
-                }
-                vectors.hash(upTo: end * seg.vectorStride)
-                ids.hash(upTo: end * 8)
-                Maintenance.dropPages(seg, rows: start..<end)
-                start = end
             }
             try vectors.finish()
             try ids.finish()
@@ -459,9 +430,26 @@ enum Maintenance {
     /// throws here, before the directory is listed.
     @discardableResult
     static func cleanUp(directory: String, owner: CollectionFiles.Owner, graceSeconds: Double) throws(StrataError) -> Int {
-        guard let mlock = try FileLock.acquire(CollectionFiles.manifestLock(directory), wait: true) else { return 0 }
-        defer { mlock.unlock() }
-        var manifest = try Manifest.read(directory: directory)
+        var removed = 0
+        var obsoleteBefore = 0
+        let published: Manifest?
+        do throws(ManifestEdit.Failure) {
+            published = try ManifestEdit.commit(directory: directory, graceSeconds: graceSeconds) { (manifest, _) throws(StrataError) -> ManifestEdit? in
+                obsoleteBefore = manifest.obsolete.count
+                removed = try removeLeftovers(of: manifest, directory: directory, owner: owner)
+                // Nothing else changes: the commit publishes only when obsolete files were removed.
+                return ManifestEdit()
+            }
+        } catch {
+            throw error.error
+        }
+        if let published { removed += obsoleteBefore - published.obsolete.count }
+        return removed
+    }
+
+    /// Removes `owner`'s files that `manifest` neither references nor lists as obsolete (see
+    /// ``cleanUp(directory:owner:graceSeconds:)``). Call with MANIFEST.lock held.
+    private static func removeLeftovers(of manifest: Manifest, directory: String, owner: CollectionFiles.Owner) throws(StrataError) -> Int {
         var keep = manifest.referencedFiles
         for o in manifest.obsolete { keep.insert(o.name) }
         var removed = 0
@@ -481,15 +469,6 @@ enum Maintenance {
                 FileSystem.removeIfPresent("\(directory)/\(name)")
                 removed += 1
             }
-        }
-        let before = manifest.obsolete.count
-        let now = WallClock.milliseconds()
-        collectGarbage(&manifest, directory: directory, graceSeconds: graceSeconds, now: now)
-        if manifest.obsolete.count != before {
-            removed += before - manifest.obsolete.count
-            manifest.generation += 1
-            manifest.createdMilliseconds = now
-            try manifest.publish(directory: directory)
         }
         return removed
     }

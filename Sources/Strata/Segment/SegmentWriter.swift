@@ -77,6 +77,8 @@ public final class SegmentWriter {
     private var columns: [ColumnSpool] = []
     private var state: State = .open
     private var rowScratch: [Float]
+    /// The row checks (shared with the collection's insert path).
+    private let validator: RowValidator
     /// Builds the optional search sections (payload indexes, BM25, sparse vectors); nil when none.
     var searchBuilder: SearchSectionsBuilder?
 
@@ -100,6 +102,7 @@ public final class SegmentWriter {
         self.options = options
         stride = SegmentFormat.vectorStride(dimension: schema.dimension, elementType: schema.elementType)
         rowScratch = [Float](repeating: 0, count: schema.dimension)
+        validator = RowValidator(schema: schema, path: nil, owner: "schema")
         let search = try SearchSectionsBuilder(schema: schema, options: options.search)
         searchBuilder = search.isEmpty ? nil : search
         output = try AtomicFileWriter(publishingAt: path)
@@ -128,19 +131,11 @@ public final class SegmentWriter {
     /// column, type mismatch, null in a non-nullable column)
     /// rejects the batch and leaves the writer usable. Duplicate ids are detected by ``finish()``.
     public func append(_ rows: [SegmentRow]) throws(StrataError) {
+        try checkOpen()
         var positional: [[PayloadValue]] = []
         positional.reserveCapacity(rows.count)
         for (n, row) in rows.enumerated() {
-            var values = [PayloadValue](repeating: .null, count: schema.columns.count)
-            for (name, value) in row.payload {
-                let i: Int
-                do { i = try schema.columnIndex(named: name) } catch {
-                    throw StrataError(.unknownColumn, "row \(n) (id \(row.id)): \(error.message)")
-                }
-                values[i] = value
-            }
-            try checkRow(vector: row.vector, values: values, label: "row \(n) (id \(row.id))")
-            positional.append(values)
+            positional.append(try validator.check(row, label: "row \(n) (id \(row.id))"))
         }
         for (row, values) in zip(rows, positional) {
             try row.vector.withBytes { (raw) throws(StrataError) in try appendChecked(id: row.id, vector: raw.bindMemory(to: Float.self), values: values) }
@@ -149,7 +144,9 @@ public final class SegmentWriter {
 
     /// Appends one row with payload values in schema column order (`.null` for missing).
     public func append(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
-        try checkRow(vector: vector, values: values, label: "row id \(id)")
+        try checkOpen()
+        try validator.checkVector(vector, label: "row id \(id)")
+        try validator.checkValues(values, label: "row id \(id)")
         try appendChecked(id: id, vector: vector, values: values)
     }
 
@@ -157,44 +154,14 @@ public final class SegmentWriter {
     /// check of ``append(id:vector:values:)`` but the norm limit, which applies when a row is
     /// admitted, so that rows stored before the limit existed are carried over, never lost.
     func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
-        try checkRow(vector: vector, values: values, label: "row id \(id)", normLimit: false)
+        try checkOpen()
+        try validator.checkVector(vector, label: "row id \(id)", normLimit: false)
+        try validator.checkValues(values, label: "row id \(id)")
         try appendChecked(id: id, vector: vector, values: values)
     }
 
-    private func checkRow<V: Collection<Float>>(vector: V, values: [PayloadValue], label: String, normLimit: Bool = true) throws(StrataError) {
+    private func checkOpen() throws(StrataError) {
         guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished", path: path) }
-        guard vector.count == schema.dimension else {
-            throw StrataError(.dimensionMismatch, "\(label): vector has \(vector.count) dimensions, schema has \(schema.dimension)")
-        }
-        var norm: Double = 0
-        for (d, x) in vector.enumerated() {
-            guard x.isFinite else { throw StrataError(.nonFiniteValue, "\(label): element \(d) is \(x)") }
-            if schema.elementType == .float16, abs(x) > 65504 {
-                throw StrataError(.nonFiniteValue, "\(label): element \(d) = \(x) overflows float16")
-            }
-            norm += Double(x) * Double(x)
-        }
-        if normLimit { try VectorLimits.check(squaredNorm: norm, what: label) }
-        if schema.metric == .cosine, !(norm > 0) {
-            throw StrataError(.invalidValue, "\(label): a zero vector has no cosine direction")
-        }
-        for value in values {
-            var bytes = 0
-            if case .string(let s) = value { bytes = s.utf8.count }
-            if case .stringList(let l) = value { bytes = l.reduce(0) { $0 + $1.utf8.count } + 4 * l.count }
-            guard bytes <= Self.maximumValueBytes else {
-                throw StrataError(.invalidValue, "\(label): a payload value of \(bytes) bytes exceeds \(Self.maximumValueBytes)")
-            }
-        }
-        guard values.count == schema.columns.count else {
-            throw StrataError(.invalidArgument, "\(label): \(values.count) payload values for \(schema.columns.count) columns")
-        }
-        for (value, spec) in zip(values, schema.columns) where !value.fits(spec.type, nullable: spec.nullable) {
-            if case .null = value {
-                throw StrataError(.typeMismatch, "\(label): column '\(spec.name)' is not nullable")
-            }
-            throw StrataError(.typeMismatch, "\(label): column '\(spec.name)' is \(spec.type), got \(value)")
-        }
     }
 
     private func appendChecked(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {

@@ -36,12 +36,10 @@ final class CollectionCorruptionTests: CollectionTestCase {
             let snap = try c.snapshot()
             var rows: [UInt64: String] = [:]
             var duplicate = false
-            do {
-                try snap.forEachRow { r in
-                    let v = "\(r.payload) \(r.vector.map(\.bitPattern))"
-                    if rows.updateValue(v, forKey: r.id) != nil { duplicate = true }
-                }
-            } catch let e as StrataError { throw e } catch { throw StrataError(.corrupt, "untyped error \(error)") }
+            try snap.forEachRow { r in
+                let v = "\(r.payload) \(r.vector.map(\.bitPattern))"
+                if rows.updateValue(v, forKey: r.id) != nil { duplicate = true }
+            }
             if duplicate { rows[UInt64.max] = "duplicate id" }
             self.rows = rows
             count = snap.count

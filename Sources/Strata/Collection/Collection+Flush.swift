@@ -1,0 +1,154 @@
+// Flush: seals the buffer into a new segment, turns pending deletes of sealed rows into delete
+// bitmaps, starts a new WAL and publishes all of it as one manifest edit (ManifestEdit.swift).
+import StrataFormat
+import StrataIndex
+import Synchronization
+
+extension StrataCollection {
+    /// What a flush did.
+    public struct FlushSummary: Sendable {
+        /// The new segment (nil when only deletes were flushed).
+        public var segment: String?
+        /// Rows sealed into it.
+        public var rows: Int
+        /// Its size in bytes.
+        public var bytes: UInt64
+        /// Delete bitmaps written.
+        public var bitmapsWritten: Int
+        /// Pending deletes of sealed rows turned into bitmap bits.
+        public var deletesApplied: Int
+        /// Manifest generation published.
+        public var generation: UInt64
+        /// Wall time.
+        public var seconds: Double
+    }
+
+    /// Seals the buffer into a new segment (with an index when it has enough rows), writes delete
+    /// bitmaps for pending deletes of sealed rows, starts a new WAL and publishes a manifest.
+    /// Returns nil when there was nothing to flush.
+    @discardableResult
+    public func flush() throws(StrataError) -> FlushSummary? {
+        try writeLock.locked { () throws(StrataError) -> FlushSummary? in
+            try checkWritable()
+            return try flushLocked()
+        }
+    }
+
+    func flushLocked() throws(StrataError) -> FlushSummary? {
+        let start = monotonicSeconds()
+        let (m, oldVersion) = stateLock.locked { (mem, version) }
+        guard !m.isEmpty, let oldWAL = wal else { return nil }
+        var created: [String] = []
+        do throws(StrataError) {
+            // 1. The buffer's live rows into a new segment (durable, not yet referenced).
+            var newEntry: ManifestSegment? = nil
+            if !m.index.isEmpty {
+                let name = CollectionFiles.newSegmentName(.writer)
+                var wo = SegmentWriterOptions()
+                wo.rowsPerBlock = options.rowsPerBlock
+                wo.index = options.index
+                wo.search = options.search
+                let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
+                created.append(name)
+                try m.forEachLiveRow { (chunk, r) throws(StrataError) in
+                    try chunk.vectors.withBytes { (raw) throws(StrataError) in
+                        let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
+                        try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
+                    }
+                }
+                let summary = try writer.finish()
+                newEntry = ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
+                                           fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+            }
+            // 2. The next WAL (durable, not yet referenced).
+            let nextSequence = oldVersion.manifest.walSequence + 1
+            let nextWALName = CollectionFiles.walName(nextSequence)
+            // Creating it renames over any file of that name. Open removed an empty leftover; one that
+            // is still here holds records no manifest of ours accounts for: refuse, never overwrite.
+            guard !FileSystem.exists("\(path)/\(nextWALName)") else {
+                throw StrataError(.alreadyExists, "\(nextWALName) already exists and holds records the manifest (WAL \(oldVersion.manifest.walSequence)) "
+                                  + "does not account for (an older MANIFEST put back?); flush refuses to overwrite it: move it away",
+                                  path: "\(path)/\(nextWALName)")
+            }
+            try WALReader.create(directory: path, sequence: nextSequence)
+            created.append(nextWALName)
+            // 3. One manifest edit, made against the manifest current under MANIFEST.lock (a compactor
+            //    may have published): bitmaps for pending deletes, the new segment, the new WAL.
+            var fresh = oldVersion
+            var changed: [Int: DeleteBitmap] = [:]
+            var applied = 0
+            var newSegment: OpenSegment? = nil
+            var nextWAL: WALWriter? = nil
+            let published: Manifest?
+            do throws(ManifestEdit.Failure) {
+                published = try ManifestEdit.commit(directory: path, graceSeconds: options.obsoleteFileGraceSeconds) { (current, _) throws(StrataError) -> ManifestEdit? in
+                    guard current.walSequence == oldVersion.manifest.walSequence else {
+                        throw StrataError(.corrupt, "the manifest names WAL \(current.walSequence), this writer holds \(oldVersion.manifest.walSequence)",
+                                          path: CollectionFiles.manifest(path), section: "manifest")
+                    }
+                    if current.generation != oldVersion.manifest.generation {
+                        fresh = try Version.open(directory: path, manifest: current, reusing: oldVersion, options: options.segmentOpenOptions)
+                    }
+                    // Pending deletes resolve to rows through every sealed segment's id_index and ids (newest
+                    // first), here and when the WAL's records were applied (an upsert or delete whose id the
+                    // look-up missed is no pending delete at all); the bitmaps written below carry the old
+                    // ones forward (checked when read). Check those sections before publishing a bitmap or
+                    // retiring a WAL that depends on them (once per open segment).
+                    for s in fresh.segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
+                    for id in m.sealedDeletes {
+                        guard let (s, row) = fresh.locate(id) else { continue }
+                        if changed[s] == nil { changed[s] = fresh.segments[s].bitmap ?? DeleteBitmap(rowCount: fresh.segments[s].segment.rowCount) }
+                        if changed[s]!.insert(row) { applied += 1 }
+                    }
+                    var edit = ManifestEdit(walSequence: nextSequence)
+                    for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
+                        let name = CollectionFiles.newBitmapName(.writer)
+                        try bitmap.write(to: "\(path)/\(name)")
+                        created.append(name)
+                        edit.bitmaps.append(ManifestEdit.BitmapChange(segment: fresh.segments[s].entry.name, file: name,
+                                                                      deletedCount: UInt64(bitmap.deletedCount)))
+                    }
+                    if let newEntry {
+                        edit.addedSegment = newEntry
+                        newSegment = OpenSegment(entry: newEntry, segment: try Segment.open(path: "\(path)/\(newEntry.name)", options: options.segmentOpenOptions),
+                                                 bitmap: nil)
+                    }
+                    nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, version: .current,
+                                            validLength: UInt64(WALFormat.headerLength), nextRecordNumber: 1)
+                    return edit
+                }
+            } catch {
+                nextWAL?.close()
+                if case .publishUncertain(let e) = error {
+                    // The MANIFEST on disk may name the new segment, bitmaps and WAL: keep them
+                    // (unreferenced, they are leftovers the next open removes) and refuse further
+                    // writes, since this handle cannot know which WAL the disk names.
+                    created = []
+                    failed = e
+                }
+                throw error.error
+            }
+            guard let published, let nextWAL else { throw StrataError(.invalidArgument, "flush published no manifest", path: path) }
+            // Published: from here on nothing may fail. The edit kept the segments' order and
+            // appended the new one.
+            created = []
+            var segments = fresh.segments
+            for i in segments.indices { segments[i].entry = published.segments[i] }
+            for (s, bitmap) in changed { segments[s].bitmap = bitmap }
+            if let newSegment { segments.append(newSegment) }
+            let nextVersion = Version(directory: path, manifest: published, segments: segments)
+            stateLock.locked {
+                version = nextVersion
+                mem = MemTable()
+                wal = nextWAL
+            }
+            oldWAL.close()
+            return FlushSummary(segment: newEntry?.name, rows: newEntry.map { Int($0.rowCount) } ?? 0, bytes: newEntry?.fileBytes ?? 0,
+                                bitmapsWritten: changed.count, deletesApplied: applied, generation: published.generation,
+                                seconds: monotonicSeconds() - start)
+        } catch {
+            for name in created { FileSystem.removeIfPresent("\(path)/\(name)") }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// A change to the collection manifest as a value (LevelDB's VersionEdit is the model): delete
+// bitmaps replaced, segments removed and added, the WAL rotated. A flush and a compaction task each
+// describe what they did as an edit; `ManifestEdit.commit` applies it, under MANIFEST.lock, to the
+// manifest current at that moment (another process may have published since they started) and
+// publishes the next generation. Every manifest change goes through it, so that the generation
+// bump, the obsolete-file list and the garbage collection are written down once.
+import StrataFormat
+
+/// What one publish changes in the manifest.
+struct ManifestEdit {
+    /// A new delete bitmap for a live segment (its old bitmap, if any, becomes obsolete).
+    struct BitmapChange {
+        /// Segment file name.
+        var segment: String
+        /// The new bitmap file.
+        var file: String
+        /// Rows the new bitmap marks deleted.
+        var deletedCount: UInt64
+    }
+
+    /// New bitmaps, in the order their old files are listed as obsolete.
+    var bitmaps: [BitmapChange] = []
+    /// Segments leaving the live set; they and their bitmaps become obsolete.
+    var removedSegments: Set<String> = []
+    /// A new segment: in the place of the first removed segment, or after the last one.
+    var addedSegment: ManifestSegment? = nil
+    /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
+    var walSequence: UInt64? = nil
+
+    /// Whether the edit changes nothing (only garbage collection may then publish).
+    var isEmpty: Bool { bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && walSequence == nil }
+
+    /// `current` with this edit applied: the next generation, created at `now`, with the files
+    /// the edit retires listed as obsolete since `now` (old bitmaps, then removed segments with
+    /// their bitmaps in manifest order, then the old WAL). Throws `.invalidArgument` when the edit
+    /// names a segment that `current` does not list (nothing is published then).
+    func applied(to current: Manifest, now: UInt64) throws(StrataError) -> Manifest {
+        var next = current
+        next.generation = current.generation + 1
+        next.createdMilliseconds = now
+        for change in bitmaps {
+            guard let i = next.segments.firstIndex(where: { $0.name == change.segment }) else {
+                throw StrataError(.invalidArgument, "a manifest edit names segment \(change.segment), which the manifest does not list")
+            }
+            if let old = next.segments[i].deleteFile { next.obsolete.append(ObsoleteFile(name: old, sinceMilliseconds: now)) }
+            next.segments[i].deleteFile = change.file
+            next.segments[i].deletedCount = change.deletedCount
+        }
+        if !removedSegments.isEmpty || addedSegment != nil {
+            let missing = removedSegments.subtracting(current.segments.map(\.name))
+            guard missing.isEmpty else {
+                throw StrataError(.invalidArgument, "a manifest edit removes segments that the manifest does not list: "
+                                  + missing.sorted().joined(separator: ", "))
+            }
+            var segments: [ManifestSegment] = []
+            var placed = false
+            for s in next.segments {
+                guard removedSegments.contains(s.name) else {
+                    segments.append(s)
+                    continue
+                }
+                if !placed, let addedSegment { segments.append(addedSegment) }
+                placed = true
+                next.obsolete.append(ObsoleteFile(name: s.name, sinceMilliseconds: now))
+                if let d = s.deleteFile { next.obsolete.append(ObsoleteFile(name: d, sinceMilliseconds: now)) }
+            }
+            if !placed, let addedSegment { segments.append(addedSegment) }
+            next.segments = segments
+        }
+        if let walSequence {
+            next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(current.walSequence), sinceMilliseconds: now))
+            next.walSequence = walSequence
+        }
+        return next
+    }
+
+    /// Why ``commit(directory:graceSeconds:_:)`` failed.
+    enum Failure: Error {
+        /// Before the publish: no manifest names anything the edit added.
+        case notPublished(StrataError)
+        /// In the publish: the rename may have happened (the directory fsync comes after it), so
+        /// the MANIFEST on disk may name what the edit added. Keep those files: unreferenced, they
+        /// are leftovers that the next cleanup removes.
+        case publishUncertain(StrataError)
+
+        /// The underlying error.
+        var error: StrataError {
+            switch self {
+            case .notPublished(let e), .publishUncertain(let e): return e
+            }
+        }
+    }
+
+    /// Under MANIFEST.lock: reads the current manifest, asks `prepare` for the edit to make to it
+    /// (given the manifest and the time the edit is stamped with; nil: publish nothing), applies
+    /// it, removes obsolete files whose grace period has ended and that no version of this process
+    /// holds, and publishes the result. Returns the published manifest, or nil when nothing was
+    /// published (`prepare` returned nil, or an empty edit found no garbage to collect).
+    static func commit(directory: String, graceSeconds: Double,
+                       _ prepare: (_ current: Manifest, _ now: UInt64) throws(StrataError) -> ManifestEdit?) throws(Failure) -> Manifest? {
+        var publishing = false
+        do throws(StrataError) {
+            let lock = try lockManifest(directory: directory)
+            defer { lock.unlock() }
+            let current = try Manifest.read(directory: directory)
+            let now = WallClock.milliseconds()
+            guard let edit = try prepare(current, now) else { return nil }
+            var next = try edit.applied(to: current, now: now)
+            let obsolete = next.obsolete.count
+            Maintenance.collectGarbage(&next, directory: directory, graceSeconds: graceSeconds, now: now)
+            if edit.isEmpty, next.obsolete.count == obsolete { return nil }
+            publishing = true
+            try next.publish(directory: directory)
+            return next
+        } catch {
+            throw publishing ? .publishUncertain(error) : .notPublished(error)
+        }
+    }
+
+    /// Takes MANIFEST.lock, waiting for it. Every read-modify-publish of the manifest holds it, and
+    /// so does a reader that must not see a file of the version it read removed before it opens it.
+    static func lockManifest(directory: String) throws(StrataError) -> FileLock {
+        guard let lock = try FileLock.acquire(CollectionFiles.manifestLock(directory), wait: true) else {
+            throw StrataError(.io, "cannot lock the manifest", path: directory)
+        }
+        return lock
+    }
+}
