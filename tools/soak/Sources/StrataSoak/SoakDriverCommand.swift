@@ -190,12 +190,8 @@ struct SoakDriverCommand: ParsableCommand {
     }
 }
 
-/// Seconds since an arbitrary origin, monotonic (the library's clock is internal to it).
-func now() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
+/// Seconds since an arbitrary origin, monotonic: the library's one clock.
+func now() -> Double { monotonicSeconds() }
 
 /// Writes a JSON document to stdout as `strata --json` does (pretty, sorted keys); the reports here
 /// hold only finite numbers, so the CLI's null-for-non-finite rewriting is not needed.
