@@ -8,7 +8,7 @@ import StrataFormat
 import CStrataKernels
 
 /// Rows `0..<count` of `dimension` values that a build can read as float32 and measure against.
-package protocol BuildRows {
+protocol BuildRows {
     /// Number of rows.
     var count: Int { get }
     /// Values per row.
@@ -25,61 +25,61 @@ package protocol BuildRows {
 }
 
 /// float32 rows in memory: row `i` at `base + i * stride` (floats).
-package struct Float32Rows: BuildRows {
+struct Float32Rows: BuildRows {
     let base: UnsafePointer<Float>
     let stride: Int
-    package let dimension: Int
-    package let count: Int
+    let dimension: Int
+    let count: Int
 
-    package init(base: UnsafePointer<Float>, stride: Int, dimension: Int, count: Int) {
+    init(base: UnsafePointer<Float>, stride: Int, dimension: Int, count: Int) {
         self.base = base
         self.stride = stride
         self.dimension = dimension
         self.count = count
     }
 
-    package var rowBytes: Int { @inline(__always) get { dimension * 4 } }
+    var rowBytes: Int { @inline(__always) get { dimension * 4 } }
 
-    @inline(__always) package func row(_ i: Int) -> UnsafePointer<Float> { base + i * stride }
+    @inline(__always) func row(_ i: Int) -> UnsafePointer<Float> { base + i * stride }
 
-    @inline(__always) package func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    @inline(__always) func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         base + i * stride
     }
 
-    @inline(__always) package func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
+    @inline(__always) func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
         strata_l2sq_f32(query, base + i * stride, dimension)
     }
 
-    @inline(__always) package func rowAddress(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(base + i * stride) }
+    @inline(__always) func rowAddress(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(base + i * stride) }
 }
 
 /// float16 rows (raw bits) in memory: row `i` at `base + i * stride` (halves). Distances are from a
 /// float32 query to the float16 row (the C kernel widens as it goes).
-package struct Float16Rows: BuildRows {
+struct Float16Rows: BuildRows {
     let base: UnsafePointer<UInt16>
     let stride: Int
-    package let dimension: Int
-    package let count: Int
+    let dimension: Int
+    let count: Int
 
-    package init(base: UnsafePointer<UInt16>, stride: Int, dimension: Int, count: Int) {
+    init(base: UnsafePointer<UInt16>, stride: Int, dimension: Int, count: Int) {
         self.base = base
         self.stride = stride
         self.dimension = dimension
         self.count = count
     }
 
-    package var rowBytes: Int { @inline(__always) get { dimension * 2 } }
+    var rowBytes: Int { @inline(__always) get { dimension * 2 } }
 
-    @inline(__always) package func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    @inline(__always) func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         strata_f16_to_f32(base + i * stride, scratch, dimension)
         return UnsafePointer(scratch)
     }
 
-    @inline(__always) package func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
+    @inline(__always) func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
         strata_l2sq_f16(query, base + i * stride, dimension)
     }
 
-    @inline(__always) package func rowAddress(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(base + i * stride) }
+    @inline(__always) func rowAddress(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(base + i * stride) }
 }
 
 /// A segment's vectors section as mapped (row `i` at `base + i * strideBytes`), float32 or float16:
@@ -99,10 +99,10 @@ package struct VectorRows: BuildRows, @unchecked Sendable {
         self.elementType = elementType
     }
 
-    package var rowBytes: Int { dimension * (elementType == .float32 ? 4 : 2) }
+    var rowBytes: Int { dimension * (elementType == .float32 ? 4 : 2) }
 
     /// Copies row `i` into `out` as float32 (`dimension` floats).
-    @inline(__always) package func copy(row i: Int, into out: UnsafeMutablePointer<Float>) {
+    @inline(__always) func copy(row i: Int, into out: UnsafeMutablePointer<Float>) {
         let src = base + i * strideBytes
         switch elementType {
         case .float32: out.update(from: src.assumingMemoryBound(to: Float.self), count: dimension)
@@ -110,7 +110,7 @@ package struct VectorRows: BuildRows, @unchecked Sendable {
         }
     }
 
-    @inline(__always) package func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    @inline(__always) func float32Row(_ i: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         let src = base + i * strideBytes
         switch elementType {
         case .float32: return src.assumingMemoryBound(to: Float.self)
@@ -120,7 +120,7 @@ package struct VectorRows: BuildRows, @unchecked Sendable {
         }
     }
 
-    @inline(__always) package func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
+    @inline(__always) func squaredDistance(_ query: UnsafePointer<Float>, _ i: Int) -> Float {
         let src = base + i * strideBytes
         switch elementType {
         case .float32: return strata_l2sq_f32(query, src.assumingMemoryBound(to: Float.self), dimension)
@@ -128,10 +128,10 @@ package struct VectorRows: BuildRows, @unchecked Sendable {
         }
     }
 
-    @inline(__always) package func rowAddress(_ i: Int) -> UnsafeRawPointer { base + i * strideBytes }
+    @inline(__always) func rowAddress(_ i: Int) -> UnsafeRawPointer { base + i * strideBytes }
 
     /// The rows as a float32 buffer with its stride in floats, when stored as float32 (read in place).
-    package var float32InPlace: (buffer: UnsafeBufferPointer<Float>, rowStride: Int)? {
+    var float32InPlace: (buffer: UnsafeBufferPointer<Float>, rowStride: Int)? {
         guard elementType == .float32, count > 0, strideBytes % 4 == 0 else { return nil }
         let strideFloats = strideBytes / 4
         return (UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: (count - 1) * strideFloats + dimension),
@@ -139,7 +139,7 @@ package struct VectorRows: BuildRows, @unchecked Sendable {
     }
 
     /// Copies the rows `rows` (any order) densely into a new array (`rows.count * dimension` floats).
-    package func gather<C: Collection<Int>>(_ rows: C, threads: Int) -> [Float] where C.Index == Int {
+    func gather<C: Collection<Int>>(_ rows: C, threads: Int) -> [Float] where C.Index == Int {
         let d = dimension
         var out = [Float](repeating: 0, count: rows.count * d)
         out.withUnsafeMutableBufferPointer { o in

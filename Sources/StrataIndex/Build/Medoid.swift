@@ -2,7 +2,7 @@
 // the in-memory build (over its float32 input) and the out-of-core build (over the mapped segment).
 import CStrataKernels
 
-package enum Medoid {
+enum Medoid {
     /// Rows per chunk of the parallel mean: chunk sums are added in chunk order.
     static let chunkRows = 1 << 14
 
@@ -11,7 +11,7 @@ package enum Medoid {
     ///
     /// The mean is summed in `Double`, row by row within chunks of ``chunkRows`` and then chunk by
     /// chunk in chunk order, and rounded to float32 once: the result does not depend on `threads`.
-    package static func of<Rows: BuildRows>(_ rows: Rows, threads: Int) -> Int {
+    static func of<Rows: BuildRows>(_ rows: Rows, threads: Int) -> Int {
         let n = rows.count, d = rows.dimension
         if n <= 1 { return 0 }
         let chunk = chunkRows

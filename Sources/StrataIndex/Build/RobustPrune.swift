@@ -4,20 +4,20 @@
 import CStrataKernels
 
 /// The candidate list of one prune, in caller-owned scratch of at least `count` entries each.
-package struct PruneCandidates {
+struct PruneCandidates {
     /// Candidate ids; sorted in place by (distance, id).
-    package var ids: UnsafeMutablePointer<UInt32>
+    var ids: UnsafeMutablePointer<UInt32>
     /// Each candidate's squared L2 distance to the node being pruned; sorted with the ids.
-    package var distances: UnsafeMutablePointer<Float>
+    var distances: UnsafeMutablePointer<Float>
     /// Per-candidate flags, overwritten by the prune.
-    package var removed: UnsafeMutablePointer<Bool>
+    var removed: UnsafeMutablePointer<Bool>
     /// Where each candidate's row is in the prune's rows when that is not its id (the merge gathers
     /// its candidates densely, in arrival order); sorted with the ids. nil: row = id.
-    package var rowKeys: UnsafeMutablePointer<UInt32>?
+    var rowKeys: UnsafeMutablePointer<UInt32>?
     /// Number of candidates.
-    package var count: Int
+    var count: Int
 
-    package init(ids: UnsafeMutablePointer<UInt32>, distances: UnsafeMutablePointer<Float>, removed: UnsafeMutablePointer<Bool>,
+    init(ids: UnsafeMutablePointer<UInt32>, distances: UnsafeMutablePointer<Float>, removed: UnsafeMutablePointer<Bool>,
                  rowKeys: UnsafeMutablePointer<UInt32>? = nil, count: Int) {
         self.ids = ids
         self.distances = distances
@@ -27,7 +27,7 @@ package struct PruneCandidates {
     }
 }
 
-package enum RobustPrune {
+enum RobustPrune {
     /// Prunes `candidates` around `node` with `alpha`, writing at most `maxDegree` kept ids to `out`
     /// (which must not overlap the candidate arrays); returns how many.
     ///
@@ -37,7 +37,7 @@ package enum RobustPrune {
     /// float32 (widened into `scratch`, `dimension` floats, when `rows` are float16) to `c`'s row,
     /// so a float16 build prunes in the same asymmetric precision it searches with.
     @inline(__always)
-    package static func prune<Rows: BuildRows>(_ candidates: PruneCandidates, node: Int, alpha: Float, maxDegree r: Int,
+    static func prune<Rows: BuildRows>(_ candidates: PruneCandidates, node: Int, alpha: Float, maxDegree r: Int,
                                                rows: Rows, scratch: UnsafeMutablePointer<Float>,
                                                into out: UnsafeMutablePointer<UInt32>) -> Int {
         let ids = candidates.ids, dists = candidates.distances, removed = candidates.removed

@@ -1,6 +1,6 @@
 // Out-of-core graph build: DiskANN's answer to data larger than RAM (Subramanya et al. 2019, section
-// 4.2 "Indexing large datasets"), used by SegmentWriter.finish() when IndexOptions.memoryBudget is
-// smaller than an in-memory build of the whole segment would take.
+// 4.2 "Indexing large datasets"), used by IndexBuilder (for SegmentWriter.finish()) when
+// IndexOptions.memoryBudget is smaller than an in-memory build of the whole segment would take.
 //
 // 1. k-means (on a sample) splits the rows into C partitions; every row joins the `overlap` (2)
 //    partitions with the nearest centroids that still have room, so partitions are bounded by the
@@ -9,11 +9,11 @@
 //    is built over them in memory (VamanaBuilder, all threads), and its adjacency, in global row ids,
 //    is written to a temporary file (rows ascending, fixed-size records);
 // 3. merge: for each row, in row order, the lists of its partitions are united; a union longer than
-//    R is RobustPruned (exact distances from the mapped vectors) back to R; the result goes to a
-//    merged adjacency file (fixed-size records);
+//    R is RobustPruned (Build/RobustPrune.swift, exact float32 distances from the mapped vectors)
+//    back to R; the result goes to a merged adjacency file (fixed-size records);
 // 4. the merged graph is made reachable from the global medoid (the row nearest to the mean) by a
-//    BFS over the merged file and a few patched edges; SegmentWriter then streams the sector layout
-//    from the merged file and the mapped vectors.
+//    BFS over the merged file and a few patched edges (Build/MergedGraph.swift); IndexBuilder then
+//    streams the sector layout from the merged file and the mapped vectors.
 //
 // Anonymous memory: PQ codes and partition assignment (M + 6 B per row with overlap 2), one
 // partition's build (``PartitionedGraphBuilder/partitionBytesPerRow(dimension:parameters:)`` per row)

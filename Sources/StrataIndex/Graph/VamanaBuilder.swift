@@ -1,11 +1,13 @@
 // Vamana graph construction (DiskANN), parallel and deterministic.
 //
 // Algorithm (Subramanya et al. 2019, with the batching of ParlayANN for determinism):
-// 1. medoid = the row nearest to the mean; a seeded random graph of `initialDegree` out-edges per node;
+// 1. medoid = the row nearest to the mean (Build/Medoid.swift); a seeded random graph of
+//    `initialDegree` out-edges per node;
 // 2. for each pass (alpha 1.0 first, the configured alpha last), for the rows in a seeded random order,
 //    in fixed-size batches:
 //    a. in parallel, each row of the batch runs a greedy search for itself from the medoid with list
-//       size L on the graph as it was when the batch started (frozen), then RobustPrune(visited, alpha, R);
+//       size L on the graph as it was when the batch started (frozen), then RobustPrune(visited, alpha, R)
+//       (Build/RobustPrune.swift);
 //    b. in batch order, the pruned lists replace the rows' out-edges, and the reverse edges are
 //       grouped by target (stable, in batch order);
 //    c. in parallel over targets, each target appends its new in-neighbours; a list that would exceed
@@ -211,7 +213,7 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
     /// query keeps full precision).
     @inline(__always) func nav(_ q: UnsafePointer<Float>, _ i: Int) -> Float { navRows.squaredDistance(q, i) }
 
-    /// Start address and byte length of row `i` as navigated, for prefetching.
+    /// Start address of row `i` as navigated, for prefetching (``navRowBytes`` long).
     @inline(__always) func navRow(_ i: Int) -> UnsafeRawPointer { navRows.rowAddress(i) }
 
     @inline(__always) var navRowBytes: Int { navRows.rowBytes }
