@@ -8,12 +8,14 @@ let package = Package(
         .executable(name: "strata", targets: ["StrataCLI"]),
         // The collection test rig (crash-test child processes, tools/soak/run.sh); not part of `strata`.
         .executable(name: "strata-soak", targets: ["StrataSoak"]),
+        // Test support shared by Tests and tools/fuzz (fuzz harnesses, checksum re-sealing, fixture
+        // builders, the kernels' reference implementations); not part of the engine users link.
+        .library(name: "StrataTestSupport", targets: ["StrataTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // `swift package generate-documentation --target Strata` (the DocC catalog in Sources/Strata/Strata.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -50,7 +52,7 @@ let package = Package(
             ]
         ),
         // What the command-line tools need beside the engine: vector files, TSV payloads, input
-        // validation, synthetic datasets.
+        // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
             dependencies: ["Strata", "StrataFormat", "StrataIndex"]
@@ -61,15 +63,20 @@ let package = Package(
                 "Strata", "StrataFormat", "StrataIndex", "StrataTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(
             name: "StrataSoak",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/soak/Sources/StrataSoak"
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]),
+        // The fuzz harness bodies (tools/fuzz runs them under libFuzzer, the tests replay their
+        // crashers), checksum re-sealing, fixture builders and test oracles.
+        .target(
+            name: "StrataTestSupport",
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
+        ),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

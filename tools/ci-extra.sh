@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI extras for issue 6, run by .ci/run after the README test command (bash tools/test.sh):
+# CI extras (fuzzing, sanitizers, soak), run by .ci/run after the README test command (bash tools/test.sh):
 #   1. each libFuzzer target (tools/fuzz) for a fixed budget, seeded with the Fixtures and every
 #      earlier crasher; a new crash fails CI and leaves its input in Fixtures/fuzz-regressions/;
 #   2. under ThreadSanitizer: every CollectionTests case (readers on threads during writes, flushes

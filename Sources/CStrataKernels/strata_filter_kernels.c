@@ -1,8 +1,8 @@
-// Kernels of include/strata_filter_kernels.h.
+// Kernels of include/strata_filter_kernels.h; the variant is chosen by strata_dispatch.c's level.
 #include "strata_filter_kernels.h"
+#include "strata_dispatch_internal.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-#define STRATA_FILTER_X86 1
+#if STRATA_X86
 #include <immintrin.h>
 #endif
 
@@ -18,7 +18,7 @@ static void scan_scalar(const uint8_t *lut, const uint8_t *codes, size_t stride,
     }
 }
 
-#ifdef STRATA_FILTER_X86
+#if STRATA_X86
 // 64 rows whose code offsets (ids * m) are in off[0..63].
 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 static void scan64_vbmi(const uint8_t *lut, const uint8_t *codes, size_t m, const int32_t *off, uint16_t *out) {
@@ -185,17 +185,8 @@ size_t strata_select_smallest_u16(const uint16_t *sums, size_t n, size_t keep, u
     return k;
 }
 
-static int filter_isa = -1;
-
 int strata_pq_scan_u8_isa(void) {
-    if (filter_isa >= 0) return filter_isa;
-    int l = 0;
-#ifdef STRATA_FILTER_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) l = 2;
-#endif
-    filter_isa = l;
-    return l;
+    return strata_dispatch_level() == STRATA_LEVEL_AVX512 && strata_cpu_has_avx512vbmi() ? 2 : 0;
 }
 
 void strata_pq_scan_u8(const uint8_t *lut, const uint8_t *codes, size_t m,
@@ -205,7 +196,7 @@ void strata_pq_scan_u8(const uint8_t *lut, const uint8_t *codes, size_t m,
 
 void strata_pq_scan_u8_partial(const uint8_t *lut, const uint8_t *codes, size_t stride, size_t m,
                                const uint32_t *ids, size_t n, uint16_t *out) {
-#ifdef STRATA_FILTER_X86
+#if STRATA_X86
     if (strata_pq_scan_u8_isa() == 2 && m % 4 == 0 && m >= 4 && (m <= 128 || stride == m)) {
         size_t i = 0;
         int32_t off[64];

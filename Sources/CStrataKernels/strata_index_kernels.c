@@ -1,15 +1,17 @@
-// Strata index kernels (see include/strata_index_kernels.h). Run-time dispatch, no compiler flags.
+// Strata index kernels (see include/strata_index_kernels.h). Run-time dispatch on the level that
+// strata_dispatch.c chose for every kernel family; no compiler flags.
 //
 // Why C: the ADC look-up is a gather (one table entry per sub-space, chosen by a code byte), and the
 // table build / nearest-centroid loops want 16 lanes; neither is expressible in portable Swift
 // without FMA-by-libm calls on baseline x86-64 (STYLE.md practice 11).
 #include "strata_index_kernels.h"
+#include "strata_dispatch.h"
+#include "strata_dispatch_internal.h"
 
 #include <float.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if STRATA_X86
 #include <immintrin.h>
-#define STRATA_X86 1
 #endif
 
 // ---------------------------------------------------------------- scalar references
@@ -80,7 +82,7 @@ static void adc_scalar(const float *table, const uint8_t *codes, size_t m,
     }
 }
 
-#ifdef STRATA_X86
+#if STRATA_X86
 // ---------------------------------------------------------------- AVX-512
 
 __attribute__((target("avx512f")))
@@ -342,34 +344,16 @@ static void l2tb_avx2(const float *x, size_t xstride, size_t n, const float *qt,
 
 // ---------------------------------------------------------------- dispatch
 
-static int isa_level = -1; // 2 avx512, 1 avx2, 0 scalar
+// The AVX-512 variants need only AVX-512 F, which the avx512 level includes; nearest centroid and ADC
+// have no AVX2 variant and run the scalar code at that level.
 
-static int strata_index_isa(void) {
-    int l = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
-    if (l >= 0) return l;
-    l = 0;
-#ifdef STRATA_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) l = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) l = 1;
-#endif
-    __atomic_store_n(&isa_level, l, __ATOMIC_RELAXED);
-    return l;
-}
-
-const char *strata_index_kernels_isa(void) {
-    switch (strata_index_isa()) {
-    case 2: return "avx512";
-    case 1: return "avx2";
-    default: return "scalar";
-    }
-}
+const char *strata_index_kernels_isa(void) { return strata_kernels_isa(); }
 
 void strata_l2_to_transposed_f32(const float *x, const float *ct, size_t d, size_t k, float *out) {
-#ifdef STRATA_X86
-    switch (strata_index_isa()) {
-    case 2: l2t_avx512(x, ct, d, k, out); return;
-    case 1: l2t_avx2(x, ct, d, k, out); return;
+#if STRATA_X86
+    switch (strata_dispatch_level()) {
+    case STRATA_LEVEL_AVX512: l2t_avx512(x, ct, d, k, out); return;
+    case STRATA_LEVEL_AVX2: l2t_avx2(x, ct, d, k, out); return;
     default: break;
     }
 #endif
@@ -378,10 +362,10 @@ void strata_l2_to_transposed_f32(const float *x, const float *ct, size_t d, size
 
 void strata_l2_block_transposed_f32(const float *x, size_t xstride, size_t n, const float *qt, size_t d,
                                     size_t k, float *out) {
-#ifdef STRATA_X86
-    switch (strata_index_isa()) {
-    case 2: l2tb_avx512(x, xstride, n, qt, d, k, out); return;
-    case 1: l2tb_avx2(x, xstride, n, qt, d, k, out); return;
+#if STRATA_X86
+    switch (strata_dispatch_level()) {
+    case STRATA_LEVEL_AVX512: l2tb_avx512(x, xstride, n, qt, d, k, out); return;
+    case STRATA_LEVEL_AVX2: l2tb_avx2(x, xstride, n, qt, d, k, out); return;
     default: break;
     }
 #endif
@@ -389,17 +373,17 @@ void strata_l2_block_transposed_f32(const float *x, size_t xstride, size_t n, co
 }
 
 uint32_t strata_nearest_transposed_f32(const float *x, const float *ct, size_t d, size_t k, float *dist) {
-#ifdef STRATA_X86
-    if (strata_index_isa() == 2) return nearest_avx512(x, ct, d, k, dist);
+#if STRATA_X86
+    if (strata_dispatch_level() == STRATA_LEVEL_AVX512) return nearest_avx512(x, ct, d, k, dist);
 #endif
     return nearest_scalar(x, ct, d, k, dist);
 }
 
 void strata_pq_table_f32(const float *q, const float *ct, size_t m, size_t dsub, int kind, float *table) {
-#ifdef STRATA_X86
-    switch (strata_index_isa()) {
-    case 2: pq_table_avx512(q, ct, m, dsub, kind, table); return;
-    case 1: pq_table_avx2(q, ct, m, dsub, kind, table); return;
+#if STRATA_X86
+    switch (strata_dispatch_level()) {
+    case STRATA_LEVEL_AVX512: pq_table_avx512(q, ct, m, dsub, kind, table); return;
+    case STRATA_LEVEL_AVX2: pq_table_avx2(q, ct, m, dsub, kind, table); return;
     default: break;
     }
 #endif
@@ -408,8 +392,8 @@ void strata_pq_table_f32(const float *q, const float *ct, size_t m, size_t dsub,
 
 void strata_pq_adc_f32(const float *table, const uint8_t *codes, size_t m,
                        const uint32_t *ids, size_t n, float *out) {
-#ifdef STRATA_X86
-    if (strata_index_isa() == 2) { adc_avx512(table, codes, m, ids, n, out); return; }
+#if STRATA_X86
+    if (strata_dispatch_level() == STRATA_LEVEL_AVX512) { adc_avx512(table, codes, m, ids, n, out); return; }
 #endif
     adc_scalar(table, codes, m, ids, n, out);
 }

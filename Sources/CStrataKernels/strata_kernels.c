@@ -10,28 +10,21 @@
 //   avx2     avx2,fma,f16c                             8 x f32        scalar loop
 //   scalar   (baseline)                                -              -
 //
-// The level is chosen once, by `__builtin_cpu_supports` (which also checks that the OS saves the
-// YMM/ZMM state), in a constructor or on first use, and cached as a pointer to a constant table of
-// function pointers in a C11 atomic. The environment variable STRATA_KERNELS=scalar|avx2|avx512 caps
-// the level (for tests and benchmarks); a level the CPU lacks falls back to the best one below it.
-// `strata_kernels_force` does the same in-process.
+// The level is the one strata_dispatch.c chose for every kernel family (the best the CPU has,
+// capped by STRATA_KERNELS or strata_kernels_force); each call reads it and goes through a constant
+// table of function pointers for that level.
 //
 // Results differ between levels only by floating-point summation order (several accumulators, FMA
 // vs. multiply-then-add); float16 <-> float32 conversion is bit-exact at every level (IEEE binary16,
 // round to nearest even; NaNs stay NaN, quieted, payload truncated as the F16C instructions do).
 
 #include "strata_kernels.h"
+#include "strata_dispatch_internal.h"
 
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
+#if STRATA_X86
 #include <immintrin.h>
-#define STRATA_X86 1
-#else
-#define STRATA_X86 0
 #endif
 
 // MARK: - Scalar float16 <-> float32 (exact; the reference for the vector paths' tails)
@@ -474,9 +467,8 @@ STRATA_AVX512 static void f32_to_f16_avx512(const float *src, uint16_t *dst, siz
 
 // MARK: - Dispatch
 
-/// One instruction-set level: its name and its kernels.
+/// One instruction-set level's kernels.
 typedef struct strata_kernel_table {
-    const char *name;
     float (*dot_f32)(const float *, const float *, size_t);
     float (*l2sq_f32)(const float *, const float *, size_t);
     float (*dot_f16)(const float *, const uint16_t *, size_t);
@@ -485,98 +477,24 @@ typedef struct strata_kernel_table {
     void (*f32_to_f16)(const float *, uint16_t *, size_t);
 } strata_kernel_table;
 
-enum { LEVEL_SCALAR = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2, LEVEL_COUNT = 3 };
+#define TABLE_SCALAR                                                                                   \
+    {dot_f32_scalar, l2sq_f32_scalar, dot_f16_scalar, l2sq_f16_scalar, f16_to_f32_scalar, f32_to_f16_scalar}
 
-static const strata_kernel_table table_scalar = {
-    "scalar", dot_f32_scalar, l2sq_f32_scalar, dot_f16_scalar, l2sq_f16_scalar,
-    f16_to_f32_scalar, f32_to_f16_scalar,
-};
-
+/// The kernels of each level, indexed by STRATA_LEVEL_*.
+static const strata_kernel_table tables[STRATA_LEVEL_COUNT] = {
+    [STRATA_LEVEL_SCALAR] = TABLE_SCALAR,
 #if STRATA_X86
-static const strata_kernel_table table_avx2 = {
-    "avx2", dot_f32_avx2, l2sq_f32_avx2, dot_f16_avx2, l2sq_f16_avx2,
-    f16_to_f32_avx2, f32_to_f16_avx2,
-};
-static const strata_kernel_table table_avx512 = {
-    "avx512", dot_f32_avx512, l2sq_f32_avx512, dot_f16_avx512, l2sq_f16_avx512,
-    f16_to_f32_avx512, f32_to_f16_avx512,
-};
-#endif
-
-/// The table in use. NULL until the constructor (or the first call, whichever comes first) resolves
-/// it; racing first calls all compute and store the same value, so no lock is needed.
-static _Atomic(const strata_kernel_table *) active_table = NULL;
-
-/// The highest level this CPU and OS support.
-static int best_supported_level(void) {
-#if STRATA_X86
-    __builtin_cpu_init();  // needed when we run before the constructors that set up the CPU model
-    // F16C is read from CPUID directly: __builtin_cpu_supports("f16c") reads __cpu_features2, which
-    // older libgcc versions lack (a link error) or number differently. AVX2 passing implies that the
-    // OS saves the YMM state, which is all F16C needs.
-    unsigned eax, ebx, ecx, edx;
-    int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    if (!avx2) return LEVEL_SCALAR;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")) {
-        return LEVEL_AVX512;
-    }
-    return LEVEL_AVX2;
+    [STRATA_LEVEL_AVX2] = {dot_f32_avx2, l2sq_f32_avx2, dot_f16_avx2, l2sq_f16_avx2, f16_to_f32_avx2,
+                           f32_to_f16_avx2},
+    [STRATA_LEVEL_AVX512] = {dot_f32_avx512, l2sq_f32_avx512, dot_f16_avx512, l2sq_f16_avx512,
+                             f16_to_f32_avx512, f32_to_f16_avx512},
 #else
-    return LEVEL_SCALAR;
+    [STRATA_LEVEL_AVX2] = TABLE_SCALAR,
+    [STRATA_LEVEL_AVX512] = TABLE_SCALAR,
 #endif
-}
+};
 
-/// The level named `name` ("scalar", "avx2", "avx512"), or -1.
-static int level_named(const char *name) {
-    if (name == NULL) return -1;
-    if (strcmp(name, "scalar") == 0) return LEVEL_SCALAR;
-    if (strcmp(name, "avx2") == 0) return LEVEL_AVX2;
-    if (strcmp(name, "avx512") == 0) return LEVEL_AVX512;
-    return -1;
-}
-
-static const strata_kernel_table *table_for_level(int level) {
-#if STRATA_X86
-    switch (level) {
-    case LEVEL_AVX512: return &table_avx512;
-    case LEVEL_AVX2: return &table_avx2;
-    default: return &table_scalar;
-    }
-#else
-    (void)level;
-    return &table_scalar;
-#endif
-}
-
-/// The default choice: the best supported level, capped by STRATA_KERNELS if it names a level.
-static const strata_kernel_table *default_table(void) {
-    int level = best_supported_level();
-    int cap = level_named(getenv("STRATA_KERNELS"));
-    if (cap >= 0 && cap < level) level = cap;
-    return table_for_level(level);
-}
-
-__attribute__((noinline)) static const strata_kernel_table *resolve_table(void) {
-    const strata_kernel_table *expected = NULL;
-    const strata_kernel_table *chosen = default_table();
-    // Keep whatever another thread (or strata_kernels_force) stored first.
-    if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, chosen, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        return expected;
-    }
-    return chosen;
-}
-
-__attribute__((constructor)) static void strata_kernels_constructor(void) {
-    (void)resolve_table();
-}
-
-static inline const strata_kernel_table *kernels(void) {
-    const strata_kernel_table *t = atomic_load_explicit(&active_table, memory_order_acquire);
-    if (__builtin_expect(t == NULL, 0)) t = resolve_table();
-    return t;
-}
+static inline const strata_kernel_table *kernels(void) { return &tables[strata_dispatch_level()]; }
 
 // MARK: - Public entry points
 
@@ -595,19 +513,3 @@ void strata_f32_to_f16(const float *src, uint16_t *dst, size_t n) { kernels()->f
 float strata_half_to_float(uint16_t h) { return half_to_float(h); }
 
 uint16_t strata_float_to_half(float f) { return float_to_half(f); }
-
-const char *strata_kernels_isa(void) { return kernels()->name; }
-
-const char *strata_kernels_force(const char *isa) {
-    const strata_kernel_table *t;
-    if (isa == NULL) {
-        t = default_table();
-    } else {
-        int level = level_named(isa);
-        if (level < 0) return NULL;
-        int best = best_supported_level();
-        t = table_for_level(level < best ? level : best);
-    }
-    atomic_store_explicit(&active_table, t, memory_order_release);
-    return t->name;
-}

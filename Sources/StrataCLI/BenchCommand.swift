@@ -1,11 +1,7 @@
-import StrataFormat
-import StrataIndex
-import StrataTools
 import ArgumentParser
-import Dispatch
 import Foundation
-import Histogram
 import Strata
+import StrataTools
 
 /// `strata bench`: build (or reuse) an indexed segment and sweep the search list size.
 struct BenchCommand: ParsableCommand {
@@ -113,12 +109,13 @@ struct BenchCommand: ParsableCommand {
             guard let segment else {
                 throw ValidationError("--filter needs --segment: a segment built with --payload-index (see strata bench-filter --help)")
             }
-            var args = ["--dataset", dataset, "--segment", segment, "--unfiltered", "--filter"] + filter
-            args += ["--L"] + L.map(String.init) + ["--rerank"] + rerank.map(String.init)
-            if let limit { args += ["--limit", String(limit)] }
-            if json { args.append("--json") }
-            let filtered = try FilterBenchCommand.parse(args)
-            return try filtered.run()
+            var bench = FilterBench(dataset: dataset, segment: segment)
+            bench.unfiltered = true
+            bench.filters = filter
+            bench.listSizes = L
+            bench.rerankDepths = rerank
+            bench.limit = limit
+            return try FilterBenchCommand.run(bench, json: json)
         }
         let segmentPath = segment ?? NSTemporaryDirectory() + "/strata-bench-\(getpid()).seg"
         var buildSeconds: Double? = nil
@@ -127,21 +124,21 @@ struct BenchCommand: ParsableCommand {
             options.index = index.options(force: true)
             options.progress = indexBuildProgressPrinter()
             progress("building \(segmentPath)...")
-            let (_, seconds, _) = try BuildCommand.buildSegment(
+            let built = try SegmentBuild.run(
                 vectors: dataset + "/base.fvecs", payload: nil, columns: [], ids: nil, metric: DistanceMetric(name: metric)!,
-                elementType: f16 ? .float16 : .float32, options: options, out: segmentPath)
-            buildSeconds = seconds
+                elementType: f16 ? .float16 : .float32, options: options, out: segmentPath, progress: progress)
+            buildSeconds = built.seconds
             // The build's freed heap stays in this process's RssAnon unless returned to the kernel;
             // the open below is measured as a serving process would see it.
             IndexMemory.trimHeap()
         }
         defer { if segment == nil { try? FileManager.default.removeItem(atPath: segmentPath) } }
-        let readBefore = diskReadBytes()
+        let readBefore = ProcessStatistics.diskReadBytes()
         let openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
         let beamWidth = self.beamWidth ?? (cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
         let readAhead = self.readAhead ?? cold
         var seg = try Segment.open(path: segmentPath, options: openOptions)
-        let rssAfterOpen = residentAnonymousMB()
+        let rssAfterOpen = ProcessStatistics.residentAnonymousMB()
         if !seg.hasIndex { FileHandle.standardError.write(Data("note: segment has no index; searches are exact\n".utf8)) }
         let queryFile = try VectorFile(path: dataset + "/query.fvecs")
         guard queryFile.dimension == seg.schema.dimension || queryFile.count == 0 else {
@@ -152,75 +149,47 @@ struct BenchCommand: ParsableCommand {
         let truth = try GroundTruth.read(dataset + "/groundtruth.ivecs", queries: n, k: k, rowCount: seg.rowCount)
         let queries = (0..<n).map(queryFile.row)
         var points: [Point] = []
-        for listSize in L {
+        var readStart: UInt64? = nil
+        let sweep = BenchSweep(queries: n, threads: threads)
+        _ = try sweep.run(L, prepare: { (listSize) throws(StrataError) -> BenchSweep.Search<SearchHit> in
             if cold {
                 // Pages mapped by this process survive POSIX_FADV_DONTNEED, so drop the mapping
                 // first (the old Segment unmaps when released), evict, then map afresh.
                 seg = try Segment.open(path: segmentPath, options: openOptions)
-                evictFromPageCache(segmentPath)
+                FileSystem.evictFromPageCache(segmentPath)
             }
-            let readStart = diskReadBytes()
+            readStart = ProcessStatistics.diskReadBytes()
             let options = SearchOptions(k: k, listSize: listSize, beamWidth: beamWidth, readAhead: readAhead)
-            var results = [[SearchHit]](repeating: [], count: n)
-            var latencies = [UInt64](repeating: 0, count: n)
-            var records = 0, hops = 0, cachedRecords = 0
-            let start = now()
-            if threads == 1 {
-                for q in 0..<n {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    let (hits, stats) = try seg.searchWithStats(query: queries[q], options: options)
-                    latencies[q] = DispatchTime.now().uptimeNanoseconds - t0
-                    results[q] = hits
-                    records += stats?.recordsRead ?? 0
-                    cachedRecords += stats?.cachedRecords ?? 0
-                    hops += stats?.hops ?? 0
-                }
-            } else {
-                let shared = ParallelRun(count: n)
-                let seg = seg
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    var q = t
-                    while q < n {
-                        let t0 = DispatchTime.now().uptimeNanoseconds
-                        let outcome = Result { try seg.searchWithStats(query: queries[q], options: options) }
-                        shared.store(q, outcome, nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
-                        q += threads
-                    }
-                }
-                let collected = try shared.collect()
-                results = collected.results
-                latencies = collected.latencies
-                records = collected.records
-                cachedRecords = collected.cachedRecords
-                hops = collected.hops
+            let seg = seg
+            return { (q) throws(StrataError) in
+                let (hits, stats) = try seg.searchWithStats(query: queries[q], options: options)
+                return (hits, BenchCounters(stats))
             }
-            let seconds = now() - start
-            let readBytes = diskReadBytes().flatMap { end in readStart.map { end - $0 } } ?? 0
-            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-            for l in latencies { _ = histogram.record(max(1, l)) }
-            points.append(Point(L: listSize, recall_at_10: recall(results, truth, at: 10), recall_at_k: recall(results, truth, at: k),
-                                qps: Double(n) / seconds,
-                                p50_ms: Double(histogram.valueAtPercentile(50)) / 1e6,
-                                p99_ms: Double(histogram.valueAtPercentile(99)) / 1e6,
-                                reads_per_query: Double(readBytes) / 4096 / Double(max(n, 1)),
-                                records_per_query: Double(records) / Double(max(n, 1)),
-                                cached_records_per_query: Double(cachedRecords) / Double(max(n, 1)),
-                                hops_per_query: Double(hops) / Double(max(n, 1))))
+        }, each: { listSize, pass in
+            let readBytes = ProcessStatistics.diskReadBytes().flatMap { end in readStart.map { end - $0 } } ?? 0
+            let p = Point(L: listSize, recall_at_10: pass.recall(truth, at: 10), recall_at_k: pass.recall(truth, at: k),
+                          qps: pass.qps,
+                          p50_ms: pass.latencyMilliseconds(percentile: 50),
+                          p99_ms: pass.latencyMilliseconds(percentile: 99),
+                          reads_per_query: Double(readBytes) / 4096 / Double(max(n, 1)),
+                          records_per_query: pass.perQuery(\.recordsRead),
+                          cached_records_per_query: pass.perQuery(\.cachedRecords),
+                          hops_per_query: pass.perQuery(\.hops))
+            points.append(p)
             if !json {
-                let p = points.last!
                 if points.count == 1 {
                     print("   L  recall@10      QPS   p50 ms   p99 ms  reads/q  records/q")
                 }
                 print("\(pad(String(p.L), 4, right: true))  \(pad(String(format: "%.4f", p.recall_at_10), 9, right: true))  \(pad(String(format: "%.0f", p.qps), 7, right: true))  \(pad(String(format: "%.3f", p.p50_ms), 7, right: true))  \(pad(String(format: "%.3f", p.p99_ms), 7, right: true))  \(pad(String(format: "%.1f", p.reads_per_query), 7, right: true))  \(pad(String(format: "%.1f", p.records_per_query), 9, right: true))")
             }
-        }
-        let readTotal = diskReadBytes().flatMap { end in readBefore.map { end - $0 } }
+        })
+        let readTotal = ProcessStatistics.diskReadBytes().flatMap { end in readBefore.map { end - $0 } }
         let cacheSummary = seg.nodeCacheSummary
         let output = Output(dataset: dataset, segment: segmentPath, build_seconds: buildSeconds, segment_bytes: seg.fileBytes,
                             rows: seg.rowCount, queries: n, k: k, threads: threads, cold: cold, beam_width: beamWidth,
                             read_ahead: readAhead, cache_nodes: cacheSummary.nodes, cache_mb: Double(cacheSummary.bytes) / 1048576,
                             kernels: StrataRuntime.kernelInstructionSet,
-                            rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: residentAnonymousMB(),
+                            rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: ProcessStatistics.residentAnonymousMB(),
                             disk_read_bytes: readTotal, points: points)
         if json {
             try printJSON(output)
@@ -230,59 +199,5 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))
         }
-    }
-
-    private func recall(_ results: [[SearchHit]], _ truth: [[Int32]], at depth: Int) -> Double {
-        StrataCLI.recall(results.map { $0.map(\.row) }, truth: truth, depth: depth) ?? 0
-    }
-}
-
-/// Bytes this process read from storage (`read_bytes` of /proc/self/io).
-func diskReadBytes() -> UInt64? {
-    guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("read_bytes:") {
-        return line.split(separator: " ").last.flatMap { UInt64($0) }
-    }
-    return nil
-}
-
-/// Drops a file's pages from the page cache (posix_fadvise DONTNEED).
-func evictFromPageCache(_ path: String) {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return }
-    fdatasync(fd)
-    _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-    close(fd)
-}
-
-/// Results of a multi-threaded pass, filled under a lock.
-final class ParallelRun: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [[SearchHit]]
-    private var latencies: [UInt64]
-    private var records = 0, hops = 0, cachedRecords = 0
-    private var failure: Error?
-
-    init(count: Int) {
-        results = [[SearchHit]](repeating: [], count: count)
-        latencies = [UInt64](repeating: 0, count: count)
-    }
-
-    func store(_ q: Int, _ outcome: Result<([SearchHit], BeamSearchStats?), Error>, nanoseconds: UInt64) {
-        lock.lock(); defer { lock.unlock() }
-        latencies[q] = nanoseconds
-        switch outcome {
-        case .success(let (hits, stats)):
-            results[q] = hits
-            records += stats?.recordsRead ?? 0
-            cachedRecords += stats?.cachedRecords ?? 0
-            hops += stats?.hops ?? 0
-        case .failure(let e): failure = e
-        }
-    }
-
-    func collect() throws -> (results: [[SearchHit]], latencies: [UInt64], records: Int, cachedRecords: Int, hops: Int) {
-        if let failure { throw failure }
-        return (results, latencies, records, cachedRecords, hops)
     }
 }

@@ -91,9 +91,10 @@ struct BuildCommand: ParsableCommand {
         options.index = index.options()
         options.progress = indexBuildProgressPrinter()
         options.search = SearchSectionOptions(indexedColumns: Self.list(payloadIndex), bm25Columns: Self.list(bm25))
-        let (summary, seconds, dimension) = try Self.buildSegment(
+        let built = try SegmentBuild.run(
             vectors: vectors, payload: payload, columns: columns, ids: ids, sparse: sparseVectors, metric: DistanceMetric(name: metric)!,
-            elementType: f16 ? .float16 : .float32, options: options, out: out)
+            elementType: f16 ? .float16 : .float32, options: options, out: out, progress: progress)
+        let (summary, seconds, dimension) = (built.summary, built.seconds, built.dimension)
         let mbps = Double(summary.fileBytes) / 1e6 / seconds
         if json {
             try printJSON(Summary(path: out, rows: summary.rowCount, dimension: dimension, file_bytes: summary.fileBytes,
@@ -102,92 +103,5 @@ struct BuildCommand: ParsableCommand {
         } else {
             print("wrote \(out): \(summary.rowCount) rows x \(dimension) dims, \(formatBytes(summary.fileBytes)) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", mbps)) MB/s)")
         }
-    }
-
-    /// Streams vectors (and payload lines, ids and sparse vectors) into a new segment; returns the
-    /// summary, seconds and dimension. Errors name the row of the vector file or the line of a side
-    /// file; a failed build leaves no file behind (the writer removes its temporary files).
-    static func buildSegment(vectors: String, payload: String?, columns: [ColumnSpec], ids: String?, sparse: String? = nil,
-                             metric: DistanceMetric, elementType: VectorElementType,
-                             options: SegmentWriterOptions, out: String) throws -> (SegmentWriteSummary, Double, Int) {
-        let start = now()
-        let input = try InputRows(vectors: vectors, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers,
-                                  sparse: sparse)
-        guard input.vectors.dimension > 0 else {
-            throw StrataError(.truncated, "the vector file is empty: no vector gives the dimension", path: vectors, offset: 0)
-        }
-        let segmentSchema = SegmentSchema(dimension: input.vectors.dimension, elementType: elementType, metric: metric, columns: columns)
-        let writer = try SegmentWriter(path: out, schema: segmentSchema, options: options)
-        try input.forEach { (row) throws(StrataError) in
-            do throws(StrataError) {
-                try input.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
-            } catch {
-                throw input.locate(error, row: row)
-            }
-            if let s = row.sparse { try writer.setSparseVector(row: writer.rowCount - 1, s) }
-            if row.fileRow % 100_000 == 99_999 { progress("\(row.fileRow + 1) rows") }
-        }
-        if options.index != nil { progress("building index...") }
-        let summary = try writer.finish()
-        return (summary, now() - start, input.vectors.dimension)
-    }
-}
-
-/// Index flags shared by `build` and `bench`.
-struct IndexFlags: ParsableArguments {
-    @Flag(name: .long, help: "Build the ANN index (PQ codes + Vamana graph).")
-    var index = false
-
-    @Option(name: .customLong("pq-m"), help: "PQ sub-spaces M (code bytes per vector); default: dimension / 4.")
-    var pqM: Int?
-
-    @Option(name: .customLong("max-degree"), help: "Graph max degree R.")
-    var maxDegree: Int = VamanaParameters().maxDegree
-
-    @Option(name: .customLong("build-list"), help: "Graph build list size L.")
-    var buildList: Int = VamanaParameters().buildListSize
-
-    @Option(name: .long, help: "RobustPrune alpha (second pass).")
-    var alpha: Float = VamanaParameters().alpha
-
-    @Option(name: .long, help: "Seed (graph and PQ); same seed, same bytes.")
-    var seed: UInt64 = VamanaParameters().seed
-
-    @Option(name: .customLong("build-threads"), help: "Build threads (default: all cores).")
-    var buildThreads: Int?
-
-    @Option(name: .customLong("min-index-rows"), help: "Segments with fewer rows are searched exactly.")
-    var minIndexRows: Int = IndexOptions.defaultMinimumRows
-
-    @Option(name: .customLong("memory-budget"),
-            help: "Memory for the graph build, e.g. 2G or 1500M; above it the graph is built out of core in partitions (default: in memory).")
-    var memoryBudget: String?
-
-    func validate() throws {
-        if let b = memoryBudget {
-            guard let bytes = CollectionCompactCommand.parseBytes(b) else {
-                throw ValidationError("--memory-budget must be a size such as 512M, 2G or a byte count")
-            }
-            // The graph build keeps 32 MiB for itself (PartitionedGraphBuilder); below 64 MiB no build fits.
-            guard bytes >= 64 << 20 else { throw ValidationError("--memory-budget must be at least 64M (got \(bytes) bytes)") }
-        }
-        guard minIndexRows >= 0 else { throw ValidationError("--min-index-rows must be >= 0") }
-        if let pqM, pqM < 1 { throw ValidationError("--pq-m must be at least 1") }
-        // The graph parameters are checked now, not after the vectors were written.
-        do { try options(force: true)!.graph.validate() } catch { throw ValidationError(error.message) }
-    }
-
-    func options(force: Bool = false) -> IndexOptions? {
-        guard index || force else { return nil }
-        var o = IndexOptions()
-        o.pqSubspaces = pqM
-        o.graph.maxDegree = maxDegree
-        o.graph.buildListSize = buildList
-        o.graph.alpha = alpha
-        o.graph.seed = seed
-        o.graph.threads = buildThreads
-        o.minimumRows = minIndexRows
-        o.memoryBudget = memoryBudget.flatMap(CollectionCompactCommand.parseBytes)
-        return o
     }
 }

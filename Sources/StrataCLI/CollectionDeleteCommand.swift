@@ -55,7 +55,7 @@ struct CollectionDeleteCommand: ParsableCommand {
         let c = try openCollectionForWriting(directory, options: write.options())
         defer { c.close() }
         try write.check(against: c.schema)
-        let start = now()
+        let start = monotonicSeconds()
         var requested = 0, deleted = 0
         var pending: [UInt64] = []
         pending.reserveCapacity(batch)
@@ -81,7 +81,7 @@ struct CollectionDeleteCommand: ParsableCommand {
         }
         try send()
         if flush { try c.flush() }
-        let out = Output(requested: requested, deleted: deleted, ignored: requested - deleted, seconds: now() - start)
+        let out = Output(requested: requested, deleted: deleted, ignored: requested - deleted, seconds: monotonicSeconds() - start)
         if json { try printJSON(out); return }
         print("deleted \(deleted) of \(requested) ids (\(out.ignored) not live, ignored)")
     }

@@ -87,7 +87,7 @@ struct CollectionInsertCommand: ParsableCommand {
         let input = try InputRows(vectors: vectors, rows: rows.flatMap(parseRowRange), payload: payload,
                                   columns: c.schema.columns, ids: idSource)
         let before = try c.stats().segments.count
-        let start = now()
+        let start = monotonicSeconds()
         // 1. Check everything; nothing is written if anything is wrong.
         try c.preflight(input, upsert: upsert)
         // 2. Write batch by batch, keeping track of what is committed.
@@ -132,7 +132,7 @@ struct CollectionInsertCommand: ParsableCommand {
         }
         var flushSeconds = 0.0
         if flush {
-            let t = now()
+            let t = monotonicSeconds()
             do {
                 try c.flush()
             } catch {
@@ -140,9 +140,9 @@ struct CollectionInsertCommand: ParsableCommand {
                 e.message += "; all \(committed.count) rows were inserted and are durable in the WAL, only the flush failed"
                 throw e
             }
-            flushSeconds = now() - t
+            flushSeconds = monotonicSeconds() - t
         }
-        let seconds = now() - start
+        let seconds = monotonicSeconds() - start
         let stats = try c.stats()
         let count = input.rows.count
         let out = Output(rows: count, batches: batches, seconds: seconds, rows_per_s: seconds > 0 ? Double(count) / seconds : 0,

@@ -36,13 +36,13 @@ enum CollectionReadCommands {
         // Ground truth holds ids here; checked before searching.
         let truth = try groundtruth.map { (p) throws(StrataError) in try GroundTruth.read(p, queries: n, k: k, rowCount: nil) }
         var results: [QueryResult] = []
-        let start = now()
+        let start = monotonicSeconds()
         for q in 0..<n {
             let hits = try snap.search(query: queries.row(q), filter: filter, options: options)
             results.append(QueryResult(query: q, hits: hits.map { Hit(id: $0.id, distance: $0.distance) }))
         }
-        let seconds = now() - start
-        let recallAtK = truth.flatMap { recall(results.map { $0.hits.map(\.id) }, truth: $0, depth: k) }
+        let seconds = monotonicSeconds() - start
+        let recallAtK = truth.flatMap { GroundTruth.recall(results.map { $0.hits.map(\.id) }, truth: $0, depth: k) }
         let out = SearchOutput(queries: n, k: k, list_size: options.listSize, exact: exact, seconds: seconds,
                                qps: seconds > 0 ? Double(n) / seconds : 0, recall_at_k: recallAtK, generation: snap.generation,
                                segments: snap.manifest.segments.count, results: results)
@@ -63,12 +63,12 @@ enum CollectionReadCommands {
     }
 
     static func verify(directory: String, json: Bool) throws {
-        let start = now()
+        let start = monotonicSeconds()
         let r = try StrataCollection.verify(path: directory)
         let out = VerifyOutput(path: directory, ok: r.isSound,
                                problems: r.problems.map { VerifyCommand.Problem(code: $0.code.rawValue, message: ($0.path.map { "\($0): " } ?? "") + $0.message, section: $0.section, offset: $0.offset) },
                                notes: r.notes, segments_checked: r.segmentsChecked, bytes_checked: r.bytesChecked, live_rows: r.liveRows,
-                               seconds: now() - start)
+                               seconds: monotonicSeconds() - start)
         if json { try printJSON(out) } else if out.ok {
             print("\(directory): OK (\(out.segments_checked) segments, \(out.live_rows) live rows, \(formatBytes(out.bytes_checked)) checked)")
             for n in out.notes { print("  note: \(n)") }

@@ -40,11 +40,11 @@ struct CollectionScrubCommand: ParsableCommand {
     }
 
     func run() throws {
-        let start = now()
+        let start = monotonicSeconds()
         let r = try StrataCollection.scrub(path: directory, bytesPerSecond: rate > 0 ? rate * 1e6 : nil)
         let out = Output(path: directory, ok: r.isSound, generation: r.generation, segments_checked: r.segmentsChecked,
                          bitmaps_checked: r.bitmapsChecked, wal_checked: r.walChecked, bytes_checked: r.bytesChecked,
-                         seconds: now() - start, rate_limit_mb_per_s: rate > 0 ? rate : nil,
+                         seconds: monotonicSeconds() - start, rate_limit_mb_per_s: rate > 0 ? rate : nil,
                          problems: r.problems.map { Problem(file: $0.path, code: $0.code.rawValue, message: $0.message, section: $0.section, offset: $0.offset) },
                          notes: r.notes)
         if json {

@@ -169,15 +169,14 @@ struct DumpCommand: ParsableCommand {
             print("\(branch) \(pad(name, 16)) offset \(pad(String(offset), 12, right: true))  length \(pad(String(length), 12, right: true))  "
                   + pad(String(format: "%.1f%%", Double(length) / total * 100), 6, right: true) + rest)
         }
-        line("├──", "header", 0, 4096)
+        line("├──", "header", seg.headerRange.lowerBound, UInt64(seg.headerRange.count))
         for s in d.sections {
             let name = s.kind + (s.ordinal.map { " " + (seg.schema.columns.indices.contains(Int($0)) ? seg.schema.columns[Int($0)].name : String($0)) } ?? "")
             line("├──", name, s.offset, s.bytes_on_disk,
                  "  decoded \(pad(String(s.bytes_decoded), 12, right: true))  ratio \(pad(String(format: "%.2f", s.compression_ratio), 6, right: true))  \(s.checksum)")
         }
-        let dirLength = UInt64(d.sections.count * 64)
-        line("├──", "directory", d.file_bytes - dirLength - 64, dirLength)
-        line("└──", "footer", d.file_bytes - 64, 64)
+        line("├──", "directory", seg.directoryRange.lowerBound, UInt64(seg.directoryRange.count))
+        line("└──", "footer", seg.footerRange.lowerBound, UInt64(seg.footerRange.count))
         if !d.columns.isEmpty {
             print("columns:")
             let header = [pad("name", 16), pad("type", 12), pad("nulls", 10, right: true), pad("distinct~", 10, right: true),

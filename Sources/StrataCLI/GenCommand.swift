@@ -83,9 +83,9 @@ struct GenCommand: ParsableCommand {
     }
 
     func run() throws {
-        var lastReport = now()
+        var lastReport = monotonicSeconds()
         let s = try SyntheticDataset.generate(spec, directory: out, threads: threads) { done in
-            let t = now()
+            let t = monotonicSeconds()
             if t - lastReport >= 1 || done == rows {
                 lastReport = t
                 progress("\(done) / \(rows) rows")

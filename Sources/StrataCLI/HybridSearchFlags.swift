@@ -115,7 +115,7 @@ struct HybridSearchFlags: ParsableArguments {
         options.plan = h.plan.map { $0 == "exact" ? .exact : .graph }
         var results: [QueryResult] = []
         let count = max(1, vectors.count)
-        let start = now()
+        let start = monotonicSeconds()
         for i in 0..<count {
             if sides == 1, !vectors.isEmpty {
                 let r = try seg.search(query: vectors[i], filter: filter ?? Filter(), options: options)
@@ -137,7 +137,7 @@ struct HybridSearchFlags: ParsableArguments {
                 }))
             }
         }
-        let seconds = now() - start
+        let seconds = monotonicSeconds() - start
         var recall: Double? = nil
         if let gt = cmd.groundtruth, !vectors.isEmpty {
             let truth = try readIvecs(path: gt)

@@ -87,7 +87,7 @@ struct SearchCommand: ParsableCommand {
         // --list-size, gets the default one).
         let cache = listSizeOption == nil ? 0 : SegmentOpenOptions.defaultCacheBudgetBytes
         let seg = try Segment.open(path: segment, options: SegmentOpenOptions(cacheBudgetBytes: cache, verify: verify))
-        let rssAfterOpen = residentAnonymousMB()
+        let rssAfterOpen = ProcessStatistics.residentAnonymousMB()
         let queries = try VectorFile(path: query)
         guard queries.dimension == seg.schema.dimension || queries.count == 0 else {
             throw StrataError(.dimensionMismatch, "queries have \(queries.dimension) dimensions, segment has \(seg.schema.dimension)", path: query)
@@ -100,7 +100,7 @@ struct SearchCommand: ParsableCommand {
         // Checked before searching: a file that cannot give recall@k fails fast.
         let truth = try groundtruth.map { (p) throws(StrataError) in try GroundTruth.read(p, queries: n, k: k, rowCount: seg.rowCount) }
         var results: [QueryResult] = []
-        let start = now()
+        let start = monotonicSeconds()
         var q = 0
         while q < n {
             let end = min(n, q + batch)
@@ -116,8 +116,8 @@ struct SearchCommand: ParsableCommand {
             }
             q = end
         }
-        let seconds = now() - start
-        let recallAtK = truth.flatMap { recall(results.map { $0.hits.map(\.row) }, truth: $0, depth: k) }
+        let seconds = monotonicSeconds() - start
+        let recallAtK = truth.flatMap { GroundTruth.recall(results.map { $0.hits.map(\.row) }, truth: $0, depth: k) }
         let out = Output(queries: n, k: k, seconds: seconds, qps: seconds > 0 ? Double(n) / seconds : 0, batch: batch,
                          recall_at_k: recallAtK, rss_anon_mb_after_open: rssAfterOpen, results: results)
         if json { try printJSON(out); return }
@@ -133,14 +133,4 @@ struct SearchCommand: ParsableCommand {
         if let rssAfterOpen { summary += String(format: ", RssAnon after open %.1f MB", rssAfterOpen) }
         print(summary)
     }
-}
-
-/// Anonymous resident memory (RssAnon from /proc/self/status) in MB, or nil where unavailable.
-func residentAnonymousMB() -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("RssAnon:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first
-        return kb.map { $0 / 1024 }
-    }
-    return nil
 }

@@ -37,7 +37,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         if CollectionReadCommands.isCollection(segment) { return try CollectionReadCommands.verify(directory: segment, json: json) }
-        let start = now()
+        let start = monotonicSeconds()
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
                             bytes_checked: 0, seconds: 0, gb_per_s: 0)
         do {
@@ -53,7 +53,7 @@ struct VerifyCommand: ParsableCommand {
             report.problems = [Problem(code: error.code.rawValue, message: error.message, section: error.section, offset: error.offset)]
         }
         report.ok = report.problems.isEmpty
-        report.seconds = now() - start
+        report.seconds = monotonicSeconds() - start
         report.gb_per_s = report.seconds > 0 ? Double(report.bytes_checked) / 1e9 / report.seconds : 0
         if json {
             try printJSON(report)

@@ -167,7 +167,7 @@ public enum SyntheticDataset {
         let threads = threads ?? IndexParallel.defaultThreadCount
         guard threads >= 1, threads <= 1024 else { throw StrataError(.invalidArgument, "threads must be in 1...1024, got \(threads)") }
         let start = monotonicSeconds()
-        try createDirectory(directory)
+        try FileSystem.makeDirectory(directory)
         let d = spec.dimension
         let model = ClusterModel(spec: spec)
 
@@ -273,15 +273,6 @@ public enum SyntheticDataset {
             at += n
         }
         return scan.result()
-    }
-
-    private static func createDirectory(_ path: String) throws(StrataError) {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StrataError(.io, "not a directory", path: path) }
-            return
-        }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw SystemFile.ioError("cannot create directory", path: path) }
     }
 }
 

@@ -7,9 +7,6 @@
 import Strata
 import StrataFormat
 import StrataIndex
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A memory-mapped matrix of float32 vectors from an `.fvecs` or `.npy` file.
 public final class VectorFile: @unchecked Sendable {
@@ -135,8 +132,8 @@ public final class TexmexWriter {
     public let dimension: Int
     /// Records written so far.
     public private(set) var count = 0
-    private let tempPath: String
-    private var file: SystemFile?
+    /// The temporary file, until committed or abandoned.
+    private var output: AtomicFileWriter?
     private var offset: UInt64 = 0
 
     /// Creates the temporary file for a file of `dimension`-value records at `path`.
@@ -148,10 +145,7 @@ public final class TexmexWriter {
         }
         self.path = path
         self.dimension = dimension
-        let dir = FileSystem.parentDirectory(of: path)
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        tempPath = "\(dir)/.\(base).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF)"
-        file = try SystemFile.create(tempPath)
+        output = try AtomicFileWriter(publishingAt: path)
     }
 
     deinit { abandon() }
@@ -161,9 +155,9 @@ public final class TexmexWriter {
     public func append(encodedRecords records: UnsafeRawBufferPointer) throws(StrataError) {
         let record = 4 + 4 * dimension
         precondition(records.count % record == 0, "partial record")
-        guard let file else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
+        guard let output else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
         guard !records.isEmpty else { return }
-        try file.write(records, atAbsoluteOffset: offset)
+        try output.file.write(records, atAbsoluteOffset: offset)
         offset += UInt64(records.count)
         count += records.count / record
     }
@@ -198,28 +192,15 @@ public final class TexmexWriter {
 
     /// Fsyncs the temporary file, renames it to ``path`` and fsyncs the directory.
     public func commit() throws(StrataError) {
-        guard let file else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
-        do {
-            try file.sync()
-            file.close()
-            self.file = nil
-            try FileSystem.rename(tempPath, to: path)
-            try FileSystem.syncParentDirectory(of: path)
-        } catch {
-            abandon()
-            throw error
-        }
+        guard let output else { throw StrataError(.invalidArgument, "writer already finished", path: path) }
+        self.output = nil
+        try output.publish()
     }
 
     /// Closes and removes the temporary file, if not committed (idempotent).
     public func abandon() {
-        if let file {
-            file.close()
-            self.file = nil
-            FileSystem.removeIfPresent(tempPath)
-        } else if FileSystem.exists(tempPath) {
-            FileSystem.removeIfPresent(tempPath)
-        }
+        output?.abandon()
+        output = nil
     }
 }
 

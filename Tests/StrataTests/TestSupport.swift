@@ -1,44 +1,18 @@
-// Shared helpers for the segment and CLI tests: temp directories, a deterministic PRNG, row
-// builders, payload comparison, a naive exact-search reference, the golden v1 fixture generator and
-// the sample-dataset generator (see tools/make-fixtures/README.md).
+// Shared helpers for the segment and CLI tests that need XCTest or the repository: temp directories,
+// error assertions, the CLI runner, the golden v1 fixture generator and the sample-dataset generator
+// (see tools/make-fixtures/README.md). Builders that need neither (a deterministic PRNG, row
+// builders, payload comparison, a naive exact-search reference, texmex bytes) are in StrataTestSupport.
 import Foundation
 import XCTest
 @testable import Strata
 @testable import StrataFormat
 @testable import StrataIndex
 @testable import StrataTools
+@_exported import StrataTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-// MARK: - Deterministic randomness
-
-/// SplitMix64: tiny, fast, fully deterministic across platforms (integer arithmetic only).
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 bits (exactly representable as Float).
-    mutating func unitFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
-
-    /// Uniform in 0..<n.
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-
-    /// Approximately normal(0, 1) from four uniforms (Irwin-Hall); +, * only, so bit-reproducible.
-    mutating func gaussianish() -> Float {
-        (unitFloat() + unitFloat() + unitFloat() + unitFloat() - 2) * 1.7320508
-    }
-}
 
 // MARK: - Test base class with a private temp directory
 
@@ -69,91 +43,6 @@ class StrataTestCase: XCTestCase {
     }
 }
 
-// MARK: - Rows and writing
-
-/// A row with positional payload (schema column order).
-struct TestRow {
-    var id: UInt64
-    var vector: [Float]
-    var values: [PayloadValue]
-}
-
-/// Writes `rows` with a mix of the two append APIs: batches of `SegmentRow` (payload by name, nulls
-/// sometimes omitted to exercise "missing is null") and single `append(id:vector:values:)` calls.
-@discardableResult
-func writeSegment(path: String, schema: SegmentSchema, rows: [TestRow], rowsPerBlock: Int = 1024,
-                  maxBlockBytes: Int = 1 << 20, batchSize: Int = 4) throws -> SegmentWriteSummary {
-    var options = SegmentWriterOptions()
-    options.rowsPerBlock = rowsPerBlock
-    options.maxBlockBytes = maxBlockBytes
-    let writer = try SegmentWriter(path: path, schema: schema, options: options)
-    var i = 0
-    var useBatch = true
-    while i < rows.count {
-        let end = min(rows.count, i + batchSize)
-        if useBatch {
-            let batch = rows[i..<end].enumerated().map { (k, r) -> SegmentRow in
-                var payload: [String: PayloadValue] = [:]
-                for (spec, v) in zip(schema.columns, r.values) {
-                    if case .null = v, k % 2 == 0 { continue } // omitted: must read back as null
-                    payload[spec.name] = v
-                }
-                return SegmentRow(id: r.id, vector: r.vector, payload: payload)
-            }
-            try writer.append(batch)
-        } else {
-            for r in rows[i..<end] {
-                try r.vector.withUnsafeBufferPointer { v in try writer.append(id: r.id, vector: v, values: r.values) }
-            }
-        }
-        useBatch.toggle()
-        i = end
-    }
-    return try writer.finish()
-}
-
-/// Payload equality that distinguishes what `==` on Swift values would blur: floats by bit pattern
-/// (NaN, -0.0) and strings by UTF-8 bytes (Swift `==` uses canonical equivalence).
-func samePayload(_ a: PayloadValue, _ b: PayloadValue) -> Bool {
-    switch (a, b) {
-    case (.null, .null): return true
-    case (.int64(let x), .int64(let y)): return x == y
-    case (.float64(let x), .float64(let y)): return x.bitPattern == y.bitPattern
-    case (.bool(let x), .bool(let y)): return x == y
-    case (.string(let x), .string(let y)): return Array(x.utf8) == Array(y.utf8)
-    case (.stringList(let x), .stringList(let y)):
-        return x.count == y.count && zip(x, y).allSatisfy { Array($0.utf8) == Array($1.utf8) }
-    default: return false
-    }
-}
-
-func samePayload(_ a: [PayloadValue], _ b: [PayloadValue]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { samePayload($0, $1) }
-}
-
-/// The vector the segment should hold for `input` (normalised for cosine, rounded for float16).
-func expectedStoredVector(_ input: [Float], schema: SegmentSchema) -> [Float] {
-    var v = input
-    if schema.metric == .cosine {
-        let n = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        v = v.map { $0 / n }
-    }
-    if schema.elementType == .float16 { v = v.map { Float(Float16($0)) } }
-    return v
-}
-
-/// Element-wise closeness: float32 within 1e-6 (absolute, after normalisation) or float16 rounding.
-func vectorsClose(_ a: [Float], _ b: [Float], elementType: VectorElementType, metric: DistanceMetric) -> Bool {
-    guard a.count == b.count else { return false }
-    let exact = elementType == .float32 && metric != .cosine
-    for (x, y) in zip(a, b) {
-        if exact { if x.bitPattern != y.bitPattern { return false }; continue }
-        let tol: Float = elementType == .float16 ? max(abs(y) * 1.0 / 1024, 1e-4) : 2e-6
-        if abs(x - y) > tol { return false }
-    }
-    return true
-}
-
 /// Asserts that `body` throws a `StrataError` with `code`; returns the error.
 @discardableResult
 func assertStrataError<T>(_ code: StrataError.Code, _ message: @autoclosure () -> String = "",
@@ -170,32 +59,6 @@ func assertStrataError<T>(_ code: StrataError.Code, _ message: @autoclosure () -
         XCTFail("expected StrataError.\(code), got \(error) \(message())", file: file, line: line)
         return nil
     }
-}
-
-// MARK: - Naive exact-search reference
-
-/// Distance as the library defines it (smaller is closer), in Double, over the stored vectors.
-func referenceDistance(_ query: [Float], _ v: [Float], metric: DistanceMetric) -> Double {
-    switch metric {
-    case .l2:
-        return zip(query, v).reduce(0.0) { let d = Double($1.0) - Double($1.1); return $0 + d * d }
-    case .innerProduct:
-        return -zip(query, v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-    case .cosine:
-        let n = query.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-        return 1 - zip(query, v).reduce(0.0) { $0 + Double($1.0) / n * Double($1.1) }
-    }
-}
-
-/// Naive top-k: every admitted row's distance, sorted by (distance, id), first k.
-func referenceSearch(vectors: [[Float]], ids: [UInt64], query: [Float], k: Int, metric: DistanceMetric,
-                     filter: (Int) -> Bool = { _ in true }) -> [(row: Int, id: UInt64, distance: Double)] {
-    var all: [(row: Int, id: UInt64, distance: Double)] = []
-    for (r, v) in vectors.enumerated() where filter(r) {
-        all.append((r, ids[r], referenceDistance(query, v, metric: metric)))
-    }
-    all.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.id < $1.id }
-    return Array(all.prefix(k))
 }
 
 // MARK: - Paths
@@ -288,26 +151,6 @@ func assertNoNumberAsString(_ value: Any, path: String = "$", file: StaticString
         for (k, x) in o { assertNoNumberAsString(x, path: "\(path).\(k)", file: file, line: line) }
     default: break
     }
-}
-
-// MARK: - texmex files
-
-func fvecsData(_ vectors: [[Float]]) -> Data {
-    var d = Data()
-    for v in vectors {
-        withUnsafeBytes(of: Int32(v.count).littleEndian) { d.append(contentsOf: $0) }
-        for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { d.append(contentsOf: $0) } }
-    }
-    return d
-}
-
-func ivecsData(_ rows: [[Int32]]) -> Data {
-    var d = Data()
-    for r in rows {
-        withUnsafeBytes(of: Int32(r.count).littleEndian) { d.append(contentsOf: $0) }
-        for x in r { withUnsafeBytes(of: x.littleEndian) { d.append(contentsOf: $0) } }
-    }
-    return d
 }
 
 // MARK: - Golden v1 fixture

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds and runs one libFuzzer target for a fixed time (issue 6).
+# Builds and runs one libFuzzer target for a fixed time.
 #   tools/fuzz/run.sh segment|collection|filter|input SECONDS [extra libFuzzer flags...]
 # Seeds: Fixtures/v1*/ *.seg and a segment with an ANN index and all search sections (written by the
 # target itself) for `segment`; the template collection's MANIFEST, WAL and bitmap
 # (written by the target itself) for `collection`; filter texts (written by the target itself) for
 # `filter`; valid build/insert inputs (written by the target itself) for `input`; plus every earlier crasher. The working corpus is
 # tools/fuzz/corpus/<target> (ignored). A crash makes this script fail and leaves the input in
-# Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/FuzzRegressionTests.swift replays.
+# Fixtures/fuzz-regressions/<target>/, which Tests/StrataTests/Tools/FuzzRegressionTests.swift replays.
 # Prints one summary line: `fuzz <target>: <runs> runs in <s> s, <n> crashes`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak run for collections (issue 6): one writer, N readers and `strata compact` runs in parallel
+# Soak run for collections: one writer, N readers and `strata compact` runs in parallel
 # processes, random SIGKILLs, and after each writer kill a check that every acknowledged write is
 # there exactly once, that search matches an exact reference, and that `strata verify` passes.
 #

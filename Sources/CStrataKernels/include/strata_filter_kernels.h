@@ -1,8 +1,9 @@
 // Strata filtered-scan kernels: PQ distances of many scattered rows through a uint8-quantised
 // look-up table (the exact plan of filtered search, Sources/Strata/Filter/FilteredSearch.swift).
 //
-// Same conventions as strata_kernels.h: an AVX-512 VBMI variant chosen once at run time with
-// __builtin_cpu_supports, a scalar fallback with identical results, no compiler flags. The Swift
+// Same conventions as strata_kernels.h: an AVX-512 VBMI variant, used at the dispatcher's avx512
+// level when the CPU also has VBMI (strata_dispatch.h), a scalar fallback with identical results,
+// no compiler flags. The Swift
 // reference (FilterKernelTests) checks the kernel against a plain sum.
 #ifndef STRATA_FILTER_KERNELS_H
 #define STRATA_FILTER_KERNELS_H
@@ -37,7 +38,8 @@ float strata_pq_lut_u8(const float *table, size_t m, uint8_t *lut);
 /// Two passes over a 512-bucket histogram of the high bits; O(n). Returns the count written.
 size_t strata_select_smallest_u16(const uint16_t *sums, size_t n, size_t keep, uint32_t *out);
 
-/// 2 when the VBMI path runs on this CPU, else 0.
+/// 2 when the VBMI path runs (the dispatcher's level is avx512 and the CPU has VBMI), else 0.
+/// Follows STRATA_KERNELS and strata_kernels_force like every kernel family.
 int strata_pq_scan_u8_isa(void);
 
 #ifdef __cplusplus

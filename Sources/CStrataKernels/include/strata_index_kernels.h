@@ -1,8 +1,8 @@
 // Strata index kernels: product-quantisation tables, nearest-centroid search and ADC look-ups.
 //
 // Same conventions as strata_kernels.h: each kernel has an AVX-512 (and where it pays, AVX2)
-// variant compiled with __attribute__((target(...))) and picked once at run time with
-// __builtin_cpu_supports, plus a scalar fallback; no compiler flags. Every kernel has a Swift
+// variant compiled with __attribute__((target(...))), plus a scalar fallback, and runs the level
+// the dispatcher chose for every family (strata_dispatch.h); no compiler flags. Every kernel has a Swift
 // reference implementation (Sources/Strata/Index/IndexKernels.swift) that the tests compare against.
 #ifndef STRATA_INDEX_KERNELS_H
 #define STRATA_INDEX_KERNELS_H
@@ -44,7 +44,8 @@ void strata_pq_adc_f32(const float *table, const uint8_t *codes, size_t m,
 /// Not a kernel: the one libc call Swift's Glibc module does not expose.
 int strata_trim_heap(void);
 
-/// Name of the instruction set these kernels use ("avx512", "avx2", "scalar").
+/// Name of the instruction set these kernels use ("avx512", "avx2", "scalar"): the dispatcher's
+/// level, as strata_kernels_isa (at "avx2", nearest centroid and ADC run their scalar code).
 const char *strata_index_kernels_isa(void);
 
 /// Hints the CPU to bring the cache line holding `p` into all cache levels (no fault on bad addresses).

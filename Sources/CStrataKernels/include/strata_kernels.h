@@ -1,13 +1,16 @@
 // Strata distance kernels: the few loops that need AVX2/AVX-512, chosen once at run time.
 //
-// Every function has a scalar fallback and is selected with __builtin_cpu_supports on first use,
-// so the package needs no compiler flags and links on any x86-64 (and on non-x86 via the scalar path).
+// Every function has a scalar fallback; the variant that runs is the level chosen by the dispatcher
+// (strata_dispatch.h: CPU features, STRATA_KERNELS, strata_kernels_force), so the package needs no
+// compiler flags and links on any x86-64 (and on non-x86 via the scalar path).
 // Each kernel has a Swift reference implementation that the tests compare against.
 #ifndef STRATA_KERNELS_H
 #define STRATA_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "strata_dispatch.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,18 +33,6 @@ void strata_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 float strata_half_to_float(uint16_t h);
 /// Converts one float32 value to float16 (raw bits), round to nearest even; the same at every level.
 uint16_t strata_float_to_half(float f);
-
-/// Name of the instruction set the dispatcher picked ("avx512", "avx2", "scalar"), for dump/bench output.
-const char *strata_kernels_isa(void);
-
-/// Forces the instruction-set level for the whole process, for tests and benchmarks.
-///
-/// isa is "scalar", "avx2" or "avx512"; a level the CPU lacks falls back to the best one below it.
-/// NULL restores the default choice (the best level, capped by the STRATA_KERNELS environment
-/// variable, which takes the same names). Returns the name of the level now in use, or NULL (and
-/// changes nothing) if isa is not one of the names. Thread-safe; calls already running finish on
-/// the level they started with.
-const char *strata_kernels_force(const char *isa);
 
 #ifdef __cplusplus
 }

@@ -80,7 +80,7 @@ extension StrataCollection {
     /// lock (`.busy` when another process holds it). Throws for a damaged MANIFEST or WAL
     /// file header, which this does not repair.
     public static func recoverWAL(path: String, apply: Bool) throws(StrataError) -> WALRecoveryReport {
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         // Refuse a directory without a readable manifest before the lock file is created in it.
         _ = try Manifest.read(directory: path)
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
@@ -90,7 +90,7 @@ extension StrataCollection {
         let manifest = try Manifest.read(directory: path)
         let walName = CollectionFiles.walName(manifest.walSequence)
         let walPath = "\(path)/\(walName)"
-        let bytes = try CollectionFS.readAll(walPath)
+        let bytes = try FileSystem.readAll(walPath)
         let version = try WALReader.parseHeader(Array(bytes.prefix(WALFormat.headerLength)), fileSize: UInt64(bytes.count),
                                                 path: walPath, sequence: manifest.walSequence)
         let header = WALFormat.headerLength

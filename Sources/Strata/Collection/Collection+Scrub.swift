@@ -43,7 +43,7 @@ extension StrataCollection {
     /// damage (permissions); every finding about the bytes (a missing or damaged MANIFEST included)
     /// is a problem in the report.
     public static func scrub(path: String, bytesPerSecond: Double? = nil) throws(StrataError) -> CollectionScrubReport {
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var report = CollectionScrubReport(problems: [], notes: [], generation: 0, segmentsChecked: 0, bitmapsChecked: 0,
                                            walChecked: false, bytesChecked: 0)
         let manifest: Manifest

@@ -12,7 +12,7 @@ extension StrataCollection {
                                 liveRows: snap.count, totalRows: 0, deletedRows: 0, segmentBytes: 0, bitmapBytes: 0,
                                 walBytes: snap.mem.walOffset, obsoleteFiles: snap.version.manifest.obsolete.count,
                                 walFormat: snap.mem.walVersion.description,
-                                walSideFiles: try CollectionFS.list(path).filter(WALSideFile.isSideFile).sorted())
+                                walSideFiles: try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted())
         for seg in snap.version.segments {
             s.segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
                                     bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))

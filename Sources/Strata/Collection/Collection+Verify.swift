@@ -6,7 +6,7 @@ import StrataIndex
 
 extension CollectionSnapshot {
     /// The manifest version this snapshot reads.
-    public var manifest: Manifest { version.manifest }
+    package var manifest: Manifest { version.manifest }
     /// Live rows in the write buffer.
     public var bufferedRows: Int { mem.index.count }
     /// Deletes of sealed rows not yet in a bitmap.
@@ -38,7 +38,7 @@ extension StrataCollection {
     /// everything else is reported.
     public static func verify(path: String) throws(StrataError) -> CollectionVerifyReport {
         var report = CollectionVerifyReport(problems: [], notes: [], segmentsChecked: 0, bytesChecked: 0, liveRows: 0)
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         let manifest: Manifest
         do { manifest = try Manifest.read(directory: path) } catch {
             if error.code == .io { throw error }
@@ -80,7 +80,7 @@ extension StrataCollection {
         } catch {
             report.problems.append(error)
         }
-        for name in try CollectionFS.list(path).filter(WALSideFile.isSideFile).sorted() {
+        for name in try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted() {
             report.notes.append(name.contains(WALSideFile.tornMarker)
                 ? "WAL side file \(name): a torn tail moved out of the WAL (never replayed; delete it once checked)"
                 : "WAL side file \(name): the whole WAL as it was before `strata recover` cut it (delete it once checked)")
@@ -105,8 +105,8 @@ extension StrataCollection {
         }
         var keep = manifest.referencedFiles
         for o in manifest.obsolete { keep.insert(o.name) }
-        for name in try CollectionFS.list(path) where !keep.contains(name) {
-            if CollectionFiles.isWAL(name), let size = try? CollectionFS.fileSize("\(path)/\(name)"), size > UInt64(WALFormat.headerLength) {
+        for name in try FileSystem.list(path) where !keep.contains(name) {
+            if CollectionFiles.isWAL(name), let size = try? FileSystem.fileSize("\(path)/\(name)"), size > UInt64(WALFormat.headerLength) {
                 // Never a leftover of this collection's own protocol (a new WAL holds only its header
                 // until the manifest names it): acknowledged records of another manifest, kept by
                 // cleanup, and a flush to that sequence refuses to overwrite it.

@@ -12,6 +12,7 @@
 // a Collection is safe to share between threads: writes are serialised, snapshots are values.
 import StrataFormat
 import StrataIndex
+import Synchronization
 import CStrataKernels
 #if canImport(Glibc)
 import Glibc
@@ -105,8 +106,8 @@ public final class StrataCollection: @unchecked Sendable {
     /// Options.
     public let options: CollectionOptions
 
-    private let stateLock = PThreadLock()
-    private let writeLock = PThreadLock()
+    private let stateLock = Mutex(())
+    private let writeLock = Mutex(())
     private var version: Version
     private var mem: MemTable
     private var wal: WALWriter?
@@ -137,16 +138,16 @@ public final class StrataCollection: @unchecked Sendable {
         // Checked before anything is created: a directory whose MANIFEST was moved aside still holds
         // acknowledged data, and a new manifest would make every file in it an unreferenced leftover
         // that the open below deletes.
-        if CollectionFS.isDirectory(path) { try refuseCollectionFiles(in: path, except: []) }
-        try CollectionFS.makeDirectory(path)
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        if FileSystem.isDirectory(path) { try refuseCollectionFiles(in: path, except: []) }
+        try FileSystem.makeDirectory(path)
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         guard let lock = try FileLock.acquire(CollectionFiles.writerLock(path), wait: false) else {
             throw StrataError(.busy, "another process has the collection open for writing", path: path)
         }
         // Again under LOCK: another create may have run between the check and the lock.
         try refuseCollectionFiles(in: path, except: ["LOCK"])
         try WALReader.create(directory: path, sequence: 1)
-        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: CollectionFS.nowMilliseconds(),
+        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: WallClock.milliseconds(),
                                 schema: schema, segments: [], obsolete: [])
         try manifest.publish(directory: path)
         lock.unlock()
@@ -155,7 +156,7 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Throws `.alreadyExists` naming the collection files in `path` (other than `except`).
     private static func refuseCollectionFiles(in path: String, except: Set<String>) throws(StrataError) {
-        let found = try CollectionFS.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
+        let found = try FileSystem.list(path).filter { CollectionFiles.isCollectionFile($0) && !except.contains($0) }.sorted()
         guard !found.isEmpty else { return }
         let shown = found.prefix(20).joined(separator: ", ") + (found.count > 20 ? ", ... (\(found.count) in all)" : "")
         let what = found.contains("MANIFEST") ? "a collection already exists here"
@@ -171,7 +172,7 @@ public final class StrataCollection: @unchecked Sendable {
     /// directory without a readable MANIFEST is refused before anything is locked or removed:
     /// `.corrupt` when it holds segments, bitmaps or WALs, `.io` when it is not a collection.
     public static func open(path: String, access: CollectionAccess = .readWrite, options: CollectionOptions = CollectionOptions()) throws(StrataError) -> StrataCollection {
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var lock: FileLock? = nil
         if access == .readWrite {
             // Cleanup below removes files the manifest does not reference: never without one.
@@ -525,7 +526,7 @@ public final class StrataCollection: @unchecked Sendable {
                 if changed[s] == nil { changed[s] = fresh.segments[s].bitmap ?? DeleteBitmap(rowCount: fresh.segments[s].segment.rowCount) }
                 if changed[s]!.insert(row) { applied += 1 }
             }
-            let now = CollectionFS.nowMilliseconds()
+            let now = WallClock.milliseconds()
             var next = current
             next.generation = current.generation + 1
             next.walSequence = nextSequence

@@ -182,7 +182,7 @@ public final class Compactor {
 
     func plan(_ manifest: Manifest) -> CompactionPlan {
         let schema = manifest.schema
-        let now = CollectionFS.nowMilliseconds()
+        let now = WallClock.milliseconds()
         let expired = manifest.obsolete.filter { Maintenance.graceHasPassed($0, now: now, graceSeconds: policy.graceSeconds) }.count
         var plan = CompactionPlan(generation: manifest.generation, tasks: [], skipped: [], expiredObsoleteFiles: expired)
         let minIndexRows = policy.index.map { max(1, $0.minimumRows) } ?? Int.max
@@ -264,7 +264,7 @@ public final class Compactor {
     /// holds collection files, `.io` otherwise).
     public func run(maxTasks: Int = Int.max) throws(StrataError) -> CompactionResult {
         let start = monotonicSeconds()
-        guard CollectionFS.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
+        guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         _ = try Manifest.read(directory: path)
         guard let lock = try FileLock.acquire(CollectionFiles.compactLock(path), wait: false) else {
             return CompactionResult(lockBusy: true, plan: nil, done: [], filesRemoved: 0, seconds: monotonicSeconds() - start)
@@ -354,7 +354,7 @@ public final class Compactor {
                     }
                 }
             }
-            let now = CollectionFS.nowMilliseconds()
+            let now = WallClock.milliseconds()
             var next = current
             next.generation = current.generation + 1
             next.createdMilliseconds = now
@@ -465,7 +465,7 @@ enum Maintenance {
         var keep = manifest.referencedFiles
         for o in manifest.obsolete { keep.insert(o.name) }
         var removed = 0
-        for name in try CollectionFS.list(directory) where !keep.contains(name) {
+        for name in try FileSystem.list(directory) where !keep.contains(name) {
             let mine: Bool
             if CollectionFiles.isTemporary(name) {
                 // MANIFEST temporaries are only written under MANIFEST.lock, which we hold.
@@ -473,7 +473,7 @@ enum Maintenance {
                     || (owner == .writer && name.hasPrefix(".wal-"))
             } else if CollectionFiles.isWAL(name) {
                 // Room for no record past the header: nothing acknowledged can be in it.
-                mine = owner == .writer && ((try? CollectionFS.fileSize("\(directory)/\(name)")) ?? .max) <= UInt64(WALFormat.headerLength)
+                mine = owner == .writer && ((try? FileSystem.fileSize("\(directory)/\(name)")) ?? .max) <= UInt64(WALFormat.headerLength)
             } else {
                 mine = CollectionFiles.owner(of: name) == owner
             }
@@ -483,7 +483,7 @@ enum Maintenance {
             }
         }
         let before = manifest.obsolete.count
-        let now = CollectionFS.nowMilliseconds()
+        let now = WallClock.milliseconds()
         collectGarbage(&manifest, directory: directory, graceSeconds: graceSeconds, now: now)
         if manifest.obsolete.count != before {
             removed += before - manifest.obsolete.count
@@ -517,12 +517,7 @@ enum Maintenance {
     /// (`madvise(MADV_DONTNEED)` on a read-only shared mapping: the pages stay in the page cache).
     static func dropPages(_ seg: Segment, rows: Range<Int>) {
         guard let base = seg.vectorBytes.baseAddress, !rows.isEmpty else { return }
-        let page = 4096
-        let from = Int(bitPattern: base) + rows.lowerBound * seg.vectorStride
-        let to = Int(bitPattern: base) + rows.upperBound * seg.vectorStride
-        let alignedFrom = (from + page - 1) / page * page
-        let alignedTo = to / page * page
-        guard alignedTo > alignedFrom, let p = UnsafeMutableRawPointer(bitPattern: alignedFrom) else { return }
-        _ = madvise(p, alignedTo - alignedFrom, MADV_DONTNEED)
+        let start = Int(bitPattern: base)
+        MemoryAdvice.dontNeed.applyToWholePages(from: start + rows.lowerBound * seg.vectorStride, to: start + rows.upperBound * seg.vectorStride)
     }
 }

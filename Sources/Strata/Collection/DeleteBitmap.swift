@@ -15,7 +15,7 @@ import StrataFormat
 import StrataIndex
 
 /// An immutable set of deleted rows of one segment.
-public struct DeleteBitmap: Sendable, Equatable {
+package struct DeleteBitmap: Sendable, Equatable {
     /// Rows in the segment.
     public let rowCount: Int
     /// Rows marked deleted.
@@ -126,12 +126,12 @@ public struct DeleteBitmap: Sendable, Equatable {
 
     /// Reads a bitmap file.
     static func read(path: String) throws(StrataError) -> DeleteBitmap {
-        let bytes = try CollectionFS.readAll(path)
+        let bytes = try FileSystem.readAll(path)
         return try bytes.withBytes { (raw) throws(StrataError) in try decode(raw, path: path) }
     }
 
     /// Writes the bitmap to `path` atomically (temp, fsync, rename, fsync directory).
     func write(to path: String) throws(StrataError) {
-        try CollectionFS.writeAtomically(encoded(), to: path)
+        try publishAtomically(encoded(), to: path)
     }
 }

@@ -1,6 +1,6 @@
 // The collection manifest: the one file that says which segments, delete bitmaps and WAL make up
 // the collection. Immutable once written; a new version replaces `MANIFEST` by rename
-// (CollectionFS.writeAtomically: temp, fsync, rename, fsync directory), so a reader that opens
+// (publishAtomically: temp, fsync, rename, fsync directory), so a reader that opens
 // `MANIFEST` gets one whole version, old or new. Layout (docs/COLLECTION-FORMAT.md C.3):
 //
 //   header (64 B) | schema | segment entries | obsolete-file entries | footer (16 B)
@@ -21,7 +21,7 @@ import Glibc
 #endif
 
 /// One live segment as the manifest lists it.
-public struct ManifestSegment: Sendable, Equatable {
+package struct ManifestSegment: Sendable, Equatable {
     /// File name inside the collection directory (`seg-<owner><16 hex>.seg`).
     public var name: String
     /// Delete bitmap file name (`del-<owner><16 hex>.del`), nil when no row is deleted.
@@ -38,7 +38,7 @@ public struct ManifestSegment: Sendable, Equatable {
 
 /// A file no longer referenced, kept until its grace period ends (other processes may still be
 /// opening it).
-public struct ObsoleteFile: Sendable, Equatable {
+package struct ObsoleteFile: Sendable, Equatable {
     /// File name inside the collection directory.
     public var name: String
     /// When it stopped being referenced (Unix milliseconds).
@@ -46,7 +46,7 @@ public struct ObsoleteFile: Sendable, Equatable {
 }
 
 /// One decoded manifest version.
-public struct Manifest: Sendable, Equatable {
+package struct Manifest: Sendable, Equatable {
     /// Increases by one with every published version.
     public var generation: UInt64
     /// Sequence number of the WAL file whose records are not yet in segments (`wal-<seq>.log`).
@@ -207,7 +207,7 @@ public struct Manifest: Sendable, Equatable {
         let path = CollectionFiles.manifest(directory)
         let bytes: [UInt8]
         do {
-            bytes = try CollectionFS.readAll(path)
+            bytes = try FileSystem.readAll(path)
         } catch {
             if error.code == .io, error.errno == ENOENT { throw missingError(directory: directory) }
             throw error
@@ -218,7 +218,7 @@ public struct Manifest: Sendable, Equatable {
     /// Why `<dir>/MANIFEST` is missing, as an error (see ``read(directory:)``).
     static func missingError(directory: String) -> StrataError {
         let path = CollectionFiles.manifest(directory)
-        let found = ((try? CollectionFS.list(directory)) ?? []).filter(CollectionFiles.isDataFile).sorted()
+        let found = ((try? FileSystem.list(directory)) ?? []).filter(CollectionFiles.isDataFile).sorted()
         guard !found.isEmpty else {
             return StrataError(.io, "not a collection directory (no MANIFEST)", path: path, errno: ENOENT)
         }
@@ -230,7 +230,7 @@ public struct Manifest: Sendable, Equatable {
 
     /// Publishes this version as `<dir>/MANIFEST` (atomic replace). Call with MANIFEST.lock held.
     func publish(directory: String) throws(StrataError) {
-        try CollectionFS.writeAtomically(encoded(), to: CollectionFiles.manifest(directory))
+        try publishAtomically(encoded(), to: CollectionFiles.manifest(directory))
     }
 
     /// Every file this version references (segments, bitmaps, its WAL).
@@ -246,6 +246,11 @@ public struct Manifest: Sendable, Equatable {
 }
 
 /// Names of the files in a collection directory.
+///
+/// Three lock files (docs/COLLECTION-FORMAT.md C.1), each taken with a ``FileLock``:
+///   LOCK           held exclusively by the one writer process for as long as it has the collection open
+///   COMPACT.lock   held exclusively by a compaction run (a second cron run sees it busy and exits 0)
+///   MANIFEST.lock  held briefly around read-modify-publish of MANIFEST, by the writer and the compactor
 enum CollectionFiles {
     static func manifest(_ dir: String) -> String { "\(dir)/MANIFEST" }
     static func writerLock(_ dir: String) -> String { "\(dir)/LOCK" }
@@ -262,8 +267,15 @@ enum CollectionFiles {
     /// up only its own leftovers, so neither removes a file the other is about to publish.
     enum Owner: Character { case writer = "w", compactor = "c" }
 
-    static func newSegmentName(_ owner: Owner) -> String { "seg-\(owner.rawValue)\(CollectionFS.randomHex()).seg" }
-    static func newBitmapName(_ owner: Owner) -> String { "del-\(owner.rawValue)\(CollectionFS.randomHex()).del" }
+    static func newSegmentName(_ owner: Owner) -> String { "seg-\(owner.rawValue)\(randomHex()).seg" }
+    static func newBitmapName(_ owner: Owner) -> String { "del-\(owner.rawValue)\(randomHex()).del" }
+
+    /// A random 64-bit value as 16 lower-case hex digits.
+    private static func randomHex() -> String {
+        let v = UInt64.random(in: 0...UInt64.max)
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
 
     /// The owner of a segment/bitmap file name or of a temporary file made for one (nil otherwise).
     static func owner(of name: String) -> Owner? {

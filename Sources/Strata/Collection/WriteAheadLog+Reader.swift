@@ -289,6 +289,6 @@ enum WALReader {
     /// Creates `wal-<sequence>.log` in the current format with only its header, durably (temp,
     /// fsync, rename, fsync dir).
     static func create(directory: String, sequence: UInt64) throws(StrataError) {
-        try CollectionFS.writeAtomically(WALFormat.header(sequence: sequence), to: "\(directory)/\(CollectionFiles.walName(sequence))")
+        try publishAtomically(WALFormat.header(sequence: sequence), to: "\(directory)/\(CollectionFiles.walName(sequence))")
     }
 }

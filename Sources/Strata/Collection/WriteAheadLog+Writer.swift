@@ -1,9 +1,6 @@
 // Appending to a WAL, and cutting a torn tail without destroying its bytes (docs/COLLECTION-FORMAT.md C.4).
 import StrataFormat
 import StrataIndex
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Appends records to one WAL file; every append is fsynced (fdatasync) before it returns.
 final class WALWriter {
@@ -12,7 +9,8 @@ final class WALWriter {
     /// The file's format: records are appended in it (a 1.0 file stays 1.0 until the next flush
     /// starts a new WAL in the current format).
     let version: WALVersion
-    private var descriptor: Int32
+    /// The log, open through the file layer current when it was opened (nil once closed).
+    private var file: (any WritableFile)?
     /// Current end of the log.
     private(set) var length: UInt64
     /// Number of the next record appended.
@@ -25,36 +23,35 @@ final class WALWriter {
         self.sequence = sequence
         self.version = version
         self.nextRecordNumber = nextRecordNumber
-        descriptor = try CollectionFS.openReadWrite(path)
+        let file = try FileSystem.openForWriting(path)
+        self.file = file
         length = validLength
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw SystemFile.ioError("fstat failed", path: path) }
-        guard UInt64(info.st_size) == validLength else {
-            throw StrataError(.corrupt, "WAL is \(info.st_size) bytes, its records end at \(validLength)", path: path, section: "wal", offset: validLength)
+        let size = try file.size()
+        guard size == validLength else {
+            throw StrataError(.corrupt, "WAL is \(size) bytes, its records end at \(validLength)", path: path, section: "wal", offset: validLength)
         }
     }
 
     deinit { close() }
 
     func close() {
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
-        descriptor = -1
+        file?.close()
+        file = nil
     }
 
     /// Appends `record` in the file's format and makes it durable. On failure the caller must treat
     /// the log as unusable (a write may have partly reached the disk; replay sees a torn tail).
     func append(_ record: WALRecord, schema: SegmentSchema) throws(StrataError) {
-        guard descriptor >= 0 else { throw StrataError(.io, "WAL is closed", path: path) }
+        guard let file else { throw StrataError(.io, "WAL is closed", path: path) }
         let bytes = WALFormat.encode(record, schema: schema, version: version, number: nextRecordNumber)
-        try bytes.withBytes { (raw) throws(StrataError) in
-            var done = 0
-            while done < raw.count {
-                let n = retryOnInterrupt { pwrite(descriptor, raw.baseAddress! + done, raw.count - done, off_t(length) + off_t(done)) }
-                guard n > 0 else { throw SystemFile.ioError("WAL write failed", path: path, offset: length + UInt64(done)) }
-                done += n
-            }
+        do {
+            try bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: length) }
+            try file.syncData()
+        } catch {
+            var e = error
+            e.message = "WAL " + e.message // "WAL write failed: ...", "WAL fdatasync failed: ..."
+            throw e
         }
-        guard retryOnInterrupt({ fdatasync(descriptor) }) == 0 else { throw SystemFile.ioError("WAL fdatasync failed", path: path) }
         length += UInt64(bytes.count)
         nextRecordNumber += 1
     }
@@ -81,7 +78,7 @@ enum WALSideFile {
             let name = n == 1 ? base : "\(base)-\(n)"
             let path = "\(directory)/\(name)"
             guard FileSystem.exists(path) else { return (name, false) }
-            if try CollectionFS.readAll(path) == bytes { return (name, true) }
+            if try FileSystem.readAll(path) == bytes { return (name, true) }
         }
         throw StrataError(.io, "1,000 side files named \(base)-*: remove some", path: directory)
     }
@@ -90,16 +87,16 @@ enum WALSideFile {
     /// returns its name.
     static func keep(_ bytes: [UInt8], wal: String, kind: String, offset: UInt64, directory: String) throws(StrataError) -> String {
         let (name, exists) = try self.name(for: wal, kind: kind, offset: offset, bytes: bytes, in: directory)
-        if !exists { try CollectionFS.writeAtomically(bytes, to: "\(directory)/\(name)") }
+        if !exists { try publishAtomically(bytes, to: "\(directory)/\(name)") }
         return name
     }
 
     /// Truncates `path` to `length` and fsyncs it.
     static func truncate(_ path: String, to length: UInt64) throws(StrataError) {
-        let fd = try CollectionFS.openReadWrite(path)
-        defer { _ = Glibc.close(fd) }
-        guard ftruncate(fd, off_t(length)) == 0 else { throw SystemFile.ioError("ftruncate failed", path: path) }
-        guard retryOnInterrupt({ fsync(fd) }) == 0 else { throw SystemFile.ioError("fsync failed", path: path) }
+        let file = try FileSystem.openForWriting(path)
+        defer { file.close() }
+        try file.truncate(to: length)
+        try file.sync()
     }
 }
 

@@ -27,6 +27,28 @@ public enum HybridFusion: Sendable, Equatable {
             }
         }
     }
+
+    /// Fuses ranked lists (one per side, best first, with that side's score, higher better) into one
+    /// list sorted by fused score (higher first), then by id. RRF uses only the ranks: the sum over
+    /// lists of 1 / (k + rank), rank from 1. Weighted sums each list's scores min-max normalised to
+    /// [0, 1] (a list whose scores are all equal gives 1) times its weight, in the order dense,
+    /// sparse, text; a missing list or a row missing from one contributes 0. Also usable to fuse
+    /// results across segments.
+    public func fuse(_ lists: [[(id: UInt64, score: Double)]]) -> [(id: UInt64, score: Double)] {
+        var fused: [UInt64: Double] = [:]
+        switch self {
+        case .rrf(let k):
+            for list in lists {
+                for (i, hit) in list.enumerated() { fused[hit.id, default: 0] += 1 / (k + Double(i + 1)) }
+            }
+        case .weighted(let dense, let sparse, let text):
+            for (list, weight) in zip(lists, [dense, sparse, text]) where !list.isEmpty {
+                let lo = list.map(\.score).min()!, hi = list.map(\.score).max()!
+                for (id, x) in list { fused[id, default: 0] += weight * (hi > lo ? (x - lo) / (hi - lo) : 1) }
+            }
+        }
+        return fused.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
 }
 
 /// A hybrid query.
@@ -71,26 +93,6 @@ public struct HybridHit: Sendable, Equatable {
     public var denseRank: Int?, sparseRank: Int?, textRank: Int?
 }
 
-/// Fusion of ranked lists, exposed for tests and for fusing across segments.
-public enum Fusion {
-    /// RRF over ranked lists of ids (best first): sum of 1 / (k + rank). Sorted by score, then id.
-    public static func rrf(_ lists: [[UInt64]], k: Double = 60) -> [(id: UInt64, score: Double)] {
-        var s: [UInt64: Double] = [:]
-        for l in lists { for (i, id) in l.enumerated() { s[id, default: 0] += 1 / (k + Double(i + 1)) } }
-        return s.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-    }
-
-    /// Weighted sum of min-max normalised scores (higher is better within each list).
-    public static func weighted(_ lists: [[(id: UInt64, score: Double)]], weights: [Double]) -> [(id: UInt64, score: Double)] {
-        var s: [UInt64: Double] = [:]
-        for (l, w) in zip(lists, weights) where !l.isEmpty {
-            let lo = l.map(\.score).min()!, hi = l.map(\.score).max()!
-            for (id, x) in l { s[id, default: 0] += w * (hi > lo ? (x - lo) / (hi - lo) : 1) }
-        }
-        return s.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-    }
-}
-
 extension Segment {
     /// Runs each side of `query` (dense: filtered or plain graph search; sparse; BM25), each with the
     /// filter, and fuses them. Throws when no side is given, a side's index is missing, or the fusion
@@ -123,12 +125,7 @@ extension Segment {
                 .map { ($0.id, $0.row, Double($0.score)) }
         }
         let sides = [dense, sparse, text]
-        let fused: [(id: UInt64, score: Double)]
-        switch query.fusion {
-        case .rrf(let k): fused = Fusion.rrf(sides.filter { !$0.isEmpty }.map { $0.map(\.id) }, k: k)
-        case .weighted(let wd, let ws, let wt):
-            fused = Fusion.weighted(sides.map { $0.map { ($0.id, $0.score) } }, weights: [wd, ws, wt])
-        }
+        let fused = query.fusion.fuse(sides.map { $0.map { ($0.id, $0.score) } })
         var rowOf: [UInt64: Int] = [:]
         var ranks: [[UInt64: Int]] = []
         for side in sides {

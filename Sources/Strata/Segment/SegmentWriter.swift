@@ -61,8 +61,10 @@ public final class SegmentWriter {
     /// The final path (written only by ``finish()``).
     public let path: String
     private let options: SegmentWriterOptions
-    private let tempPath: String
-    private let file: SystemFile
+    /// The temporary file the segment is written to, published at ``path`` by ``finish()``.
+    private let output: AtomicFileWriter
+    private var tempPath: String { output.temporaryPath }
+    private var file: any WritableFile { output.file }
     private let stride: Int
     private var ids: [UInt64] = []
     private var vectorBuffer: [UInt8] = []
@@ -92,15 +94,11 @@ public final class SegmentWriter {
         self.schema = schema
         self.path = path
         self.options = options
-        let unique = "\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF)"
-        let dir = FileSystem.parentDirectory(of: path)
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        tempPath = "\(dir)/.\(base).tmp-\(unique)"
         stride = SegmentFormat.vectorStride(dimension: schema.dimension, elementType: schema.elementType)
         rowScratch = [Float](repeating: 0, count: schema.dimension)
         let search = try SearchSectionsBuilder(schema: schema, options: options.search)
         searchBuilder = search.isEmpty ? nil : search
-        file = try SystemFile.create(tempPath)
+        output = try AtomicFileWriter(publishingAt: path)
         do {
             for (i, spec) in schema.columns.enumerated() {
                 columns.append(try ColumnSpool(spec: spec, ordinal: i, spoolPath: "\(tempPath).col\(i)",
@@ -250,8 +248,7 @@ public final class SegmentWriter {
     /// Discards everything written so far and removes the temporary files.
     public func abort() {
         if state == .open { state = .failed }
-        file.close()
-        FileSystem.removeIfPresent(tempPath)
+        output.abandon()
         for c in columns { c.discard() }
     }
 
@@ -363,11 +360,8 @@ public final class SegmentWriter {
         headerPage.append(contentsOf: repeatElement(0, count: Int(SegmentFormat.pageSize) - headerPage.count))
         try headerPage.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: 0) }
         try file.truncate(to: fileLength)
-        try file.sync()
-        file.close()
         for c in columns { c.discard() }
-        try FileSystem.rename(tempPath, to: path)
-        try FileSystem.syncParentDirectory(of: path)
+        try output.publish()
         return SegmentWriteSummary(path: path, rowCount: Int(rows), fileBytes: fileLength, sections: sections)
     }
 }

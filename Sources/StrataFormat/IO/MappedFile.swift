@@ -29,27 +29,14 @@ package final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel how a byte range will be accessed (`madvise`). Failures are ignored: advice only.
-    package func advise(_ advice: Advice, range: Range<Int>? = nil) {
+    package func advise(_ advice: MemoryAdvice, range: Range<Int>? = nil) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         let page = 4096
         let r = range ?? 0..<bytes.count
         let start = r.lowerBound / page * page
         let end = min(bytes.count, r.upperBound)
         guard end > start else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice.rawValue)
-    }
-
-    /// `madvise` advice values.
-    package enum Advice {
-        case random, sequential, willNeed, normal
-        var rawValue: Int32 {
-            switch self {
-            case .random: return MADV_RANDOM
-            case .sequential: return MADV_SEQUENTIAL
-            case .willNeed: return MADV_WILLNEED
-            case .normal: return MADV_NORMAL
-            }
-        }
+        advice.apply(to: UnsafeMutableRawPointer(mutating: base + start), length: end - start)
     }
 
     deinit {

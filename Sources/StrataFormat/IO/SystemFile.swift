@@ -1,6 +1,7 @@
-// Thin typed wrappers over the POSIX calls Strata needs (open, pread, pwrite, fsync, rename, mmap,
-// madvise, posix_fadvise, flock), in the style of swift-system: Swift names, EINTR retried, every
-// failure turned into a `StrataError` with code `.io`, the path and errno.
+// Thin typed wrappers over the POSIX calls on one open file (open, pread, pwrite, fsync, fdatasync,
+// ftruncate, fstat, posix_fadvise), in the style of swift-system: Swift names, EINTR retried, every
+// failure turned into a `StrataError` with code `.io`, the path and errno. Calls on paths are in
+// FileSystem.swift, locks in FileLock.swift, mappings in MappedFile.swift and MemoryAdvice.swift.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,7 +13,7 @@ package final class SystemFile {
     /// The descriptor (-1 once closed).
     private(set) var descriptor: Int32
     /// The path it was opened with, for error messages.
-    let path: String
+    package let path: String
 
     private init(descriptor: Int32, path: String) {
         self.descriptor = descriptor
@@ -49,7 +50,7 @@ package final class SystemFile {
     }
 
     /// Opens a directory so it can be fsynced after a rename.
-    static func openDirectory(_ path: String) throws(StrataError) -> SystemFile {
+    package static func openDirectory(_ path: String) throws(StrataError) -> SystemFile {
         let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } }
         guard fd >= 0 else { throw ioError("cannot open directory", path: path) }
         return SystemFile(descriptor: fd, path: path)
@@ -128,6 +129,12 @@ package final class SystemFile {
         guard retryOnInterrupt({ fsync(descriptor) }) == 0 else { throw SystemFile.ioError("fsync failed", path: path) }
     }
 
+    /// Flushes data (and the metadata needed to read it back, such as the length) to stable
+    /// storage. The C function is `fdatasync(2)`.
+    package func syncData() throws(StrataError) {
+        guard retryOnInterrupt({ fdatasync(descriptor) }) == 0 else { throw SystemFile.ioError("fdatasync failed", path: path) }
+    }
+
     /// Sets the file length. The C function is `ftruncate(2)`.
     package func truncate(to length: UInt64) throws(StrataError) {
         guard retryOnInterrupt({ ftruncate(descriptor, off_t(length)) }) == 0 else {
@@ -135,8 +142,9 @@ package final class SystemFile {
         }
     }
 
-    /// Drops the file's pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), for cold benchmarks.
-    func evictFromPageCache() {
+    /// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), for
+    /// cold benchmarks. Advice only: failures are ignored.
+    package func evictFromPageCache() {
         _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_DONTNEED))
     }
 
@@ -154,40 +162,5 @@ package func retryOnInterrupt<T: BinaryInteger>(_ call: () -> T) -> T {
         let result = call()
         if result < 0 && Glibc.errno == EINTR { continue }
         return result
-    }
-}
-
-/// File-system operations on paths.
-package enum FileSystem {
-    /// Atomically renames `from` to `to`. The C function is `rename(2)`.
-    package static func rename(_ from: String, to: String) throws(StrataError) {
-        let rc = from.withCString { f in to.withCString { t in Glibc.rename(f, t) } }
-        guard rc == 0 else { throw SystemFile.ioError("rename to \(to) failed", path: from) }
-    }
-
-    /// Removes a file, ignoring "does not exist".
-    package static func removeIfPresent(_ path: String) {
-        _ = path.withCString { unlink($0) }
-    }
-
-    /// Fsyncs the directory that holds `path`, so that a rename into it survives a crash.
-    package static func syncParentDirectory(of path: String) throws(StrataError) {
-        let dir = parentDirectory(of: path)
-        let handle = try SystemFile.openDirectory(dir)
-        defer { handle.close() }
-        try handle.sync()
-    }
-
-    /// The directory part of `path` ("." when it has none).
-    package static func parentDirectory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let dir = String(path[..<slash])
-        return dir.isEmpty ? "/" : dir
-    }
-
-    /// Whether a file exists at `path`.
-    package static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return path.withCString { stat($0, &info) } == 0
     }
 }

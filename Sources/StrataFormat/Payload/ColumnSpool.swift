@@ -78,7 +78,7 @@ package final class ColumnSpool {
     }
 
     /// Writes header + spooled blocks + directory at `offset` of `file`; returns the directory entry.
-    package func writeSection(into file: SystemFile, at offset: UInt64, rowCount: UInt64) throws(StrataError) -> SectionInfo {
+    package func writeSection(into file: any WritableFile, at offset: UInt64, rowCount: UInt64) throws(StrataError) -> SectionInfo {
         try closeBlock()
         guard let spool else { throw StrataError(.io, "column spool is closed", path: spoolPath) }
         let checksum = Checksum.Streaming()

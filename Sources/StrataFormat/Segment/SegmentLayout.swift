@@ -46,7 +46,7 @@ public enum SegmentFormat {
     /// Byte length of the footer structure.
     package static let footerLength = 64
     /// Byte length of a directory entry.
-    static let directoryEntryLength = 64
+    package static let directoryEntryLength = 64
     /// Alignment of each vector row within the vectors section.
     static let vectorAlignment = 32
     package static let headerMagic: [UInt8] = Array("STRATSEG".utf8)

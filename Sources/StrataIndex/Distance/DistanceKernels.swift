@@ -206,15 +206,16 @@ public enum DistanceKernels {
     /// The instruction set the kernels use: `"avx512"`, `"avx2"` or `"scalar"` (the portable path),
     /// for `strata dump`, `strata bench` and logs.
     ///
-    /// The choice is made once per process: the best level the CPU and OS support, capped by the
-    /// environment variable `STRATA_KERNELS` (`scalar`, `avx2` or `avx512`) if set, or as last set by
-    /// ``overrideInstructionSet(_:)``.
+    /// The choice is made once per process, for every C kernel family: the best level the CPU and OS
+    /// support, capped by the environment variable `STRATA_KERNELS` (`scalar`, `avx2` or `avx512`)
+    /// if set, or as last set by ``overrideInstructionSet(_:)``.
     /// The corresponding C function is `strata_kernels_isa`.
     public static var instructionSet: String {
         String(cString: strata_kernels_isa())
     }
 
-    /// Forces the instruction set of these kernels for the whole process, for tests and benchmarks.
+    /// Forces the instruction set of these kernels, and of the index and filter kernels (one C
+    /// dispatcher chooses for all), for the whole process, for tests and benchmarks.
     ///
     /// A level the CPU lacks falls back to the best supported level below it, so the returned name
     /// may differ from the requested one. Thread-safe: calls already running finish on the level they
@@ -233,57 +234,5 @@ public enum DistanceKernels {
             result = strata_kernels_force(nil)
         }
         return result.map { String(cString: $0) }
-    }
-}
-
-/// Plain Swift reference implementations of ``DistanceKernels``, which the tests compare the C
-/// kernels against.
-///
-/// Written for obviousness, not speed: one loop each, sums accumulated in `Double` so that a test
-/// can bound the kernels' rounding error (use ``absoluteDot(_:_:)`` as the scale), and float16
-/// conversion through the standard library's `Float16` (IEEE 754, round to nearest even), an
-/// implementation independent of the C code. Not for production paths.
-enum ReferenceKernels {
-    /// `Σ a[i] * b[i]` in `Double`.
-    static func dot(_ a: [Float], _ b: [Float]) -> Double {
-        precondition(a.count == b.count)
-        var sum = 0.0
-        for i in a.indices { sum += Double(a[i]) * Double(b[i]) }
-        return sum
-    }
-
-    /// `Σ |a[i] * b[i]|` in `Double`: the scale of the rounding error of any summation order of
-    /// ``dot(_:_:)``.
-    static func absoluteDot(_ a: [Float], _ b: [Float]) -> Double {
-        precondition(a.count == b.count)
-        var sum = 0.0
-        for i in a.indices { sum += abs(Double(a[i]) * Double(b[i])) }
-        return sum
-    }
-
-    /// `Σ (a[i] - b[i])²` in `Double`.
-    static func l2Squared(_ a: [Float], _ b: [Float]) -> Double {
-        precondition(a.count == b.count)
-        var sum = 0.0
-        for i in a.indices {
-            let d = Double(a[i]) - Double(b[i])
-            sum += d * d
-        }
-        return sum
-    }
-
-    /// The float32 value of a float16 bit pattern, through `Float16`.
-    static func float(fromHalfBits bits: UInt16) -> Float {
-        Float(Float16(bitPattern: bits))
-    }
-
-    /// The float16 bit pattern nearest to `value` (ties to even), through `Float16`.
-    static func halfBits(from value: Float) -> UInt16 {
-        Float16(value).bitPattern
-    }
-
-    /// The float16 vector `b` widened to float32, for the float16 kernels' references.
-    static func floats(fromHalfBits b: [UInt16]) -> [Float] {
-        b.map { float(fromHalfBits: $0) }
     }
 }

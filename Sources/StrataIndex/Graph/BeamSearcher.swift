@@ -86,9 +86,7 @@ public final class ResidentCodes: @unchecked Sendable {
         let huge = 2 << 20
         capacity = max(huge, (need + huge - 1) / huge * huge)
         storage = .allocate(byteCount: capacity, alignment: huge)
-        #if canImport(Glibc)
-        _ = madvise(storage, capacity, 14 /* MADV_HUGEPAGE */)
-        #endif
+        MemoryAdvice.hugePage.apply(to: storage, length: capacity)
         if need > 0 { storage.copyMemory(from: codes.baseAddress!, byteCount: need) }
     }
 

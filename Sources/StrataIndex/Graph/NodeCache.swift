@@ -163,7 +163,7 @@ public final class NodeCache: @unchecked Sendable {
         #if canImport(Glibc)
         let start = UInt(bitPattern: base + DiskGraphLayout.headerSize) & ~UInt(4095)
         let end = UInt(bitPattern: base + graph.bytes.count) & ~UInt(4095)
-        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED) }
+        if end > start { MemoryAdvice.dontNeed.apply(to: UnsafeMutableRawPointer(bitPattern: start), length: Int(end - start)) }
         #endif
     }
 
@@ -194,7 +194,7 @@ public final class NodeCache: @unchecked Sendable {
         #if canImport(Glibc)
         let start = UInt(bitPattern: record) & ~UInt(4095)
         let end = (UInt(bitPattern: record) + UInt(bytes) + 4095) & ~UInt(4095)
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_WILLNEED)
+        MemoryAdvice.willNeed.apply(to: UnsafeMutableRawPointer(bitPattern: start), length: Int(end - start))
         #endif
     }
 }

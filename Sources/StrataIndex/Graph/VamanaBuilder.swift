@@ -84,9 +84,7 @@ final class AlignedHalves: @unchecked Sendable {
     init(count: Int) {
         bytes = max(64, ((count * 2) + (2 << 20) - 1) & ~((2 << 20) - 1))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
-        #if canImport(Glibc)
-        _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */)
-        #endif
+        MemoryAdvice.hugePage.apply(to: raw, length: bytes)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         pointer = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
     }
