@@ -31,13 +31,6 @@ struct Float32Rows: BuildRows {
     let dimension: Int
     let count: Int
 
-    init(base: UnsafePointer<Float>, stride: Int, dimension: Int, count: Int) {
-        self.base = base
-        self.stride = stride
-        self.dimension = dimension
-        self.count = count
-    }
-
     var rowBytes: Int { @inline(__always) get { dimension * 4 } }
 
     @inline(__always) func row(_ i: Int) -> UnsafePointer<Float> { base + i * stride }
@@ -60,13 +53,6 @@ struct Float16Rows: BuildRows {
     let stride: Int
     let dimension: Int
     let count: Int
-
-    init(base: UnsafePointer<UInt16>, stride: Int, dimension: Int, count: Int) {
-        self.base = base
-        self.stride = stride
-        self.dimension = dimension
-        self.count = count
-    }
 
     var rowBytes: Int { @inline(__always) get { dimension * 2 } }
 
