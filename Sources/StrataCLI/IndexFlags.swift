@@ -42,7 +42,7 @@ struct IndexFlags: ParsableArguments {
         guard minIndexRows >= 0 else { throw ValidationError("--min-index-rows must be >= 0") }
         if let pqM, pqM < 1 { throw ValidationError("--pq-m must be at least 1") }
         // The graph parameters are checked now, not after the vectors were written.
-        do { try options(force: true)!.graph.validate() } catch let e as StrataError { throw ValidationError(e.message) }
+        do { try options(force: true)!.graph.validate() } catch { throw ValidationError(error.message) }
     }
 
     func options(force: Bool = false) -> IndexOptions? {

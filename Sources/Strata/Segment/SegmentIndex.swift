@@ -7,30 +7,6 @@ import StrataFormat
 import StrataIndex
 import Synchronization
 
-/// How ``SegmentWriter`` builds the ANN index of a segment.
-public struct IndexOptions: Sendable, Equatable {
-    /// PQ sub-spaces M (code bytes per vector); nil picks ``ProductQuantizer/defaultSubspaceCount(dimension:)``.
-    public var pqSubspaces: Int? = nil
-    /// Rows sampled to train the PQ codebooks.
-    public var pqTrainingSample: Int = 20_000
-    /// Lloyd iterations per sub-space.
-    public var pqIterations: Int = 12
-    /// Vamana parameters (R, L, alpha, passes, seed, threads).
-    public var graph = VamanaParameters()
-    /// Segments with fewer rows get no index: exact search over them is as fast as a graph search.
-    public var minimumRows: Int = IndexOptions.defaultMinimumRows
-    /// Bytes of anonymous memory the graph build may use; when an in-memory build of the whole
-    /// segment needs more, the graph is built out of core in overlapping partitions (DiskANN's
-    /// method; see Index/PartitionedGraphBuilder.swift). nil: always in memory.
-    public var memoryBudget: Int? = nil
-
-    /// Below this many rows a segment is scanned exactly (2,000 rows x 384 dims is ~3 MB per scan).
-    public static let defaultMinimumRows = 2_000
-
-    /// Default options.
-    public init() {}
-}
-
 /// What `strata dump` shows about a segment's index.
 public struct IndexSummary: Sendable {
     /// PQ sub-spaces (code bytes per vector).

@@ -7,10 +7,9 @@
 // directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
 // id index is sorted (ids, sort order, (id, row) pairs); one open block per column (<= maxBlockBytes
 // + one value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
-// holds the PQ codes (M B per row) and, without a memory budget, the graph being built (about
-// 4 x 1.3R + 4R B per row, plus a float16 copy of the vectors, 2 x dimension B per row; a float32
-// copy too for float16 segments); with IndexOptions.memoryBudget the graph is built out of core
-// within that budget (Index/PartitionedGraphBuilder.swift). Vectors are read from the mapped file.
+// holds what the index build needs (StrataIndex's Build/IndexBuilder.swift: PQ codes and the graph,
+// in memory or out of core within IndexOptions.memoryBudget), which reads the vectors from the
+// temporary file, mapped.
 import StrataFormat
 import StrataIndex
 import CStrataKernels
@@ -65,9 +64,6 @@ public final class SegmentWriter {
     /// The temporary file the segment is written to, published at ``path`` by ``finish()``.
     private let output: AtomicFileWriter
     private var tempPath: String { output.temporaryPath }
-    fileprivate var indexOptions: IndexOptions? { options.index }
-    fileprivate var indexProgress: (@Sendable (IndexBuildProgress) -> Void)? { options.progress }
-    fileprivate var tempPathForIndex: String { tempPath }
     private var file: any WritableFile { output.file }
     private let stride: Int
     private var ids: [UInt64] = []
@@ -290,32 +286,24 @@ public final class SegmentWriter {
         if let searchBuilder { try searchBuilder.write(rowCount: rows, put: put) }
 
         if let builtIndex {
-            try builtIndex.codebook.withBytes { (raw) throws(StrataError) in try put(.pqCodebook, raw) }
-            try builtIndex.codes.withBytes { (raw) throws(StrataError) in try put(.pqCodes, raw) }
+            // The codebook and codes are whole sections; the graph streams in after them.
             let checksum = Checksum.Streaming()
-            let start = cursor
+            var graphStart: UInt64? = nil
             var written: UInt64 = 0
-            let sink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
-                checksum.update(chunk)
-                try self.file.write(chunk, atAbsoluteOffset: start + written)
-                written += UInt64(chunk.count)
-            }
-            let rows = builtIndex.rows, n = rows.count
-            let progress = indexProgress
-            try typed {
-                let writer = try DiskGraphLayout.SectorStreamWriter(
-                    count: n, dimension: schema.dimension, elementType: schema.elementType,
-                    maxDegree: builtIndex.graph.maxDegree, metric: schema.metric, medoid: builtIndex.graph.medoid, sink: sink)
-                let vector = UnsafeMutablePointer<Float>.allocate(capacity: schema.dimension)
-                defer { vector.deallocate() }
-                try builtIndex.graph.forEachNode { i, neighbors in
-                    rows.copy(row: i, into: vector)
-                    try writer.append(vector: vector, neighbors: neighbors, sink: sink)
-                    if i & 0xFFFF == 0xFFFF { progress?(IndexBuildProgress(phase: "layout", done: i + 1, total: n, detail: "")) }
+            try builtIndex.index.write { (section, bytes) throws(StrataError) in
+                switch section {
+                case .pqCodebook: try put(.pqCodebook, bytes)
+                case .pqCodes: try put(.pqCodes, bytes)
+                case .graph:
+                    let at = graphStart ?? cursor
+                    graphStart = at
+                    checksum.update(bytes)
+                    try file.write(bytes, atAbsoluteOffset: at + written)
+                    written += UInt64(bytes.count)
                 }
-                try writer.finish(sink: sink)
             }
             withExtendedLifetime(builtIndex.mapping) {}
+            let start = graphStart ?? cursor
             sections.append(SectionInfo(kindNumber: SectionKind.graph.rawValue, required: false, compression: 0,
                                         checksumType: SectionInfo.checksumXXH3, offset: start, length: written,
                                         decodedLength: written, checksum: checksum.digest, ordinal: SectionInfo.noOrdinal))
@@ -345,118 +333,23 @@ public final class SegmentWriter {
     }
 }
 
-/// The index built at finish: codebook, codes, graph, and the mapped vectors the layout copies.
-private struct BuiltIndex {
-    var codebook: [UInt8]
-    var codes: [UInt8]
-    var graph: BuiltGraph
-    var rows: VectorRows
-    /// Keeps `rows` mapped.
+/// The index built at finish, and the mapping of the temporary file whose vectors it reads.
+private struct MappedIndex {
+    var index: BuiltIndex
+    /// Keeps the index's rows mapped.
     var mapping: MappedFile
 }
 
-/// A graph built in memory, or merged out of core into a temporary file.
-private enum BuiltGraph {
-    case memory(VamanaGraph)
-    case merged(MergedGraph)
-
-    var maxDegree: Int {
-        switch self {
-        case .memory(let g): return g.maxDegree
-        case .merged(let g): return g.maxDegree
-        }
-    }
-
-    var medoid: Int {
-        switch self {
-        case .memory(let g): return g.medoid
-        case .merged(let g): return g.medoid
-        }
-    }
-
-    /// Calls `body(node, out-neighbours)` for every node in order.
-    func forEachNode(_ body: (Int, UnsafeBufferPointer<UInt32>) throws -> Void) throws {
-        switch self {
-        case .memory(let g):
-            try g.neighbors.withUnsafeBufferPointer { nbrs in
-                for i in 0..<g.count {
-                    let start = i * g.maxDegree
-                    try body(i, UnsafeBufferPointer(rebasing: nbrs[start..<(start + Int(g.degrees[i]))]))
-                }
-            }
-        case .merged(let g):
-            for i in 0..<g.count { try body(i, g.neighbors(of: i)) }
-        }
-    }
-}
-
 extension SegmentWriter {
-    /// Builds PQ codes and the Vamana graph from the vectors in the temporary file (mapped, read in
-    /// place), when the options ask for an index and there are enough rows: in memory when it fits
-    /// ``IndexOptions/memoryBudget`` (or there is none), else out of core (PartitionedGraphBuilder).
-    fileprivate func buildIndexIfAsked() throws(StrataError) -> BuiltIndex? {
-        guard let options = indexOptions, rowCount >= max(1, options.minimumRows) else { return nil }
-        let n = rowCount, dim = schema.dimension
-        let mapped = try MappedFile(path: tempPathForIndex)
-        let stride = SegmentFormat.vectorStride(dimension: dim, elementType: schema.elementType)
+    /// Builds the index from the vectors in the temporary file (mapped, read in place) when the
+    /// options ask for one and there are enough rows (IndexBuilder).
+    fileprivate func buildIndexIfAsked() throws(StrataError) -> MappedIndex? {
+        guard let index = options.index, rowCount >= max(1, index.minimumRows) else { return nil }
+        let mapped = try MappedFile(path: tempPath)
         let rows = VectorRows(base: mapped.bytes.baseAddress! + Int(SegmentFormat.pageSize), strideBytes: stride,
-                              dimension: dim, count: n, elementType: schema.elementType)
-        let progress = indexProgress
-        let threads = options.graph.threads ?? IndexParallel.defaultThreadCount
-        let metric = schema.metric
-        let tempPrefix = tempPathForIndex
-        return try typed {
-            let m = options.pqSubspaces ?? ProductQuantizer.defaultSubspaceCount(dimension: dim)
-            let plan = try PartitionedGraphBuilder.plan(count: n, dimension: dim, codeSize: m, parameters: options.graph,
-                                                        memoryBudget: options.memoryBudget)
-            if !plan.isPartitioned {
-                // In memory: float32 rows in place; float16 rows through a float32 copy.
-                func build(_ v: UnsafeBufferPointer<Float>, _ rowStride: Int) throws -> BuiltIndex {
-                    progress?(IndexBuildProgress(phase: "pq-train", done: 0, total: n, detail: ""))
-                    let pq = try ProductQuantizer(training: v, count: n, dimension: dim, rowStride: rowStride,
-                                                  subspaceCount: options.pqSubspaces, sampleLimit: options.pqTrainingSample,
-                                                  iterations: options.pqIterations, seed: options.graph.seed, threads: options.graph.threads)
-                    let codes = try pq.encode(vectors: v, count: n, rowStride: rowStride, threads: options.graph.threads)
-                    progress?(IndexBuildProgress(phase: "graph", done: 0, total: 1, detail: "\(n) rows in memory"))
-                    let graph = try VamanaBuilder.build(vectors: v, count: n, dimension: dim, rowStride: rowStride,
-                                                        metric: metric, parameters: options.graph)
-                    return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .memory(graph), rows: rows, mapping: mapped)
-                }
-                if let inPlace = rows.float32InPlace { return try build(inPlace.buffer, inPlace.rowStride) }
-                let dense = rows.gather(0..<n, threads: threads)
-                return try dense.withUnsafeBufferPointer { try build($0, dim) }
-            }
-            // Out of core: PQ trained on a sample, codes encoded row by row, partitioned graph.
-            progress?(IndexBuildProgress(phase: "pq-train", done: 0, total: n, detail: ""))
-            let sampleRows = PartitionedGraphBuilder.sampleRowNumbers(count: n, limit: min(n, max(options.pqTrainingSample, 256)),
-                                                                      seed: options.graph.seed ^ 0x5A11)
-            let sample = rows.gather(sampleRows, threads: threads)
-            let pq = try sample.withUnsafeBufferPointer {
-                try ProductQuantizer(training: $0, count: sampleRows.count, dimension: dim, rowStride: dim,
-                                     subspaceCount: options.pqSubspaces, sampleLimit: sampleRows.count,
-                                     iterations: options.pqIterations, seed: options.graph.seed, threads: options.graph.threads)
-            }
-            var codes = [UInt8](repeating: 0, count: n * pq.codeSize)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: threads * dim)
-            defer { scratch.deallocate() }
-            let sp = SendablePointer(scratch)
-            codes.withUnsafeMutableBufferPointer { cp in
-                let out = SendablePointer(cp.baseAddress!)
-                let chunk = 1 << 18
-                var start = 0
-                while start < n {
-                    let end = min(n, start + chunk)
-                    IndexParallel.forEach(count: end - start, threads: threads, chunk: 256) { w, k in
-                        rows.copy(row: start + k, into: sp.base + w * dim)
-                        pq.encode(sp.base + w * dim, into: out.base + (start + k) * pq.codeSize)
-                    }
-                    start = end
-                    progress?(IndexBuildProgress(phase: "pq-encode", done: end, total: n, detail: ""))
-                }
-            }
-            let merged = try PartitionedGraphBuilder.build(rows: rows, metric: metric, parameters: options.graph, plan: plan,
-                                                           tempPrefix: tempPrefix, progress: progress)
-            return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .merged(merged), rows: rows, mapping: mapped)
-        }
+                              dimension: schema.dimension, count: rowCount, elementType: schema.elementType)
+        guard let built = try IndexBuilder.build(rows: rows, metric: schema.metric, options: index, tempPrefix: tempPath,
+                                                 progress: options.progress) else { return nil }
+        return MappedIndex(index: built, mapping: mapped)
     }
 }

@@ -1,6 +1,6 @@
 // Out-of-core graph build: DiskANN's answer to data larger than RAM (Subramanya et al. 2019, section
-// 4.2 "Indexing large datasets"), used by SegmentWriter.finish() when IndexOptions.memoryBudget is
-// smaller than an in-memory build of the whole segment would take.
+// 4.2 "Indexing large datasets"), used by IndexBuilder (for SegmentWriter.finish()) when
+// IndexOptions.memoryBudget is smaller than an in-memory build of the whole segment would take.
 //
 // 1. k-means (on a sample) splits the rows into C partitions; every row joins the `overlap` (2)
 //    partitions with the nearest centroids that still have room, so partitions are bounded by the
@@ -9,11 +9,11 @@
 //    is built over them in memory (VamanaBuilder, all threads), and its adjacency, in global row ids,
 //    is written to a temporary file (rows ascending, fixed-size records);
 // 3. merge: for each row, in row order, the lists of its partitions are united; a union longer than
-//    R is RobustPruned (exact distances from the mapped vectors) back to R; the result goes to a
-//    merged adjacency file (fixed-size records);
+//    R is RobustPruned (Build/RobustPrune.swift, exact float32 distances from the mapped vectors)
+//    back to R; the result goes to a merged adjacency file (fixed-size records);
 // 4. the merged graph is made reachable from the global medoid (the row nearest to the mean) by a
-//    BFS over the merged file and a few patched edges; SegmentWriter then streams the sector layout
-//    from the merged file and the mapped vectors.
+//    BFS over the merged file and a few patched edges (Build/MergedGraph.swift); IndexBuilder then
+//    streams the sector layout from the merged file and the mapped vectors.
 //
 // Anonymous memory: PQ codes and partition assignment (M + 6 B per row with overlap 2), one
 // partition's build (``PartitionedGraphBuilder/partitionBytesPerRow(dimension:parameters:)`` per row)
@@ -24,55 +24,6 @@ import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// float32 rows of a segment's vectors section as mapped (row `i` at `base + i * strideBytes`), read
-/// in place or converted from float16.
-package struct VectorRows: @unchecked Sendable {
-    let base: UnsafeRawPointer
-    let strideBytes: Int
-    let dimension: Int
-    package let count: Int
-    let elementType: VectorElementType
-
-    /// Copies row `i` into `out` as float32 (`dimension` floats).
-    @inline(__always) package func copy(row i: Int, into out: UnsafeMutablePointer<Float>) {
-        let src = base + i * strideBytes
-        switch elementType {
-        case .float32: out.update(from: src.assumingMemoryBound(to: Float.self), count: dimension)
-        case .float16: strata_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), out, dimension)
-        }
-    }
-
-    /// The rows as a float32 buffer with its stride in floats, when stored as float32 (read in place).
-    package var float32InPlace: (buffer: UnsafeBufferPointer<Float>, rowStride: Int)? {
-        guard elementType == .float32, count > 0, strideBytes % 4 == 0 else { return nil }
-        let strideFloats = strideBytes / 4
-        return (UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: (count - 1) * strideFloats + dimension),
-                strideFloats)
-    }
-
-    /// Copies the rows `rows` (any order) densely into a new array (`rows.count * dimension` floats).
-    package func gather<C: Collection<Int>>(_ rows: C, threads: Int) -> [Float] where C.Index == Int {
-        let d = dimension
-        var out = [Float](repeating: 0, count: rows.count * d)
-        out.withUnsafeMutableBufferPointer { o in
-            let dst = SendablePointer(o.baseAddress!)
-            let list = UncheckedBox(rows)
-            IndexParallel.forEach(count: rows.count, threads: threads, chunk: 1024) { _, k in
-                self.copy(row: list.value[list.value.startIndex + k], into: dst.base + k * d)
-            }
-        }
-        return out
-    }
-
-    package init(base: UnsafeRawPointer, strideBytes: Int, dimension: Int, count: Int, elementType: VectorElementType) {
-        self.base = base
-        self.strideBytes = strideBytes
-        self.dimension = dimension
-        self.count = count
-        self.elementType = elementType
-    }
-}
 
 /// How an out-of-core build splits a segment, from its row count, shape and memory budget.
 public struct PartitionPlan: Sendable, Equatable {
@@ -89,25 +40,6 @@ public struct PartitionPlan: Sendable, Equatable {
 
     /// Whether the build is split into partitions.
     public var isPartitioned: Bool { partitions > 1 }
-}
-
-/// Progress of an index build, reported between units of work (never from a hot loop).
-public struct IndexBuildProgress: Sendable {
-    /// What is running: "pq-train", "pq-encode", "partition", "graph", "merge", "connect", "layout".
-    public var phase: String
-    /// Units of `phase` done so far (rows, or partitions for "graph").
-    public var done: Int
-    /// Units of `phase` in all.
-    public var total: Int
-    /// A short note (e.g. the partition being built), may be empty.
-    public var detail: String
-
-    package init(phase: String, done: Int, total: Int, detail: String) {
-        self.phase = phase
-        self.done = done
-        self.total = total
-        self.detail = detail
-    }
 }
 
 /// Builds a Vamana graph over more rows than fit the memory budget (see the file comment).
@@ -136,7 +68,7 @@ package enum PartitionedGraphBuilder {
     /// - Throws: ``StrataError/Code/invalidArgument`` when the budget cannot hold the fixed part plus
     ///   a partition of ``minimumPartitionRows`` rows, or there would be more than 65,535 partitions.
     package static func plan(count: Int, dimension: Int, codeSize: Int, parameters: VamanaParameters,
-                     memoryBudget: Int?) throws -> PartitionPlan {
+                     memoryBudget: Int?) throws(StrataError) -> PartitionPlan {
         let perRow = partitionBytesPerRow(dimension: dimension, parameters: parameters)
         let single = PartitionPlan(partitions: 1, overlap: 1, capacity: count, bytesPerPartitionRow: perRow,
                                    fixedBytes: count * codeSize)
@@ -158,7 +90,7 @@ package enum PartitionedGraphBuilder {
     /// Runs steps 1-4 of the file comment. Temporary files are named `tempPrefix` + a suffix and
     /// removed before returning (the merged graph's file when the returned object is released).
     package static func build(rows: VectorRows, metric: DistanceMetric, parameters: VamanaParameters, plan: PartitionPlan,
-                      tempPrefix: String, progress: (@Sendable (IndexBuildProgress) -> Void)?) throws -> MergedGraph {
+                      tempPrefix: String, progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) -> MergedGraph {
         let n = rows.count, d = rows.dimension, r = parameters.maxDegree
         let threads = parameters.threads ?? IndexParallel.defaultThreadCount
         let c = plan.partitions
@@ -168,8 +100,8 @@ package enum PartitionedGraphBuilder {
         progress?(IndexBuildProgress(phase: "partition", done: 0, total: n, detail: "\(c) partitions of at most \(plan.capacity) rows"))
         let sampleRows = sampleRowNumbers(count: n, limit: min(n, max(50_000, 64 * c)), seed: parameters.seed ^ 0x9A27)
         let sample = rows.gather(sampleRows, threads: threads)
-        let kmeans = try sample.withUnsafeBufferPointer {
-            try KMeans(vectors: $0, count: sampleRows.count, dimension: d, rowStride: d, k: c, iterations: 10,
+        let kmeans = try sample.withUnsafeBufferPointer { (v) throws(StrataError) in
+            try KMeans(vectors: v, count: sampleRows.count, dimension: d, rowStride: d, k: c, iterations: 10,
                        sampleLimit: sampleRows.count, seed: parameters.seed ^ 0x9A28)
         }
         let (members, rowParts) = assign(rows: rows, centroids: kmeans.centroids, partitions: c, capacity: plan.capacity,
@@ -190,7 +122,7 @@ package enum PartitionedGraphBuilder {
 
         // 3. Merge in row order.
         let mergedPath = "\(tempPrefix).graph"
-        let medoid = computeMedoid(rows: rows, threads: threads)
+        let medoid = Medoid.of(rows, threads: threads)
         do {
             try merge(rows: rows, partFiles: partFiles, memberCounts: memberCounts, rowParts: rowParts, overlap: plan.overlap,
                       r: r, alpha: parameters.alpha, threads: threads, to: mergedPath, progress: progress)
@@ -294,18 +226,19 @@ package enum PartitionedGraphBuilder {
     /// Builds the graph of one partition and writes it as `count` records of (degree u32, R ids u32 in
     /// global row numbers), in the order of `members`.
     static func buildPartition(rows: VectorRows, members: [UInt32], metric: DistanceMetric, parameters: VamanaParameters,
-                               path: String, r: Int, threads: Int) throws {
+                               path: String, r: Int, threads: Int) throws(StrataError) {
         let file = try SystemFile.create(path)
         defer { file.close() }
         if members.isEmpty { return }
         let d = rows.dimension
-        let graph: VamanaGraph = try {
+        let graph: VamanaGraph
+        do {  // the gathered rows are freed before the records are written
             let dense = rows.gather(members.lazy.map { Int($0) }, threads: threads)
-            return try dense.withUnsafeBufferPointer {
-                try VamanaBuilder.build(vectors: $0, count: members.count, dimension: d, rowStride: d,
+            graph = try dense.withUnsafeBufferPointer { (v) throws(StrataError) in
+                try VamanaBuilder.build(vectors: v, count: members.count, dimension: d, rowStride: d,
                                         metric: metric, parameters: parameters)
             }
-        }()
+        }
         let record = 4 * (1 + r)
         let perWrite = max(1, (1 << 20) / record)
         var buffer = [UInt32](repeating: 0, count: perWrite * (1 + r))
@@ -320,7 +253,7 @@ package enum PartitionedGraphBuilder {
                     buffer[o + 1 + j] = j < deg ? members[Int(graph.neighbors[i * r + j])].littleEndian : 0
                 }
             }
-            try buffer.withUnsafeBytes { raw in
+            try buffer.withBytes { (raw) throws(StrataError) in
                 try file.write(UnsafeRawBufferPointer(rebasing: raw[0..<((end - written) * record)]),
                                atAbsoluteOffset: UInt64(written * record))
             }
@@ -328,64 +261,15 @@ package enum PartitionedGraphBuilder {
         }
     }
 
-    /// The row nearest to the mean of all rows (squared L2; ties to the lower row), computed in chunks
-    /// whose partial sums are added in chunk order (deterministic for any thread count).
-    static func computeMedoid(rows: VectorRows, threads: Int) -> Int {
-        let n = rows.count, d = rows.dimension
-        if n <= 1 { return 0 }
-        let chunk = 1 << 14
-        let chunks = (n + chunk - 1) / chunk
-        var partial = [Double](repeating: 0, count: chunks * d)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: threads * d)
-        defer { scratch.deallocate() }
-        let sp = SendablePointer(scratch)
-        partial.withUnsafeMutableBufferPointer { pp in
-            let out = SendablePointer(pp.baseAddress!)
-            IndexParallel.forEach(count: chunks, threads: threads) { w, k in
-                let v = sp.base + w * d, sum = out.base + k * d
-                for i in (k * chunk)..<min(n, (k + 1) * chunk) {
-                    rows.copy(row: i, into: v)
-                    for j in 0..<d { sum[j] += Double(v[j]) }
-                }
-            }
-        }
-        var mean = [Float](repeating: 0, count: d)
-        for j in 0..<d {
-            var s = 0.0
-            for k in 0..<chunks { s += partial[k * d + j] }
-            mean[j] = Float(s / Double(n))
-        }
-        var bestDist = [Float](repeating: .infinity, count: chunks)
-        var bestRow = [Int](repeating: 0, count: chunks)
-        mean.withUnsafeBufferPointer { mp in
-            let m = UncheckedBox(mp.baseAddress!)
-            bestDist.withUnsafeMutableBufferPointer { bd in
-                bestRow.withUnsafeMutableBufferPointer { br in
-                    let od = SendablePointer(bd.baseAddress!), orow = SendablePointer(br.baseAddress!)
-                    IndexParallel.forEach(count: chunks, threads: threads) { w, k in
-                        let v = sp.base + w * d
-                        for i in (k * chunk)..<min(n, (k + 1) * chunk) {
-                            rows.copy(row: i, into: v)
-                            let dist = strata_l2sq_f32(v, m.value, d)
-                            if dist < od.base[k] { od.base[k] = dist; orow.base[k] = i }
-                        }
-                    }
-                }
-            }
-        }
-        var best = 0
-        for k in 1..<chunks where bestDist[k] < bestDist[best] { best = k }
-        return bestRow[best]
-    }
-
     /// Step 3: unites each row's partition lists, RobustPrunes unions longer than R, and writes the
     /// merged adjacency (records of degree u32 + R ids u32) to `path`.
     static func merge(rows: VectorRows, partFiles: [String], memberCounts: [Int], rowParts: [UInt16], overlap: Int,
                       r: Int, alpha: Float, threads: Int, to path: String,
-                      progress: (@Sendable (IndexBuildProgress) -> Void)?) throws {
+                      progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) {
         let n = rows.count, d = rows.dimension
         let record = 1 + r
-        let maps = try partFiles.map { try MappedFile(path: $0) }
+        var maps: [MappedFile] = []
+        for f in partFiles { maps.append(try MappedFile(path: f)) }
         for (p, m) in maps.enumerated() where m.bytes.count != memberCounts[p] * record * 4 {
             throw StrataError(.io, "partition graph is \(m.bytes.count) bytes, expected \(memberCounts[p] * record * 4)", path: partFiles[p])
         }
@@ -451,7 +335,10 @@ final class MergeScratch: @unchecked Sendable {
     let removed: UnsafeMutablePointer<Bool>
     let vectors: UnsafeMutablePointer<Float>
     let query: UnsafeMutablePointer<Float>
-    let order: UnsafeMutablePointer<Int>
+    /// Each candidate's slot in `vectors` (the prune sorts candidates, not their vectors).
+    let slots: UnsafeMutablePointer<UInt32>
+    /// Scratch row of the prune (unused: gathered rows are float32 already).
+    let widened: UnsafeMutablePointer<Float>
     let keptIds: UnsafeMutablePointer<UInt32>
     let capacity: Int
     let dimension: Int
@@ -464,143 +351,32 @@ final class MergeScratch: @unchecked Sendable {
         removed = .allocate(capacity: maxCandidates)
         vectors = .allocate(capacity: maxCandidates * dimension)
         query = .allocate(capacity: dimension)
-        order = .allocate(capacity: maxCandidates)
+        slots = .allocate(capacity: maxCandidates)
+        widened = .allocate(capacity: dimension)
         keptIds = .allocate(capacity: maxCandidates)
     }
 
     deinit {
         ids.deallocate(); dist.deallocate(); removed.deallocate(); vectors.deallocate(); query.deallocate()
-        order.deallocate(); keptIds.deallocate()
+        slots.deallocate(); widened.deallocate(); keptIds.deallocate()
     }
 
-    /// RobustPrune of `ids[0..<count]` around `row` with exact squared L2 (as VamanaBuilder prunes):
-    /// sorted by (distance, id), a candidate is kept unless a kept one is alpha times closer to it.
-    /// Leaves the kept ids (at most `r`) at the front of `ids` and returns how many.
+    /// RobustPrune of `ids[0..<count]` around `row` in float32 (exact distances; float16 segments are
+    /// widened as the rows are gathered): the candidates are gathered densely, so the prune reads
+    /// them through row keys (their slots). Leaves the kept ids (at most `r`) at the front of `ids`
+    /// and returns how many.
     func robustPrune(rows: VectorRows, row: Int, count: Int, r: Int, alpha: Float) -> Int {
         let d = dimension
         rows.copy(row: row, into: query)
+        let gathered = Float32Rows(base: vectors, stride: d, dimension: d, count: count)
         for i in 0..<count {
             rows.copy(row: Int(ids[i]), into: vectors + i * d)
-            dist[i] = strata_l2sq_f32(query, vectors + i * d, d)
+            dist[i] = gathered.squaredDistance(query, i)
+            slots[i] = UInt32(i)
         }
-        // Order candidates by (distance, id): insertion sort of at most overlap * R entries.
-        for i in 0..<count { order[i] = i; removed[i] = false }
-        if count > 1 {
-            for a in 1..<count {
-                let x = order[a]
-                var b = a
-                while b > 0 {
-                    let y = order[b - 1]
-                    if dist[y] < dist[x] || (dist[y] == dist[x] && ids[y] < ids[x]) { break }
-                    order[b] = y
-                    b -= 1
-                }
-                order[b] = x
-            }
-        }
-        var kept = 0
-        for a in 0..<count {
-            let i = order[a]
-            if removed[i] { continue }
-            keptIds[kept] = ids[i]
-            kept += 1
-            if kept == r { break }
-            let vi = vectors + i * d
-            for b in (a + 1)..<count {
-                let j = order[b]
-                if removed[j] { continue }
-                if alpha * strata_l2sq_f32(vi, vectors + j * d, d) <= dist[j] { removed[j] = true }
-            }
-        }
+        let kept = RobustPrune.prune(PruneCandidates(ids: ids, distances: dist, removed: removed, rowKeys: slots, count: count),
+                                     node: row, alpha: alpha, maxDegree: r, rows: gathered, scratch: widened, into: keptIds)
         ids.update(from: keptIds, count: kept)
         return kept
-    }
-}
-
-/// A merged graph in a temporary file of fixed-size records (degree u32, R ids u32), row order.
-/// The file is removed when this object is released.
-package final class MergedGraph: @unchecked Sendable {
-    let path: String
-    package let count: Int
-    package let maxDegree: Int
-    package private(set) var medoid: Int
-    private var map: MappedFile
-    /// Edges ``connect()`` added to make every node reachable.
-    private(set) var repairedEdges = 0
-
-    init(path: String, count: Int, maxDegree: Int, medoid: Int) throws {
-        self.path = path
-        self.count = count
-        self.maxDegree = maxDegree
-        self.medoid = medoid
-        map = try MappedFile(path: path)
-        if map.bytes.count != count * (1 + maxDegree) * 4 {
-            throw StrataError(.io, "merged graph is \(map.bytes.count) bytes, expected \(count * (1 + maxDegree) * 4)", path: path)
-        }
-    }
-
-    deinit { FileSystem.removeIfPresent(path) }
-
-    @inline(__always) private func record(_ i: Int) -> UnsafePointer<UInt32> {
-        map.bytes.baseAddress!.assumingMemoryBound(to: UInt32.self) + i * (1 + maxDegree)
-    }
-
-    /// Node `i`'s out-neighbours (in place in the mapping; ids were checked < count at merge).
-    package func neighbors(of i: Int) -> UnsafeBufferPointer<UInt32> {
-        let rec = record(i)
-        return UnsafeBufferPointer(start: rec + 1, count: min(maxDegree, Int(UInt32(littleEndian: rec[0]))))
-    }
-
-    /// Makes every node reachable from the medoid: BFS; each unreachable node u (in row order) gets
-    /// an in-edge from its first reachable out-neighbour (or the medoid), appended when that node has
-    /// room, else replacing its last edge; sweeps repeat until nothing is unreachable (a replaced edge
-    /// can orphan a node). Patches go to the file with pwrite, which the shared mapping sees.
-    func connect() throws {
-        let n = count, r = maxDegree
-        if n <= 1 { return }
-        let file = try SystemFile.openForWriting(path)
-        defer { file.close() }
-        var seen = [Bool](repeating: false, count: n)
-        var queue = [UInt32]()
-        queue.reserveCapacity(n)
-        func mark(from startNode: Int) {
-            if seen[startNode] { return }
-            seen[startNode] = true
-            queue.removeAll(keepingCapacity: true)
-            queue.append(UInt32(startNode))
-            var head = 0
-            while head < queue.count {
-                let v = Int(queue[head]); head += 1
-                for id in neighbors(of: v) where !seen[Int(id)] {
-                    seen[Int(id)] = true
-                    queue.append(id)
-                }
-            }
-        }
-        for _ in 0..<8 {
-            for i in 0..<n { seen[i] = false }
-            mark(from: medoid)
-            var orphaned = false
-            var changed = false
-            for u in 0..<n where !seen[u] {
-                var from = medoid
-                for v in neighbors(of: u) where seen[Int(v)] { from = Int(v); break }
-                var list = Array(neighbors(of: from))
-                if list.count < r {
-                    list.append(UInt32(u))
-                } else {
-                    orphaned = true
-                    list[r - 1] = UInt32(u)
-                }
-                var rec = [UInt32](repeating: 0, count: 1 + r)
-                rec[0] = UInt32(list.count).littleEndian
-                for (j, id) in list.enumerated() { rec[1 + j] = id.littleEndian }
-                try rec.withUnsafeBytes { try file.write($0, atAbsoluteOffset: UInt64(from * (1 + r) * 4)) }
-                repairedEdges += 1
-                changed = true
-                mark(from: u)
-            }
-            if !orphaned || !changed { return }
-        }
     }
 }

@@ -1,11 +1,13 @@
 // Vamana graph construction (DiskANN), parallel and deterministic.
 //
 // Algorithm (Subramanya et al. 2019, with the batching of ParlayANN for determinism):
-// 1. medoid = the row nearest to the mean; a seeded random graph of `initialDegree` out-edges per node;
+// 1. medoid = the row nearest to the mean (Build/Medoid.swift); a seeded random graph of
+//    `initialDegree` out-edges per node;
 // 2. for each pass (alpha 1.0 first, the configured alpha last), for the rows in a seeded random order,
 //    in fixed-size batches:
 //    a. in parallel, each row of the batch runs a greedy search for itself from the medoid with list
-//       size L on the graph as it was when the batch started (frozen), then RobustPrune(visited, alpha, R);
+//       size L on the graph as it was when the batch started (frozen), then RobustPrune(visited, alpha, R)
+//       (Build/RobustPrune.swift);
 //    b. in batch order, the pruned lists replace the rows' out-edges, and the reverse edges are
 //       grouped by target (stable, in batch order);
 //    c. in parallel over targets, each target appends its new in-neighbours; a list that would exceed
@@ -38,7 +40,7 @@ public enum VamanaBuilder {
     /// - Throws: ``StrataError/Code/invalidArgument`` for bad parameters or a buffer too small.
     /// - Complexity: about passes * count * L * R distance computations.
     public static func build(vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
-                             metric: DistanceMetric, parameters: VamanaParameters = VamanaParameters()) throws -> VamanaGraph {
+                             metric: DistanceMetric, parameters: VamanaParameters = VamanaParameters()) throws(StrataError) -> VamanaGraph {
         try parameters.validate()
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         if count >= Int(UInt32.max) { throw StrataError(.invalidArgument, "too many rows for a graph: \(count)") }
@@ -46,6 +48,7 @@ public enum VamanaBuilder {
         if count == 0 {
             return VamanaGraph(unchecked: 0, maxDegree: r, medoid: 0, degrees: [], neighbors: [])
         }
+        let input = Float32Rows(base: vectors.baseAddress!, stride: rowStride, dimension: dimension, count: count)
         // Navigate on a float16 copy with 64-byte-aligned rows on transparent huge pages when it fits
         // the budget: random row access during the build is memory-bound (a 384-float row is 24 cache
         // lines, its float16 copy 12), and TLB-bound on a strided mapping. Larger inputs are read in place.
@@ -57,14 +60,12 @@ public enum VamanaBuilder {
             IndexParallel.forEach(count: count, threads: parameters.threads ?? IndexParallel.defaultThreadCount, chunk: 1024) { _, i in
                 strata_f32_to_f16(src + i * rowStride, half.pointer + i * padded, dimension)
             }
-            let state = VamanaBuildState(vectors: vectors.baseAddress!, count: count, dimension: dimension,
-                                         rowStride: rowStride, parameters: parameters,
-                                         half: UnsafePointer(half.pointer), halfStride: padded)
+            let nav = Float16Rows(base: UnsafePointer(half.pointer), stride: padded, dimension: dimension, count: count)
+            let state = VamanaBuildState(input: input, nav: nav, parameters: parameters)
             state.run()
             return withExtendedLifetime(half) { state.result() }
         }
-        let state = VamanaBuildState(vectors: vectors.baseAddress!, count: count, dimension: dimension,
-                                     rowStride: rowStride, parameters: parameters)
+        let state = VamanaBuildState(input: input, nav: input, parameters: parameters)
         state.run()
         return state.result()
     }
@@ -162,14 +163,17 @@ final class VamanaScratch {
     }
 }
 
-/// The mutable graph and the vectors during a build. Shared by the workers: during a parallel phase
-/// each worker writes only its own slots (batch row or target node), and reads data that no one writes
-/// in that phase, hence `@unchecked Sendable`.
-final class VamanaBuildState: @unchecked Sendable {
-    let vectors: UnsafePointer<Float>
+/// The mutable graph and the vectors during a build, generic over the rows it navigates (a float16
+/// copy or the float32 input) so that every distance call is specialised. Shared by the workers:
+/// during a parallel phase each worker writes only its own slots (batch row or target node), and
+/// reads data that no one writes in that phase, hence `@unchecked Sendable`.
+final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
+    /// The float32 input: the query of each row's own search and of its prunes.
+    let input: Float32Rows
+    /// The rows as navigated: distances to other rows are measured on these.
+    let navRows: Nav
     let count: Int
     let dim: Int
-    let stride: Int
     let p: VamanaParameters
     let r: Int
     /// Row width of the adjacency while building: R plus slack.
@@ -179,18 +183,12 @@ final class VamanaBuildState: @unchecked Sendable {
     let degree: UnsafeMutablePointer<UInt32>
     var medoid = 0
     var scratch: [VamanaScratch] = []
-    /// The float16 navigation copy (row i at `half + i * halfStride`), or nil to navigate in float32.
-    let half: UnsafePointer<UInt16>?
-    let halfStride: Int
 
-    init(vectors: UnsafePointer<Float>, count: Int, dimension: Int, rowStride: Int, parameters: VamanaParameters,
-         half: UnsafePointer<UInt16>? = nil, halfStride: Int = 0) {
-        self.vectors = vectors
-        self.half = half
-        self.halfStride = halfStride
-        self.count = count
-        self.dim = dimension
-        self.stride = rowStride
+    init(input: Float32Rows, nav: Nav, parameters: VamanaParameters) {
+        self.input = input
+        self.navRows = nav
+        self.count = input.count
+        self.dim = input.dimension
         self.p = parameters
         self.r = parameters.maxDegree
         self.width = max(parameters.maxDegree, Int((Float(parameters.maxDegree) * (1 + parameters.slack)).rounded(.up)))
@@ -206,39 +204,21 @@ final class VamanaBuildState: @unchecked Sendable {
         degree.deallocate()
     }
 
-    @inline(__always) func vec(_ i: Int) -> UnsafePointer<Float> { vectors + i * stride }
+    /// Row `i` of the float32 input.
+    @inline(__always) func vec(_ i: Int) -> UnsafePointer<Float> { input.row(i) }
 
-    @inline(__always) func dist(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-        strata_l2sq_f32(a, b, dim)
-    }
+    /// Squared L2 from a float32 vector to row `i` as navigated (asymmetric on a float16 copy: the
+    /// query keeps full precision).
+    @inline(__always) func nav(_ q: UnsafePointer<Float>, _ i: Int) -> Float { navRows.squaredDistance(q, i) }
 
-    /// Squared L2 from a float32 vector to row `i` as navigated: the float16 copy when there is one
-    /// (asymmetric: the query keeps full precision), else the float32 row.
-    @inline(__always) func nav(_ q: UnsafePointer<Float>, _ i: Int) -> Float {
-        if let h = half { return strata_l2sq_f16(q, h + i * halfStride, dim) }
-        return strata_l2sq_f32(q, vec(i), dim)
-    }
+    /// Start address of row `i` as navigated, for prefetching (``navRowBytes`` long).
+    @inline(__always) func navRow(_ i: Int) -> UnsafeRawPointer { navRows.rowAddress(i) }
 
-    /// Start address and byte length of row `i` as navigated, for prefetching.
-    @inline(__always) func navRow(_ i: Int) -> UnsafeRawPointer {
-        if let h = half { return UnsafeRawPointer(h + i * halfStride) }
-        return UnsafeRawPointer(vec(i))
-    }
-
-    @inline(__always) var navRowBytes: Int { half != nil ? dim * 2 : dim * 4 }
-
-    /// Row `i` as a float32 pointer: widened from the float16 copy into `s.row`, or the float32 row.
-    @inline(__always) func navQuery(_ i: Int, _ s: VamanaScratch) -> UnsafePointer<Float> {
-        if let h = half {
-            strata_f16_to_f32(h + i * halfStride, s.row, dim)
-            return UnsafePointer(s.row)
-        }
-        return vec(i)
-    }
+    @inline(__always) var navRowBytes: Int { navRows.rowBytes }
 
     func run() {
         scratch = (0..<threads).map { _ in VamanaScratch(count: count, listSize: p.buildListSize, maxListWidth: width * 2, dimension: dim) }
-        computeMedoid()
+        medoid = Medoid.of(input, threads: threads)
         randomInit()
         if count == 1 { return }
         var rng = IndexRandom(seed: p.seed, stream: 0xA11CE)
@@ -332,28 +312,6 @@ final class VamanaBuildState: @unchecked Sendable {
         }
     }
 
-    func computeMedoid() {
-        var mean = [Double](repeating: 0, count: dim)
-        for i in 0..<count {
-            let v = vec(i)
-            for j in 0..<dim { mean[j] += Double(v[j]) }
-        }
-        var m = mean.map { Float($0 / Double(count)) }
-        var d = [Float](repeating: 0, count: count)
-        m.withUnsafeMutableBufferPointer { mp in
-            let mb = UncheckedBox(UnsafePointer(mp.baseAddress!))
-            d.withUnsafeMutableBufferPointer { dp in
-                let out = SendablePointer(dp.baseAddress!)
-                IndexParallel.forEach(count: count, threads: threads, chunk: 1024) { _, i in
-                    out.base[i] = self.dist(mb.value, self.vec(i))
-                }
-            }
-        }
-        var best = 0
-        for i in 1..<count where d[i] < d[best] { best = i }
-        medoid = best
-    }
-
     /// Each node gets `initialDegree` distinct random out-neighbours (not itself), from its own stream.
     func randomInit() {
         let k = min(p.initialDegree, r, count - 1)
@@ -442,41 +400,11 @@ final class VamanaBuildState: @unchecked Sendable {
     // MARK: prune
 
     /// RobustPrune of `s.pool[0..<poolCount]` (ids and distances to `node`) with `alpha`, keeping at most
-    /// R ids into `out`; returns how many. Sorts the pool by (distance, id), drops `node` and repeats.
+    /// R ids into `out`; returns how many. Reorders the pool.
+    @inline(__always)
     func robustPrune(node: Int, _ s: VamanaScratch, alpha: Float, out: UnsafeMutablePointer<UInt32>) -> Int {
-        let ids = s.poolIds, dists = s.poolDist, removed = s.removed
-        let n = s.poolCount
-        // Insertion sort (pools are ~L long, often nearly sorted).
-        if n > 1 {
-            for i in 1..<n {
-                let id = ids[i], d = dists[i]
-                var j = i
-                while j > 0 && (dists[j - 1] > d || (dists[j - 1] == d && ids[j - 1] > id)) {
-                    ids[j] = ids[j - 1]; dists[j] = dists[j - 1]
-                    j -= 1
-                }
-                ids[j] = id; dists[j] = d
-            }
-        }
-        for i in 0..<n { removed[i] = Int(ids[i]) == node || (i > 0 && ids[i] == ids[i - 1]) }
-        var kept = 0
-        for i in 0..<n {
-            if removed[i] { continue }
-            out[kept] = ids[i]
-            kept += 1
-            if kept == r { break }
-            let vi = navQuery(Int(ids[i]), s)
-            var j = i + 1
-            while j < n {
-                if !removed[j] {
-                    if j + 1 < n && !removed[j + 1] { strata_prefetch(navRow(Int(ids[j + 1]))) }
-                    let d = nav(vi, Int(ids[j]))
-                    if alpha * d <= dists[j] { removed[j] = true }
-                }
-                j += 1
-            }
-        }
-        return kept
+        RobustPrune.prune(PruneCandidates(ids: s.poolIds, distances: s.poolDist, removed: s.removed, count: s.poolCount),
+                          node: node, alpha: alpha, maxDegree: r, rows: navRows, scratch: s.row, into: out)
     }
 
     // MARK: batches

@@ -42,7 +42,7 @@ public struct VamanaParameters: Sendable, Equatable {
 
     /// Checks every field's range.
     /// - Throws: ``StrataError/Code/invalidArgument`` naming the field.
-    public func validate() throws {
+    public func validate() throws(StrataError) {
         if maxDegree < 1 || maxDegree > 4096 {
             throw StrataError(.invalidArgument, "max degree R must be in 1...4096, got \(maxDegree)")
         }
@@ -79,7 +79,7 @@ public struct VamanaGraph: Sendable, Equatable {
 
     /// Creates a graph; checks shapes, degrees and ids.
     /// - Throws: ``StrataError/Code/invalidArgument`` for inconsistent input.
-    public init(count: Int, maxDegree: Int, medoid: Int, degrees: [UInt32], neighbors: [UInt32]) throws {
+    public init(count: Int, maxDegree: Int, medoid: Int, degrees: [UInt32], neighbors: [UInt32]) throws(StrataError) {
         if count < 0 || maxDegree < 1 || degrees.count != count || neighbors.count != count * maxDegree {
             throw StrataError(.invalidArgument, "graph arrays do not match count \(count) and degree \(maxDegree)")
         }

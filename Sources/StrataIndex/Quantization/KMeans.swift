@@ -31,7 +31,7 @@ public struct KMeans: Sendable {
     /// - Complexity: O((k + iterations) * sample * k * dimension) arithmetic, dominated by the
     ///   nearest-centroid kernel (AVX-512 where available).
     public init(vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
-                k: Int, iterations: Int = 12, sampleLimit: Int = 20_000, seed: UInt64 = 0x5EED) throws {
+                k: Int, iterations: Int = 12, sampleLimit: Int = 20_000, seed: UInt64 = 0x5EED) throws(StrataError) {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         if count < 1 { throw StrataError(.invalidArgument, "k-means needs at least one row") }
         if k < 1 { throw StrataError(.invalidArgument, "k-means needs k >= 1, got \(k)") }

@@ -66,7 +66,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     ///   or the buffer is too small.
     public init(training vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
                 subspaceCount: Int? = nil, sampleLimit: Int = 20_000, iterations: Int = 12,
-                seed: UInt64 = 0x5EED, threads: Int? = nil) throws {
+                seed: UInt64 = 0x5EED, threads: Int? = nil) throws(StrataError) {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         let m = subspaceCount ?? ProductQuantizer.defaultSubspaceCount(dimension: dimension)
         if m <= 0 { throw StrataError(.invalidArgument, "PQ sub-space count must be positive, got \(m)") }
@@ -141,7 +141,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     /// Encodes `count` rows into a new `count x M` byte array, rows in parallel.
     /// - Throws: ``StrataError/Code/invalidArgument`` when the buffer is too small or the dimension differs.
     /// - Complexity: O(count * 256 * dimension).
-    public func encode(vectors: UnsafeBufferPointer<Float>, count: Int, rowStride: Int, threads: Int? = nil) throws -> [UInt8] {
+    public func encode(vectors: UnsafeBufferPointer<Float>, count: Int, rowStride: Int, threads: Int? = nil) throws(StrataError) -> [UInt8] {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         var codes = [UInt8](repeating: 0, count: count * subspaceCount)
         if count == 0 { return codes }
@@ -174,7 +174,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     ///   - rowStride: Floats from the start of one row to the start of the next (at least `dimension`).
     ///   - codes: `count x M` codes of the same rows.
     public func meanSquaredError(vectors: UnsafeBufferPointer<Float>, count: Int, rowStride: Int,
-                                 codes: UnsafeRawBufferPointer) throws -> Double {
+                                 codes: UnsafeRawBufferPointer) throws(StrataError) -> Double {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         if codes.count < count * subspaceCount {
             throw StrataError(.invalidArgument, "codes hold \(codes.count) bytes, \(count) rows need \(count * subspaceCount)")
@@ -240,7 +240,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     /// Reads a serialised quantiser, checking every field against the byte count.
     /// - Throws: ``StrataError/Code/corrupt`` (section "pq codebook") for bad magic, version, shape,
     ///   length or non-finite centroids.
-    public init(deserializing bytes: UnsafeRawBufferPointer) throws {
+    public init(deserializing bytes: UnsafeRawBufferPointer) throws(StrataError) {
         var r = IndexByteReader(bytes, section: "pq codebook")
         try r.expectMagic(ProductQuantizer.magic)
         let version = try r.readU32()

@@ -125,37 +125,37 @@ struct IndexByteReader {
         StrataError(.corrupt, message, section: section, offset: UInt64(offset))
     }
 
-    mutating func need(_ n: Int, _ what: String) throws {
+    mutating func need(_ n: Int, _ what: String) throws(StrataError) {
         if n < 0 || n > remaining { throw fail("truncated \(what): need \(n) bytes, \(remaining) left") }
     }
 
-    mutating func expectMagic(_ magic: String) throws {
+    mutating func expectMagic(_ magic: String) throws(StrataError) {
         let m = Array(magic.utf8)
         try need(m.count, "magic")
         for i in 0..<m.count where bytes[offset + i] != m[i] { throw fail("bad magic, expected \(magic)") }
         offset += m.count
     }
 
-    mutating func readU8() throws -> UInt8 {
+    mutating func readU8() throws(StrataError) -> UInt8 {
         try need(1, "u8")
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func readU32() throws -> UInt32 {
+    mutating func readU32() throws(StrataError) -> UInt32 {
         try need(4, "u32")
         defer { offset += 4 }
         return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    mutating func readU64() throws -> UInt64 {
+    mutating func readU64() throws(StrataError) -> UInt64 {
         try need(8, "u64")
         defer { offset += 8 }
         return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// Reads `count` little-endian floats; the length is checked (overflow-safe) before allocating.
-    mutating func readFloats(_ count: Int, _ what: String) throws -> [Float] {
+    mutating func readFloats(_ count: Int, _ what: String) throws(StrataError) -> [Float] {
         let (n, overflow) = count.multipliedReportingOverflow(by: 4)
         if overflow || count < 0 { throw fail("\(what): count \(count) too large") }
         try need(n, what)
@@ -168,7 +168,7 @@ struct IndexByteReader {
         return out
     }
 
-    func expectEnd() throws {
+    func expectEnd() throws(StrataError) {
         if remaining != 0 { throw fail("\(remaining) trailing bytes") }
     }
 }
@@ -208,7 +208,7 @@ public enum IndexMemory {
 }
 
 /// Checks that a row-major float buffer holds `count` rows of `dimension` floats `rowStride` apart.
-func checkVectorBuffer(_ vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int) throws {
+func checkVectorBuffer(_ vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int) throws(StrataError) {
     if count < 0 { throw StrataError(.invalidArgument, "row count \(count) is negative") }
     if dimension <= 0 { throw StrataError(.invalidArgument, "dimension \(dimension) must be positive") }
     if rowStride < dimension { throw StrataError(.invalidArgument, "row stride \(rowStride) is below the dimension \(dimension)") }

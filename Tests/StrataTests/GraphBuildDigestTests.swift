@@ -1,0 +1,80 @@
+// Pins the bytes the index build produces for fixed inputs and seeds: a change of the in-memory
+// Vamana build, of the out-of-core build (partitioning, merge prune, medoid, reachability) or of the
+// segment's index sections shows up here as a different digest. Distances are rounded differently on
+// different instruction sets, so the digests are recorded per `DistanceKernels.instructionSet`; on a
+// machine whose kernels have no recorded digest the test is skipped.
+import Foundation
+import XCTest
+@testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+
+final class GraphBuildDigestTests: StrataTestCase {
+    private static let dimension = 24
+
+    /// Clustered rows from the bit-reproducible test generator.
+    private func rows(count: Int, seed: UInt64) -> [SegmentRow] {
+        var rng = SplitMix64(seed: seed)
+        let centers = (0..<20).map { _ in (0..<Self.dimension).map { _ in rng.gaussianish() * 2 } }
+        return (0..<count).map { i in
+            let c = centers[rng.int(centers.count)]
+            return SegmentRow(id: UInt64(i) * 5 + 1, vector: c.map { $0 + rng.gaussianish() })
+        }
+    }
+
+    /// xxh3 of the segment file written from `rows` with a small index (R 16, L 40, M 6).
+    private func segmentDigest(_ rows: [SegmentRow], elementType: VectorElementType, metric: DistanceMetric,
+                               budget: Int?, threads: Int = 2) throws -> (UInt64, phases: Set<String>) {
+        var index = IndexOptions()
+        index.minimumRows = 0
+        index.pqSubspaces = 6
+        index.pqIterations = 4
+        index.graph.maxDegree = 16
+        index.graph.buildListSize = 40
+        index.graph.threads = threads
+        index.memoryBudget = budget
+        let log = PhaseNames()
+        var options = SegmentWriterOptions()
+        options.index = index
+        options.progress = { log.add($0.phase) }
+        let path = tmpPath("digest-\(UInt64.random(in: 0...UInt64.max)).seg")
+        let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: Self.dimension, elementType: elementType, metric: metric),
+                                       options: options)
+        try writer.append(rows)
+        try writer.finish()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.removeItem(atPath: path)
+        return (bytes.withUnsafeBytes { Checksum.xxh3($0) }, log.names)
+    }
+
+    /// Digests recorded before RobustPrune and the medoid were shared by the two builders.
+    private static let recorded: [String: [String: UInt64]] = [
+        "avx512": ["memory-f32": 0x5b7fa35cd755ed11, "memory-f16": 0x9c9549fc7bb2ee1e,
+                   "partitioned-f32": 0x1392a14bd75f3887, "partitioned-f16": 0x40e069c9fa09620b],
+    ]
+
+    func testIndexBuildBytesAreUnchanged() throws {
+        let isa = DistanceKernels.instructionSet
+        let inMemory = rows(count: 3000, seed: 21)
+        let (memoryF32, memoryPhases) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: nil)
+        XCTAssertFalse(memoryPhases.contains("merge"))
+        let (memoryF16, _) = try segmentDigest(inMemory, elementType: .float16, metric: .cosine, budget: nil)
+        let (partitionedF32, partitionedPhases) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: 512 << 10)
+        XCTAssertTrue(partitionedPhases.contains("merge"), "a 512 KiB budget must split 3000 rows")
+        let (partitionedF16, _) = try segmentDigest(inMemory, elementType: .float16, metric: .cosine, budget: 512 << 10, threads: 1)
+        let got = ["memory-f32": memoryF32, "memory-f16": memoryF16, "partitioned-f32": partitionedF32, "partitioned-f16": partitionedF16]
+        print("index build digests (\(isa)): \(got.sorted { $0.key < $1.key }.map { "\"\($0.key)\": 0x\(String($0.value, radix: 16))" }.joined(separator: ", "))")
+        guard let want = Self.recorded[isa], !want.isEmpty else {
+            throw XCTSkip("no digests recorded for the \(isa) kernels")
+        }
+        XCTAssertEqual(got, want)
+    }
+}
+
+/// Phase names reported by the writer's progress callback.
+private final class PhaseNames: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set: Set<String> = []
+    func add(_ name: String) { lock.lock(); set.insert(name); lock.unlock() }
+    var names: Set<String> { lock.lock(); defer { lock.unlock() }; return set }
+}
