@@ -102,9 +102,9 @@ final class CompiledFilter: @unchecked Sendable {
 
     /// The common case (one range on one indexed column) without walking the node tree: a forward
     /// array load and one unsigned compare.
-    private var fastForward: UnsafePointer<UInt32>? = nil
-    private var fastLow: UInt32 = 0
-    private var fastWidth: UInt32 = 0
+    private(set) var fastForward: UnsafePointer<UInt32>? = nil
+    private(set) var fastLow: UInt32 = 0
+    private(set) var fastWidth: UInt32 = 0
 
     /// Whether `row` passes (row < rowCount).
     @inline(__always) func test(_ row: Int) -> Bool {

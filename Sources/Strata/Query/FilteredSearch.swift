@@ -6,18 +6,15 @@
 //   call; float ADC where VBMI is missing); above 4,096 rows a first pass over half the sub-spaces
 //   keeps the best 8%. The best `rerank` by PQ are rescored exactly from the vectors section, the k
 //   best returned. Without an index: exact distances for every passing row.
-// graph: beam search over the Vamana graph with the filter tested on every node it meets. Passing
-//   nodes enter the candidate list and, once expanded, the results (exact distance from the record
-//   read). Non-passing nodes keep the traversal connected: they enter the list and are expanded
-//   while a budget of non-passing expansions lasts; once it is spent they are not even scored.
-//   The list size counts passing candidates only (non-passing ones ride along up to the budget), so
-//   a filter admitting half the rows costs about what an unfiltered search with the same L costs.
+// graph: the index's beam search (StrataIndex/Graph/BeamSearcher+Traversal.swift) with the filter
+//   as its row predicate: the filter is tested on every node it meets; passing nodes enter the
+//   candidate list and, once expanded, the results; non-passing nodes keep the traversal connected
+//   while a budget of non-passing expansions lasts, sized here from the filter's selectivity.
 // No row failing the filter is ever returned: every result is tested before it is admitted.
 import StrataFormat
 import StrataIndex
 import CStrataKernels
 import HeapModule
-import Synchronization
 
 /// Knobs of a filtered search.
 public struct FilteredSearchOptions: Sendable, Equatable {
@@ -107,12 +104,7 @@ extension Segment {
             hits = exactPlan(q, compiled, options, &stats)
         case .graph:
             try checkBeforeRead(Segment.graphSearchSections)
-            let ix = annIndex!
-            let extras = searchExtras!
-            let found = extras.withFilteredSearcher(ix) { s in
-                q.withUnsafeBufferPointer { s.search($0.baseAddress!, compiled, options, &stats) }
-            }
-            hits = found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
+            hits = graphPlan(q, annIndex!, compiled, options, &stats)
         }
         return FilteredSearchResult(hits: hits, plan: plan, stats: stats)
     }
@@ -229,179 +221,46 @@ struct PQCandidate: Comparable {
     static func < (a: PQCandidate, b: PQCandidate) -> Bool { a.distance != b.distance ? a.distance < b.distance : a.row < b.row }
 }
 
-/// Filter-aware beam search over one segment's graph (see the top of this file). One per thread;
-/// owns its scratch so that the hot loop allocates nothing.
-final class FilteredBeamSearcher {
-    let graph: DiskGraphView
-    let quantizer: ProductQuantizer
-    let codesOwner: ResidentCodes
-    let codes: UnsafePointer<UInt8>
-    let cache: NodeCache?
-    let n: Int, m: Int, dim: Int
-    let metric: DistanceMetric
-    let table: UnsafeMutablePointer<Float>
-    /// Nodes seen by the current search (grows with the nodes visited, not with the graph).
-    var visited = VisitedTable(capacity: 4096)
-    var capacity = 0
-    var listIds: UnsafeMutablePointer<UInt32>
-    var listDist: UnsafeMutablePointer<Float>
-    var listFlags: UnsafeMutablePointer<UInt8>      // bit 0 expanded, bit 1 passes
-    let fresh: UnsafeMutablePointer<UInt32>
-    let freshPass: UnsafeMutablePointer<UInt8>
-    let freshDist: UnsafeMutablePointer<Float>
-    var results: [(row: Int, distance: Float)] = []
-
-    init(index: SegmentANNIndex) {
-        graph = index.graph
-        quantizer = index.quantizer
-        codesOwner = index.codes
-        codes = index.codes.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)!
-        cache = index.cache
-        n = graph.count; m = quantizer.codeSize; dim = graph.dimension
-        metric = graph.metric
-        table = .allocate(capacity: quantizer.distanceTableCount)
-        listIds = .allocate(capacity: 1); listDist = .allocate(capacity: 1); listFlags = .allocate(capacity: 1)
-        fresh = .allocate(capacity: graph.maxDegree + 1)
-        freshPass = .allocate(capacity: graph.maxDegree + 1)
-        freshDist = .allocate(capacity: graph.maxDegree + 1)
-    }
-
-    deinit {
-        table.deallocate(); visited.deallocate()
-        listIds.deallocate(); listDist.deallocate(); listFlags.deallocate()
-        fresh.deallocate(); freshPass.deallocate(); freshDist.deallocate()
-    }
-
-    @inline(__always) func record(_ v: Int) -> UnsafeRawPointer {
-        if let c = cache, let r = c.record(v) { return r }
-        return graph.unsafeRecord(v)
-    }
-
-    @inline(__always) func exactDistance(_ q: UnsafePointer<Float>, _ rec: UnsafeRawPointer) -> Float {
-        switch graph.geometry.elementType {
-        case .float32: return IndexDistance.f32(metric, q, rec.assumingMemoryBound(to: Float.self), dim)
-        case .float16: return IndexDistance.f16(metric, q, rec.assumingMemoryBound(to: UInt16.self), dim)
-        }
-    }
-
-    func search(_ q: UnsafePointer<Float>, _ filter: CompiledFilter, _ o: FilteredSearchOptions,
-                _ stats: inout FilteredSearchStats) -> [(row: Int, distance: Float)] {
-        results.removeAll(keepingCapacity: true)
-        guard n > 0 else { return [] }
+extension Segment {
+    /// Graph plan: the index's beam searcher with the filter as its row predicate and a budget of
+    /// non-passing expansions sized from the filter's estimated selectivity.
+    func graphPlan(_ q: [Float], _ ix: SegmentANNIndex, _ filter: CompiledFilter, _ o: FilteredSearchOptions,
+                   _ stats: inout FilteredSearchStats) -> [SearchHit] {
+        let n = rowCount
         let passL = max(o.listSize, o.k)
         // Automatic budget: about as many non-passing expansions as the passing list is expected to
-        // need to find L passing nodes, (1 - s) / s x L, capped at 4 L.
+        // need to find L passing nodes, (1 - s) / s x L, capped at 4 L. More than n cannot be spent
+        // (the entry point's expansion aside, each node is expanded once), so larger budgets are cut
+        // to n: the same search, without a list sized for the unreachable rest.
         let s = min(1, max(0.05, Double(filter.estimate) / Double(max(1, n))))
-        var budget = o.nonPassingBudget ?? max(16, Int(Double(passL) * min(4, (1 - s) / s)))
-        // The list holds up to passL passing entries plus at most `budget` non-passing ones.
-        let cap = passL + budget + 1
-        if cap > capacity {
-            listIds.deallocate(); listDist.deallocate(); listFlags.deallocate()
-            capacity = cap
-            listIds = .allocate(capacity: cap); listDist = .allocate(capacity: cap); listFlags = .allocate(capacity: cap)
-        }
-        quantizer.computeDistanceTable(query: q, metric: metric, into: table)
-        var seen = visited
-        seen.clear()
-        defer { visited = seen }
-        let geo = graph.geometry
-        let vb = geo.vectorBytes, rmax = geo.maxDegree
-        let ids = listIds, dists = listDist, flags = listFlags
-
-        var size = 0, passing = 0
-        // Inserts (v, d) keeping the list sorted; a passing entry beyond passL passing ones, or a
-        // non-passing one beyond the last passing slot, is dropped.
-        // Returns the position it took (Int.max when dropped).
-        @inline(__always) func insert(_ v: UInt32, _ d: Float, _ pass: Bool) -> Int {
-            if passing >= passL {
-                // Full: the worst passing entry bounds what is worth keeping.
-                var worst = size - 1
-                while worst >= 0 && flags[worst] & 2 == 0 { worst -= 1 }
-                if worst >= 0 && d >= dists[worst] { return .max }
-            }
-            if size == cap - 1 && d >= dists[size - 1] { return .max }
-            var lo = 0, hi = size
-            while lo < hi { let mid = (lo + hi) >> 1; if dists[mid] <= d { lo = mid + 1 } else { hi = mid } }
-            let moved = size - lo
-            if moved > 0 {
-                (ids + lo + 1).update(from: ids + lo, count: moved)
-                (dists + lo + 1).update(from: dists + lo, count: moved)
-                (flags + lo + 1).update(from: flags + lo, count: moved)
-            }
-            ids[lo] = v; dists[lo] = d; flags[lo] = pass ? 2 : 0
-            size += 1
-            if pass { passing += 1 }
-            if size > cap - 1 {                      // drop the last entry
-                size -= 1
-                if flags[size] & 2 != 0 { passing -= 1 }
-            }
-            if passing > passL {                     // drop the worst passing entry (and anything after it)
-                var worst = size - 1
-                while flags[worst] & 2 == 0 { worst -= 1 }
-                size = worst
-                passing -= 1
-            }
-            return lo < size ? lo : .max
-        }
-
-        let med = graph.medoid
-        var start = UInt32(med)
-        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
-        _ = seen.insert(UInt32(med))
-        let medPass = filter.test(med)
-        stats.rowsTested += 1
-        _ = insert(start, freshDist[0], medPass)
-        if !medPass { budget += 1 }                  // the entry point is always expanded
-
-        var cursor = 0
-        while cursor < size {
-            let i = cursor
-            flags[i] |= 1
-            let v = Int(ids[i])
-            let pass = flags[i] & 2 != 0
-            if !pass {
-                if budget == 0 {
-                    while cursor < size && flags[cursor] & 1 != 0 { cursor += 1 }
-                    continue
+        let budget = min(n, o.nonPassingBudget ?? max(16, Int(Double(passL) * min(4, (1 - s) / s))))
+        let parameters = BeamSearchParameters(k: o.k, listSize: passL)
+        let (found, counters) = ix.searchers.withSearcher { searcher in
+            filter.withRowPredicate { predicate in
+                q.withUnsafeBufferPointer {
+                    (searcher.search(unsafeQuery: $0.baseAddress!, parameters: parameters, filter: predicate, nonPassingBudget: budget),
+                     searcher.lastStats)
                 }
-                budget -= 1
-                stats.nonPassingExpanded += 1
-            }
-            let rec = record(v)
-            stats.recordsRead += 1
-            let deg = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
-            let nb = rec + vb + 4
-            var freshCount = 0
-            seen.reserve(deg)
-            for j in 0..<deg {
-                let u = UInt32(littleEndian: nb.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))
-                if Int(u) >= n || !seen.insert(u) { continue }
-                let up = filter.test(Int(u))
-                stats.rowsTested += 1
-                if !up && budget == 0 { continue }    // the budget is spent: not worth a PQ distance
-                fresh[freshCount] = u
-                freshPass[freshCount] = up ? 1 : 0
-                freshCount += 1
-                let cp = codes + Int(u) * m
-                strata_prefetch(cp); strata_prefetch(cp + m - 1)
-            }
-            ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: fresh, count: freshCount, into: freshDist)
-            stats.pqDistances += freshCount
-            var lowest = size
-            for j in 0..<freshCount {
-                let pos = insert(fresh[j], freshDist[j], freshPass[j] != 0)
-                if pos < lowest { lowest = pos }
-            }
-            // Prefetch the next candidate's record while computing this one's exact distance.
-            cursor = min(cursor, lowest)
-            while cursor < size && flags[cursor] & 1 != 0 { cursor += 1 }
-            if cursor < size { strata_prefetch_range(record(Int(ids[cursor])), geo.recordSize) }
-            if pass {
-                results.append((v, exactDistance(q, rec)))
-                stats.exactDistances += 1
             }
         }
-        results.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.row < $1.row }
-        return Array(results.prefix(o.k))
+        stats.rowsTested += counters.rowsTested
+        stats.pqDistances += counters.pqDistances
+        stats.exactDistances += counters.exactDistances
+        stats.recordsRead += counters.recordsRead
+        stats.nonPassingExpanded += counters.nonPassingExpanded
+        return found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
+    }
+}
+
+extension CompiledFilter {
+    /// Runs `body` with this filter as a beam searcher's row predicate: the one-range fast path as an
+    /// ordinal range, anything else through ``test(_:)``. The predicate is valid only inside `body`.
+    func withRowPredicate<R>(_ body: (RowPredicate) -> R) -> R {
+        if let f = fastForward { return body(RowPredicate(unsafeOrdinals: f, low: fastLow, width: fastWidth)) }
+        return withExtendedLifetime(self) {
+            body(RowPredicate(unsafeContext: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())) { context, row in
+                Unmanaged<CompiledFilter>.fromOpaque(context).takeUnretainedValue().test(row)
+            })
+        }
     }
 }

@@ -5,7 +5,6 @@
 // All three sections are optional (not flagged required): a 1.0/1.1 reader skips them.
 import StrataFormat
 import StrataIndex
-import Synchronization
 
 extension SectionKind {
     /// Whether the kind is one of the optional format-1.2 search sections.
@@ -80,14 +79,11 @@ extension SegmentWriter {
     }
 }
 
-/// Parsed search sections of an open segment, plus pooled searchers.
+/// Parsed search sections of an open segment.
 final class SegmentSearchExtras: @unchecked Sendable {
     let payload: PayloadIndexes?
     let sparse: SparseIndexView?
     let text: [TextIndexView]
-    private let pool = Mutex<[FilteredBeamSearcherBox]>([])
-
-    private struct FilteredBeamSearcherBox: @unchecked Sendable { let searcher: FilteredBeamSearcher }
 
     /// Parses the sections present in `list`; nil when there are none.
     static func open(list: [SectionInfo], view: (SectionInfo) -> UnsafeRawBufferPointer, schema: SegmentSchema,
@@ -114,12 +110,5 @@ final class SegmentSearchExtras: @unchecked Sendable {
         self.payload = payload
         self.sparse = sparse
         self.text = text
-    }
-
-    /// Runs `body` with a filtered searcher owned by the calling thread for the call.
-    func withFilteredSearcher<R>(_ index: SegmentANNIndex, _ body: (FilteredBeamSearcher) -> R) -> R {
-        let s = pool.withLock { $0.popLast() }?.searcher ?? FilteredBeamSearcher(index: index)
-        defer { pool.withLock { $0.append(FilteredBeamSearcherBox(searcher: s)) } }
-        return body(s)
     }
 }

@@ -5,7 +5,6 @@
 // skips them and still serves exact search.
 import StrataFormat
 import StrataIndex
-import Synchronization
 
 /// What `strata dump` shows about a segment's index.
 public struct IndexSummary: Sendable {
@@ -28,7 +27,7 @@ public struct IndexSummary: Sendable {
 /// How ``Segment/open(path:options:)`` opens a segment.
 public struct SegmentOpenOptions: Sendable, Equatable {
     /// Anonymous memory for the cache of graph records nearest the entry point (BFS levels from the
-    /// medoid; see ``NodeCache``), in bytes, slot map included. 0 disables the cache. Searches read
+    /// medoid), in bytes, slot map included. 0 disables the cache. Searches read
     /// cached records from RAM, which removes the first hops' disk reads when the segment is cold.
     public var cacheBudgetBytes: Int
 
@@ -65,7 +64,8 @@ public struct SearchOptions: Sendable, Equatable {
     public var exact: Bool = false
     /// Start the disk reads of each beam's uncached records together (`madvise(MADV_WILLNEED)`) before
     /// touching them: for segments not in the page cache, with ``beamWidth`` 2-8
-    /// (see ``BeamSearchParameters/readAhead``). From the page cache it costs a system call per record.
+    /// (about one device latency per hop instead of one per record). From the page cache it costs a
+    /// system call per record.
     public var readAhead: Bool = false
 
     /// Creates options.
@@ -99,18 +99,17 @@ func typed<T>(_ body: () throws -> T) throws(StrataError) -> T {
     }
 }
 
-/// The opened index of a segment: codebook and codes resident, graph in the mapping.
-final class SegmentANNIndex: @unchecked Sendable {
+/// The opened index of a segment: codebook and codes resident, graph in the mapping, and the pool of
+/// searchers every query (filtered or not) takes one from.
+final class SegmentANNIndex: Sendable {
     let quantizer: ProductQuantizer
     /// Codes copied into anonymous memory (huge pages) so that they stay resident (count x M bytes).
     let codes: ResidentCodes
     let graph: DiskGraphView
     /// Records nearest the entry point in RAM; nil when the budget is 0 or too small.
     let cache: NodeCache?
-    private let pool = Mutex<[PooledSearcher]>([])
-
-    /// A searcher is used by one thread at a time: it is taken out of the pool for a call and put back.
-    private struct PooledSearcher: @unchecked Sendable { let searcher: BeamSearcher }
+    /// The searchers of this index.
+    let searchers: BeamSearcherPool
 
     init(codebook: UnsafeRawBufferPointer, codes mapped: UnsafeRawBufferPointer, graph graphBytes: UnsafeRawBufferPointer,
          rowCount: Int, dimension: Int, metric: DistanceMetric, offsets: (UInt64, UInt64, UInt64),
@@ -119,7 +118,7 @@ final class SegmentANNIndex: @unchecked Sendable {
             quantizer = try typed { try ProductQuantizer(deserializing: codebook) }
         } catch { throw StrataError(error.code, error.message, section: "pq_codebook", offset: offsets.0) }
         do {
-            graph = try typed { try DiskGraphView(bytes: graphBytes) }
+            graph = try DiskGraphView(bytes: graphBytes)
         } catch { throw StrataError(error.code, error.message, section: "graph", offset: offsets.2) }
         guard quantizer.dimension == dimension, graph.count == rowCount, graph.dimension == dimension, graph.metric == metric else {
             throw StrataError(.corrupt, "index does not match the segment (rows, dimension or metric)", section: "graph", offset: offsets.2)
@@ -127,23 +126,10 @@ final class SegmentANNIndex: @unchecked Sendable {
         guard let need = Checked.mul(UInt64(rowCount), UInt64(quantizer.codeSize)), UInt64(mapped.count) == need else {
             throw StrataError(.corrupt, "pq_codes holds \(mapped.count) bytes, expected \(rowCount) x \(quantizer.codeSize)", section: "pq_codes", offset: offsets.1)
         }
-        let codeSize = quantizer.codeSize
-        codes = try typed { try ResidentCodes(copying: mapped, count: rowCount, codeSize: codeSize) }
+        codes = try ResidentCodes(copying: mapped, count: rowCount, codeSize: quantizer.codeSize)
         let built = NodeCache(graph: graph, budgetBytes: max(0, cacheBudgetBytes))
         cache = built.cachedCount > 0 ? built : nil
-    }
-
-    /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
-    func withSearcher<R>(_ body: (BeamSearcher) throws(StrataError) -> R) throws(StrataError) -> R {
-        let searcher: BeamSearcher
-        if let s = pool.withLock({ $0.popLast() }) {
-            searcher = s.searcher
-        } else {
-            searcher = try typed { try BeamSearcher(graph: graph, quantizer: quantizer, codes: codes, cache: cache) }
-        }
-        let slot = PooledSearcher(searcher: searcher)
-        defer { pool.withLock { $0.append(slot) } }
-        return try body(searcher)
+        searchers = try BeamSearcherPool(graph: graph, quantizer: quantizer, codes: codes, cache: cache)
     }
 }
 
@@ -200,10 +186,10 @@ extension Segment {
         try checkBeforeRead(Segment.graphSearchSections)
         let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
                                               readAhead: options.readAhead)
-        try typed { try parameters.validate() }
+        try parameters.validate()
         let q = try prepareQuery(query)
-        let found = try ix.withSearcher { (s) throws(StrataError) in
-            q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }
+        let found = ix.searchers.withSearcher { s in
+            q.withUnsafeBufferPointer { s.search(unsafeQuery: $0.baseAddress!, parameters: parameters) }
         }
         return found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
     }
@@ -214,10 +200,10 @@ extension Segment {
         try checkBeforeRead(Segment.graphSearchSections)
         let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,
                                               readAhead: options.readAhead)
-        try typed { try parameters.validate() }
+        try parameters.validate()
         let q = try prepareQuery(query)
-        let (found, stats) = try ix.withSearcher { (s) throws(StrataError) in
-            (q.withUnsafeBufferPointer { s.search(unchecked: $0.baseAddress!, parameters) }, s.lastStats)
+        let (found, stats) = ix.searchers.withSearcher { s in
+            (q.withUnsafeBufferPointer { s.search(unsafeQuery: $0.baseAddress!, parameters: parameters) }, s.lastStats)
         }
         return (found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }, stats)
     }

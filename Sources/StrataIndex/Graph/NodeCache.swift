@@ -20,15 +20,17 @@ import Glibc
 
 /// Graph records of the nodes nearest the entry point, held in anonymous memory for
 /// ``BeamSearcher``. Immutable after `init`, so one cache is shared by all searchers of a segment.
-public final class NodeCache: @unchecked Sendable {
+// @unchecked Sendable: the slot map and records are written only in `init` and freed in `deinit`;
+// searches only read them, from any number of threads.
+package final class NodeCache: @unchecked Sendable {
     /// Nodes cached.
-    public let cachedCount: Int
+    package let cachedCount: Int
     /// Bytes of anonymous memory held (slot map + records), at most the budget given to `init`.
-    public let residentBytes: Int
+    package let residentBytes: Int
     /// Bytes per record (the graph's record size).
-    public let recordSize: Int
+    package let recordSize: Int
     /// BFS levels fully cached (the medoid is level 0); the next level may be partly cached.
-    public let completeLevels: Int
+    package let completeLevels: Int
     /// Open-addressing map: entry = (node + 1) << 32 | slot, 0 = empty; `slotMask + 1` entries.
     let slots: UnsafeMutablePointer<UInt64>
     let slotMask: Int
@@ -71,7 +73,7 @@ public final class NodeCache: @unchecked Sendable {
     ///   - graph: a validated graph view (usually a mapping of the segment).
     ///   - budgetBytes: the most anonymous memory to use; 0 (or less than the slot map) caches nothing.
     /// - Complexity: O(cached * R) time.
-    public init(graph: DiskGraphView, budgetBytes: Int) {
+    package init(graph: DiskGraphView, budgetBytes: Int) {
         let n = graph.count
         let geo = graph.geometry
         recordSize = geo.recordSize
@@ -181,7 +183,7 @@ public final class NodeCache: @unchecked Sendable {
     }
 
     /// Whether node `i` is cached (nil-safe for any `i`).
-    public func contains(_ i: Int) -> Bool {
+    package func contains(_ i: Int) -> Bool {
         i >= 0 && i < nodeCount && cachedCount > 0 && slot(of: i) != NodeCache.absent
     }
 

@@ -1,4 +1,4 @@
-// VisitedTable (Index/BeamSearcher.swift): the per-search set of seen nodes that replaced O(rows)
+// VisitedTable (StrataIndex/Graph/VisitedTable.swift): the per-search set of seen nodes that replaced O(rows)
 // visited arrays, checked against Swift's Set through growth and clears.
 import XCTest
 @testable import Strata

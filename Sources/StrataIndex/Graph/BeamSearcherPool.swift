@@ -1,0 +1,41 @@
+// The searchers of one index, shared by the threads that query it.
+import StrataFormat
+import Synchronization
+
+/// Hands each calling thread a ``BeamSearcher`` of one index for the duration of a call: searchers are
+/// taken from an idle list (or made when it is empty) and put back afterwards, so a segment holds
+/// about as many searchers as threads have queried it at once, each with its scratch reused.
+package final class BeamSearcherPool: Sendable {
+    /// The graph searched.
+    package let graph: DiskGraphView
+    /// The quantiser whose codes guide the search.
+    package let quantizer: ProductQuantizer
+    /// The resident PQ codes shared by the searchers.
+    package let codes: ResidentCodes
+    /// Records nearest the entry point, shared by the searchers; nil when empty.
+    package let cache: NodeCache?
+    private let idle = Mutex<[Idle]>([])
+
+    // @unchecked Sendable: a searcher in the idle list is used by no thread; it is owned by the one
+    // thread that takes it out until that thread puts it back.
+    private struct Idle: @unchecked Sendable { let searcher: BeamSearcher }
+
+    /// A pool over a graph, its quantiser and codes, and an optional node cache.
+    /// - Throws: ``StrataError/Code/invalidArgument`` when they do not belong together (see
+    ///   ``BeamSearcher/init(graph:quantizer:codes:metric:cache:)``).
+    package init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes, cache: NodeCache?) throws(StrataError) {
+        try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)
+        self.graph = graph
+        self.quantizer = quantizer
+        self.codes = codes
+        self.cache = cache.flatMap { $0.cachedCount > 0 ? $0 : nil }
+    }
+
+    /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
+    package func withSearcher<R>(_ body: (BeamSearcher) -> R) -> R {
+        let searcher = idle.withLock { $0.popLast() }?.searcher
+            ?? BeamSearcher(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: nil, owner: codes, cache: cache)
+        defer { idle.withLock { $0.append(Idle(searcher: searcher)) } }
+        return body(searcher)
+    }
+}

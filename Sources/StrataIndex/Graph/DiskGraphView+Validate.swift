@@ -1,0 +1,80 @@
+// Graph invariants checked over a whole graph section, for `strata verify` and `strata dump`.
+import StrataFormat
+
+/// Result of ``DiskGraphView/validate(maxReported:)``.
+public struct DiskGraphReport: Sendable, Equatable {
+    /// Number of nodes.
+    public var count: Int
+    /// Maximum degree R.
+    public var maxDegree: Int
+    /// Entry point.
+    public var medoid: Int
+    /// `degreeHistogram[d]` = nodes with out-degree d, for d in 0...R.
+    public var degreeHistogram: [Int]
+    /// Total directed edges.
+    public var edgeCount: Int
+    /// Nodes not reachable from the medoid along out-edges.
+    public var unreachableCount: Int
+    /// Problems found (degree > R, id out of range, self loop, non-zero padding), at most `maxReported`.
+    public var problems: [String]
+    /// Total number of problems (may exceed `problems.count`).
+    public var problemCount: Int
+    /// True when there are no problems (unreachable nodes are reported separately, not a problem).
+    public var isValid: Bool { problemCount == 0 }
+}
+
+extension DiskGraphView {
+    /// Walks every record: degree <= R, ids < count, no self loops, zero padding; then a BFS from the
+    /// medoid counts unreachable nodes; and builds the degree histogram.
+    /// - Parameter maxReported: how many problem descriptions to keep.
+    /// - Complexity: O(count * R) time, O(count) memory.
+    package func validate(maxReported: Int = 20) -> DiskGraphReport {
+        let n = count, r = maxDegree
+        var hist = [Int](repeating: 0, count: r + 1)
+        var problems: [String] = []
+        var problemCount = 0
+        var edges = 0
+        func report(_ s: String) {
+            problemCount += 1
+            if problems.count < maxReported { problems.append(s) }
+        }
+        for i in 0..<n {
+            let rec = unsafeRecord(i)
+            let stored = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self)))
+            if stored > r { report("node \(i): degree \(stored) > R \(r)") }
+            let d = min(stored, r)
+            hist[d] += 1
+            edges += d
+            for j in 0..<r {
+                let id = UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self))
+                if j < d {
+                    if Int(id) >= n { report("node \(i): neighbour \(id) out of range") }
+                    else if Int(id) == i { report("node \(i): self loop") }
+                } else if id != 0 {
+                    report("node \(i): non-zero unused neighbour slot \(j)")
+                }
+            }
+        }
+        var unreachable = 0
+        if n > 0 {
+            var seen = [Bool](repeating: false, count: n)
+            var queue = [Int]()
+            queue.reserveCapacity(n)
+            seen[medoid] = true
+            queue.append(medoid)
+            var head = 0
+            while head < queue.count {
+                let v = queue[head]; head += 1
+                let rec = unsafeRecord(v)
+                let d = min(r, Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self))))
+                for j in 0..<d {
+                    let id = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self)))
+                    if id < n && !seen[id] { seen[id] = true; queue.append(id) }
+                }
+            }
+            unreachable = n - queue.count
+        }
+        return DiskGraphReport(count: n, maxDegree: r, medoid: medoid, degreeHistogram: hist, edgeCount: edges,
+                               unreachableCount: unreachable, problems: problems, problemCount: problemCount)
+    }
+}
