@@ -16,7 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        // `swift package generate-documentation --target Strata` (the DocC catalog in Sources/Strata/Strata.docc).
+        // `swift package generate-documentation` (the DocC catalog in Sources/Strata/Strata.docc; see tools/test.sh).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [

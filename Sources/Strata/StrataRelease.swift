@@ -9,8 +9,8 @@ import StrataIndex
 public enum StrataRelease {
     /// The library's release version (semantic versioning).
     public static let version = "0.1.0"
-    /// Segment format version this build writes, `major.minor` (``SegmentFormat/writerMajor``,
-    /// ``SegmentFormat/writerMinor``).
+    /// Segment format version this build writes, `major.minor` (`SegmentFormat.writerMajor`,
+    /// `SegmentFormat.writerMinor`).
     public static var segmentFormat: String { "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)" }
     /// Collection manifest format version this build writes, `major.minor`.
     public static var manifestFormat: String { "\(Manifest.major).\(Manifest.minor)" }

@@ -7,7 +7,7 @@ import Synchronization
 extension StrataCollection {
     /// Inserts rows; durable when this returns. Throws `.duplicateId` when an id repeats in the
     /// batch or is already live (use ``upsert(_:)`` to replace), `.dimensionMismatch`,
-    /// `.nonFiniteValue`, `.invalidValue` (see ``VectorLimits``), `.unknownColumn`, `.typeMismatch`,
+    /// `.nonFiniteValue`, `.invalidValue` (see `VectorLimits`), `.unknownColumn`, `.typeMismatch`,
     /// `.invalidArgument`. A rejected batch writes nothing. May flush when the buffer passes its threshold.
     public func insert(_ rows: [SegmentRow]) throws(StrataError) { try put(rows, upsert: false) }
 

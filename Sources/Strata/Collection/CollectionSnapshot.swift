@@ -46,7 +46,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
     /// by id). Indexed segments are searched through their graph, over-fetching to make up for
     /// deleted rows (and falling back to an exact scan when too few survive); others and the buffer
     /// exactly. `options.exact` forces exact search everywhere.
-    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), `.invalidArgument`.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see `VectorLimits`), `.invalidArgument`.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
         try search(query: query, filter: nil, options: options)
     }

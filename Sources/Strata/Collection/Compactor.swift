@@ -25,7 +25,7 @@ public struct CompactionPolicy: Sendable {
     /// Bound on the memory one task may use (see ``estimatedBytesPerRow(schema:indexed:)``); a
     /// merge takes inputs only up to it, and a segment too large to rewrite within it is skipped.
     /// Indexed outputs too large for an in-memory build within it are built out of core
-    /// (``IndexOptions/memoryBudget``), so the bound on their size is about
+    /// (`IndexOptions.memoryBudget`), so the bound on their size is about
     /// budget / ``outOfCoreBytesPerRow(schema:)``.
     /// Default 1 GiB.
     public var memoryBudgetBytes: Int = 1 << 30

@@ -86,7 +86,7 @@ extension Segment {
     /// closest first; the planner picks the plan from the filter's estimated cardinality (see
     /// ``planFilter(_:options:)``). Every returned row passes the filter.
     /// - Throws: `.unknownColumn` / `.typeMismatch` for a filter that does not fit the schema,
-    ///   `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), `.invalidArgument` for bad knobs.
+    ///   `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see `VectorLimits`), `.invalidArgument` for bad knobs.
     public func search(query: [Float], filter: Filter, options: FilteredSearchOptions = FilteredSearchOptions()) throws(StrataError) -> FilteredSearchResult {
         try checkOpen()
         try options.validate()

@@ -34,7 +34,7 @@ public struct SparseVector: Sendable, Equatable {
 
     /// Throws `.invalidArgument` when the counts differ, `.nonFiniteValue` when a weight is not
     /// finite, `.invalidValue` when the squared norm (duplicate indices summed, in Double) exceeds
-    /// ``VectorLimits/maximumSquaredNorm``, so that sums of duplicates and sparse dot products stay
+    /// `VectorLimits.maximumSquaredNorm`, so that sums of duplicates and sparse dot products stay
     /// finite in float32.
     public func validate() throws(StrataError) {
         guard indices.count == values.count else {

@@ -6,7 +6,7 @@ import CStrataKernels
 
 extension Segment {
     /// Checks and prepares a query: dimension, finite values, squared norm within
-    /// ``VectorLimits/maximumSquaredNorm``, normalisation for cosine.
+    /// `VectorLimits.maximumSquaredNorm`, normalisation for cosine.
     func prepareQuery(_ query: [Float]) throws(StrataError) -> [Float] {
         guard query.count == schema.dimension else {
             throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, segment has \(schema.dimension)", path: path)
@@ -33,7 +33,7 @@ extension Segment {
 
     /// Exact k nearest rows to `query` under the segment's metric, closest first (ties by id).
     /// `filter`, when given, admits a row only if it returns true. O(rows x dimension).
-    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), or `.invalidArgument` for k < 1.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see `VectorLimits`), or `.invalidArgument` for k < 1.
     public func exactSearch(query: [Float], k: Int, filter: ((Int) -> Bool)? = nil) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }

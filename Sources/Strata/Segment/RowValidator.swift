@@ -37,7 +37,7 @@ struct RowValidator {
     }
 
     /// Checks a vector: `.dimensionMismatch`; `.nonFiniteValue` for NaN, infinity or a float16
-    /// overflow; `.invalidValue` for a squared norm over ``VectorLimits/maximumSquaredNorm`` (when
+    /// overflow; `.invalidValue` for a squared norm over `VectorLimits.maximumSquaredNorm` (when
     /// `normLimit`: rows admitted before the limit existed are carried over without it) and for a
     /// zero vector under cosine.
     @inline(__always)

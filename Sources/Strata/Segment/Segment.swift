@@ -252,7 +252,7 @@ public final class Segment: @unchecked Sendable {
     // MARK: vectors
 
     /// Calls `body` with the raw bytes of `row`'s vector in the mapping (zero copy; `dimension`
-    /// elements of ``SegmentSchema/elementType``, 32-byte aligned). The pointer is valid only inside `body`.
+    /// elements of `SegmentSchema.elementType`, 32-byte aligned). The pointer is valid only inside `body`.
     /// Throws `.invalidArgument` for a row out of range or a closed segment.
     public func withUnsafeVectorBytes<R>(row: Int, _ body: (UnsafeRawBufferPointer) throws(StrataError) -> R) throws(StrataError) -> R {
         try checkOpen()

@@ -179,7 +179,7 @@ extension Segment {
 
     /// Approximate k nearest rows (graph beam search guided by PQ, exact rerank from the records it
     /// reads) when the segment has an index, otherwise an exact scan. Closest first.
-    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see ``VectorLimits``), `.invalidArgument` for bad knobs.
+    /// Throws `.dimensionMismatch`, `.nonFiniteValue` / `.invalidValue` (see `VectorLimits`), `.invalidArgument` for bad knobs.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard let ix = annIndex, !options.exact else { return try exactSearch(query: query, k: options.k) }

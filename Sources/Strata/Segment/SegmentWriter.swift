@@ -123,7 +123,7 @@ public final class SegmentWriter {
     public var rowCount: Int { ids.count }
 
     /// Appends a batch of rows. The whole batch is checked before any row is written, so a bad row
-    /// (wrong dimension, NaN/inf, a squared norm over ``VectorLimits/maximumSquaredNorm``, unknown
+    /// (wrong dimension, NaN/inf, a squared norm over `VectorLimits.maximumSquaredNorm`, unknown
     /// column, type mismatch, null in a non-nullable column)
     /// rejects the batch and leaves the writer usable. Duplicate ids are detected by ``finish()``.
     public func append(_ rows: [SegmentRow]) throws(StrataError) {

@@ -12,7 +12,7 @@ import StrataFormat
 
 /// The index sections, in the order ``BuiltIndex/write(to:)`` produces them.
 package enum IndexSection: Sendable {
-    /// The serialised PQ codebook (``ProductQuantizer/serialize()``), in one piece.
+    /// The serialised PQ codebook (`ProductQuantizer.serialize()`), in one piece.
     case pqCodebook
     /// M code bytes per row, row order, in one piece.
     case pqCodes
@@ -31,8 +31,8 @@ package enum IndexBuilder {
     ///   - tempPrefix: path prefix of the out-of-core build's temporary files (removed when done).
     ///   - progress: called between units of work, also by the returned index's `write`.
     /// - Returns: nil when `rows` has fewer than `options.minimumRows` rows (or none).
-    /// - Throws: ``StrataError/Code/invalidArgument`` for bad options or a budget too small;
-    ///   ``StrataError/Code/io`` for the temporary files.
+    /// - Throws: `StrataError.Code.invalidArgument` for bad options or a budget too small;
+    ///   `StrataError.Code.io` for the temporary files.
     package static func build(rows: VectorRows, metric: DistanceMetric, options: IndexOptions, tempPrefix: String,
                               progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) -> BuiltIndex? {
         let n = rows.count, dim = rows.dimension
@@ -114,7 +114,7 @@ package struct BuiltIndex {
     /// Writes the index sections to `sink` in ``IndexSection`` order: the codebook and the codes in
     /// one call each, then the graph section in consecutive pieces (the sector layout, with each
     /// record's vector copied from the rows).
-    /// - Throws: what `sink` throws; ``StrataError/Code/invalidArgument`` if the graph does not fit
+    /// - Throws: what `sink` throws; `StrataError.Code.invalidArgument` if the graph does not fit
     ///   the layout's limits.
     package func write(to sink: (IndexSection, UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
         try codebook.withBytes { (raw) throws(StrataError) in try sink(.pqCodebook, raw) }

@@ -3,7 +3,7 @@ import StrataFormat
 
 /// How a segment's ANN index is built (the segment writer and collections take these as options).
 public struct IndexOptions: Sendable, Equatable {
-    /// PQ sub-spaces M (code bytes per vector); nil picks ``ProductQuantizer/defaultSubspaceCount(dimension:)``.
+    /// PQ sub-spaces M (code bytes per vector); nil picks `ProductQuantizer.defaultSubspaceCount(dimension:)`.
     public var pqSubspaces: Int? = nil
     /// Rows sampled to train the PQ codebooks.
     public var pqTrainingSample: Int = 20_000

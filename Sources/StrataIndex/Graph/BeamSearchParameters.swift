@@ -27,7 +27,7 @@ package struct BeamSearchParameters: Sendable, Equatable {
         self.readAhead = readAhead
     }
 
-    /// - Throws: ``StrataError/Code/invalidArgument`` when k < 1, L < k, L > 100000, or W outside 1...64.
+    /// - Throws: `StrataError.Code.invalidArgument` when k < 1, L < k, L > 100000, or W outside 1...64.
     package func validate() throws(StrataError) {
         if k < 1 { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
         if listSize < k { throw StrataError(.invalidArgument, "search list size L (\(listSize)) must be at least k (\(k))") }

@@ -55,7 +55,7 @@ package final class BeamSearcher {
     ///   - codes: `graph.count x quantizer.codeSize` bytes, row-major.
     ///   - metric: distance to report; `nil` uses the metric recorded in the graph.
     ///   - cache: records of the nodes nearest the entry point (built from the same graph), or nil.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when dimensions or the code length disagree, or the
+    /// - Throws: `StrataError.Code.invalidArgument` when dimensions or the code length disagree, or the
     ///   cache was built for another graph.
     package convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes,
                              metric: DistanceMetric? = nil, cache: NodeCache? = nil) throws(StrataError) {
@@ -119,9 +119,9 @@ package final class BeamSearcher {
     }
 
     /// Approximate k nearest rows of `query`, closest first, with exact distances.
-    /// - Throws: ``StrataError/Code/dimensionMismatch`` for a query of the wrong length,
-    ///   ``StrataError/Code/nonFiniteValue`` / ``StrataError/Code/invalidValue`` for a query with NaN,
-    ///   infinity or too large a norm, ``StrataError/Code/invalidArgument`` for bad knobs.
+    /// - Throws: `StrataError.Code.dimensionMismatch` for a query of the wrong length,
+    ///   `StrataError.Code.nonFiniteValue` / `StrataError.Code.invalidValue` for a query with NaN,
+    ///   infinity or too large a norm, `StrataError.Code.invalidArgument` for bad knobs.
     /// - Complexity: about L hops of R PQ look-ups (M table reads each) and one exact distance.
     package func search(_ query: [Float], parameters: BeamSearchParameters) throws(StrataError) -> [(row: Int, distance: Float)] {
         if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }
@@ -146,8 +146,8 @@ package final class BeamSearcher {
     }
 
     /// Exact k nearest rows by scanning every record (for small segments, and as ground truth).
-    /// - Throws: ``StrataError/Code/dimensionMismatch``, ``StrataError/Code/nonFiniteValue`` /
-    ///   ``StrataError/Code/invalidValue`` (see ``VectorLimits``), or ``StrataError/Code/invalidArgument`` for k < 1.
+    /// - Throws: `StrataError.Code.dimensionMismatch`, `StrataError.Code.nonFiniteValue` /
+    ///   `StrataError.Code.invalidValue` (see ``VectorLimits``), or `StrataError.Code.invalidArgument` for k < 1.
     /// - Complexity: O(count * dimension).
     package func exactSearch(_ query: [Float], k: Int) throws(StrataError) -> [(row: Int, distance: Float)] {
         if query.count != dim { throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, the graph \(dim)") }

@@ -21,7 +21,7 @@ package final class BeamSearcherPool: Sendable {
     private struct Idle: @unchecked Sendable { let searcher: BeamSearcher }
 
     /// A pool over a graph, its quantiser and codes, and an optional node cache.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when they do not belong together (see
+    /// - Throws: `StrataError.Code.invalidArgument` when they do not belong together (see
     ///   ``BeamSearcher/init(graph:quantizer:codes:metric:cache:)``).
     package init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes, cache: NodeCache?) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)

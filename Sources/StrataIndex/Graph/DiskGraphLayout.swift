@@ -84,7 +84,7 @@ package enum DiskGraphLayout {
         public var totalBytes: Int
 
         /// Computes the geometry with overflow checks.
-        /// - Throws: ``StrataError/Code/invalidArgument`` when a size overflows or a field is out of range.
+        /// - Throws: `StrataError.Code.invalidArgument` when a size overflows or a field is out of range.
         public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int) throws {
             guard count >= 0, dimension >= 1, dimension <= 1 << 20, maxDegree >= 1, maxDegree <= 1 << 16 else {
                 throw StrataError(.invalidArgument, "bad graph layout shape: count \(count), dimension \(dimension), R \(maxDegree)")
@@ -135,7 +135,7 @@ package enum DiskGraphLayout {
     ///   - metric: recorded in the header.
     ///   - sink: receives consecutive chunks; their concatenation is the section.
     /// - Returns: the geometry written (``Geometry/totalBytes`` is the section length).
-    /// - Throws: ``StrataError/Code/invalidArgument`` when the buffer does not match the graph, or what `sink` throws.
+    /// - Throws: `StrataError.Code.invalidArgument` when the buffer does not match the graph, or what `sink` throws.
     @discardableResult
     public static func writeSectorLayout(graph: VamanaGraph, vectors: UnsafeBufferPointer<Float>, dimension: Int,
                                          rowStride: Int, elementType: VectorElementType, metric: DistanceMetric,
@@ -167,7 +167,7 @@ package enum DiskGraphLayout {
         private var inChunk = 0
 
         /// Writes the header sector to `sink`.
-        /// - Throws: ``StrataError/Code/invalidArgument`` for a bad shape or medoid, or what `sink` throws.
+        /// - Throws: `StrataError.Code.invalidArgument` for a bad shape or medoid, or what `sink` throws.
         public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int, metric: DistanceMetric,
                     medoid: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
             let g = try Geometry(count: count, dimension: dimension, elementType: elementType, maxDegree: maxDegree)
@@ -203,7 +203,7 @@ package enum DiskGraphLayout {
 
         /// Appends the record of the next node: its float32 vector (`dimension` floats, stored as the
         /// element type) and its out-neighbours (at most R; ids are not checked here).
-        /// - Throws: ``StrataError/Code/invalidArgument`` past the node count or for too many neighbours, or what `sink` throws.
+        /// - Throws: `StrataError.Code.invalidArgument` past the node count or for too many neighbours, or what `sink` throws.
         public func append(vector: UnsafePointer<Float>, neighbors: UnsafeBufferPointer<UInt32>,
                            sink: (UnsafeRawBufferPointer) throws -> Void) throws {
             let g = geometry
@@ -230,7 +230,7 @@ package enum DiskGraphLayout {
         }
 
         /// Checks that every node was appended.
-        /// - Throws: ``StrataError/Code/invalidArgument`` when records are missing.
+        /// - Throws: `StrataError.Code.invalidArgument` when records are missing.
         public func finish(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
             if next != geometry.count {
                 throw StrataError(.invalidArgument, "graph layout got \(next) of \(geometry.count) records")

@@ -1,7 +1,7 @@
 // Graph invariants checked over a whole graph section, for `strata verify` and `strata dump`.
 import StrataFormat
 
-/// Result of ``DiskGraphView/validate(maxReported:)``.
+/// Result of `DiskGraphView.validate(maxReported:)`.
 public struct DiskGraphReport: Sendable, Equatable {
     /// Number of nodes.
     public var count: Int

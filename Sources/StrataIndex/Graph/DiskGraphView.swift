@@ -29,7 +29,7 @@ package struct DiskGraphView: @unchecked Sendable {
     package var maxDegree: Int { geometry.maxDegree }
 
     /// Opens a view, validating the header in O(1).
-    /// - Throws: ``StrataError/Code/corrupt`` (section "graph", with the header offset) for a bad magic,
+    /// - Throws: `StrataError.Code.corrupt` (section "graph", with the header offset) for a bad magic,
     ///   version, field, reserved byte, or a length that does not match the header.
     package init(bytes: UnsafeRawBufferPointer) throws(StrataError) {
         func bad(_ m: String, _ off: Int) -> StrataError { StrataError(.corrupt, m, section: "graph", offset: UInt64(off)) }

@@ -26,7 +26,7 @@ import Glibc
 #endif
 
 /// How an out-of-core build splits a segment, from its row count, shape and memory budget.
-public struct PartitionPlan: Sendable, Equatable {
+package struct PartitionPlan: Sendable, Equatable {
     /// Number of partitions C (1: the whole segment is built in memory).
     public var partitions: Int
     /// Partitions each row joins (2 when partitioned, 1 otherwise).
@@ -65,7 +65,7 @@ package enum PartitionedGraphBuilder {
     }
 
     /// Plans the split of `count` rows under `memoryBudget` bytes.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when the budget cannot hold the fixed part plus
+    /// - Throws: `StrataError.Code.invalidArgument` when the budget cannot hold the fixed part plus
     ///   a partition of ``minimumPartitionRows`` rows, or there would be more than 65,535 partitions.
     package static func plan(count: Int, dimension: Int, codeSize: Int, parameters: VamanaParameters,
                      memoryBudget: Int?) throws(StrataError) -> PartitionPlan {

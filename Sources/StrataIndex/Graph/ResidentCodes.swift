@@ -18,7 +18,7 @@ package final class ResidentCodes: @unchecked Sendable {
     let capacity: Int
 
     /// Copies `count x codeSize` code bytes.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when the length is not `count * codeSize`.
+    /// - Throws: `StrataError.Code.invalidArgument` when the length is not `count * codeSize`.
     package init(copying codes: UnsafeRawBufferPointer, count: Int, codeSize: Int) throws(StrataError) {
         let (need, o) = count.multipliedReportingOverflow(by: codeSize)
         if o || codeSize < 1 || count < 0 || codes.count != need {

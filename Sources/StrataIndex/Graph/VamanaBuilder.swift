@@ -28,7 +28,7 @@ import Glibc
 #endif
 
 /// Builds ``VamanaGraph``s.
-public enum VamanaBuilder {
+package enum VamanaBuilder {
     /// Builds a Vamana graph over `count` rows.
     /// - Parameters:
     ///   - vectors: row-major float buffer; row `i` starts at `i * rowStride`.
@@ -37,7 +37,7 @@ public enum VamanaBuilder {
     ///   - rowStride: floats between row starts (>= dimension).
     ///   - metric: the segment's metric (see the file comment for how it is used).
     ///   - parameters: R, L, alpha, passes, seed, threads; validated first.
-    /// - Throws: ``StrataError/Code/invalidArgument`` for bad parameters or a buffer too small.
+    /// - Throws: `StrataError.Code.invalidArgument` for bad parameters or a buffer too small.
     /// - Complexity: about passes * count * L * R distance computations.
     public static func build(vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
                              metric: DistanceMetric, parameters: VamanaParameters = VamanaParameters()) throws(StrataError) -> VamanaGraph {

@@ -41,7 +41,7 @@ public struct VamanaParameters: Sendable, Equatable {
     }
 
     /// Checks every field's range.
-    /// - Throws: ``StrataError/Code/invalidArgument`` naming the field.
+    /// - Throws: `StrataError.Code.invalidArgument` naming the field.
     public func validate() throws(StrataError) {
         if maxDegree < 1 || maxDegree > 4096 {
             throw StrataError(.invalidArgument, "max degree R must be in 1...4096, got \(maxDegree)")
@@ -65,7 +65,7 @@ public struct VamanaParameters: Sendable, Equatable {
 ///
 /// Neighbours of node `i` are `neighbors[i * maxDegree ..< i * maxDegree + degrees[i]]`; the rest of
 /// each row is zero.
-public struct VamanaGraph: Sendable, Equatable {
+package struct VamanaGraph: Sendable, Equatable {
     /// Number of nodes.
     public let count: Int
     /// Maximum out-degree R (row width of ``neighbors``).
@@ -78,7 +78,7 @@ public struct VamanaGraph: Sendable, Equatable {
     public let neighbors: [UInt32]
 
     /// Creates a graph; checks shapes, degrees and ids.
-    /// - Throws: ``StrataError/Code/invalidArgument`` for inconsistent input.
+    /// - Throws: `StrataError.Code.invalidArgument` for inconsistent input.
     public init(count: Int, maxDegree: Int, medoid: Int, degrees: [UInt32], neighbors: [UInt32]) throws(StrataError) {
         if count < 0 || maxDegree < 1 || degrees.count != count || neighbors.count != count * maxDegree {
             throw StrataError(.invalidArgument, "graph arrays do not match count \(count) and degree \(maxDegree)")

@@ -8,7 +8,7 @@ import CStrataKernels
 /// rounds over the same sample. Sums are accumulated in `Double` in row order, so the result is the
 /// same bytes for the same input and seed, whatever the machine load. Empty clusters are re-seeded
 /// from the sample row farthest from its centroid (ties: lowest row).
-public struct KMeans: Sendable {
+package struct KMeans: Sendable {
     /// Number of clusters.
     public let k: Int
     /// Dimension of the points and centroids.
@@ -27,7 +27,7 @@ public struct KMeans: Sendable {
     ///   - iterations: Lloyd iterations (0 keeps the k-means++ seeds).
     ///   - sampleLimit: train on at most this many rows, drawn with `seed`.
     ///   - seed: random seed.
-    /// - Throws: ``StrataError/Code/invalidArgument`` for `k < 1`, `count < 1`, or a buffer too small.
+    /// - Throws: `StrataError.Code.invalidArgument` for `k < 1`, `count < 1`, or a buffer too small.
     /// - Complexity: O((k + iterations) * sample * k * dimension) arithmetic, dominated by the
     ///   nearest-centroid kernel (AVX-512 where available).
     public init(vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,

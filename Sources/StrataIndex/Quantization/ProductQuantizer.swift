@@ -19,7 +19,7 @@ import StrataFormat
 import CStrataKernels
 
 /// A trained product quantiser with 256 centroids per sub-space (8-bit codes).
-public struct ProductQuantizer: Sendable, Equatable {
+package struct ProductQuantizer: Sendable, Equatable {
     /// Centroids per sub-space (codes are bytes).
     public static let centroidCount = 256
     static let magic = "STRATAPQ"
@@ -62,7 +62,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     ///   - iterations: Lloyd iterations.
     ///   - seed: random seed (sub-space s uses stream s).
     ///   - threads: worker threads (sub-spaces train in parallel); the result does not depend on it.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when M is 0 or does not divide the dimension,
+    /// - Throws: `StrataError.Code.invalidArgument` when M is 0 or does not divide the dimension,
     ///   or the buffer is too small.
     public init(training vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
                 subspaceCount: Int? = nil, sampleLimit: Int = 20_000, iterations: Int = 12,
@@ -139,7 +139,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     }
 
     /// Encodes `count` rows into a new `count x M` byte array, rows in parallel.
-    /// - Throws: ``StrataError/Code/invalidArgument`` when the buffer is too small or the dimension differs.
+    /// - Throws: `StrataError.Code.invalidArgument` when the buffer is too small or the dimension differs.
     /// - Complexity: O(count * 256 * dimension).
     public func encode(vectors: UnsafeBufferPointer<Float>, count: Int, rowStride: Int, threads: Int? = nil) throws(StrataError) -> [UInt8] {
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
@@ -238,7 +238,7 @@ public struct ProductQuantizer: Sendable, Equatable {
     }
 
     /// Reads a serialised quantiser, checking every field against the byte count.
-    /// - Throws: ``StrataError/Code/corrupt`` (section "pq codebook") for bad magic, version, shape,
+    /// - Throws: `StrataError.Code.corrupt` (section "pq codebook") for bad magic, version, shape,
     ///   length or non-finite centroids.
     public init(deserializing bytes: UnsafeRawBufferPointer) throws(StrataError) {
         var r = IndexByteReader(bytes, section: "pq codebook")

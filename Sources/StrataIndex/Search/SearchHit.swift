@@ -8,7 +8,7 @@ public struct SearchHit: Sendable, Equatable, Comparable {
     public var id: UInt64
     /// Row within the segment.
     public var row: Int
-    /// Distance under the segment's metric (smaller is closer; see ``DistanceMetric``).
+    /// Distance under the segment's metric (smaller is closer; see `DistanceMetric`).
     public var distance: Float
 
     /// Creates a hit.

@@ -108,7 +108,7 @@ struct IndexByteWriter {
 }
 
 /// Bounds-checked little-endian reader over untrusted bytes: every read checks the remaining length
-/// first and throws ``StrataError/Code/corrupt`` (with the section name and offset) instead of trapping.
+/// first and throws `StrataError.Code.corrupt` (with the section name and offset) instead of trapping.
 struct IndexByteReader {
     let bytes: UnsafeRawBufferPointer
     let section: String
