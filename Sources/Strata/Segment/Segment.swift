@@ -30,7 +30,7 @@ public final class Segment: @unchecked Sendable {
     let columns: [ColumnSection]
     /// The ANN index when the file has one (format 1.1+).
     let annIndex: SegmentANNIndex?
-    /// Payload indexes, sparse and BM25 indexes when the file has them (format 1.2+; Filter/SearchSections.swift).
+    /// Payload indexes, sparse and BM25 indexes when the file has them (format 1.2+; Strata/Query/SearchSections.swift).
     let searchExtras: SegmentSearchExtras?
     private let closed = Atomic<Bool>(false)
     /// Whether reads check section checksums first (``SegmentOpenOptions/verify``).

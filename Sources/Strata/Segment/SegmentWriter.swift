@@ -27,7 +27,7 @@ public struct SegmentWriterOptions: Sendable {
     public var compressPayload: Bool = true
     /// Build the ANN index (PQ codes + Vamana graph) at ``SegmentWriter/finish()``; nil: exact search only.
     public var index: IndexOptions? = nil
-    /// Payload indexes and BM25 columns written as format-1.2 search sections (Filter/SearchSections.swift).
+    /// Payload indexes and BM25 columns written as format-1.2 search sections (Strata/Query/SearchSections.swift).
     public var search = SearchSectionOptions()
     /// Called between units of the index build (phases, rows done), e.g. to print progress; nil: silent.
     public var progress: (@Sendable (IndexBuildProgress) -> Void)? = nil
