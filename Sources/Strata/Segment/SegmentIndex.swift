@@ -91,14 +91,6 @@ public struct SearchOptions: Sendable, Equatable {
     }
 }
 
-/// Runs untyped-throwing index code and maps any error to `StrataError`.
-@inline(__always)
-func typed<T>(_ body: () throws -> T) throws(StrataError) -> T {
-    do { return try body() } catch let e as StrataError { throw e } catch {
-        throw StrataError(.invalidArgument, "\(error)")
-    }
-}
-
 /// The opened index of a segment: codebook and codes resident, graph in the mapping, and the pool of
 /// searchers every query (filtered or not) takes one from.
 final class SegmentANNIndex: Sendable {
@@ -115,7 +107,7 @@ final class SegmentANNIndex: Sendable {
          rowCount: Int, dimension: Int, metric: DistanceMetric, offsets: (UInt64, UInt64, UInt64),
          cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes) throws(StrataError) {
         do {
-            quantizer = try typed { try ProductQuantizer(deserializing: codebook) }
+            quantizer = try ProductQuantizer(deserializing: codebook)
         } catch { throw StrataError(error.code, error.message, section: "pq_codebook", offset: offsets.0) }
         do {
             graph = try DiskGraphView(bytes: graphBytes)

@@ -120,28 +120,18 @@ package struct BuiltIndex {
         try codebook.withBytes { (raw) throws(StrataError) in try sink(.pqCodebook, raw) }
         try codes.withBytes { (raw) throws(StrataError) in try sink(.pqCodes, raw) }
         let n = rows.count, graph = self.graph, rows = self.rows, progress = self.progress
-        try layoutErrors {
-            func graphSink(_ chunk: UnsafeRawBufferPointer) throws { try sink(.graph, chunk) }
-            let writer = try DiskGraphLayout.SectorStreamWriter(
-                count: n, dimension: rows.dimension, elementType: rows.elementType, maxDegree: graph.maxDegree,
-                metric: metric, medoid: graph.medoid, sink: graphSink)
-            let vector = UnsafeMutablePointer<Float>.allocate(capacity: rows.dimension)
-            defer { vector.deallocate() }
-            try graph.forEachNode { i, neighbors in
-                rows.copy(row: i, into: vector)
-                try writer.append(vector: vector, neighbors: neighbors, sink: graphSink)
-                if i & 0xFFFF == 0xFFFF { progress?(IndexBuildProgress(phase: "layout", done: i + 1, total: n, detail: "")) }
-            }
-            try writer.finish(sink: graphSink)
+        func graphSink(_ chunk: UnsafeRawBufferPointer) throws(StrataError) { try sink(.graph, chunk) }
+        let writer = try DiskGraphLayout.SectorStreamWriter(
+            count: n, dimension: rows.dimension, elementType: rows.elementType, maxDegree: graph.maxDegree,
+            metric: metric, medoid: graph.medoid, sink: graphSink)
+        let vector = UnsafeMutablePointer<Float>.allocate(capacity: rows.dimension)
+        defer { vector.deallocate() }
+        try graph.forEachNode { (i, neighbors) throws(StrataError) in
+            rows.copy(row: i, into: vector)
+            try writer.append(vector: vector, neighbors: neighbors, sink: graphSink)
+            if i & 0xFFFF == 0xFFFF { progress?(IndexBuildProgress(phase: "layout", done: i + 1, total: n, detail: "")) }
         }
-    }
-
-    /// Runs the sector writer, whose API throws untyped errors: it throws only `StrataError`s (its
-    /// own shape checks and the sink's), which pass through unchanged.
-    private func layoutErrors(_ body: () throws -> Void) throws(StrataError) {
-        do { try body() } catch let error as StrataError { throw error } catch {
-            throw StrataError(.invalidArgument, "graph layout: \(error)")
-        }
+        try writer.finish(sink: graphSink)
     }
 }
 
@@ -165,10 +155,10 @@ enum BuiltGraph {
     }
 
     /// Calls `body(node, out-neighbours)` for every node in order.
-    func forEachNode(_ body: (Int, UnsafeBufferPointer<UInt32>) throws -> Void) throws {
+    func forEachNode(_ body: (Int, UnsafeBufferPointer<UInt32>) throws(StrataError) -> Void) throws(StrataError) {
         switch self {
         case .memory(let g):
-            try g.neighbors.withUnsafeBufferPointer { nbrs in
+            try g.neighbors.withUnsafeBufferPointer { (nbrs) throws(StrataError) in
                 for i in 0..<g.count {
                     let start = i * g.maxDegree
                     try body(i, UnsafeBufferPointer(rebasing: nbrs[start..<(start + Int(g.degrees[i]))]))

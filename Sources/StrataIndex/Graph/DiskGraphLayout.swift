@@ -85,7 +85,7 @@ package enum DiskGraphLayout {
 
         /// Computes the geometry with overflow checks.
         /// - Throws: `StrataError.Code.invalidArgument` when a size overflows or a field is out of range.
-        public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int) throws {
+        public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int) throws(StrataError) {
             guard count >= 0, dimension >= 1, dimension <= 1 << 20, maxDegree >= 1, maxDegree <= 1 << 16 else {
                 throw StrataError(.invalidArgument, "bad graph layout shape: count \(count), dimension \(dimension), R \(maxDegree)")
             }
@@ -139,13 +139,13 @@ package enum DiskGraphLayout {
     @discardableResult
     public static func writeSectorLayout(graph: VamanaGraph, vectors: UnsafeBufferPointer<Float>, dimension: Int,
                                          rowStride: Int, elementType: VectorElementType, metric: DistanceMetric,
-                                         to sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Geometry {
+                                         to sink: (UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) -> Geometry {
         try checkVectorBuffer(vectors, count: graph.count, dimension: dimension, rowStride: rowStride)
         let writer = try SectorStreamWriter(count: graph.count, dimension: dimension, elementType: elementType,
                                             maxDegree: graph.maxDegree, metric: metric, medoid: graph.medoid, sink: sink)
         let base = vectors.baseAddress
-        try graph.degrees.withUnsafeBufferPointer { degs in
-            try graph.neighbors.withUnsafeBufferPointer { nbrs in
+        try graph.degrees.withUnsafeBufferPointer { (degs) throws(StrataError) in
+            try graph.neighbors.withUnsafeBufferPointer { (nbrs) throws(StrataError) in
                 for i in 0..<graph.count {
                     let list = UnsafeBufferPointer(rebasing: nbrs[(i * graph.maxDegree)..<(i * graph.maxDegree + Int(degs[i]))])
                     try writer.append(vector: base! + i * rowStride, neighbors: list, sink: sink)
@@ -169,7 +169,7 @@ package enum DiskGraphLayout {
         /// Writes the header sector to `sink`.
         /// - Throws: `StrataError.Code.invalidArgument` for a bad shape or medoid, or what `sink` throws.
         public init(count: Int, dimension: Int, elementType: VectorElementType, maxDegree: Int, metric: DistanceMetric,
-                    medoid: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+                    medoid: Int, sink: (UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
             let g = try Geometry(count: count, dimension: dimension, elementType: elementType, maxDegree: maxDegree)
             if count >= Int(UInt32.max) { throw StrataError(.invalidArgument, "too many nodes for 4-byte neighbour ids: \(count)") }
             if (count == 0 && medoid != 0) || (count > 0 && (medoid < 0 || medoid >= count)) {
@@ -196,7 +196,11 @@ package enum DiskGraphLayout {
             let chunk = g.nodesPerSector > 0 ? sectorSize : g.sectorsPerNode * sectorSize
             buffer = .allocate(byteCount: chunk, alignment: 64)
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            do { try header.withUnsafeBytes { try sink($0) } } catch { buffer.deallocate(); throw error }
+            // Array.withUnsafeBytes rethrows untyped errors: carry the sink's error out as a value.
+            let failure: StrataError? = header.withUnsafeBytes { raw in
+                do throws(StrataError) { try sink(raw); return nil } catch { return error }
+            }
+            if let failure { buffer.deallocate(); throw failure }
         }
 
         deinit { buffer.deallocate() }
@@ -205,7 +209,7 @@ package enum DiskGraphLayout {
         /// element type) and its out-neighbours (at most R; ids are not checked here).
         /// - Throws: `StrataError.Code.invalidArgument` past the node count or for too many neighbours, or what `sink` throws.
         public func append(vector: UnsafePointer<Float>, neighbors: UnsafeBufferPointer<UInt32>,
-                           sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+                           sink: (UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
             let g = geometry
             guard next < g.count else { throw StrataError(.invalidArgument, "more than \(g.count) graph records") }
             guard neighbors.count <= g.maxDegree else {
@@ -231,13 +235,13 @@ package enum DiskGraphLayout {
 
         /// Checks that every node was appended.
         /// - Throws: `StrataError.Code.invalidArgument` when records are missing.
-        public func finish(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        public func finish(sink: (UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
             if next != geometry.count {
                 throw StrataError(.invalidArgument, "graph layout got \(next) of \(geometry.count) records")
             }
         }
 
-        private func flush(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        private func flush(_ sink: (UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
             try sink(UnsafeRawBufferPointer(buffer))
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             inChunk = 0
