@@ -47,7 +47,9 @@ let package = Package(
         .target(
             name: "Strata",
             dependencies: [
-                "StrataFormat", "StrataIndex", "CStrataKernels",
+                // No CStrataKernels: the engine reaches the C kernels only through StrataIndex's
+                // safe wrappers (Distance, DistanceKernels, QuantizedScanKernels, Prefetch).
+                "StrataFormat", "StrataIndex",
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
@@ -76,7 +78,7 @@ let package = Package(
             name: "StrataTestSupport",
             dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport"]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport", "CStrataKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

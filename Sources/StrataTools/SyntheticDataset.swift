@@ -28,7 +28,6 @@
 import Strata
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -392,7 +391,7 @@ struct ClusterModel: Sendable {
 /// Exact top-k by squared L2 of a fixed query set over rows streamed in blocks.
 ///
 /// Rows of a block are split into items of ``rowsPerItem`` rows handed to the workers; a worker
-/// computes the distances of its rows to a group of queries with `strata_l2_block_transposed_f32`
+/// computes the distances of its rows to a group of queries with `DistanceKernels.unsafeL2BlockTransposed`
 /// (queries stored transposed and padded to a multiple of 16 columns, a group small enough to stay
 /// in L2) and offers each distance below the query's current k-th best to that worker's bounded
 /// max-heap. ``result()`` merges the workers' heaps. A distance depends only on the row and the query
@@ -469,7 +468,7 @@ final class ExactTopKScan: @unchecked Sendable {
         let out = scratch + worker * Self.rowsPerItem * maxWidth
         let slot0 = worker * queryCount
         for g in groups {
-            strata_l2_block_transposed_f32(rows, strideFloats, n, g.qt, dimension, g.width, out)
+            DistanceKernels.unsafeL2BlockTransposed(rows: rows, rowStride: strideFloats, count: n, transposed: g.qt, dimension: dimension, width: g.width, into: out)
             for r in 0..<n {
                 let o = out + r * g.width
                 let row = UInt32(firstRow + r)

@@ -17,7 +17,6 @@
 import StrataFormat
 import StrataIndex
 import Synchronization
-import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,7 +2,6 @@
 // (filtered) search over the sealed segments and the buffer, merged by (distance, id).
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -129,9 +128,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
     private func searchBuffer(query: [Float], k: Int, filter: Filter? = nil) throws(StrataError) -> [CollectionHit] {
         guard !mem.index.isEmpty else { return [] }
         var q = query
-        if schema.metric == .cosine {
-            q = try VectorLimits.cosineUnitQuery(q)
-        }
+        q = try Distance(schema).prepareQuery(q)
         let dim = schema.dimension
         let metric = schema.metric
         var top = TopK(k: k)
@@ -143,12 +140,7 @@ public struct CollectionSnapshot: @unchecked Sendable {
                         guard mem.isLive(id: id, chunk: c, row: r) else { continue }
                         if let filter, !filter.matches(chunk.values[r], schema: schema) { continue }
                         let v = vp.baseAddress! + r * dim
-                        let d: Float
-                        switch metric {
-                        case .l2: d = strata_l2sq_f32(qp.baseAddress, v, dim)
-                        case .innerProduct: d = -strata_dot_f32(qp.baseAddress, v, dim)
-                        case .cosine: d = 1 - strata_dot_f32(qp.baseAddress, v, dim)
-                        }
+                        let d = Distance.unsafeFloat32(metric, qp.baseAddress!, v, dim)
                         if d <= top.threshold { top.offer(distance: d, id: id, row: r) }
                     }
                 }

@@ -32,17 +32,7 @@ final class BufferChunk: @unchecked Sendable {
 
 /// The vector a segment would store for `input` (the writer's normalisation, in Double).
 func storedForm(_ input: [Float], schema: SegmentSchema) -> [Float] {
-    var out = input
-    if schema.metric == .cosine {
-        var n: Double = 0
-        for x in input { n += Double(x) * Double(x) }
-        let norm = n.squareRoot()
-        for d in out.indices { out[d] = Float(Double(input[d]) / norm) }
-    }
-    if schema.elementType == .float16 {
-        for d in out.indices { out[d] = Float(Float16(out[d])) }
-    }
-    return out
+    Distance(schema).storedForm(input)
 }
 
 /// Where a buffered row sits: chunk number and row in it.

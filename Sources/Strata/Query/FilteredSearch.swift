@@ -13,7 +13,6 @@
 // No row failing the filter is ever returned: every result is tested before it is admitted.
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 import HeapModule
 
 /// Knobs of a filtered search.
@@ -140,9 +139,9 @@ extension Segment {
             let codes = ix.codes.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             // uint8 look-up table (one scale for all sub-spaces, so that sums rank like the float
             // sums up to rounding): 64 rows per VBMI kernel call instead of 6 float gathers per row.
-            let quantized = strata_pq_scan_u8_isa() == 2 && m % 4 == 0 && m * 255 < 65536
+            let quantized = QuantizedScanKernels.hasVectorScan && m % 4 == 0 && m * 255 < 65536
             var lut = [UInt8](repeating: 0, count: quantized ? m * 256 : 0)
-            if quantized { lut.withUnsafeMutableBufferPointer { _ = strata_pq_lut_u8(table, m, $0.baseAddress!) } }
+            if quantized { lut.withUnsafeMutableBufferPointer { QuantizedScanKernels.quantizeTable(table, subspaces: m, into: $0) } }
             // Passing rows first (one array), then one scan and one selection over all of them.
             var rows = [UInt32]()
             rows.reserveCapacity(min(n, c.estimate + 64))
@@ -167,18 +166,18 @@ extension Segment {
                         let survivors = max(16 * keep, Int(Double(ids.count) * Self.prescreenFraction))
                         let count = sums.withUnsafeMutableBufferPointer { sp in
                             lut.withUnsafeBufferPointer { lp in
-                                strata_pq_scan_u8_partial(lp.baseAddress!, codes, m, half, rp.baseAddress!, rp.count, sp.baseAddress!)
+                                QuantizedScanKernels.unsafeScanPartial(lut: lp.baseAddress!, codes: codes, codeSize: m, subspaces: half, ids: rp.baseAddress!, count: rp.count, into: sp.baseAddress!)
                             }
-                            return strata_select_smallest_u16(sp.baseAddress!, rp.count, survivors, &picked)
+                            return picked.withUnsafeMutableBufferPointer { QuantizedScanKernels.selectSmallest(UnsafeBufferPointer(rebasing: sp[..<rp.count]), keep: survivors, into: $0) }
                         }
                         ids = (0..<count).map { rp[Int(picked[$0])] }
                         stats.pqDistances += ids.count
                     }
                     let count = sums.withUnsafeMutableBufferPointer { sp in
                         lut.withUnsafeBufferPointer { lp in
-                            strata_pq_scan_u8(lp.baseAddress!, codes, m, ids, ids.count, sp.baseAddress!)
+                            QuantizedScanKernels.unsafeScan(lut: lp.baseAddress!, codes: codes, subspaces: m, ids: ids, count: ids.count, into: sp.baseAddress!)
                         }
-                        return strata_select_smallest_u16(sp.baseAddress!, ids.count, keep, &picked)
+                        return picked.withUnsafeMutableBufferPointer { QuantizedScanKernels.selectSmallest(UnsafeBufferPointer(rebasing: sp[..<ids.count]), keep: keep, into: $0) }
                     }
                     for j in 0..<count {
                         let i = Int(picked[j])

@@ -2,7 +2,6 @@
 // approximate index is checked against.
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 
 extension Segment {
     /// Checks and prepares a query: dimension, finite values, squared norm within
@@ -12,23 +11,14 @@ extension Segment {
             throw StrataError(.dimensionMismatch, "query has \(query.count) dimensions, segment has \(schema.dimension)", path: path)
         }
         try VectorLimits.checkQuery(query, path: path)
-        guard schema.metric == .cosine else { return query }
-        return try VectorLimits.cosineUnitQuery(query, path: path)
+        return try Distance(schema).prepareQuery(query, path: path)
     }
 
     /// Distance from a prepared query to the vector at `row` (no bounds check).
     @inline(__always)
     func unsafeDistance(_ query: UnsafePointer<Float>, row: Int) -> Float {
-        let v = vectorBytes.baseAddress! + row * vectorStride
-        let dim = schema.dimension
-        switch (schema.elementType, schema.metric) {
-        case (.float32, .l2): return strata_l2sq_f32(query, v.assumingMemoryBound(to: Float.self), dim)
-        case (.float32, .innerProduct): return -strata_dot_f32(query, v.assumingMemoryBound(to: Float.self), dim)
-        case (.float32, .cosine): return 1 - strata_dot_f32(query, v.assumingMemoryBound(to: Float.self), dim)
-        case (.float16, .l2): return strata_l2sq_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
-        case (.float16, .innerProduct): return -strata_dot_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
-        case (.float16, .cosine): return 1 - strata_dot_f16(query, v.assumingMemoryBound(to: UInt16.self), dim)
-        }
+        Distance(metric: schema.metric, elementType: schema.elementType)
+            .unsafeDistance(query, vectorBytes.baseAddress! + row * vectorStride, dimension: schema.dimension)
     }
 
     /// Exact k nearest rows to `query` under the segment's metric, closest first (ties by id).
@@ -103,5 +93,5 @@ extension Segment {
 /// Information about the build.
 public enum StrataRuntime {
     /// The instruction set the distance kernels dispatched to on this CPU ("avx512", "avx2", "scalar").
-    public static var kernelInstructionSet: String { String(cString: strata_kernels_isa()) }
+    public static var kernelInstructionSet: String { DistanceKernels.instructionSet }
 }

@@ -1,7 +1,6 @@
 // Full verification of a segment: every checksum, every block decoded, every invariant.
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -88,7 +87,7 @@ extension Segment {
                 }
             case .float16:
                 scratch.withUnsafeMutableBufferPointer { out in
-                    strata_f16_to_f32((vectorBytes.baseAddress! + base).assumingMemoryBound(to: UInt16.self), out.baseAddress, dim)
+                    DistanceKernels.unsafeConvertToFloat(halfBits: (vectorBytes.baseAddress! + base).assumingMemoryBound(to: UInt16.self), into: out.baseAddress!, count: dim)
                 }
                 if let d = scratch.firstIndex(where: { !$0.isFinite }) {
                     fail(StrataError(.nonFiniteValue, "row \(row) element \(d) is \(scratch[d])", section: "vectors", offset: vectorOffset + UInt64(base + d * 2)))

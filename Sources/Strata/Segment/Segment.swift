@@ -3,7 +3,6 @@
 // vectors (zero copy), payload and exact search from the mapping.
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 import Synchronization
 
 /// An open, immutable segment file. Safe to share between threads: the mapping is read-only and
@@ -281,7 +280,7 @@ public final class Segment: @unchecked Sendable {
                 return Array(raw.bindMemory(to: Float.self))
             case .float16:
                 return [Float](unsafeUninitializedCapacity: dim) { out, n in
-                    strata_f16_to_f32(raw.baseAddress!.assumingMemoryBound(to: UInt16.self), out.baseAddress, dim)
+                    DistanceKernels.unsafeConvertToFloat(halfBits: raw.baseAddress!.assumingMemoryBound(to: UInt16.self), into: out.baseAddress!, count: dim)
                     n = dim
                 }
             }

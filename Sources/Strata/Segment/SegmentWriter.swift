@@ -12,7 +12,6 @@
 // temporary file, mapped.
 import StrataFormat
 import StrataIndex
-import CStrataKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -177,12 +176,7 @@ public final class SegmentWriter {
     private func appendVector(_ vector: UnsafeBufferPointer<Float>) throws(StrataError) {
         let dim = schema.dimension
         if schema.metric == .cosine {
-            // Double accumulation and division: a float sum of squares overflows for large
-            // components, and a float 1/norm overflows for tiny ones.
-            var n: Double = 0
-            for x in vector { n += Double(x) * Double(x) }
-            let norm = n.squareRoot()
-            for d in 0..<dim { rowScratch[d] = Float(Double(vector[d]) / norm) }
+            rowScratch.withUnsafeMutableBufferPointer { _ = VectorLimits.unitVector(vector, into: $0) }
         } else {
             for d in 0..<dim { rowScratch[d] = vector[d] }
         }
@@ -195,7 +189,7 @@ public final class SegmentWriter {
                 case .float32:
                     dst.copyMemory(from: src.baseAddress!, byteCount: dim * 4)
                 case .float16:
-                    strata_f32_to_f16(src.baseAddress, dst.assumingMemoryBound(to: UInt16.self), dim)
+                    DistanceKernels.unsafeConvertToHalf(src.baseAddress!, into: dst.assumingMemoryBound(to: UInt16.self), count: dim)
                 }
             }
         }

@@ -10,6 +10,12 @@ package struct ByteWriter {
     @inline(__always) package mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     @inline(__always) package mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     @inline(__always) package mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    @inline(__always) package mutating func f32(_ v: Float) { u32(v.bitPattern) }
+    /// Appends every float, little-endian.
+    package mutating func f32s(_ floats: [Float]) {
+        bytes.reserveCapacity(bytes.count + floats.count * 4)
+        for f in floats { u32(f.bitPattern) }
+    }
     package mutating func raw(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
     package mutating func zeros(_ n: Int) { bytes.append(contentsOf: repeatElement(0, count: n)) }
     /// Pads with zeros up to a multiple of `alignment`.
@@ -21,20 +27,28 @@ package struct ByteWriter {
 }
 
 /// Bounds-checked little-endian decoder over bytes read from a file. Every read checks the
-/// remaining length first, so a corrupt or hostile length throws instead of trapping.
+/// remaining length first, so a corrupt or hostile length throws instead of trapping. Errors name
+/// the section and the offset of the failing read: `baseOffset` plus the position, so a reader over
+/// a whole file (or a section at its file offset) reports absolute offsets, and one with base 0
+/// reports offsets within the section.
 package struct ByteReader {
     let bytes: UnsafeRawBufferPointer
     /// Current position within `bytes`.
     private(set) var position: Int = 0
-    /// Absolute file offset of `bytes[0]`, for error messages.
+    /// File offset of `bytes[0]` (0 for section-relative offsets), for error messages.
     let baseOffset: UInt64
     /// Section name for error messages.
     let section: String
+    /// The code a read past the end throws: `.truncated` for files whose length is known from a
+    /// header, `.corrupt` for blobs whose stated lengths are themselves part of the damage.
+    let truncationCode: StrataError.Code
 
-    package init(_ bytes: UnsafeRawBufferPointer, baseOffset: UInt64, section: String) {
+    package init(_ bytes: UnsafeRawBufferPointer, baseOffset: UInt64 = 0, section: String,
+                 truncationCode: StrataError.Code = .truncated) {
         self.bytes = bytes
         self.baseOffset = baseOffset
         self.section = section
+        self.truncationCode = truncationCode
     }
 
     package var remaining: Int { bytes.count - position }
@@ -46,7 +60,7 @@ package struct ByteReader {
 
     @inline(__always)
     private mutating func take(_ n: Int) throws(StrataError) -> Int {
-        guard n >= 0, n <= remaining else { throw error("needs \(n) bytes, \(remaining) left", code: .truncated) }
+        guard n >= 0, n <= remaining else { throw error("needs \(n) bytes, \(remaining) left", code: truncationCode) }
         let p = position
         position += n
         return p
@@ -73,8 +87,30 @@ package struct ByteReader {
         }
     }
     mutating func seek(to p: Int) throws(StrataError) {
-        guard p >= 0, p <= bytes.count else { throw error("seek past end", code: .truncated) }
+        guard p >= 0, p <= bytes.count else { throw error("seek past end", code: truncationCode) }
         position = p
+    }
+    /// Reads `magic` (as UTF-8) or throws `.corrupt`.
+    package mutating func expectMagic(_ magic: String) throws(StrataError) {
+        let m = Array(magic.utf8)
+        let at = absoluteOffset
+        let s = try slice(m.count)
+        guard s.elementsEqual(m) else { throw StrataError(.corrupt, "bad magic, expected \(magic)", section: section, offset: at) }
+    }
+    /// Reads `count` little-endian floats; `what` names them when `count` is too large (checked,
+    /// overflow-safe, before anything is allocated).
+    package mutating func f32s(_ count: Int, _ what: String) throws(StrataError) -> [Float] {
+        let (n, overflow) = count.multipliedReportingOverflow(by: 4)
+        if overflow || count < 0 { throw error("\(what): count \(count) too large") }
+        let s = try slice(n)
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: s.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            initialized = count
+        }
+    }
+    /// Throws `.corrupt` unless every byte has been read.
+    package func expectEnd() throws(StrataError) {
+        if remaining != 0 { throw error("\(remaining) trailing bytes") }
     }
 }
 

@@ -49,13 +49,28 @@ public enum VectorLimits {
         return norm
     }
 
-    /// `query` divided by its L2 norm, as a cosine search compares it. The norm is accumulated in
-    /// Double, as stored vectors are normalised (`storedForm`, `SegmentWriter`), so a query that
-    /// would be accepted as a row is never taken for a zero vector through float32 underflow.
+    /// Writes `vector` divided by its L2 norm into `out` (same count) and returns the norm: the one
+    /// cosine normalisation, used for stored vectors (`SegmentWriter`, the collection's write buffer)
+    /// and for queries (``cosineUnitQuery(_:path:)``). The squared norm is accumulated and the
+    /// division done in Double, then rounded once to float: a float sum of squares overflows for
+    /// large components, and a float 1/norm overflows for tiny ones. A zero vector gives NaNs (the
+    /// callers reject it first). O(count).
+    @inlinable @discardableResult
+    package static func unitVector(_ vector: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) -> Double {
+        precondition(out.count == vector.count, "unit vector of a different length")
+        let norm = squaredNorm(vector).squareRoot()
+        for d in 0..<vector.count { out[d] = Float(Double(vector[d]) / norm) }
+        return norm
+    }
+
+    /// `query` divided by its L2 norm, as a cosine search compares it, normalised exactly as stored
+    /// vectors are (``unitVector(_:into:)``), so a query that would be accepted as a row is never
+    /// taken for a zero vector through float32 underflow.
     /// Throws `.invalidValue` for a zero query. O(count).
     package static func cosineUnitQuery(_ query: [Float], path: String? = nil) throws(StrataError) -> [Float] {
-        let norm = squaredNorm(query).squareRoot()
+        var out = query
+        let norm = query.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in unitVector(src, into: dst) } }
         guard norm > 0 else { throw StrataError(.invalidValue, "a zero query has no cosine direction", path: path) }
-        return query.map { Float(Double($0) / norm) }
+        return out
     }
 }

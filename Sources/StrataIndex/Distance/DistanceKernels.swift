@@ -1,5 +1,5 @@
-// Swift face of the C distance kernels (Sources/CStrataKernels/strata_kernels.c), and the plain Swift
-// reference implementations that the tests compare them against.
+// Swift face of the C distance kernels (Sources/CStrataKernels/strata_kernels.c); the plain Swift
+// reference implementations that the tests compare them against are in StrataTestSupport (ReferenceKernels).
 //
 // The C target exists because a plain `swift build` targets baseline x86-64: generic Swift SIMD code
 // with FMA becomes a libm call per lane, and nothing wider than SSE is emitted (STYLE.md, practice 11).
@@ -19,9 +19,9 @@ import CStrataKernels
 /// Float16 values are passed as their raw IEEE 754 binary16 bit patterns (`UInt16`), which is how
 /// Strata stores them on disk (little-endian).
 ///
-/// The pointer-taking functions read exactly `count` elements from each pointer and nothing beyond;
-/// the caller guarantees that those elements are readable (the *unsafe* part). The buffer-taking
-/// overloads check that both buffers have the same length.
+/// The pointer-taking functions (named `unsafe…`) read exactly `count` elements from each pointer
+/// and nothing beyond; the caller guarantees that those elements are readable. The buffer- and
+/// array-taking functions check their lengths.
 public enum DistanceKernels {
     // MARK: Float32
 
@@ -35,7 +35,7 @@ public enum DistanceKernels {
     /// - Returns: The inner product; 0 when `count` is 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    public static func unsafeDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         precondition(count >= 0, "negative count")
         return strata_dot_f32(a, b, count)
     }
@@ -50,7 +50,7 @@ public enum DistanceKernels {
     /// - Returns: The squared distance; 0 when `count` is 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func l2Squared(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    public static func unsafeL2Squared(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         precondition(count >= 0, "negative count")
         return strata_l2sq_f32(a, b, count)
     }
@@ -96,7 +96,7 @@ public enum DistanceKernels {
     /// - Returns: The inner product; 0 when `count` is 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
+    public static func unsafeDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
         precondition(count >= 0, "negative count")
         return strata_dot_f16(a, b, count)
     }
@@ -111,7 +111,7 @@ public enum DistanceKernels {
     /// - Returns: The squared distance; 0 when `count` is 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func l2Squared(_ a: UnsafePointer<Float>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
+    public static func unsafeL2Squared(_ a: UnsafePointer<Float>, _ b: UnsafePointer<UInt16>, count: Int) -> Float {
         precondition(count >= 0, "negative count")
         return strata_l2sq_f16(a, b, count)
     }
@@ -128,7 +128,7 @@ public enum DistanceKernels {
     ///   - count: The number of elements, at least 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func convertToFloat(
+    public static func unsafeConvertToFloat(
         halfBits source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int
     ) {
         precondition(count >= 0, "negative count")
@@ -146,7 +146,7 @@ public enum DistanceKernels {
     ///   - count: The number of elements, at least 0.
     /// - Complexity: O(`count`).
     @inlinable
-    public static func convertToHalf(
+    public static func unsafeConvertToHalf(
         _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int
     ) {
         precondition(count >= 0, "negative count")
@@ -167,7 +167,7 @@ public enum DistanceKernels {
     ///
     /// The corresponding C function is `strata_float_to_half`.
     /// - Parameter value: Any float32 value.
-    /// - Returns: The IEEE 754 binary16 bit pattern; see ``convertToHalf(_:into:count:)`` for ranges.
+    /// - Returns: The IEEE 754 binary16 bit pattern; see ``unsafeConvertToHalf(_:into:count:)`` for ranges.
     @inlinable
     public static func halfBits(from value: Float) -> UInt16 {
         strata_float_to_half(value)
@@ -199,6 +199,25 @@ public enum DistanceKernels {
             }
             initialized = bits.count
         }
+    }
+
+    // MARK: Many rows against many columns
+
+    /// Squared L2 distances of `count` float32 rows to `width` columns stored transposed
+    /// (`transposed[j * width + c]` is coordinate j of column c), for exact ground truth: row r starts
+    /// at `rows + r * rowStride` (`dimension` floats; `rowStride >= dimension`), and
+    /// `out[r * width + c]` receives its distance to column c. `width` must be a multiple of 16 (pad
+    /// the columns). Each distance is summed in the same order whatever `count`, so splitting rows
+    /// into blocks or threads changes no result. Unchecked: the caller guarantees the extents.
+    ///
+    /// The corresponding C function is `strata_l2_block_transposed_f32`.
+    @inlinable
+    package static func unsafeL2BlockTransposed(
+        rows: UnsafePointer<Float>, rowStride: Int, count: Int, transposed: UnsafePointer<Float>,
+        dimension: Int, width: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(count >= 0 && rowStride >= dimension && width % 16 == 0, "bad block shape")
+        strata_l2_block_transposed_f32(rows, rowStride, count, transposed, dimension, width, out)
     }
 
     // MARK: Instruction set

@@ -212,8 +212,8 @@ package final class BeamSearcher {
     @inline(__always)
     func exactDistance(_ q: UnsafePointer<Float>, _ rec: UnsafeRawPointer) -> Float {
         switch graph.geometry.elementType {
-        case .float32: return IndexDistance.f32(metric, q, rec.assumingMemoryBound(to: Float.self), dim)
-        case .float16: return IndexDistance.f16(metric, q, rec.assumingMemoryBound(to: UInt16.self), dim)
+        case .float32: return Distance.unsafeFloat32(metric, q, rec.assumingMemoryBound(to: Float.self), dim)
+        case .float16: return Distance.unsafeFloat16(metric, q, rec.assumingMemoryBound(to: UInt16.self), dim)
         }
     }
 

@@ -226,14 +226,14 @@ package struct ProductQuantizer: Sendable, Equatable {
 
     /// The serialised form (layout at the top of this file).
     public func serialize() -> [UInt8] {
-        var w = IndexByteWriter()
-        w.append(ProductQuantizer.magic)
-        w.append(ProductQuantizer.version)
-        w.append(UInt32(dimension))
-        w.append(UInt32(subspaceCount))
-        w.append(UInt32(256))
-        w.append(UInt64(0))
-        w.append(floats: centroids)
+        var w = ByteWriter()
+        w.raw(ProductQuantizer.magic.utf8)
+        w.u32(ProductQuantizer.version)
+        w.u32(UInt32(dimension))
+        w.u32(UInt32(subspaceCount))
+        w.u32(UInt32(256))
+        w.u64(UInt64(0))
+        w.f32s(centroids)
         return w.bytes
     }
 
@@ -241,21 +241,21 @@ package struct ProductQuantizer: Sendable, Equatable {
     /// - Throws: `StrataError.Code.corrupt` (section "pq codebook") for bad magic, version, shape,
     ///   length or non-finite centroids.
     public init(deserializing bytes: UnsafeRawBufferPointer) throws(StrataError) {
-        var r = IndexByteReader(bytes, section: "pq codebook")
+        var r = ByteReader(bytes, section: "pq codebook", truncationCode: .corrupt)
         try r.expectMagic(ProductQuantizer.magic)
-        let version = try r.readU32()
-        if version != ProductQuantizer.version { throw r.fail("unsupported PQ version \(version)") }
-        let dim = Int(try r.readU32())
-        let m = Int(try r.readU32())
-        let k = try r.readU32()
-        if dim == 0 || m == 0 || dim % m != 0 { throw r.fail("bad PQ shape: dimension \(dim), sub-spaces \(m)") }
-        if k != 256 { throw r.fail("PQ centroid count \(k), expected 256") }
-        if try r.readU64() != 0 { throw r.fail("reserved bytes are not zero") }
+        let version = try r.u32()
+        if version != ProductQuantizer.version { throw r.error("unsupported PQ version \(version)") }
+        let dim = Int(try r.u32())
+        let m = Int(try r.u32())
+        let k = try r.u32()
+        if dim == 0 || m == 0 || dim % m != 0 { throw r.error("bad PQ shape: dimension \(dim), sub-spaces \(m)") }
+        if k != 256 { throw r.error("PQ centroid count \(k), expected 256") }
+        if try r.u64() != 0 { throw r.error("reserved bytes are not zero") }
         let (n, o) = dim.multipliedReportingOverflow(by: 256)
-        if o { throw r.fail("PQ dimension \(dim) too large") }
-        let cents = try r.readFloats(n, "PQ centroids")
+        if o { throw r.error("PQ dimension \(dim) too large") }
+        let cents = try r.f32s(n, "PQ centroids")
         try r.expectEnd()
-        if cents.contains(where: { !$0.isFinite }) { throw r.fail("non-finite PQ centroid") }
+        if cents.contains(where: { !$0.isFinite }) { throw r.error("non-finite PQ centroid") }
         self.init(dimension: dim, subspaceCount: m, centroids: cents)
     }
 }

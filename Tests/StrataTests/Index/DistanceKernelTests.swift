@@ -18,20 +18,8 @@ import XCTest
 import Glibc
 #endif
 
-/// SplitMix64: a tiny seeded generator, so that failures reproduce.
-struct KernelTestRNG: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// The package's one generator (SplitMix64, seeded), so that failures reproduce.
+typealias KernelTestRNG = IndexRandom
 
 final class DistanceKernelTests: XCTestCase {
     static let levels = ["scalar", "avx2", "avx512"]
@@ -82,7 +70,7 @@ final class DistanceKernelTests: XCTestCase {
                 let a = randomFloats(n, using: &rng), b = randomFloats(n, using: &rng)
                 let offset = Int.random(in: 0...3, using: &rng)
                 let (dot, l2) = withShifted(a, b, offset: offset) { pa, pb in
-                    (DistanceKernels.dot(pa, pb, count: n), DistanceKernels.l2Squared(pa, pb, count: n))
+                    (DistanceKernels.unsafeDot(pa, pb, count: n), DistanceKernels.unsafeL2Squared(pa, pb, count: n))
                 }
                 let refDot = ReferenceKernels.dot(a, b), scale = ReferenceKernels.absoluteDot(a, b)
                 let refL2 = ReferenceKernels.l2Squared(a, b)
@@ -105,7 +93,7 @@ final class DistanceKernelTests: XCTestCase {
                 let b = randomFloats(n, in: -2...2, using: &rng).map { ReferenceKernels.halfBits(from: $0) }
                 let offset = Int.random(in: 0...3, using: &rng)
                 let (dot, l2) = withShifted(a, b, offset: offset) { pa, pb in
-                    (DistanceKernels.dot(pa, pb, count: n), DistanceKernels.l2Squared(pa, pb, count: n))
+                    (DistanceKernels.unsafeDot(pa, pb, count: n), DistanceKernels.unsafeL2Squared(pa, pb, count: n))
                 }
                 let wide = ReferenceKernels.floats(fromHalfBits: b)
                 let refDot = ReferenceKernels.dot(a, wide), scale = ReferenceKernels.absoluteDot(a, wide)
@@ -125,10 +113,10 @@ final class DistanceKernelTests: XCTestCase {
                 let b = (0..<n).map { Float(($0 * 3) % 7) - 3 }
                 let bh = b.map { ReferenceKernels.halfBits(from: $0) }
                 let (dot, l2) = withShifted(a, b, offset: n % 3) { pa, pb in
-                    (DistanceKernels.dot(pa, pb, count: n), DistanceKernels.l2Squared(pa, pb, count: n))
+                    (DistanceKernels.unsafeDot(pa, pb, count: n), DistanceKernels.unsafeL2Squared(pa, pb, count: n))
                 }
                 let (d16, l16) = withShifted(a, bh, offset: n % 3) { pa, pb in
-                    (DistanceKernels.dot(pa, pb, count: n), DistanceKernels.l2Squared(pa, pb, count: n))
+                    (DistanceKernels.unsafeDot(pa, pb, count: n), DistanceKernels.unsafeL2Squared(pa, pb, count: n))
                 }
                 XCTAssertEqual(Double(dot), ReferenceKernels.dot(a, b), "\(level) dot n=\(n)")
                 XCTAssertEqual(Double(l2), ReferenceKernels.l2Squared(a, b), "\(level) l2 n=\(n)")
@@ -166,15 +154,15 @@ final class DistanceKernelTests: XCTestCase {
                     b[i] = Float.random(in: -1...1, using: &rng)
                 }
                 let h = (ends[2] - n * 2).bindMemory(to: UInt16.self, capacity: n)
-                DistanceKernels.convertToHalf(b, into: h, count: n)
+                DistanceKernels.unsafeConvertToHalf(b, into: h, count: n)
                 let refDot = (0..<n).reduce(0.0) { $0 + Double(a[$1]) * Double(b[$1]) }
-                XCTAssertEqual(Double(DistanceKernels.dot(a, b, count: n)), refDot, accuracy: 1e-4, "\(level) n=\(n)")
-                _ = DistanceKernels.l2Squared(a, b, count: n)
-                _ = DistanceKernels.dot(a, h, count: n)
-                _ = DistanceKernels.l2Squared(a, h, count: n)
+                XCTAssertEqual(Double(DistanceKernels.unsafeDot(a, b, count: n)), refDot, accuracy: 1e-4, "\(level) n=\(n)")
+                _ = DistanceKernels.unsafeL2Squared(a, b, count: n)
+                _ = DistanceKernels.unsafeDot(a, h, count: n)
+                _ = DistanceKernels.unsafeL2Squared(a, h, count: n)
                 // Conversions whose source and destination both end at a guard page.
                 let f = (ends[0] - n * 4).bindMemory(to: Float.self, capacity: n)
-                DistanceKernels.convertToFloat(halfBits: h, into: f, count: n)
+                DistanceKernels.unsafeConvertToFloat(halfBits: h, into: f, count: n)
                 for i in 0..<n {
                     XCTAssertEqual(f[i], ReferenceKernels.float(fromHalfBits: h[i]), "\(level) n=\(n) i=\(i)")
                 }

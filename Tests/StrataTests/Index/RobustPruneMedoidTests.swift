@@ -90,7 +90,7 @@ final class RobustPruneMedoidTests: XCTestCase {
         v.withUnsafeBufferPointer { p in
             m.withUnsafeBufferPointer { mp in
                 for i in 0..<count {
-                    let s = DistanceKernels.l2Squared(p.baseAddress! + i * d, mp.baseAddress!, count: d)
+                    let s = DistanceKernels.unsafeL2Squared(p.baseAddress! + i * d, mp.baseAddress!, count: d)
                     if s < bestDist { best = i; bestDist = s }
                 }
             }
