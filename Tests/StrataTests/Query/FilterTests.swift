@@ -226,6 +226,26 @@ final class FilterTests: StrataTestCase {
         XCTAssertGreaterThan(recallSum / Double(recallCount), 0.9, "graph-plan recall@10 vs the exact filtered scan")
     }
 
+    /// The graph plan on a segment with an ANN index but no search sections (no payload index): the
+    /// filter is bound by scanning the columns. This once trapped on a missing payload-index view.
+    func testGraphPlanOnASegmentWithoutPayloadIndexes() throws {
+        let rows = Self.rows(1500)
+        let path = tmpPath("ann-only.seg")
+        try write(path, rows: rows, indexed: false)
+        let seg = try Segment.open(path: path)
+        XCTAssertTrue(seg.sections.contains { $0.kind == .graph })
+        XCTAssertFalse(seg.sections.contains { $0.kind == .payloadIndex })
+        let values = rows.map { r in Self.schema.columns.map { r.payload[$0.name] ?? .null } }
+        for json in Self.filters {
+            let f = try Filter(json: json)
+            let passing = Set((0..<rows.count).filter { f.matches(values[$0], schema: Self.schema) })
+            let g = try seg.search(query: rows[7].vector, filter: f, options: FilteredSearchOptions(k: 10, listSize: 64, plan: .graph))
+            XCTAssertTrue(g.plan.kind == .graph || g.plan.kind == .empty, "\(g.plan.kind): \(json)")
+            if passing.count >= 300 { XCTAssertEqual(g.hits.count, 10, json) }
+            for h in g.hits { XCTAssertTrue(passing.contains(h.row), "graph plan returned a failing row: \(json)") }
+        }
+    }
+
     func testSegmentWithoutIndexesOrANNStillFilters() throws {
         let rows = Self.rows(400)
         let path = tmpPath("plain.seg")
