@@ -179,6 +179,17 @@ size_t strata_select_smallest_u16(const uint16_t *sums, size_t n, size_t keep, u
     return k;
 }
 
+// Starts the code reads of the next batch, up to 64 rows from ids[from] (random rows: L2/L3 misses),
+// before this batch's work: the first and the last of each row's m code bytes, rows `stride` apart.
+static inline void prefetch_batch(const uint8_t *codes, size_t stride, size_t m, const uint32_t *ids, size_t from, size_t n) {
+    const size_t next = n - from < 64 ? n - from : 64;
+    for (size_t j = 0; j < next; j++) {
+        const uint8_t *p = codes + (size_t)ids[from + j] * stride;
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + m - 1, 0, 3);
+    }
+}
+
 int strata_pq_scan_u8_isa(void) {
     return strata_dispatch_level() == STRATA_LEVEL_AVX512 && strata_cpu_has_avx512vbmi() ? 2 : 0;
 }
@@ -200,12 +211,7 @@ void strata_pq_scan_u8_partial(const uint8_t *lut, const uint8_t *codes, size_t 
             while (i < n) {
                 const size_t take = n - i < 64 ? n - i : 64;
                 for (size_t j = 0; j < 64; j++) rows[j] = codes + (size_t)ids[i + (j < take ? j : 0)] * stride;
-                const size_t next = n - (i + take) < 64 ? n - (i + take) : 64;
-                for (size_t j = 0; j < next; j++) {
-                    const uint8_t *p = codes + (size_t)ids[i + take + j] * stride;
-                    __builtin_prefetch(p, 0, 3);
-                    __builtin_prefetch(p + m - 1, 0, 3);
-                }
+                prefetch_batch(codes, stride, m, ids, i + take, n);
                 scan64_vbmi_rows(lut, codes, m, rows, tmp);
                 for (size_t j = 0; j < take; j++) out[i + j] = tmp[j];
                 i += take;
@@ -221,13 +227,7 @@ void strata_pq_scan_u8_partial(const uint8_t *lut, const uint8_t *codes, size_t 
                 off[j] = (int32_t)o;
             }
             if (!ok) { scan_scalar(lut, codes, stride, m, ids + i, take, out + i); i += take; continue; }
-            // Start the next batch's code reads (random rows: L2/L3 misses) before this batch's work.
-            const size_t next = n - (i + take) < 64 ? n - (i + take) : 64;
-            for (size_t j = 0; j < next; j++) {
-                const uint8_t *p = codes + (size_t)ids[i + take + j] * m;
-                __builtin_prefetch(p, 0, 3);
-                __builtin_prefetch(p + m - 1, 0, 3);
-            }
+            prefetch_batch(codes, m, m, ids, i + take, n);  // here stride == m
             scan64_vbmi(lut, codes, m, off, tmp);
             for (size_t j = 0; j < take; j++) out[i + j] = tmp[j];
             i += take;
