@@ -19,6 +19,44 @@ static void scan_scalar(const uint8_t *lut, const uint8_t *codes, size_t stride,
 }
 
 #if STRATA_X86
+// The byte permutation of the scans: within a register of 16 dwords (row r: bytes 4r..4r+3 =
+// sub-spaces s..s+3), gather byte j of every row together: result byte 16j + r = source byte 4r + j.
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i scan_byte_perm(void) {
+    uint8_t perm[64];
+    for (int j = 0; j < 4; j++) for (int r = 0; r < 16; r++) perm[16 * j + r] = (uint8_t)(4 * r + j);
+    return _mm512_loadu_si512((const void *)perm);
+}
+
+// One step of the 64-row scans: g_k holds rows 16k..16k+15, sub-spaces s..s+3 (one dword each) as
+// scan_byte_perm groups them; adds the look-up table entries of sub-spaces s..s+3 of all 64 rows to
+// *accLo (rows 0..31) and *accHi (rows 32..63). Inlined, so the accumulators stay in registers.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline))
+static inline void scan64_add4(const uint8_t *lut, size_t s, __m512i g0, __m512i g1, __m512i g2, __m512i g3,
+                               __m512i *accLo, __m512i *accHi) {
+    // Now lane j (128 bits) of g_k holds sub-space s+j of rows 16k..16k+15. Transpose the 4x4
+    // lanes so that register j holds sub-space s+j of all 64 rows.
+    __m512i t0 = _mm512_shuffle_i64x2(g0, g1, 0x44);  // g0.l0 g0.l1 g1.l0 g1.l1
+    __m512i t1 = _mm512_shuffle_i64x2(g0, g1, 0xEE);  // g0.l2 g0.l3 g1.l2 g1.l3
+    __m512i t2 = _mm512_shuffle_i64x2(g2, g3, 0x44);
+    __m512i t3 = _mm512_shuffle_i64x2(g2, g3, 0xEE);
+    __m512i c[4];
+    c[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);  // g0.l0 g1.l0 g2.l0 g3.l0
+    c[1] = _mm512_shuffle_i64x2(t0, t2, 0xDD);  // g0.l1 g1.l1 g2.l1 g3.l1
+    c[2] = _mm512_shuffle_i64x2(t1, t3, 0x88);
+    c[3] = _mm512_shuffle_i64x2(t1, t3, 0xDD);
+    for (int j = 0; j < 4; j++) {
+        const uint8_t *t = lut + (s + (size_t)j) * 256;
+        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)t), c[j],
+                                                    _mm512_loadu_si512((const void *)(t + 64)));
+        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(t + 128)), c[j],
+                                                    _mm512_loadu_si512((const void *)(t + 192)));
+        const __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c[j]), lo, hi);
+        *accLo = _mm512_add_epi16(*accLo, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
+        *accHi = _mm512_add_epi16(*accHi, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
+    }
+}
+
 // 64 rows whose code offsets (ids * m) are in off[0..63].
 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 static void scan64_vbmi(const uint8_t *lut, const uint8_t *codes, size_t m, const int32_t *off, uint16_t *out) {
@@ -26,11 +64,7 @@ static void scan64_vbmi(const uint8_t *lut, const uint8_t *codes, size_t m, cons
     const __m512i o1 = _mm512_loadu_si512((const void *)(off + 16));
     const __m512i o2 = _mm512_loadu_si512((const void *)(off + 32));
     const __m512i o3 = _mm512_loadu_si512((const void *)(off + 48));
-    // Within a register of 16 dwords (row r: bytes 4r..4r+3 = sub-spaces s..s+3), gather byte j of
-    // every row together: result byte 16j + r = source byte 4r + j.
-    uint8_t perm[64];
-    for (int j = 0; j < 4; j++) for (int r = 0; r < 16; r++) perm[16 * j + r] = (uint8_t)(4 * r + j);
-    const __m512i bytePerm = _mm512_loadu_si512((const void *)perm);
+    const __m512i bytePerm = scan_byte_perm();
     __m512i accLo = _mm512_setzero_si512(), accHi = _mm512_setzero_si512();
     for (size_t s = 0; s + 4 <= m; s += 4) {
         const uint8_t *base = codes + s;
@@ -39,27 +73,7 @@ static void scan64_vbmi(const uint8_t *lut, const uint8_t *codes, size_t m, cons
         __m512i g1 = _mm512_permutexvar_epi8(bytePerm, _mm512_i32gather_epi32(o1, (const void *)base, 1));
         __m512i g2 = _mm512_permutexvar_epi8(bytePerm, _mm512_i32gather_epi32(o2, (const void *)base, 1));
         __m512i g3 = _mm512_permutexvar_epi8(bytePerm, _mm512_i32gather_epi32(o3, (const void *)base, 1));
-        // Now lane j (128 bits) of g_k holds sub-space s+j of rows 16k..16k+15. Transpose the 4x4
-        // lanes so that register j holds sub-space s+j of all 64 rows.
-        __m512i t0 = _mm512_shuffle_i64x2(g0, g1, 0x44);  // g0.l0 g0.l1 g1.l0 g1.l1
-        __m512i t1 = _mm512_shuffle_i64x2(g0, g1, 0xEE);  // g0.l2 g0.l3 g1.l2 g1.l3
-        __m512i t2 = _mm512_shuffle_i64x2(g2, g3, 0x44);
-        __m512i t3 = _mm512_shuffle_i64x2(g2, g3, 0xEE);
-        __m512i c[4];
-        c[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);  // g0.l0 g1.l0 g2.l0 g3.l0
-        c[1] = _mm512_shuffle_i64x2(t0, t2, 0xDD);  // g0.l1 g1.l1 g2.l1 g3.l1
-        c[2] = _mm512_shuffle_i64x2(t1, t3, 0x88);
-        c[3] = _mm512_shuffle_i64x2(t1, t3, 0xDD);
-        for (int j = 0; j < 4; j++) {
-            const uint8_t *t = lut + (s + (size_t)j) * 256;
-            const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)t), c[j],
-                                                        _mm512_loadu_si512((const void *)(t + 64)));
-            const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(t + 128)), c[j],
-                                                        _mm512_loadu_si512((const void *)(t + 192)));
-            const __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c[j]), lo, hi);
-            accLo = _mm512_add_epi16(accLo, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
-            accHi = _mm512_add_epi16(accHi, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
-        }
+        scan64_add4(lut, s, g0, g1, g2, g3, &accLo, &accHi);
     }
     _mm512_storeu_si512((void *)out, accLo);
     _mm512_storeu_si512((void *)(out + 32), accHi);
@@ -114,9 +128,7 @@ static void scan64_vbmi_rows(const uint8_t *lut, const uint8_t *codes, size_t m,
         }
     }
     (void)codes;
-    uint8_t perm[64];
-    for (int j = 0; j < 4; j++) for (int r = 0; r < 16; r++) perm[16 * j + r] = (uint8_t)(4 * r + j);
-    const __m512i bytePerm = _mm512_loadu_si512((const void *)perm);
+    const __m512i bytePerm = scan_byte_perm();
     __m512i accLo = _mm512_setzero_si512(), accHi = _mm512_setzero_si512();
     for (int q = 0; q < quads; q++) {
         const size_t s = (size_t)q * 4;
@@ -124,25 +136,7 @@ static void scan64_vbmi_rows(const uint8_t *lut, const uint8_t *codes, size_t m,
         __m512i g1 = _mm512_permutexvar_epi8(bytePerm, x[1][q]);
         __m512i g2 = _mm512_permutexvar_epi8(bytePerm, x[2][q]);
         __m512i g3 = _mm512_permutexvar_epi8(bytePerm, x[3][q]);
-        __m512i t0 = _mm512_shuffle_i64x2(g0, g1, 0x44);
-        __m512i t1 = _mm512_shuffle_i64x2(g0, g1, 0xEE);
-        __m512i t2 = _mm512_shuffle_i64x2(g2, g3, 0x44);
-        __m512i t3 = _mm512_shuffle_i64x2(g2, g3, 0xEE);
-        __m512i c[4];
-        c[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);
-        c[1] = _mm512_shuffle_i64x2(t0, t2, 0xDD);
-        c[2] = _mm512_shuffle_i64x2(t1, t3, 0x88);
-        c[3] = _mm512_shuffle_i64x2(t1, t3, 0xDD);
-        for (int j = 0; j < 4; j++) {
-            const uint8_t *t = lut + (s + (size_t)j) * 256;
-            const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)t), c[j],
-                                                        _mm512_loadu_si512((const void *)(t + 64)));
-            const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(t + 128)), c[j],
-                                                        _mm512_loadu_si512((const void *)(t + 192)));
-            const __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c[j]), lo, hi);
-            accLo = _mm512_add_epi16(accLo, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
-            accHi = _mm512_add_epi16(accHi, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
-        }
+        scan64_add4(lut, s, g0, g1, g2, g3, &accLo, &accHi);
     }
     _mm512_storeu_si512((void *)out, accLo);
     _mm512_storeu_si512((void *)(out + 32), accHi);
@@ -185,6 +179,17 @@ size_t strata_select_smallest_u16(const uint16_t *sums, size_t n, size_t keep, u
     return k;
 }
 
+// Starts the code reads of the next batch, up to 64 rows from ids[from] (random rows: L2/L3 misses),
+// before this batch's work: the first and the last of each row's m code bytes, rows `stride` apart.
+static inline void prefetch_batch(const uint8_t *codes, size_t stride, size_t m, const uint32_t *ids, size_t from, size_t n) {
+    const size_t next = n - from < 64 ? n - from : 64;
+    for (size_t j = 0; j < next; j++) {
+        const uint8_t *p = codes + (size_t)ids[from + j] * stride;
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + m - 1, 0, 3);
+    }
+}
+
 int strata_pq_scan_u8_isa(void) {
     return strata_dispatch_level() == STRATA_LEVEL_AVX512 && strata_cpu_has_avx512vbmi() ? 2 : 0;
 }
@@ -206,12 +211,7 @@ void strata_pq_scan_u8_partial(const uint8_t *lut, const uint8_t *codes, size_t 
             while (i < n) {
                 const size_t take = n - i < 64 ? n - i : 64;
                 for (size_t j = 0; j < 64; j++) rows[j] = codes + (size_t)ids[i + (j < take ? j : 0)] * stride;
-                const size_t next = n - (i + take) < 64 ? n - (i + take) : 64;
-                for (size_t j = 0; j < next; j++) {
-                    const uint8_t *p = codes + (size_t)ids[i + take + j] * stride;
-                    __builtin_prefetch(p, 0, 3);
-                    __builtin_prefetch(p + m - 1, 0, 3);
-                }
+                prefetch_batch(codes, stride, m, ids, i + take, n);
                 scan64_vbmi_rows(lut, codes, m, rows, tmp);
                 for (size_t j = 0; j < take; j++) out[i + j] = tmp[j];
                 i += take;
@@ -227,13 +227,7 @@ void strata_pq_scan_u8_partial(const uint8_t *lut, const uint8_t *codes, size_t 
                 off[j] = (int32_t)o;
             }
             if (!ok) { scan_scalar(lut, codes, stride, m, ids + i, take, out + i); i += take; continue; }
-            // Start the next batch's code reads (random rows: L2/L3 misses) before this batch's work.
-            const size_t next = n - (i + take) < 64 ? n - (i + take) : 64;
-            for (size_t j = 0; j < next; j++) {
-                const uint8_t *p = codes + (size_t)ids[i + take + j] * m;
-                __builtin_prefetch(p, 0, 3);
-                __builtin_prefetch(p + m - 1, 0, 3);
-            }
+            prefetch_batch(codes, m, m, ids, i + take, n);  // here stride == m
             scan64_vbmi(lut, codes, m, off, tmp);
             for (size_t j = 0; j < take; j++) out[i + j] = tmp[j];
             i += take;

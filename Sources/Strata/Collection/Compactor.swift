@@ -225,29 +225,25 @@ public final class Compactor {
                                              inputBytes: group.reduce(0) { $0 + $1.fileBytes }, estimatedMemoryBytes: memory(rows),
                                              reason: "\(group.count) segments in size tier \(t)"))
         }
+        // Plans a task of one segment (`verb` names it in the skip note), or notes that it does not fit.
+        func single(_ kind: CompactionTask.Kind, _ s: ManifestSegment, verb: String, reason: String) {
+            guard fits(live(s)) else {
+                plan.skipped.append("\(s.name): \(verb) \(live(s)) rows would exceed the memory budget")
+                return
+            }
+            taken.insert(s.name)
+            plan.tasks.append(CompactionTask(kind: kind, inputs: [s.name], liveRows: live(s), deletedRows: Int(s.deletedCount),
+                                             inputBytes: s.fileBytes, estimatedMemoryBytes: memory(live(s)), reason: reason))
+        }
         // 2. Deleted fraction over the threshold: rewrite alone.
         for s in manifest.segments where !taken.contains(s.name) && s.rowCount > 0 {
             let fraction = Double(s.deletedCount) / Double(s.rowCount)
             guard fraction >= policy.deletedFractionThreshold else { continue }
-            guard fits(live(s)) else {
-                plan.skipped.append("\(s.name): rewriting \(live(s)) rows would exceed the memory budget")
-                continue
-            }
-            taken.insert(s.name)
-            plan.tasks.append(CompactionTask(kind: .rewrite, inputs: [s.name], liveRows: live(s), deletedRows: Int(s.deletedCount),
-                                             inputBytes: s.fileBytes, estimatedMemoryBytes: memory(live(s)),
-                                             reason: "\(Int((fraction * 100).rounded()))% of rows deleted"))
+            single(.rewrite, s, verb: "rewriting", reason: "\(Int((fraction * 100).rounded()))% of rows deleted")
         }
         // 3. Large enough for an index but without one.
         for s in manifest.segments where !taken.contains(s.name) && !s.indexed && live(s) >= minIndexRows {
-            guard fits(live(s)) else {
-                plan.skipped.append("\(s.name): indexing \(live(s)) rows would exceed the memory budget")
-                continue
-            }
-            taken.insert(s.name)
-            plan.tasks.append(CompactionTask(kind: .index, inputs: [s.name], liveRows: live(s), deletedRows: Int(s.deletedCount),
-                                             inputBytes: s.fileBytes, estimatedMemoryBytes: memory(live(s)),
-                                             reason: "\(live(s)) rows without an index"))
+            single(.index, s, verb: "indexing", reason: "\(live(s)) rows without an index")
         }
         return plan
     }

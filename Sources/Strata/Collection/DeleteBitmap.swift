@@ -74,8 +74,7 @@ package struct DeleteBitmap: Sendable, Equatable {
         w.raw(Self.magic); w.u16(Self.major); w.u16(Self.minor); w.u32(0)
         w.u64(UInt64(rowCount)); w.u64(UInt64(deletedCount))
         for x in words { w.u64(x) }
-        let checksum = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
-        w.u64(checksum)
+        w.checksumTrailer()
         w.raw(Self.footerMagic)
         return w.bytes
     }
@@ -89,8 +88,7 @@ package struct DeleteBitmap: Sendable, Equatable {
         guard bytes.count >= headerLength + footerLength else { throw fail(.truncated, "delete bitmap is \(bytes.count) bytes", bytes.count) }
         let footerAt = bytes.count - footerLength
         guard bytes[(footerAt + 8)...].elementsEqual(footerMagic) else { throw fail(.truncated, "delete bitmap footer magic missing", footerAt + 8) }
-        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: footerAt, as: UInt64.self))
-        guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt])) == stored else {
+        guard Checksum.trailerMatches(bytes, at: footerAt) else {
             throw fail(.checksumMismatch, "delete bitmap checksum mismatch", footerAt)
         }
         var r = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt]), baseOffset: 0, section: "delete_bitmap")

@@ -117,8 +117,7 @@ package struct Manifest: Sendable, Equatable {
         guard bytes[(footerAt + 8)...].elementsEqual(footerMagic) else {
             throw fail(.truncated, "manifest footer magic missing (torn write?)", footerAt + 8)
         }
-        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: footerAt, as: UInt64.self))
-        guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt])) == stored else {
+        guard Checksum.trailerMatches(bytes, at: footerAt) else {
             throw fail(.checksumMismatch, "manifest checksum mismatch", footerAt)
         }
         var r = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<footerAt]), baseOffset: 0, section: "manifest")

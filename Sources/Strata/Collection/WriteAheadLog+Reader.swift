@@ -113,8 +113,7 @@ enum WALReader {
             throw StrataError(.badMagic, "not a Strata WAL (or its header is torn)", path: path, section: "wal", offset: 0)
         }
         return try bytes.withBytes { (raw) throws(StrataError) -> WALVersion in
-            let c = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-            guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: raw[0..<24])) == c else {
+            guard Checksum.trailerMatches(raw, at: 24) else {
                 throw StrataError(.checksumMismatch, "WAL header checksum mismatch", path: path, section: "wal", offset: 24)
             }
             let major = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
@@ -177,7 +176,7 @@ enum WALReader {
 
     static func headerV2(_ raw: UnsafeRawBufferPointer, _ pos: Int) -> HeaderV2? {
         guard raw.count - pos >= 32,
-              Checksum.xxh3(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + 24)])) == u64(raw, pos + 24) else { return nil }
+              Checksum.trailerMatches(UnsafeRawBufferPointer(rebasing: raw[pos...]), at: 24) else { return nil }
         return HeaderV2(length: UInt64(u32(raw, pos)), type: raw[pos + 4], flags: raw[pos + 5],
                         reserved: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: pos + 6, as: UInt16.self)),
                         number: u64(raw, pos + 8), bodyChecksum: u64(raw, pos + 16))

@@ -71,8 +71,7 @@ package enum WALFormat {
     static func header(sequence: UInt64, version: WALVersion = .current) -> [UInt8] {
         var w = ByteWriter(capacity: headerLength)
         w.raw(magic); w.u16(version.major); w.u16(version.minor); w.u32(0); w.u64(sequence)
-        let c = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
-        w.u64(c)
+        w.checksumTrailer()
         return w.bytes
     }
 
@@ -138,7 +137,7 @@ package enum WALFormat {
         } else {
             head.u64(number)
             head.u64(body.bytes.withUnsafeBytes { Checksum.xxh3($0) })
-            head.u64(head.bytes.withUnsafeBytes { Checksum.xxh3($0) })
+            head.checksumTrailer()
         }
         head.raw(body.bytes)
         return head.bytes

@@ -26,33 +26,33 @@ package final class SystemFile {
     /// if none comes); the file is then refused unless it is a regular file, since a pipe, a
     /// device or a directory cannot be mapped or read twice. O_NONBLOCK has no effect on regular files.
     package static func openForReading(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC) } }
-        guard fd >= 0 else { throw ioError("cannot open for reading", path: path) }
-        let file = SystemFile(descriptor: fd, path: path)
+        let file = try open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, failure: "cannot open for reading")
         try file.requireRegularFile()
         return file
     }
 
     /// Creates (or truncates) a file for writing with mode 0644.
     package static func create(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } }
-        guard fd >= 0 else { throw ioError("cannot create", path: path) }
-        return SystemFile(descriptor: fd, path: path)
+        try open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644, failure: "cannot create")
     }
 
     /// Opens an existing regular file for reading and writing (no create, no truncate).
     package static func openForWriting(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC) } }
-        guard fd >= 0 else { throw ioError("cannot open for writing", path: path) }
-        let file = SystemFile(descriptor: fd, path: path)
+        let file = try open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC, failure: "cannot open for writing")
         try file.requireRegularFile()
         return file
     }
 
     /// Opens a directory so it can be fsynced after a rename.
     package static func openDirectory(_ path: String) throws(StrataError) -> SystemFile {
-        let fd = path.withCString { p in retryOnInterrupt { open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } }
-        guard fd >= 0 else { throw ioError("cannot open directory", path: path) }
+        try open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, failure: "cannot open directory")
+    }
+
+    /// `open(2)` with `flags` (and `mode` when they create), EINTR retried; throws `.io` saying
+    /// `failure` when the call fails.
+    private static func open(_ path: String, _ flags: Int32, mode: mode_t = 0, failure: String) throws(StrataError) -> SystemFile {
+        let fd = path.withCString { p in retryOnInterrupt { Glibc.open(p, flags, mode) } }
+        guard fd >= 0 else { throw ioError(failure, path: path) }
         return SystemFile(descriptor: fd, path: path)
     }
 

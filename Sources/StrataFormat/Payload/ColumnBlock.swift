@@ -128,24 +128,30 @@ package struct DecodedColumnBlock {
         valuesStart = presenceBytes
         var items = 0, itemStart = 0, bytesAt = 0
         func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) })) }
+        // Checks the `count + 1` offsets at `start` (0 first, non-decreasing, the last one the end of
+        // the byte area that follows them); returns where that byte area begins. `kind` and `what`
+        // name the block and the offsets in the errors.
+        func checkOffsets(at start: Int, count: Int, kind: String, what: String) throws(StrataError) -> Int {
+            let offsetsEnd = start + (count + 1) * 4
+            guard data.count >= offsetsEnd else { throw errorAt("\(kind) block shorter than its \(what)s") }
+            var previous = 0
+            for i in 0...count {
+                let o = u32(start + i * 4)
+                guard (i == 0 ? o == 0 : o >= previous), o <= data.count - offsetsEnd else {
+                    throw errorAt("\(kind) \(what) \(i) out of order or out of range")
+                }
+                previous = o
+            }
+            guard previous == data.count - offsetsEnd else { throw errorAt("\(kind) block has trailing bytes") }
+            return offsetsEnd
+        }
         switch type {
         case .int64, .float64:
             guard data.count == presenceBytes + rowCount * 8 else { throw errorAt("block is \(data.count) bytes, expected \(presenceBytes + rowCount * 8)") }
         case .bool:
             guard data.count == presenceBytes + (rowCount + 7) / 8 else { throw errorAt("bool block has wrong length \(data.count)") }
         case .string:
-            let offsetsEnd = presenceBytes + (rowCount + 1) * 4
-            guard data.count >= offsetsEnd else { throw errorAt("string block shorter than its offsets") }
-            bytesAt = offsetsEnd
-            var previous = 0
-            for i in 0...rowCount {
-                let o = u32(presenceBytes + i * 4)
-                guard (i == 0 ? o == 0 : o >= previous), o <= data.count - offsetsEnd else {
-                    throw errorAt("string offset \(i) out of order or out of range")
-                }
-                previous = o
-            }
-            guard previous == data.count - offsetsEnd else { throw errorAt("string block has trailing bytes") }
+            bytesAt = try checkOffsets(at: presenceBytes, count: rowCount, kind: "string", what: "offset")
             items = rowCount
             itemStart = presenceBytes
         case .stringList:
@@ -163,18 +169,7 @@ package struct DecodedColumnBlock {
                 throw errorAt("list block item count \(items) exceeds block")
             }
             itemStart = startsEnd
-            let offsetsEnd = startsEnd + (items + 1) * 4
-            guard data.count >= offsetsEnd else { throw errorAt("list block shorter than its item offsets") }
-            bytesAt = offsetsEnd
-            var last = 0
-            for i in 0...items {
-                let o = u32(startsEnd + i * 4)
-                guard (i == 0 ? o == 0 : o >= last), o <= data.count - offsetsEnd else {
-                    throw errorAt("list item offset \(i) out of order or out of range")
-                }
-                last = o
-            }
-            guard last == data.count - offsetsEnd else { throw errorAt("list block has trailing bytes") }
+            bytesAt = try checkOffsets(at: startsEnd, count: items, kind: "list", what: "item offset")
         }
         itemOffsetsStart = itemStart
         bytesStart = bytesAt

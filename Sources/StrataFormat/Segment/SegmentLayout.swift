@@ -123,8 +123,7 @@ package struct SegmentHeader: Equatable {
         w.u64(rowCount)
         w.u32(dimension); w.u8(elementType); w.u8(metric); w.u16(0)
         w.u32(vectorStride); w.zeros(12)
-        let sum = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
-        w.u64(sum)
+        w.checksumTrailer()
         return w.bytes
     }
 
@@ -136,9 +135,7 @@ package struct SegmentHeader: Equatable {
             throw StrataError(.badMagic, "not a Strata segment (header magic is not STRATSEG)", section: "header", offset: 0)
         }
         let major = try r.u16(), minor = try r.u16(), minReader = try r.u16(), headerLength = try r.u16()
-        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 56, as: UInt64.self))
-        let computed = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<56]))
-        guard stored == computed else {
+        guard Checksum.trailerMatches(bytes, at: 56) else {
             throw StrataError(.checksumMismatch, "header checksum mismatch", section: "header", offset: 56)
         }
         guard minReader <= SegmentFormat.readerMajor, major >= SegmentFormat.oldestReadableMajor else {
@@ -190,8 +187,7 @@ package struct SegmentFooter: Equatable {
         var w = ByteWriter(capacity: 64)
         w.u64(directoryOffset); w.u64(directoryLength); w.u32(sectionCount); w.u32(0)
         w.u64(directoryChecksum); w.u64(fileLength); w.u64(0)
-        let sum = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
-        w.u64(sum)
+        w.checksumTrailer()
         w.raw(SegmentFormat.footerMagic)
         return w.bytes
     }
@@ -201,8 +197,7 @@ package struct SegmentFooter: Equatable {
         guard UnsafeRawBufferPointer(rebasing: bytes[56..<64]).elementsEqual(SegmentFormat.footerMagic) else {
             throw StrataError(.truncated, "footer magic STRATEND missing: file truncated or not closed", section: "footer", offset: offset + 56)
         }
-        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 48, as: UInt64.self))
-        guard stored == Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<48])) else {
+        guard Checksum.trailerMatches(bytes, at: 48) else {
             throw StrataError(.checksumMismatch, "footer checksum mismatch", section: "footer", offset: offset + 48)
         }
         let dirOffset = try r.u64(), dirLength = try r.u64(), count = try r.u32()

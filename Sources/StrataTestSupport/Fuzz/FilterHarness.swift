@@ -35,27 +35,13 @@ public enum FilterHarness {
     /// Writes the template segment: 40 rows of 4 dimensions, five columns of every type, each
     /// indexed, and an ANN index.
     public static func writeTemplate(to path: String) throws(StrataError) {
-        var options = SegmentWriterOptions()
-        options.rowsPerBlock = 8
-        var index = IndexOptions()
-        index.minimumRows = 16
-        index.pqSubspaces = 2
-        index.pqIterations = 4
-        index.graph.maxDegree = 8
-        index.graph.buildListSize = 16
-        index.graph.threads = 1
-        options.index = index
-        options.search = SearchSectionOptions(indexedColumns: schema.columns.map(\.name))
+        let options = FuzzSeed.writerOptions(search: SearchSectionOptions(indexedColumns: schema.columns.map(\.name)))
         let words = ["alpha", "beta", "gamma", "Alpha", "épsilon"]
         let writer = try SegmentWriter(path: path, schema: schema, options: options)
         for r in 0..<40 {
-            let values: [PayloadValue] = [
-                .string("\(words[r % 5]) \(r % 7)"),
-                r % 5 == 2 ? .null : .int64(Int64(r * r) - 300),
-                r % 4 == 1 ? .null : .float64(Double(r) * 0.75 - 10),
-                .bool(r % 3 == 0),
-                r % 6 == 5 ? .null : .stringList((0..<(r % 3)).map { words[(r + $0) % 5] }),
-            ]
+            let title: PayloadValue = .string("\(words[r % 5]) \(r % 7)")
+            let tags: PayloadValue = r % 6 == 5 ? .null : .stringList((0..<(r % 3)).map { words[(r + $0) % 5] })
+            let values = [title] + FuzzSeed.numericValues(row: r) + [tags]
             let vector = (0..<4).map { d in Float((r * 5 + d * 3) % 13 - 6) * 0.5 }
             try vector.withUnsafeBufferPointer { (v) throws(StrataError) in try writer.append(id: UInt64(r) + 100, vector: v, values: values) }
         }

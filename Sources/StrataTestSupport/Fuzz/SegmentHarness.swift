@@ -82,28 +82,14 @@ public enum SegmentHarness {
             ColumnSpec(name: "flag", type: .bool),
             ColumnSpec(name: "tags", type: .stringList, nullable: true),
         ])
-        var options = SegmentWriterOptions()
-        options.rowsPerBlock = 8
-        var index = IndexOptions()
-        index.minimumRows = 16
-        index.pqSubspaces = 2
-        index.pqIterations = 4
-        index.graph.maxDegree = 8
-        index.graph.buildListSize = 16
-        index.graph.threads = 1
-        options.index = index
-        options.search = SearchSectionOptions(indexedColumns: schema.columns.map(\.name), bm25Columns: ["title", "tags"])
+        let options = FuzzSeed.writerOptions(search: SearchSectionOptions(indexedColumns: schema.columns.map(\.name), bm25Columns: ["title", "tags"]))
         let words = ["alpha", "beta", "gamma", "delta", "Alpha", "épsilon", "zeta"]
         let writer = try SegmentWriter(path: path, schema: schema, options: options)
         for r in 0..<48 {
             let vector = (0..<8).map { d in Float((r * 5 + d * 3) % 13 - 6) * 0.5 }
-            let values: [PayloadValue] = [
-                .string("\(words[r % 7]) \(words[(r / 7) % 7]) #\(r)"),
-                r % 5 == 2 ? .null : .int64(Int64(r * r) - 300),
-                r % 4 == 1 ? .null : .float64(Double(r) * 0.75 - 10),
-                .bool(r % 3 == 0),
-                r % 6 == 5 ? .null : .stringList((0..<(r % 4)).map { words[(r + $0) % 7] }),
-            ]
+            let title: PayloadValue = .string("\(words[r % 7]) \(words[(r / 7) % 7]) #\(r)")
+            let tags: PayloadValue = r % 6 == 5 ? .null : .stringList((0..<(r % 4)).map { words[(r + $0) % 7] })
+            let values = [title] + FuzzSeed.numericValues(row: r) + [tags]
             try vector.withUnsafeBufferPointer { (v) throws(StrataError) in try writer.append(id: UInt64(r) &* 0x9E37_79B9 &+ 7, vector: v, values: values) }
             if r % 5 != 4 {
                 try writer.setSparseVector(row: r, SparseVector(indices: [UInt32(r % 9), UInt32(10 + r % 3), 1000], values: [Float(r % 4) + 0.5, 0.25, Float(r) * 0.125]))
