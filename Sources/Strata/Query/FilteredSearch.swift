@@ -141,7 +141,7 @@ extension Segment {
             // sums up to rounding): 64 rows per VBMI kernel call instead of 6 float gathers per row.
             let quantized = QuantizedScanKernels.hasVectorScan && m % 4 == 0 && m * 255 < 65536
             var lut = [UInt8](repeating: 0, count: quantized ? m * 256 : 0)
-            if quantized { lut.withUnsafeMutableBufferPointer { QuantizedScanKernels.quantizeTable(table, subspaces: m, into: $0) } }
+            if quantized { _ = lut.withUnsafeMutableBufferPointer { QuantizedScanKernels.quantizeTable(table, subspaces: m, into: $0) } }
             // Passing rows first (one array), then one scan and one selection over all of them.
             var rows = [UInt32]()
             rows.reserveCapacity(min(n, c.estimate + 64))
