@@ -469,13 +469,17 @@ enum Maintenance {
         return removed
     }
 
-    /// Removes obsolete files past their grace period that no version of this process holds, and
-    /// drops them from `manifest` (the caller publishes it). Removal before publication: a crash in
-    /// between leaves an entry for a missing file, which the next pass drops.
-    static func collectGarbage(_ manifest: inout Manifest, directory: String, graceSeconds: Double, now: UInt64) {
+    /// Removes obsolete files past their grace period that no version of this process holds and
+    /// that are not in `keeping` (the files the manifest on disk still names), and drops them from
+    /// `manifest` (the caller publishes it). Removal before publication: a crash in between leaves
+    /// an obsolete entry for a missing file, which the next pass drops; `keeping` makes sure it never
+    /// leaves the standing manifest naming a live file that is gone.
+    static func collectGarbage(_ manifest: inout Manifest, directory: String, graceSeconds: Double, now: UInt64,
+                               keeping: Set<String>) {
         manifest.obsolete = manifest.obsolete.filter { o in
             let path = "\(directory)/\(o.name)"
-            guard graceHasPassed(o, now: now, graceSeconds: graceSeconds), !FileReferences.shared.isReferenced(path) else { return true }
+            guard graceHasPassed(o, now: now, graceSeconds: graceSeconds), !keeping.contains(o.name),
+                  !FileReferences.shared.isReferenced(path) else { return true }
             FileSystem.removeIfPresent(path)
             return false
         }

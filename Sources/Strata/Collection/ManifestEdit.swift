@@ -93,8 +93,9 @@ struct ManifestEdit {
 
     /// Under MANIFEST.lock: reads the current manifest, asks `prepare` for the edit to make to it
     /// (given the manifest and the time the edit is stamped with; nil: publish nothing), applies
-    /// it, removes obsolete files whose grace period has ended and that no version of this process
-    /// holds, and publishes the result. Returns the published manifest, or nil when nothing was
+    /// it, removes obsolete files whose grace period has ended, that no version of this process
+    /// holds and that `current` no longer names (a file the edit retires waits for a later
+    /// publish), and publishes the result. Returns the published manifest, or nil when nothing was
     /// published (`prepare` returned nil, or an empty edit found no garbage to collect).
     static func commit(directory: String, graceSeconds: Double,
                        _ prepare: (_ current: Manifest, _ now: UInt64) throws(StrataError) -> ManifestEdit?) throws(Failure) -> Manifest? {
@@ -107,7 +108,11 @@ struct ManifestEdit {
             guard let edit = try prepare(current, now) else { return nil }
             var next = try edit.applied(to: current, now: now)
             let obsolete = next.obsolete.count
-            Maintenance.collectGarbage(&next, directory: directory, graceSeconds: graceSeconds, now: now)
+            // What this edit retires is still named by the MANIFEST on disk until the rename below:
+            // it waits for a later publish, whatever the grace period (a kill -9 between its removal
+            // and the rename would leave the standing manifest naming a missing file).
+            Maintenance.collectGarbage(&next, directory: directory, graceSeconds: graceSeconds, now: now,
+                                       keeping: current.referencedFiles)
             if edit.isEmpty, next.obsolete.count == obsolete { return nil }
             publishing = true
             try next.publish(directory: directory)

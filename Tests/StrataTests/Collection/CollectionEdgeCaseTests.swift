@@ -105,7 +105,7 @@ final class CollectionEdgeCaseTests: CollectionTestCase {
         var m = try Manifest.read(directory: dir)
         let now = WallClock.milliseconds()
         m.obsolete = [ObsoleteFile(name: name, sinceMilliseconds: now + 3_600_000)]
-        Maintenance.collectGarbage(&m, directory: dir, graceSeconds: 60, now: now)
+        Maintenance.collectGarbage(&m, directory: dir, graceSeconds: 60, now: now, keeping: [])
         XCTAssertEqual(m.obsolete.map(\.name), [name])
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/\(name)"))
         XCTAssertEqual(Compactor(path: dir).plan(m).expiredObsoleteFiles, 0)

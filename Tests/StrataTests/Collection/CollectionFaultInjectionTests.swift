@@ -141,6 +141,62 @@ final class CollectionFaultInjectionTests: CollectionTestCase {
         }
     }
 
+    /// A compaction with no grace period whose inputs got new bitmaps from the writer after it read
+    /// the manifest, killed between its garbage collection and the MANIFEST rename: the manifest that
+    /// stands still names those bitmaps, so they must still be there (the edit retired them, and
+    /// its garbage collection removed them before the rename, whose loss left them named but gone).
+    func testCrashedCompactionKeepsTheBitmapsTheStandingManifestNames() throws {
+        let dir = tmpPath("c")
+        var model: Model = [:]
+        var policy = CompactionPolicy()
+        policy.index = nil
+        policy.tierBaseRows = 5
+        policy.mergeFactor = 2
+        policy.graceSeconds = 0
+        let compactor = Compactor(path: dir, policy: policy)
+        let stale: Version
+        let task: CompactionTask
+        do {
+            let c = try StrataCollection.create(path: dir, schema: Self.schema, options: options(grace: 0))
+            try c.insert(rows(0..<60))
+            try c.flush()
+            try c.insert(rows(60..<120))
+            try c.flush()
+            for id in UInt64(0)..<120 { model[id] = 0 }
+            // The compactor reads the manifest and plans a merge of both segments...
+            stale = try Version.open(directory: dir, manifest: try Manifest.read(directory: dir), reusing: nil)
+            task = try XCTUnwrap(compactor.plan(stale.manifest).tasks.first)
+            XCTAssertEqual(task.inputs.count, 2)
+            // ...then the writer (another process: its versions go with it) gives both new bitmaps.
+            try c.delete(ids: [3, 80])
+            model[3] = nil
+            model[80] = nil
+            try c.flush()
+            c.close()
+        }
+        let before = try Manifest.read(directory: dir)
+        let bitmaps = before.segments.compactMap(\.deleteFile)
+        XCTAssertEqual(bitmaps.count, 2)
+        let files = FaultInjectingFileLayer()
+        files.inject(.crashBeforeDirectorySync(renameLost: true), on: .rename, name: { $0 == "MANIFEST" })
+        XCTAssertThrowsError(try files.run { try compactor.runTask(task, version: stale) })
+        XCTAssertEqual(files.fired, ["rename MANIFEST"])
+        XCTAssertEqual(try Manifest.read(directory: dir), before)
+        for name in before.referencedFiles {
+            XCTAssertTrue(FileSystem.exists("\(dir)/\(name)"), "\(name), named by the standing manifest, was removed")
+        }
+        // A restart finds every row; the next compaction merges, and its cleanup removes the retired files.
+        do {
+            let r = try StrataCollection.open(path: dir, options: options(grace: 0))
+            try assertContent(r, model)
+            r.close()
+        }
+        XCTAssertEqual(try compactor.run().done.count, 1)
+        for name in bitmaps { XCTAssertFalse(FileSystem.exists("\(dir)/\(name)"), "\(name) outlived its grace period") }
+        let report = try StrataCollection.verify(path: dir)
+        XCTAssertTrue(report.isSound, "\(report.problems)")
+    }
+
     /// A WAL append that fails (EIO on the write, a short write on a full disk, EIO from fdatasync)
     /// is reported as `.io`, the handle refuses later writes, and after a restart every acknowledged
     /// row is there. A batch whose write failed is not; one whose fdatasync failed may be (its bytes

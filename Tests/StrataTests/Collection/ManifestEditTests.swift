@@ -72,16 +72,22 @@ final class ManifestEditTests: XCTestCase {
         XCTAssertNil(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { _, _ in ManifestEdit() })
         XCTAssertNil(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { _, _ in nil })
         XCTAssertEqual(try Manifest.read(directory: dir), before)
-        // A WAL rotation: the old WAL is obsolete and, with no grace period, removed at once.
+        // A WAL rotation: the old WAL is obsolete. The MANIFEST on disk names it until the rename,
+        // so even with no grace period it stays until the next publish, which removes it.
+        let oldWAL = "\(dir)/\(CollectionFiles.walName(before.walSequence))"
         _ = try WALReader.create(directory: dir, sequence: before.walSequence + 1)
-        let published = try XCTUnwrap(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { current, _ in
+        let rotated = try XCTUnwrap(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { current, _ in
             XCTAssertEqual(current, before)
             return ManifestEdit(walSequence: current.walSequence + 1)
         })
-        XCTAssertEqual(published.generation, before.generation + 1)
-        XCTAssertEqual(published.obsolete, [], "collected in the same publish")
+        XCTAssertEqual(rotated.generation, before.generation + 1)
+        XCTAssertEqual(rotated.obsolete.map(\.name), [CollectionFiles.walName(before.walSequence)], "kept while the old manifest named it")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: oldWAL))
+        let published = try XCTUnwrap(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { _, _ in ManifestEdit() })
+        XCTAssertEqual(published.generation, rotated.generation + 1)
+        XCTAssertEqual(published.obsolete, [], "collected by the next publish")
         XCTAssertEqual(try Manifest.read(directory: dir), published)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/\(CollectionFiles.walName(before.walSequence))"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: oldWAL))
         // A failure before the publish is reported as such, and changes nothing.
         do throws(ManifestEdit.Failure) {
             _ = try ManifestEdit.commit(directory: dir, graceSeconds: 0) { _, _ throws(StrataError) in throw StrataError(.invalidValue, "no") }
