@@ -68,7 +68,7 @@ extension SoakDriverCommand {
         var live = Set<UInt64>()
         try c.snapshot().forEachRow { live.insert($0.id) }
         let j = try SoakJournal(path: journal)
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         let dim = c.schema.dimension
         let end = now() + seconds
         func rows(_ ids: [UInt64], _ version: Int64) -> [SegmentRow] {
@@ -133,7 +133,7 @@ extension SoakDriverCommand {
     /// each mismatch or error on stderr.
     func soakReader() throws {
         let c = try StrataCollection.open(path: directory, access: .readOnly)
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         var report = SoakReaderReport()
         var gens = Set<UInt64>()
         let end = now() + seconds
@@ -300,7 +300,7 @@ extension SoakDriverCommand {
     /// With the writer dead: compares the collection with the journal, resolves the in-flight op
     /// (appends "R n 1|0"), searches against the model, and runs `strata verify` (`strata`: its path).
     func soakCheck(collection: String, journalPath: String, strata: String, logs: String, tag: String,
-                   rng: inout Rng, summary: inout SoakSummary) throws {
+                   rng: inout IndexRandom, summary: inout SoakSummary) throws {
         summary.checks += 1
         func note(_ m: String) {
             if summary.messages.count < 40 { summary.messages.append("check \(summary.checks): \(m)") }
@@ -398,7 +398,7 @@ extension SoakDriverCommand {
     /// writer may be running.
     func soakCheckOnly() throws {
         let strataExe = try strataExecutable()
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         var summary = SoakSummary(seconds_requested: 0, max_rows: maxRows, readers: 0)
         try soakCheck(collection: "\(directory)/coll", journalPath: "\(directory)/journal.log", strata: strataExe, logs: "\(directory)/logs",
                       tag: "check-only", rng: &rng, summary: &summary)
@@ -421,7 +421,7 @@ extension SoakDriverCommand {
         try StrataCollection.create(path: coll, schema: schema).close()
         FileManager.default.createFile(atPath: journalPath, contents: nil)
 
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         var summary = SoakSummary(seconds_requested: seconds, max_rows: maxRows, readers: readers)
         var spawned = 0
         func tag(_ kind: String) -> String { spawned += 1; return String(format: "%05d-%@", spawned, kind) }

@@ -1,5 +1,6 @@
 import StrataFormat
 import StrataIndex
+import StrataTestSupport
 import StrataTools
 import ArgumentParser
 import Foundation
@@ -45,18 +46,6 @@ struct SoakDriverCommand: ParsableCommand {
         (0..<dimension).map { d in Float((Int64(id % 100_000) &* 31 &+ version &* 17 &+ Int64(d) &* 7) % 1000) / 100 - 5 }
     }
 
-    struct Rng {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
-    }
-
     static func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
@@ -82,7 +71,7 @@ struct SoakDriverCommand: ParsableCommand {
         let c = try StrataCollection.open(path: directory, access: .readWrite, options: o)
         var live = Set<UInt64>()
         try c.snapshot().forEachRow { live.insert($0.id) }
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         let dim = c.schema.dimension
         for n in 0..<ops {
             let version = opBase + Int64(n)
@@ -149,7 +138,7 @@ struct SoakDriverCommand: ParsableCommand {
     /// Searches continuously; each result is compared with a brute-force scan of the same snapshot.
     func reader() throws {
         let c = try StrataCollection.open(path: directory, access: .readOnly)
-        var rng = Rng(s: seed)
+        var rng = IndexRandom(seed: seed)
         var report = ReaderReport(searches: 0, mismatches: 0, errors: 0, messages: [], generations: 0)
         var gens = Set<UInt64>()
         let end = now() + seconds
@@ -200,3 +189,4 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     FileHandle.standardOutput.write(try encoder.encode(value) + Data([0x0A]))
 }
+
