@@ -65,6 +65,7 @@ struct BenchCommand: ParsableCommand {
         if filter.isEmpty, let small = L.first(where: { $0 < k }) {
             throw ValidationError("every --L must be at least --k (\(k)); got \(small)")
         }
+        if !filter.isEmpty { try FilterBenchCommand.validateSweep(L: L, rerank: rerank) }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let cacheMB, !(cacheMB >= 0 && cacheMB <= 1_048_576) { throw ValidationError("--cache-mb must be in 0...1048576") }
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)'") }

@@ -54,6 +54,11 @@ struct FilterBenchCommand: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let budget, budget < 0 { throw ValidationError("--budget must be >= 0") }
         if filterJSON != nil, filter.count != 1 { throw ValidationError("--filter-json needs exactly one --filter name") }
+        try Self.validateSweep(L: L, rerank: rerank)
+    }
+
+    /// The sweep's own limits (recall@10 needs 10 results), shared with `strata bench --filter`.
+    static func validateSweep(L: [Int], rerank: [Int]) throws {
         guard L.allSatisfy({ $0 >= 10 }), rerank.allSatisfy({ $0 >= 10 }) else { throw ValidationError("L and rerank must be >= 10") }
     }
 

@@ -1,5 +1,5 @@
 // Strata filtered-scan kernels: PQ distances of many scattered rows through a uint8-quantised
-// look-up table (the exact plan of filtered search, Sources/Strata/Filter/FilteredSearch.swift).
+// look-up table (the exact plan of filtered search, Sources/Strata/Query/FilteredSearch.swift).
 //
 // Same conventions as strata_kernels.h: an AVX-512 VBMI variant, used at the dispatcher's avx512
 // level when the CPU also has VBMI (strata_dispatch.h), a scalar fallback with identical results,

@@ -3,7 +3,7 @@
 // Same conventions as strata_kernels.h: each kernel has an AVX-512 (and where it pays, AVX2)
 // variant compiled with __attribute__((target(...))), plus a scalar fallback, and runs the level
 // the dispatcher chose for every family (strata_dispatch.h); no compiler flags. Every kernel has a Swift
-// reference implementation (Sources/Strata/Index/IndexKernels.swift) that the tests compare against.
+// reference implementation (ReferenceKernels in Sources/StrataTestSupport) that the tests compare against.
 #ifndef STRATA_INDEX_KERNELS_H
 #define STRATA_INDEX_KERNELS_H
 

@@ -258,7 +258,8 @@ extension CompiledFilter {
         if let f = fastForward { return body(RowPredicate(unsafeOrdinals: f, low: fastLow, width: fastWidth)) }
         return withExtendedLifetime(self) {
             body(RowPredicate(unsafeContext: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())) { context, row in
-                Unmanaged<CompiledFilter>.fromOpaque(context).takeUnretainedValue().test(row)
+                // Guaranteed reference: no retain/release per row tested (the caller keeps `self` alive).
+                Unmanaged<CompiledFilter>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.test(row) }
             })
         }
     }

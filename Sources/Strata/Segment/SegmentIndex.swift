@@ -1,5 +1,5 @@
 // The approximate-search index inside a segment: PQ codebook, PQ codes and the Vamana graph in
-// DiskANN's sector layout (Sources/Strata/Index). Written by SegmentWriter.finish() when
+// DiskANN's sector layout (Sources/StrataIndex/Graph/DiskGraphLayout.swift). Written by SegmentWriter.finish() when
 // SegmentWriterOptions.index is set and the segment has at least `minimumRows` rows; opened by
 // Segment.open. The three sections are optional (not flagged required): a reader that predates them
 // skips them and still serves exact search.

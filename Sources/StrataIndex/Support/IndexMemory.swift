@@ -2,7 +2,7 @@
 import CStrataKernels
 
 /// Process memory housekeeping around index builds.
-public enum IndexMemory {
+package enum IndexMemory {
     /// Returns the heap memory freed by a finished build to the kernel (glibc `malloc_trim`), so that a
     /// process that builds and then serves (like `strata bench`) reports the anonymous memory that
     /// serving needs. The corresponding C function is `malloc_trim`.

@@ -364,6 +364,9 @@ final class CLIInputValidationTests: StrataTestCase {
         // bench: L below k printed an empty table with exit 0.
         assertFails(try run(["bench", "--dataset", sample.path, "--L", "5", "--k", "10"]), status: 2)
         assertFails(try run(["bench", "--dataset", sample.path, "--k", "5000"]), status: 2)
+        // bench --filter runs the filtered sweep, whose L and rerank must cover recall@10, as bench-filter's.
+        assertFails(try run(["bench", "--dataset", sample.path, "--segment", tmpPath("absent.seg"), "--filter", "f", "--L", "5"]),
+                    status: 2, mentions: [">= 10"])
         // --memory-budget 1K said "needs at least 0 MiB" after writing the vectors.
         let tiny = try run(["build", "--vectors", sample.appendingPathComponent("base.fvecs").path, "--index", "--memory-budget", "1K",
                             "--out", tmpPath("m.seg")])

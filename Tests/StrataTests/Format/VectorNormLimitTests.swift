@@ -1,4 +1,4 @@
-// Finite vectors whose squared norm would overflow float32 distances (Sources/Strata/Search/
+// Finite vectors whose squared norm would overflow float32 distances (Sources/StrataFormat/Segment/
 // VectorLimits.swift): refused for every metric by the segment writer, collection inserts and every
 // search entry point; accepted up to the limit, where every distance stays finite; rows stored
 // before the limit existed are carried over by compaction, never lost. Also: fusion weights.

@@ -1,4 +1,4 @@
-// The out-of-core graph build (IndexOptions.memoryBudget, Index/PartitionedGraphBuilder.swift):
+// The out-of-core graph build (IndexOptions.memoryBudget, StrataIndex/Graph/PartitionedGraphBuilder.swift):
 // partitioning, merge, reachability, determinism, recall against exact search, bad budgets.
 import Foundation
 import XCTest

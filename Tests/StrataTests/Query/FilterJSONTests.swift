@@ -1,4 +1,4 @@
-// The filter JSON reader (Sources/Strata/Support/JSONValue.swift) and the filter nesting limit:
+// The filter JSON reader (Sources/Strata/Query/JSONValue.swift) and the filter nesting limit:
 // linear time, a documented depth limit with a message that names it, located messages for numbers
 // beyond float64 and lone surrogates, a round-trip property over random documents, and a mutation
 // campaign over filter texts (every input gives a filter or a typed error, never a trap, in
