@@ -397,6 +397,9 @@ struct ClusterModel: Sendable {
 /// max-heap. ``result()`` merges the workers' heaps. A distance depends only on the row and the query
 /// (the kernel's per-lane order is fixed), and the order (distance, row) is total, so the result does
 /// not depend on the number of threads or on the block sizes.
+///
+/// Unchecked `Sendable`: each worker writes only its own heap slots and scratch rows (indexed by its
+/// worker number); `result()` reads them after `IndexParallel` has joined every worker.
 final class ExactTopKScan: @unchecked Sendable {
     let dimension: Int
     let queryCount: Int

@@ -9,6 +9,8 @@ import StrataFormat
 import StrataIndex
 
 /// A memory-mapped matrix of float32 vectors from an `.fvecs` or `.npy` file.
+///
+/// Unchecked `Sendable`: a read-only mapping of the file, never written after `init`.
 public final class VectorFile: @unchecked Sendable {
     /// Number of vectors.
     public let count: Int

@@ -99,6 +99,9 @@ public struct CollectionRecord: Sendable {
 /// let hits = try c.search(query: q, options: SearchOptions(k: 10))
 /// try c.flush()
 /// ```
+///
+/// Unchecked `Sendable`: its mutable state (`version`, `mem`, `wal`, `failed`) is read and written only
+/// under `stateLock` or `writeLock`.
 public final class StrataCollection: @unchecked Sendable {
     /// The directory.
     public let path: String

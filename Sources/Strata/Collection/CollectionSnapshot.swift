@@ -8,7 +8,7 @@ import Glibc
 
 /// One immutable view of a collection: a manifest version and a buffer state. Holding it keeps
 /// its segment files in use (they are not removed by this process while it lives).
-public struct CollectionSnapshot: @unchecked Sendable {
+public struct CollectionSnapshot: Sendable {
     package let version: Version
     package let mem: MemTable
     /// The schema.

@@ -5,7 +5,7 @@ import StrataFormat
 import StrataIndex
 
 /// A sealed batch of buffered rows (immutable once built).
-final class BufferChunk: @unchecked Sendable {
+final class BufferChunk: Sendable {
     let ids: [UInt64]
     /// Vectors as a segment would store them (normalised for cosine, rounded for float16), row-major.
     let vectors: [Float]
@@ -44,7 +44,7 @@ struct BufferLocation: Hashable {
 /// The write buffer: rows written since the last flush and deletes of sealed rows not yet in a
 /// bitmap. A value type: a snapshot copies it (copy-on-write, so the copy is O(1) until the writer
 /// changes it).
-package struct MemTable: @unchecked Sendable {
+package struct MemTable: Sendable {
     var chunks: [BufferChunk] = []
     /// Live buffered rows by id.
     var index: [UInt64: BufferLocation] = [:]

@@ -5,7 +5,7 @@ import StrataFormat
 import StrataIndex
 
 /// A segment of a version, opened, with its delete bitmap.
-struct OpenSegment: @unchecked Sendable {
+struct OpenSegment: Sendable {
     var entry: ManifestSegment
     var segment: Segment
     var bitmap: DeleteBitmap?
@@ -14,7 +14,7 @@ struct OpenSegment: @unchecked Sendable {
 }
 
 /// One manifest version, opened. Holds references on its files while alive.
-package final class Version: @unchecked Sendable {
+package final class Version: Sendable {
     let directory: String
     let manifest: Manifest
     let segments: [OpenSegment]

@@ -171,6 +171,9 @@ enum TextIndexSection {
 }
 
 /// Read side of one column's BM25 index.
+///
+/// Unchecked `Sendable`: pointers into the segment's read-only mapping, never written after open; the
+/// segment keeps the mapping alive.
 struct TextIndexView: @unchecked Sendable {
     let column: ColumnSpec
     let ordinal: Int

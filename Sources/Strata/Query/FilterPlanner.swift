@@ -58,6 +58,9 @@ public struct FilterPlan: Sendable {
 }
 
 /// A filter bound to one segment (see the top of this file). Immutable; one per query.
+///
+/// Unchecked `Sendable`: immutable after `init` (its views and bitmaps are only read); its pointers reach
+/// the segment's read-only mapping.
 final class CompiledFilter: @unchecked Sendable {
     indirect enum Node {
         case all

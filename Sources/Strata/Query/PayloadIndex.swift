@@ -176,6 +176,9 @@ enum PayloadIndexSection {
 /// Read side of one column's payload index, over the mapping. Structure (counts and region sizes)
 /// is checked at open in O(1); per-entry values (offsets, ordinals, rows) are checked where they
 /// are used, so a corrupt index yields errors or fewer rows, never a trap.
+///
+/// Unchecked `Sendable`: pointers into the segment's read-only mapping, never written after open; the
+/// segment keeps the mapping alive.
 public struct PayloadIndexView: @unchecked Sendable {
     /// The column.
     public let column: ColumnSpec
@@ -370,7 +373,7 @@ public struct PayloadIndexView: @unchecked Sendable {
 }
 
 /// The parsed payload_index section: one view per indexed column.
-struct PayloadIndexes: @unchecked Sendable {
+struct PayloadIndexes: Sendable {
     /// Views by column ordinal (nil: column not indexed).
     let byOrdinal: [PayloadIndexView?]
 

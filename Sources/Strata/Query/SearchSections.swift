@@ -80,7 +80,7 @@ extension SegmentWriter {
 }
 
 /// Parsed search sections of an open segment.
-final class SegmentSearchExtras: @unchecked Sendable {
+final class SegmentSearchExtras: Sendable {
     let payload: PayloadIndexes?
     let sparse: SparseIndexView?
     let text: [TextIndexView]

@@ -87,6 +87,9 @@ public struct ScoredHit: Sendable, Equatable {
 }
 
 /// Posting lists with block maxima over mapped bytes (shared by sparse_index and text_index).
+///
+/// Unchecked `Sendable`: pointers into the segment's read-only mapping, never written after open; the
+/// segment keeps the mapping alive.
 struct PostingLists: @unchecked Sendable {
     static let blockSize = 128
     let termCount: Int
@@ -265,6 +268,9 @@ enum SparseIndexSection {
 }
 
 /// Read side of the sparse_index section.
+///
+/// Unchecked `Sendable`: pointers into the segment's read-only mapping, never written after open; the
+/// segment keeps the mapping alive.
 struct SparseIndexView: @unchecked Sendable {
     let terms: UnsafePointer<UInt32>
     let lists: PostingLists

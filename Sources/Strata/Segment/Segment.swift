@@ -7,6 +7,9 @@ import Synchronization
 
 /// An open, immutable segment file. Safe to share between threads: the mapping is read-only and
 /// every method is free of shared mutable state.
+///
+/// Unchecked `Sendable`: apart from the atomic `closed` flag, everything is set in `open` and only
+/// read afterwards (over a read-only mapping); the searcher pool it holds is itself thread-safe.
 public final class Segment: @unchecked Sendable {
     /// The path it was opened from.
     public let path: String

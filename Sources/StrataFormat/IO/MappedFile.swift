@@ -4,6 +4,9 @@ import Glibc
 
 /// A read-only memory mapping of a whole file. The mapping lives as long as this object; it is
 /// shared by every reader of one `Segment`, so it is `Sendable` (the bytes never change).
+///
+/// Unchecked `Sendable`: the buffer pointer is set once and the pages are mapped read-only (`PROT_READ`);
+/// `munmap` happens only in `deinit`.
 package final class MappedFile: @unchecked Sendable {
     /// The mapped bytes (empty for an empty file).
     package let bytes: UnsafeRawBufferPointer

@@ -69,6 +69,9 @@ public struct ColumnStatistics: Sendable, Equatable {
 }
 
 /// Read side of a column section over the mapped file.
+///
+/// Unchecked `Sendable`: pointers into the segment's read-only mapping, never written after open; the
+/// segment keeps the mapping alive.
 package struct ColumnSection: @unchecked Sendable {
     static let headerLength = 128
     static let magic: [UInt8] = Array("STRACOLM".utf8)

@@ -70,6 +70,9 @@ struct Float16Rows: BuildRows {
 
 /// A segment's vectors section as mapped (row `i` at `base + i * strideBytes`), float32 or float16:
 /// what the out-of-core build and the index writer read.
+///
+/// Unchecked `Sendable`: a pointer to rows that no one writes while the build reads them (a read-only
+/// mapping or the frozen input).
 package struct VectorRows: BuildRows, @unchecked Sendable {
     let base: UnsafeRawPointer
     let strideBytes: Int

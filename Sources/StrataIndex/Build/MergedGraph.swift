@@ -4,6 +4,9 @@ import StrataFormat
 
 /// A merged graph in a temporary file of fixed-size records (degree u32, R ids u32), row order.
 /// The file is removed when this object is released.
+///
+/// Unchecked `Sendable`: written by one thread while the merge builds it, then only read (by the parallel
+/// layout writer) through its read-only mapping.
 package final class MergedGraph: @unchecked Sendable {
     let path: String
     package let count: Int

@@ -329,6 +329,9 @@ package enum PartitionedGraphBuilder {
 }
 
 /// Per-thread scratch of the merge: candidate ids, their distances and vectors.
+///
+/// Unchecked `Sendable`: one per worker thread; handed to `IndexParallel` only so that worker `t` can use
+/// scratch `t`, never shared.
 final class MergeScratch: @unchecked Sendable {
     let ids: UnsafeMutablePointer<UInt32>
     let dist: UnsafeMutablePointer<Float>

@@ -78,6 +78,8 @@ extension VamanaBuilder {
 }
 
 /// A 2 MiB-aligned float16 (raw bits) buffer, advised for transparent huge pages, zero-filled padding.
+///
+/// Unchecked `Sendable`: filled before the parallel build starts and only read during it; freed in `deinit`.
 final class AlignedHalves: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<UInt16>
     let bytes: Int
