@@ -90,3 +90,17 @@ package func vectorsClose(_ a: [Float], _ b: [Float], elementType: VectorElement
     }
     return true
 }
+
+extension IndexOptions {
+    /// A small, fast index for test segments of a few thousand rows: built at any row count, 8 PQ
+    /// sub-spaces, R 24, build list 48, two threads.
+    package static var smallTestIndex: IndexOptions {
+        var index = IndexOptions()
+        index.minimumRows = 0
+        index.pqSubspaces = 8
+        index.graph.maxDegree = 24
+        index.graph.buildListSize = 48
+        index.graph.threads = 2
+        return index
+    }
+}

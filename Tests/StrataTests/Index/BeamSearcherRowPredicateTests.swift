@@ -12,13 +12,7 @@ final class BeamSearcherRowPredicateTests: StrataTestCase {
     func indexedSegment(_ count: Int) throws -> (Segment, [SegmentRow]) {
         let rows = FilterTests.rows(count)
         var options = SegmentWriterOptions()
-        var index = IndexOptions()
-        index.minimumRows = 0
-        index.pqSubspaces = 8
-        index.graph.maxDegree = 24
-        index.graph.buildListSize = 48
-        index.graph.threads = 2
-        options.index = index
+        options.index = .smallTestIndex
         let path = tmpPath("predicate.seg")
         let w = try SegmentWriter(path: path, schema: FilterTests.schema, options: options)
         try w.append(rows)

@@ -40,13 +40,7 @@ final class FilterTests: StrataTestCase {
     func write(_ path: String, rows: [SegmentRow], indexed: Bool, rowsPerBlock: Int = 128) throws {
         var options = SegmentWriterOptions()
         options.rowsPerBlock = rowsPerBlock
-        var index = IndexOptions()
-        index.minimumRows = 0
-        index.pqSubspaces = 8
-        index.graph.maxDegree = 24
-        index.graph.buildListSize = 48
-        index.graph.threads = 2
-        options.index = index
+        options.index = .smallTestIndex
         if indexed { options.search = SearchSectionOptions(indexedColumns: Self.schema.columns.map(\.name)) }
         let w = try SegmentWriter(path: path, schema: Self.schema, options: options)
         try w.append(rows)

@@ -18,13 +18,7 @@ final class SegmentIndexIntegrationTests: StrataTestCase {
 
     private func writeIndexed(_ path: String, rows: [SegmentRow], metric: DistanceMetric = .l2) throws {
         var options = SegmentWriterOptions()
-        var index = IndexOptions()
-        index.minimumRows = 0
-        index.pqSubspaces = 8
-        index.graph.maxDegree = 24
-        index.graph.buildListSize = 48
-        index.graph.threads = 2
-        options.index = index
+        options.index = .smallTestIndex
         let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: 16, metric: metric), options: options)
         try writer.append(rows)
         try writer.finish()
