@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // `swift package generate-documentation` (the DocC catalog in Sources/Strata/Strata.docc; see tools/test.sh).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The object-store tier (StrataRemote): HTTP to S3 and to etcd's JSON gateway, SigV4 signing.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // liblz4 from Debian (liblz4-dev): payload block compression.
@@ -53,6 +56,17 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        // Collections in an object store: an S3 client (SigV4), an etcd client (v3 JSON gateway), the
+        // remote commit protocol (WAL objects, manifests, a head in etcd), the node-local segment
+        // cache and garbage collection. Builds on the engine; the engine knows nothing of it.
+        .target(
+            name: "StrataRemote",
+            dependencies: [
+                "Strata", "StrataFormat", "StrataIndex",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // What the command-line tools need beside the engine: vector files, TSV payloads, input
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
@@ -62,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata", "StrataFormat", "StrataIndex", "StrataTools",
+                "Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,9 +90,9 @@ let package = Package(
         // crashers), checksum re-sealing, fixture builders and test oracles.
         .target(
             name: "StrataTestSupport",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote"]
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport", "CStrataKernels"]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", "CStrataKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )
