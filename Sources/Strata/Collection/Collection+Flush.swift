@@ -21,6 +21,17 @@ extension StrataCollection {
         public var generation: UInt64
         /// Wall time.
         public var seconds: Double
+
+        /// A summary.
+        package init(segment: String?, rows: Int, bytes: UInt64, bitmapsWritten: Int, deletesApplied: Int, generation: UInt64, seconds: Double) {
+            self.segment = segment
+            self.rows = rows
+            self.bytes = bytes
+            self.bitmapsWritten = bitmapsWritten
+            self.deletesApplied = deletesApplied
+            self.generation = generation
+            self.seconds = seconds
+        }
     }
 
     /// Seals the buffer into a new segment (with an index when it has enough rows), writes delete
@@ -44,21 +55,8 @@ extension StrataCollection {
             var newEntry: ManifestSegment? = nil
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
-                var wo = SegmentWriterOptions()
-                wo.rowsPerBlock = options.rowsPerBlock
-                wo.index = options.index
-                wo.search = options.search
-                let writer = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
                 created.append(name)
-                try m.forEachLiveRow { (chunk, r) throws(StrataError) in
-                    try chunk.vectors.withBytes { (raw) throws(StrataError) in
-                        let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
-                        try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
-                    }
-                }
-                let summary = try writer.finish()
-                newEntry = ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
-                                           fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+                newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: schema, options: options.segmentWriterOptions)
             }
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1
@@ -89,17 +87,7 @@ extension StrataCollection {
                     if current.generation != oldVersion.manifest.generation {
                         fresh = try Version.open(directory: path, manifest: current, reusing: oldVersion, options: options.segmentOpenOptions)
                     }
-                    // Pending deletes resolve to rows through every sealed segment's id_index and ids (newest
-                    // first), here and when the WAL's records were applied (an upsert or delete whose id the
-                    // look-up missed is no pending delete at all); the bitmaps written below carry the old
-                    // ones forward (checked when read). Check those sections before publishing a bitmap or
-                    // retiring a WAL that depends on them (once per open segment).
-                    for s in fresh.segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
-                    for id in m.sealedDeletes {
-                        guard let (s, row) = fresh.locate(id) else { continue }
-                        if changed[s] == nil { changed[s] = fresh.segments[s].bitmap ?? DeleteBitmap(rowCount: fresh.segments[s].segment.rowCount) }
-                        if changed[s]!.insert(row) { applied += 1 }
-                    }
+                    (changed, applied) = try fresh.deleteBitmaps(applying: m.sealedDeletes)
                     var edit = ManifestEdit(walSequence: nextSequence)
                     for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
                         let name = CollectionFiles.newBitmapName(.writer)
@@ -150,5 +138,54 @@ extension StrataCollection {
             for name in created { FileSystem.removeIfPresent("\(path)/\(name)") }
             throw error
         }
+    }
+}
+
+extension CollectionOptions {
+    /// How a flush writes its segment.
+    package var segmentWriterOptions: SegmentWriterOptions {
+        var wo = SegmentWriterOptions()
+        wo.rowsPerBlock = rowsPerBlock
+        wo.index = index
+        wo.search = search
+        return wo
+    }
+}
+
+extension MemTable {
+    /// Writes the buffer's live rows, in insertion order, into a new segment file at `path` (named
+    /// `name` in the manifest); returns its manifest entry. The file is durable, not yet referenced.
+    package func sealSegment(path: String, name: String, schema: SegmentSchema, options: SegmentWriterOptions) throws(StrataError) -> ManifestSegment {
+        let writer = try SegmentWriter(path: path, schema: schema, options: options)
+        try forEachLiveRow { (chunk, r) throws(StrataError) in
+            try chunk.vectors.withBytes { (raw) throws(StrataError) in
+                let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
+                try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
+            }
+        }
+        let summary = try writer.finish()
+        return ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
+                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+    }
+}
+
+extension Version {
+    /// The delete bitmaps that pending deletes of sealed rows (`ids`) make: for each segment that
+    /// holds one of them, its current bitmap (or an empty one) with those rows added, by segment
+    /// position; and how many rows that marks. Ids resolve to rows through every sealed segment's
+    /// id_index and ids (newest first), here and when the WAL's records were applied (an upsert or
+    /// delete whose id the look-up missed is no pending delete at all), so those sections are
+    /// checked first (once per open segment): damage throws before a bitmap that depends on them
+    /// is written or a WAL retired.
+    package func deleteBitmaps(applying ids: Set<UInt64>) throws(StrataError) -> (changed: [Int: DeleteBitmap], applied: Int) {
+        for s in segments { try s.segment.checkSectionChecksums([.ids, .idIndex]) }
+        var changed: [Int: DeleteBitmap] = [:]
+        var applied = 0
+        for id in ids {
+            guard let (s, row) = locate(id) else { continue }
+            if changed[s] == nil { changed[s] = segments[s].bitmap ?? DeleteBitmap(rowCount: segments[s].segment.rowCount) }
+            if changed[s]!.insert(row) { applied += 1 }
+        }
+        return (changed, applied)
     }
 }

@@ -74,6 +74,13 @@ extension StrataCollection {
     /// Checks a batch against the schema before anything is written. `rowLabel` names row `n` (of
     /// id `id`) in errors; by default `row n (id X)`, the row within the batch.
     package func validate(_ rows: [SegmentRow], rowLabel: ((_ n: Int, _ id: UInt64) -> String)? = nil) throws(StrataError) -> [BufferedInput] {
+        try Self.validate(rows, schema: schema, path: path, rowLabel: rowLabel)
+    }
+
+    /// Checks a batch against `schema` (`path` names the collection in errors); see
+    /// ``validate(_:rowLabel:)``. Each record it returns also fits one WAL record.
+    package static func validate(_ rows: [SegmentRow], schema: SegmentSchema, path: String,
+                                 rowLabel: ((_ n: Int, _ id: UInt64) -> String)? = nil) throws(StrataError) -> [BufferedInput] {
         let validator = RowValidator(schema: schema, path: path, owner: "collection")
         var seen = Set<UInt64>()
         var out: [BufferedInput] = []

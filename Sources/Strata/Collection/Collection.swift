@@ -43,7 +43,7 @@ public struct CollectionOptions: Sendable {
     public var verifyReads = false
 
     /// How this collection opens its segments.
-    var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
+    package var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
 
     /// Defaults.
     public init() {}

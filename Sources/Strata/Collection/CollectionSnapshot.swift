@@ -14,6 +14,13 @@ public struct CollectionSnapshot: Sendable {
     /// The schema.
     public let schema: SegmentSchema
 
+    /// A snapshot of `version` and `mem`.
+    package init(version: Version, mem: MemTable, schema: SegmentSchema) {
+        self.version = version
+        self.mem = mem
+        self.schema = schema
+    }
+
     /// Manifest generation of this snapshot.
     public var generation: UInt64 { version.manifest.generation }
 

@@ -123,13 +123,13 @@ package struct DeleteBitmap: Sendable, Equatable {
     }
 
     /// Reads a bitmap file.
-    static func read(path: String) throws(StrataError) -> DeleteBitmap {
+    package static func read(path: String) throws(StrataError) -> DeleteBitmap {
         let bytes = try FileSystem.readAll(path)
         return try bytes.withBytes { (raw) throws(StrataError) in try decode(raw, path: path) }
     }
 
     /// Writes the bitmap to `path` atomically (temp, fsync, rename, fsync directory).
-    func write(to path: String) throws(StrataError) {
+    package func write(to path: String) throws(StrataError) {
         try publishAtomically(encoded(), to: path)
     }
 }

@@ -4,8 +4,8 @@ import Synchronization
 
 /// Process-wide reference counts of collection files held by open versions, so that an obsolete
 /// file is never removed while a reader of this process may use it.
-final class FileReferences: Sendable {
-    static let shared = FileReferences()
+package final class FileReferences: Sendable {
+    package static let shared = FileReferences()
     private let counts = Mutex<[String: Int]>([:])
 
     func retain(_ paths: [String]) { counts.withLock { c in for p in paths { c[p, default: 0] += 1 } } }
@@ -17,5 +17,5 @@ final class FileReferences: Sendable {
             }
         }
     }
-    func isReferenced(_ path: String) -> Bool { counts.withLock { $0[path] != nil } }
+    package func isReferenced(_ path: String) -> Bool { counts.withLock { $0[path] != nil } }
 }

@@ -60,6 +60,17 @@ package struct Manifest: Sendable, Equatable {
     /// Files waiting for their grace period to end before removal.
     public var obsolete: [ObsoleteFile]
 
+    /// A manifest.
+    package init(generation: UInt64, walSequence: UInt64, createdMilliseconds: UInt64, schema: SegmentSchema,
+                 segments: [ManifestSegment], obsolete: [ObsoleteFile]) {
+        self.generation = generation
+        self.walSequence = walSequence
+        self.createdMilliseconds = createdMilliseconds
+        self.schema = schema
+        self.segments = segments
+        self.obsolete = obsolete
+    }
+
     static let magic: [UInt8] = Array("STRATMAN".utf8)
     static let footerMagic: [UInt8] = Array("STRATMEN".utf8)
     static let major: UInt16 = 1
@@ -71,7 +82,7 @@ package struct Manifest: Sendable, Equatable {
     static let footerLength = 16
 
     /// The bytes of this version.
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 4096)
         w.raw(Self.magic); w.u16(Self.major); w.u16(Self.minor); w.u16(Self.minReaderMajor); w.u16(0)
         w.u64(generation); w.u64(walSequence); w.u64(createdMilliseconds)
@@ -103,7 +114,7 @@ package struct Manifest: Sendable, Equatable {
 
     /// Decodes and validates a manifest. Throws `.badMagic`, `.truncated`, `.checksumMismatch`,
     /// `.unsupportedVersion` or `.corrupt`, with `section` "manifest" and the offset.
-    static func decode(_ bytes: UnsafeRawBufferPointer, path: String? = nil) throws(StrataError) -> Manifest {
+    package static func decode(_ bytes: UnsafeRawBufferPointer, path: String? = nil) throws(StrataError) -> Manifest {
         func fail(_ code: StrataError.Code, _ message: String, _ offset: Int) -> StrataError {
             StrataError(code, message, path: path, section: "manifest", offset: UInt64(offset))
         }
@@ -250,24 +261,24 @@ package struct Manifest: Sendable, Equatable {
 ///   LOCK           held exclusively by the one writer process for as long as it has the collection open
 ///   COMPACT.lock   held exclusively by a compaction run (a second cron run sees it busy and exits 0)
 ///   MANIFEST.lock  held briefly around read-modify-publish of MANIFEST, by the writer and the compactor
-enum CollectionFiles {
+package enum CollectionFiles {
     static func manifest(_ dir: String) -> String { "\(dir)/MANIFEST" }
     static func writerLock(_ dir: String) -> String { "\(dir)/LOCK" }
     static func compactLock(_ dir: String) -> String { "\(dir)/COMPACT.lock" }
     static func manifestLock(_ dir: String) -> String { "\(dir)/MANIFEST.lock" }
 
     /// `wal-<20-digit sequence>.log`.
-    static func walName(_ sequence: UInt64) -> String {
+    package static func walName(_ sequence: UInt64) -> String {
         let s = String(sequence)
         return "wal-" + String(repeating: "0", count: max(0, 20 - s.count)) + s + ".log"
     }
 
     /// Who created a segment or bitmap file: the writer (`w`) or the compactor (`c`). Each cleans
     /// up only its own leftovers, so neither removes a file the other is about to publish.
-    enum Owner: Character { case writer = "w", compactor = "c" }
+    package enum Owner: Character { case writer = "w", compactor = "c" }
 
-    static func newSegmentName(_ owner: Owner) -> String { "seg-\(owner.rawValue)\(randomHex()).seg" }
-    static func newBitmapName(_ owner: Owner) -> String { "del-\(owner.rawValue)\(randomHex()).del" }
+    package static func newSegmentName(_ owner: Owner) -> String { "seg-\(owner.rawValue)\(randomHex()).seg" }
+    package static func newBitmapName(_ owner: Owner) -> String { "del-\(owner.rawValue)\(randomHex()).del" }
 
     /// A random 64-bit value as 16 lower-case hex digits.
     private static func randomHex() -> String {

@@ -7,25 +7,39 @@
 import StrataFormat
 
 /// What one publish changes in the manifest.
-struct ManifestEdit {
+package struct ManifestEdit {
     /// A new delete bitmap for a live segment (its old bitmap, if any, becomes obsolete).
-    struct BitmapChange {
+    package struct BitmapChange {
         /// Segment file name.
         var segment: String
         /// The new bitmap file.
         var file: String
         /// Rows the new bitmap marks deleted.
         var deletedCount: UInt64
+
+        /// A change of `segment`'s bitmap to `file`.
+        package init(segment: String, file: String, deletedCount: UInt64) {
+            self.segment = segment
+            self.file = file
+            self.deletedCount = deletedCount
+        }
     }
 
     /// New bitmaps, in the order their old files are listed as obsolete.
-    var bitmaps: [BitmapChange] = []
+    package var bitmaps: [BitmapChange] = []
     /// Segments leaving the live set; they and their bitmaps become obsolete.
-    var removedSegments: Set<String> = []
+    package var removedSegments: Set<String> = []
     /// A new segment: in the place of the first removed segment, or after the last one.
-    var addedSegment: ManifestSegment? = nil
+    package var addedSegment: ManifestSegment? = nil
     /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
-    var walSequence: UInt64? = nil
+    package var walSequence: UInt64? = nil
+
+    /// An edit that rotates the WAL to `walSequence` (nil: none) and changes nothing else yet.
+    package init(walSequence: UInt64? = nil, removedSegments: Set<String> = [], addedSegment: ManifestSegment? = nil) {
+        self.walSequence = walSequence
+        self.removedSegments = removedSegments
+        self.addedSegment = addedSegment
+    }
 
     /// Whether the edit changes nothing (only garbage collection may then publish).
     var isEmpty: Bool { bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && walSequence == nil }
@@ -34,7 +48,7 @@ struct ManifestEdit {
     /// the edit retires listed as obsolete since `now` (old bitmaps, then removed segments with
     /// their bitmaps in manifest order, then the old WAL). Throws `.invalidArgument` when the edit
     /// names a segment that `current` does not list (nothing is published then).
-    func applied(to current: Manifest, now: UInt64) throws(StrataError) -> Manifest {
+    package func applied(to current: Manifest, now: UInt64) throws(StrataError) -> Manifest {
         var next = current
         next.generation = current.generation + 1
         next.createdMilliseconds = now

@@ -36,7 +36,7 @@ func storedForm(_ input: [Float], schema: SegmentSchema) -> [Float] {
 }
 
 /// Where a buffered row sits: chunk number and row in it.
-struct BufferLocation: Hashable {
+package struct BufferLocation: Hashable {
     var chunk: Int32
     var row: Int32
 }
@@ -47,20 +47,20 @@ struct BufferLocation: Hashable {
 package struct MemTable: Sendable {
     var chunks: [BufferChunk] = []
     /// Live buffered rows by id.
-    var index: [UInt64: BufferLocation] = [:]
+    package var index: [UInt64: BufferLocation] = [:]
     /// Ids deleted (or replaced by an upsert) whose old row is in a sealed segment.
-    var sealedDeletes: Set<UInt64> = []
-    var bytes = 0
+    package var sealedDeletes: Set<UInt64> = []
+    package var bytes = 0
     /// Records applied (for read-only incremental WAL reading: how far the log was read, and the
     /// number the next record there must carry).
     var walOffset: UInt64 = UInt64(WALFormat.headerLength)
     var walNextRecord: UInt64 = 1
     var walVersion = WALVersion.current
 
-    var isEmpty: Bool { index.isEmpty && sealedDeletes.isEmpty && chunks.isEmpty }
+    package var isEmpty: Bool { index.isEmpty && sealedDeletes.isEmpty && chunks.isEmpty }
 
     /// An empty buffer.
-    init() {}
+    package init() {}
 
     /// The buffer that the records of a WAL read from its start make, over `version`.
     init(replaying scan: WALScan, version: Version, schema: SegmentSchema) {
@@ -87,7 +87,7 @@ package struct MemTable: Sendable {
 
     /// Applies one record. Inserts are applied as upserts (an insert of a live id was refused before
     /// it reached the WAL, so both agree on every record that was written).
-    mutating func apply(_ record: WALRecord, version: Version, schema: SegmentSchema) {
+    package mutating func apply(_ record: WALRecord, version: Version, schema: SegmentSchema) {
         switch record {
         case .put(let rows, _):
             guard !rows.isEmpty else { return }

@@ -5,10 +5,10 @@ import StrataFormat
 import StrataIndex
 
 /// A segment of a version, opened, with its delete bitmap.
-struct OpenSegment: Sendable {
-    var entry: ManifestSegment
-    var segment: Segment
-    var bitmap: DeleteBitmap?
+package struct OpenSegment: Sendable {
+    package var entry: ManifestSegment
+    package var segment: Segment
+    package var bitmap: DeleteBitmap?
 
     @inline(__always) func isDeleted(row: Int) -> Bool { bitmap?.contains(row) ?? false }
 }
@@ -16,8 +16,8 @@ struct OpenSegment: Sendable {
 /// One manifest version, opened. Holds references on its files while alive.
 package final class Version: Sendable {
     let directory: String
-    let manifest: Manifest
-    let segments: [OpenSegment]
+    package let manifest: Manifest
+    package let segments: [OpenSegment]
     private let paths: [String]
 
     init(directory: String, manifest: Manifest, segments: [OpenSegment]) {
@@ -31,7 +31,7 @@ package final class Version: Sendable {
     deinit { FileReferences.shared.release(paths) }
 
     /// Opens the segments and bitmaps of `manifest`, reusing those already open in `previous`.
-    static func open(directory: String, manifest: Manifest, reusing previous: Version?,
+    package static func open(directory: String, manifest: Manifest, reusing previous: Version?,
                      options: SegmentOpenOptions = SegmentOpenOptions()) throws(StrataError) -> Version {
         var bySegment: [String: OpenSegment] = [:]
         for s in previous?.segments ?? [] { bySegment[s.entry.name] = s }

@@ -39,8 +39,8 @@ package enum WALRecord: Equatable {
 /// A row as the caller gave it, after validation: id, vector (not normalised), positional values.
 package struct BufferedInput: Equatable {
     package var id: UInt64
-    var vector: [Float]
-    var values: [PayloadValue]
+    package var vector: [Float]
+    package var values: [PayloadValue]
 }
 
 /// A WAL file's format version, from its header.
@@ -100,7 +100,7 @@ package enum WALFormat {
 
     /// Throws `.invalidArgument` when `record` would be over ``maximumBodyLength``: replay treats
     /// such a length as a torn tail, so writing it would lose it (and every later record) on reopen.
-    static func checkSize(_ record: WALRecord, path: String) throws(StrataError) {
+    package static func checkSize(_ record: WALRecord, path: String) throws(StrataError) {
         let n = bodyLength(record)
         guard n <= maximumBodyLength else {
             throw StrataError(.invalidArgument, "batch encodes to \(n) bytes, over the \(maximumBodyLength)-byte WAL record limit: split it", path: path)

@@ -1,0 +1,85 @@
+// Flush of a remote collection: the buffered rows become a segment in the store, pending deletes of
+// sealed rows become delete bitmaps, and one commit moves the head to a manifest that names them
+// and whose WAL sequence is past every WAL object the buffer holds. Those WAL objects then hold
+// nothing the head needs (gc removes them after its grace period).
+//
+// Racing a compactor: the commit loses, the flush re-reads the head and, when only segments
+// changed (a compaction: same WAL sequence), makes its bitmaps again against the new version and
+// retries; the segment it uploaded stays valid. Any other change to the head means another
+// writer: this one is fenced out.
+import Strata
+import StrataFormat
+
+extension RemoteCollection {
+    /// The flush itself; run by the committer, never alongside a write.
+    func flushNow() async throws(StrataError) -> StrataCollection.FlushSummary? {
+        try checkWritable()
+        try checkLease()
+        try await resolveUncertain()
+        let start = monotonicSeconds()
+        let (m, base, baseHead, baseRevision, next) = state.withLock { ($0.mem, $0.version, $0.head, $0.headRevision, $0.nextSequence) }
+        guard !m.isEmpty else { return nil }
+        var localFiles: [String] = []
+        do throws(StrataError) {
+            var entry: ManifestSegment? = nil
+            if !m.index.isEmpty {
+                let name = CollectionFiles.newSegmentName(.writer)
+                localFiles.append(name)
+                let e = try m.sealSegment(path: cache.path(name), name: name, schema: schema, options: options.collection.segmentWriterOptions)
+                _ = try await store.upload(layout.segmentObject(name), fromFile: cache.path(name), condition: .ifAbsent)
+                FaultPoint.afterSegmentUpload.reach()
+                entry = e
+            }
+            let loader = RemoteLoader(store: store, metadata: metadata, layout: layout, cache: cache, options: options)
+            let commit = RemoteCommit(store: store, metadata: metadata, layout: layout, nodeName: options.nodeName)
+            var fresh = base
+            var current = (baseHead, baseRevision)
+            for _ in 0..<max(1, options.commitAttempts) {
+                let (changed, applied) = try fresh.deleteBitmaps(applying: m.sealedDeletes)
+                var edit = ManifestEdit(walSequence: next)
+                for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
+                    let name = CollectionFiles.newBitmapName(.writer)
+                    localFiles.append(name)
+                    try bitmap.write(to: cache.path(name))
+                    _ = try await store.upload(layout.bitmapObject(name), fromFile: cache.path(name), condition: .ifAbsent)
+                    edit.bitmaps.append(ManifestEdit.BitmapChange(segment: fresh.segments[s].entry.name, file: name,
+                                                                  deletedCount: UInt64(bitmap.deletedCount)))
+                }
+                edit.addedSegment = entry
+                let manifest = try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
+                switch try await commit.publish(manifest, replacing: current, writerToken: token) {
+                case .committed(let head, let revision):
+                    localFiles = []
+                    let version = try Version.open(directory: cache.directory, manifest: manifest, reusing: fresh,
+                                                   options: options.collection.segmentOpenOptions)
+                    state.withLock { s in
+                        s.head = head
+                        s.headRevision = revision
+                        s.version = version
+                        s.mem = MemTable()
+                    }
+                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.id)
+                    cache.evict()
+                    return StrataCollection.FlushSummary(segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0,
+                                                         bytes: entry?.fileBytes ?? 0, bitmapsWritten: changed.count,
+                                                         deletesApplied: applied, generation: manifest.generation,
+                                                         seconds: monotonicSeconds() - start)
+                case .lost(let now, let writerHeld):
+                    guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
+                        let e = Self.fenced(layout, writerHeld ? "the head moved to another writer's WAL sequence" : "the writer key no longer holds this writer's token")
+                        state.withLock { if $0.failed == nil { $0.failed = e } }
+                        throw e
+                    }
+                    // A compaction committed: rebase onto it (the bitmaps made for the old version
+                    // are orphans now; gc removes them from the store).
+                    fresh = try await loader.load(now.0, revision: now.1, reusing: fresh).version
+                    current = now
+                }
+            }
+            throw StrataError(.busy, "flush lost the commit race \(options.commitAttempts) times in a row; try again", path: layout.address)
+        } catch {
+            for name in localFiles { cache.discard(name) }
+            throw error
+        }
+    }
+}
