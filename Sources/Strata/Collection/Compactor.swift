@@ -136,6 +136,18 @@ public struct CompactionResult: Sendable {
         public var seconds: Double
         /// Manifest generation published.
         public var generation: UInt64
+
+        /// A finished task.
+        package init(task: CompactionTask, output: String?, rowsWritten: Int, bytesWritten: UInt64, deletesCarriedOver: Int,
+                     seconds: Double, generation: UInt64) {
+            self.task = task
+            self.output = output
+            self.rowsWritten = rowsWritten
+            self.bytesWritten = bytesWritten
+            self.deletesCarriedOver = deletesCarriedOver
+            self.seconds = seconds
+            self.generation = generation
+        }
     }
     /// True when another compaction held the lock: nothing was done.
     public var lockBusy: Bool
@@ -180,7 +192,8 @@ public final class Compactor {
         return plan(manifest)
     }
 
-    func plan(_ manifest: Manifest) -> CompactionPlan {
+    /// The plan against `manifest` (shared with the remote compactor, which plans against its head's).
+    package func plan(_ manifest: Manifest) -> CompactionPlan {
         let schema = manifest.schema
         let now = WallClock.milliseconds()
         let expired = manifest.obsolete.filter { Maintenance.graceHasPassed($0, now: now, graceSeconds: policy.graceSeconds) }.count
@@ -290,38 +303,10 @@ public final class Compactor {
         let start = monotonicSeconds()
         let inputs = task.inputs.compactMap { name in version.segments.first { $0.entry.name == name } }
         guard inputs.count == task.inputs.count else { return nil }
-        let schema = version.manifest.schema
-        let liveRows = inputs.reduce(0) { $0 + $1.segment.rowCount - ($1.bitmap?.deletedCount ?? 0) }
-        var outputName: String? = nil
-        var outputEntry: ManifestSegment? = nil
         var created: [String] = []
-        var writer: SegmentWriter? = nil
         do throws(StrataError) {
-            // The inputs' schemas decide the output's search sections: check them before they are used.
-            for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
-            if liveRows > 0 {
-                let name = CollectionFiles.newSegmentName(.compactor)
-                var wo = SegmentWriterOptions()
-                wo.rowsPerBlock = policy.rowsPerBlock
-                // The graph build gets what the budget leaves after the writer's own 64 B per row:
-                // a task larger than an in-memory build allows is built out of core.
-                wo.index = policy.index.map { options in
-                    var o = options
-                    o.memoryBudget = max(1, policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes - liveRows * 64)
-                    return o
-                }
-                wo.search = Self.searchSections(of: inputs.map(\.segment), adding: policy.search)
-                let output = try SegmentWriter(path: "\(path)/\(name)", schema: schema, options: wo)
-                writer = output
-                created.append(name)
-                for input in inputs {
-                    try copyLiveRows(of: input, into: output)
-                }
-                let summary = try output.finish()
-                outputName = name
-                outputEntry = ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
-                                              fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
-            }
+            let outputEntry = try Self.buildOutput(of: inputs, schema: version.manifest.schema, policy: policy, directory: path)
+            if let outputEntry { created.append(outputEntry.name) }
             // Under MANIFEST.lock: carry over rows deleted since the snapshot (a writer's flush
             // may have published new bitmaps of the inputs), swap the inputs for the output.
             var carried = 0
@@ -329,28 +314,15 @@ public final class Compactor {
             do throws(ManifestEdit.Failure) {
                 published = try ManifestEdit.commit(directory: path, graceSeconds: policy.graceSeconds) { (current, _) throws(StrataError) -> ManifestEdit? in
                     // Inputs must still be live (only a compactor removes segments, and we hold its lock).
-                    let positions = task.inputs.compactMap { name in current.segments.firstIndex { $0.name == name } }
-                    guard positions.count == task.inputs.count else { return nil }
+                    guard let now = Self.liveEntries(task.inputs, in: current) else { return nil }
                     var entry = outputEntry
-                    if let outputName, let outputEntry {
-                        var outBitmap: DeleteBitmap? = nil
-                        var outSegment: Segment? = nil
-                        for (input, p) in zip(inputs, positions) where current.segments[p].deleteFile != input.entry.deleteFile {
-                            let now = try DeleteBitmap.read(path: "\(path)/\(current.segments[p].deleteFile!)")
-                            for row in now.rows where !input.isDeleted(row: row) {
-                                if outSegment == nil { outSegment = try Segment.open(path: "\(path)/\(outputName)") }
-                                guard let out = try outSegment!.row(forId: try input.segment.id(ofRow: row)) else { continue }
-                                if outBitmap == nil { outBitmap = DeleteBitmap(rowCount: Int(outputEntry.rowCount)) }
-                                if outBitmap!.insert(out) { carried += 1 }
-                            }
-                        }
-                        if let outBitmap {
-                            let name = CollectionFiles.newBitmapName(.compactor)
-                            try outBitmap.write(to: "\(path)/\(name)")
-                            created.append(name)
-                            entry!.deleteFile = name
-                            entry!.deletedCount = UInt64(outBitmap.deletedCount)
-                        }
+                    if let outputEntry, let bitmap = try Self.carriedDeletes(inputs: inputs, now: now, output: outputEntry, directory: path) {
+                        let name = CollectionFiles.newBitmapName(.compactor)
+                        try bitmap.write(to: "\(path)/\(name)")
+                        created.append(name)
+                        entry!.deleteFile = name
+                        entry!.deletedCount = UInt64(bitmap.deletedCount)
+                        carried = bitmap.deletedCount
                     }
                     return ManifestEdit(removedSegments: Set(task.inputs), addedSegment: entry)
                 }
@@ -364,15 +336,79 @@ public final class Compactor {
                 for n in created { FileSystem.removeIfPresent("\(path)/\(n)") }
                 return nil
             }
-            return CompactionResult.Done(task: task, output: outputName, rowsWritten: Int(outputEntry?.rowCount ?? 0),
+            return CompactionResult.Done(task: task, output: outputEntry?.name, rowsWritten: Int(outputEntry?.rowCount ?? 0),
                                          bytesWritten: outputEntry?.fileBytes ?? 0, deletesCarriedOver: carried,
                                          seconds: monotonicSeconds() - start, generation: published.generation)
         } catch {
-            // The writer's temporary files (and spools) go with it; a finished output by name.
-            writer?.abort()
             for n in created { FileSystem.removeIfPresent("\(path)/\(n)") }
             throw error
         }
+    }
+
+    /// The manifest entries of `names` in `manifest`, in that order, or nil when one is no longer
+    /// live (another compaction replaced it).
+    package static func liveEntries(_ names: [String], in manifest: Manifest) -> [ManifestSegment]? {
+        let found = names.compactMap { name in manifest.segments.first { $0.name == name } }
+        return found.count == names.count ? found : nil
+    }
+
+    /// Writes the live rows of `inputs` (as their opened bitmaps mark them) into a new compactor
+    /// segment (`seg-c….seg`) in `directory`, with an index when the policy gives it one, and
+    /// returns its manifest entry; nil when no row is live. The inputs' sections are checked as
+    /// they are copied (see `copyLiveRows(of:into:)`). On failure nothing it made is left behind.
+    /// The task part shared by the local compactor and the remote one (which builds in its cache).
+    package static func buildOutput(of inputs: [OpenSegment], schema: SegmentSchema, policy: CompactionPolicy,
+                                    directory: String) throws(StrataError) -> ManifestSegment? {
+        let liveRows = inputs.reduce(0) { $0 + $1.segment.rowCount - ($1.bitmap?.deletedCount ?? 0) }
+        // The inputs' schemas decide the output's search sections: check them before they are used.
+        for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
+        guard liveRows > 0 else { return nil }
+        let name = CollectionFiles.newSegmentName(.compactor)
+        var wo = SegmentWriterOptions()
+        wo.rowsPerBlock = policy.rowsPerBlock
+        // The graph build gets what the budget leaves after the writer's own 64 B per row:
+        // a task larger than an in-memory build allows is built out of core.
+        wo.index = policy.index.map { options in
+            var o = options
+            o.memoryBudget = max(1, policy.memoryBudgetBytes - CompactionPolicy.fixedOverheadBytes - liveRows * 64)
+            return o
+        }
+        wo.search = searchSections(of: inputs.map(\.segment), adding: policy.search)
+        let writer = try SegmentWriter(path: "\(directory)/\(name)", schema: schema, options: wo)
+        do throws(StrataError) {
+            for input in inputs {
+                try copyLiveRows(of: input, into: writer)
+            }
+            let summary = try writer.finish()
+            return ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
+                                   fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+        } catch {
+            // The writer's temporary files (and spools) go with it; a finished output by name.
+            writer.abort()
+            FileSystem.removeIfPresent("\(directory)/\(name)")
+            throw error
+        }
+    }
+
+    /// The rows of `output` (built from `inputs`, in `directory`) deleted since the inputs were
+    /// opened: for each input whose bitmap in the current manifest (`now`: the inputs' entries
+    /// there, in the same order) is not the one it was opened with, the rows that bitmap marks and
+    /// the opened one did not, looked up by id in the output. Reads those bitmaps from `directory`.
+    /// Returns the output's bitmap, nil when no row was deleted meanwhile.
+    package static func carriedDeletes(inputs: [OpenSegment], now: [ManifestSegment], output: ManifestSegment,
+                                       directory: String) throws(StrataError) -> DeleteBitmap? {
+        var outBitmap: DeleteBitmap? = nil
+        var outSegment: Segment? = nil
+        for (input, entry) in zip(inputs, now) where entry.deleteFile != input.entry.deleteFile {
+            let current = try DeleteBitmap.read(path: "\(directory)/\(entry.deleteFile!)")
+            for row in current.rows where !input.isDeleted(row: row) {
+                if outSegment == nil { outSegment = try Segment.open(path: "\(directory)/\(output.name)") }
+                guard let out = try outSegment!.row(forId: try input.segment.id(ofRow: row)) else { continue }
+                if outBitmap == nil { outBitmap = DeleteBitmap(rowCount: Int(output.rowCount)) }
+                outBitmap!.insert(out)
+            }
+        }
+        return outBitmap
     }
 
     /// Streams the live rows of one input into `writer`, 1,024 rows at a time, and drops the pages
@@ -387,7 +423,7 @@ public final class Compactor {
     /// The index and search sections (pq_codebook, pq_codes, graph, payload_index, sparse_index,
     /// text_index) are not read: the writer rebuilds them from the checked rows and payload.
     /// Errors name the input file, the section and its offset.
-    private func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter) throws(StrataError) {
+    private static func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter) throws(StrataError) {
         let seg = input.segment
         do {
             try seg.checkSectionChecksums([.schema, .idIndex, .column])

@@ -8,8 +8,8 @@ package final class FileReferences: Sendable {
     package static let shared = FileReferences()
     private let counts = Mutex<[String: Int]>([:])
 
-    func retain(_ paths: [String]) { counts.withLock { c in for p in paths { c[p, default: 0] += 1 } } }
-    func release(_ paths: [String]) {
+    package func retain(_ paths: [String]) { counts.withLock { c in for p in paths { c[p, default: 0] += 1 } } }
+    package func release(_ paths: [String]) {
         counts.withLock { c in
             for p in paths {
                 let n = (c[p] ?? 1) - 1

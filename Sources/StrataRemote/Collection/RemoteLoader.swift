@@ -80,6 +80,18 @@ struct RemoteLoader: Sendable {
     /// Applies the WAL objects from sequence `next` on to `mem`, in order, and moves `next` past
     /// them. Objects are fetched in parallel (8 at a time) and must be contiguous.
     func replay(from next: inout UInt64, into mem: inout MemTable, version: Version, schema: SegmentSchema) async throws(StrataError) {
+        let (batches, end) = try await Self.walRecords(store: store, layout: layout, from: next, schema: schema)
+        for records in batches {
+            for r in records { mem.apply(r, version: version, schema: schema) }
+        }
+        next = end
+    }
+
+    /// The records of the WAL objects from sequence `next` on (one array per object, in order) and
+    /// the sequence after the last one. Objects are fetched in parallel (8 at a time) and must be
+    /// contiguous: a gap throws `.corrupt` naming the missing object.
+    static func walRecords(store: any ObjectStore, layout: RemoteLayout, from next: UInt64,
+                           schema: SegmentSchema) async throws(StrataError) -> (batches: [[WALRecord]], next: UInt64) {
         let found = try await store.list(prefix: layout.walPrefix, startAfter: layout.walObject(next - 1))
         var sequences: [UInt64] = []
         var expected = next
@@ -92,17 +104,17 @@ struct RemoteLoader: Sendable {
             sequences.append(s)
             expected += 1
         }
-        guard !sequences.isEmpty else { return }
-        let bodies = try await fetchAll(sequences.map { layout.walObject($0) })
+        guard !sequences.isEmpty else { return ([], next) }
+        let bodies = try await fetchAll(sequences.map { layout.walObject($0) }, store: store, layout: layout)
+        var batches: [[WALRecord]] = []
         for (s, bytes) in zip(sequences, bodies) {
-            let records = try WALFormat.decodeLog(bytes, sequence: s, schema: schema, path: store.address(of: layout.walObject(s)))
-            for r in records { mem.apply(r, version: version, schema: schema) }
+            batches.append(try WALFormat.decodeLog(bytes, sequence: s, schema: schema, path: store.address(of: layout.walObject(s))))
         }
-        next = expected
+        return (batches, expected)
     }
 
     /// The objects' bytes, in the order given, fetched 8 at a time.
-    func fetchAll(_ keys: [String]) async throws(StrataError) -> [[UInt8]] {
+    static func fetchAll(_ keys: [String], store: any ObjectStore, layout: RemoteLayout) async throws(StrataError) -> [[UInt8]] {
         var out = [[UInt8]](repeating: [], count: keys.count)
         do {
             try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
