@@ -55,8 +55,9 @@ final class ManifestEditTests: XCTestCase {
     }
 
     func testEditNamingUnknownSegmentsIsRefused() {
-        XCTAssertThrowsError(try ManifestEdit(bitmaps: [ManifestEdit.BitmapChange(segment: "seg-x", file: "del-x", deletedCount: 1)])
-            .applied(to: manifest(), now: 1)) { XCTAssertEqual(($0 as? StrataError)?.code, .invalidArgument) }
+        var unknownBitmap = ManifestEdit()
+        unknownBitmap.bitmaps = [ManifestEdit.BitmapChange(segment: "seg-x", file: "del-x", deletedCount: 1)]
+        XCTAssertThrowsError(try unknownBitmap.applied(to: manifest(), now: 1)) { XCTAssertEqual(($0 as? StrataError)?.code, .invalidArgument) }
         XCTAssertThrowsError(try ManifestEdit(removedSegments: ["seg-a", "seg-x"], addedSegment: seg("seg-out")).applied(to: manifest(), now: 1)) {
             XCTAssertEqual(($0 as? StrataError)?.code, .invalidArgument)
             XCTAssertTrue(($0 as? StrataError)?.message.contains("seg-x") ?? false)

@@ -59,7 +59,7 @@ final class MemoryObjectStore: ObjectStore {
 
     func list(prefix: String, startAfter: String?) async throws(StrataError) -> [ObjectInfo] {
         objects.withLock { all in
-            all.filter { $0.key.hasPrefix(prefix) && (startAfter.map { s in $0.key > s } ?? true) }
+            all.filter { entry in entry.key.hasPrefix(prefix) && (startAfter.map { entry.key > $0 } ?? true) }
                 .map { ObjectInfo(key: $0.key, size: UInt64($0.value.body.count), etag: $0.value.etag, lastModifiedMilliseconds: $0.value.modified) }
                 .sorted { $0.key < $1.key }
         }

@@ -64,7 +64,7 @@ final class RemoteCompactorTests: RemoteMaintenanceTestCase {
         // compactor's commit loses, and the retry carries the new bitmaps' rows.
         k.beforeCommit = { _ in
             guard once.withLock({ let first = !$0; $0 = true; return first }) else { return }
-            try? await c.delete(ids: [5, 45, 46])
+            _ = try? await c.delete(ids: [5, 45, 46])
             _ = try? await c.flush()
         }
         for id: UInt64 in [5, 45, 46] { model[id] = nil }
@@ -128,12 +128,14 @@ final class RemoteCompactorTests: RemoteMaintenanceTestCase {
         let busy = try await compactor().run()
         XCTAssertTrue(busy.busy)
         XCTAssertEqual(busy.holder, "other-compactor")
-        XCTAssertEqual(try await headManifest().segments.count, 2, "nothing done")
+        let unchanged = try await headManifest()
+        XCTAssertEqual(unchanged.segments.count, 2, "nothing done")
         try await metadata.revoke(lease: lease)
         let done = try await compactor().run()
         XCTAssertFalse(done.busy)
         XCTAssertEqual(done.done.count, 1)
-        XCTAssertNil(try await metadata.get(layout.compactorKey), "the run gave its lease back")
+        let leaseKey = try await metadata.get(layout.compactorKey)
+        XCTAssertNil(leaseKey, "the run gave its lease back")
         try await assertContent(c.snapshot().snapshot, model)
         await c.close()
     }
@@ -146,7 +148,8 @@ final class RemoteCompactorTests: RemoteMaintenanceTestCase {
         let plan = try await compactor().plan()
         XCTAssertEqual(plan.tasks.count, 1)
         XCTAssertEqual(plan.tasks[0].kind, .merge)
-        XCTAssertEqual(try await objectKeys(), before)
+        let after = try await objectKeys()
+        XCTAssertEqual(after, before)
         await c.close()
     }
 }

@@ -37,7 +37,8 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         try await compact()
         let pinnedSummary = try await collector(grace: 0).run()
         XCTAssertTrue(pinnedSummary.pinnedGenerations.contains(old.generation))
-        XCTAssertTrue(try await objectKeys().isSuperset(of: oldFiles), "the pinned generation's objects are kept")
+        let whilePinned = try await objectKeys()
+        XCTAssertTrue(whilePinned.isSuperset(of: oldFiles), "the pinned generation's objects are kept")
         XCTAssertTrue(pinnedSummary.deletedKeys.allSatisfy { !oldFiles.contains($0) })
         // The reader, still on its generation, reads every row.
         try await assertContent(reader.snapshot().snapshot, model)
@@ -46,7 +47,8 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         // The writer pins what it reads too: its next read moves its pin to the compacted head.
         _ = try await c.snapshot()
         let summary = try await collector(grace: 0).run()
-        XCTAssertTrue(try await objectKeys().isDisjoint(with: oldFiles), "removed once the pin is gone")
+        let afterPin = try await objectKeys()
+        XCTAssertTrue(afterPin.isDisjoint(with: oldFiles), "removed once the pin is gone")
         XCTAssertEqual(summary.deletedBy[.obsolete]?.objects ?? 0 >= oldFiles.count, true)
         XCTAssertNotNil(summary.committedGeneration)
         let head = try await headManifest()
@@ -72,7 +74,8 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         let summary = try await collector(grace: 3600).run()
         XCTAssertEqual(summary.deletedKeys, [])
         XCTAssertNil(summary.committedGeneration)
-        XCTAssertEqual(try await objectKeys(), before)
+        let after = try await objectKeys()
+        XCTAssertEqual(after, before)
         await c.close()
     }
 
@@ -94,7 +97,8 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         let dry = try await collector(grace: 0, dryRun: true).run()
         XCTAssertTrue(dry.dryRun)
         XCTAssertEqual(Set(dry.deletedKeys).isSuperset(of: [orphanSegment, orphanBitmap, orphanManifest]), true, "\(dry.deletedKeys)")
-        XCTAssertTrue(try await objectKeys().isSuperset(of: [orphanSegment, orphanBitmap, orphanManifest]), "a dry run deletes nothing")
+        let afterDryRun = try await objectKeys()
+        XCTAssertTrue(afterDryRun.isSuperset(of: [orphanSegment, orphanBitmap, orphanManifest]), "a dry run deletes nothing")
 
         let summary = try await collector(grace: 0).run()
         let keys = try await objectKeys()
@@ -123,7 +127,8 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         XCTAssertGreaterThan(summary.deleted[.wal]?.objects ?? 0, 0)
         XCTAssertEqual(summary.minimumWALSequence, head.walSequence)
         // The WAL entries left the obsolete list.
-        XCTAssertTrue(try await headManifest().obsolete.allSatisfy { !$0.name.hasPrefix("wal-") })
+        let headAfter = try await headManifest()
+        XCTAssertTrue(headAfter.obsolete.allSatisfy { !$0.name.hasPrefix("wal-") })
         await c.close()
         // Reopened, the writer replays the unflushed rows.
         let again = try await RemoteCollection.open(layout: layout, store: store, metadata: metadata, options: remoteOptions(cache: "again"))
@@ -142,8 +147,10 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         XCTAssertGreaterThan(dry.deletedTotal.objects, 0)
         XCTAssertGreaterThan(dry.obsoleteEntriesRemoved, 0)
         XCTAssertNil(dry.committedGeneration)
-        XCTAssertEqual(try await objectKeys(), keys)
-        XCTAssertEqual(try await metadata.get(layout.headKey), head)
+        let after = try await objectKeys()
+        XCTAssertEqual(after, keys)
+        let headAfter = try await metadata.get(layout.headKey)
+        XCTAssertEqual(headAfter, head)
         await c.close()
     }
 }

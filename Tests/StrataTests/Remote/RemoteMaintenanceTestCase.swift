@@ -55,6 +55,24 @@ class RemoteMaintenanceTestCase: CollectionTestCase {
         Set(try await store.list(prefix: layout.root).map(\.key))
     }
 
+    /// Asserts that `body` throws a `StrataError` with `code`; returns the error.
+    @discardableResult
+    func assertThrowsStrataError<T>(_ code: StrataError.Code, _ message: String = "", file: StaticString = #filePath, line: UInt = #line,
+                                    _ body: () async throws -> T) async -> StrataError? {
+        do {
+            let value = try await body()
+            XCTFail("expected StrataError.\(code), got a result: \(value) \(message)", file: file, line: line)
+        } catch {
+            guard let e = error as? StrataError else {
+                XCTFail("expected StrataError.\(code), got \(error) \(message)", file: file, line: line)
+                return nil
+            }
+            XCTAssertEqual(e.code, code, "\(e) \(message)", file: file, line: line)
+            return e
+        }
+        return nil
+    }
+
     /// Checks a snapshot against the model: every id once, with its version's vector and payload.
     func assertContent(_ snap: CollectionSnapshot, _ model: Model, file: StaticString = #filePath, line: UInt = #line) throws {
         var seen: Model = [:]
