@@ -70,6 +70,8 @@ public final class RemoteCollection: Sendable {
         var failed: StrataError?
         /// Why the last refresh could not reach etcd or the store.
         var stale: String?
+        /// When the last refresh ended (monotonic seconds).
+        var refreshedAt = monotonicSeconds()
     }
     let state: Mutex<State>
     /// Writes and flushes waiting for the committer (RemoteCollection+Write.swift).
@@ -180,11 +182,15 @@ public final class RemoteCollection: Sendable {
     // MARK: reads
 
     /// The current view. A writer returns its own state (every acknowledged write is in it). A
-    /// reader first picks up a newer head and WAL objects written since its last call; when etcd or
-    /// the store cannot be reached it returns the last view it loaded and says so in
-    /// ``RemoteSnapshot/stale``.
+    /// reader first picks up a newer head and WAL objects written since its last refresh (at most
+    /// every ``RemoteOptions/refreshIntervalSeconds``); when etcd or the store cannot be reached it
+    /// returns the last view it loaded and says so in ``RemoteSnapshot/stale``.
     public func snapshot() async throws(StrataError) -> RemoteSnapshot {
-        try await refresh()
+        let age = monotonicSeconds() - state.withLock { $0.refreshedAt }
+        if age >= options.refreshIntervalSeconds {
+            try await refresh()
+            state.withLock { $0.refreshedAt = monotonicSeconds() }
+        }
         return state.withLock { s in
             RemoteSnapshot(snapshot: CollectionSnapshot(version: s.version, mem: s.mem, schema: schema), stale: s.stale)
         }
