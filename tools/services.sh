@@ -305,6 +305,11 @@ EOF
     return 1
 }
 
+# Python drives the probes (and the venv): Debian's, when none is installed.
+if [ "$cmd" != stop ] && ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+fi
+
 # One command at a time per DIR. The servers never hold this descriptor (launch closes it).
 exec 9>"$dir/lock"
 flock 9
