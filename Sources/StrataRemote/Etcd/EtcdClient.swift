@@ -87,7 +87,7 @@ public final class EtcdClient: MetadataStore {
 // MARK: - Sending one request
 
 /// How one attempt failed.
-private enum AttemptFailure: Error {
+private enum EtcdAttemptFailure: Error {
     /// The connection failed or the deadline passed before an answer: the request may not have
     /// reached etcd, or may have and its answer was lost.
     case transport(String)
@@ -117,7 +117,7 @@ extension EtcdClient {
         var attempt = 0
         while true {
             attempt += 1
-            let failure: AttemptFailure
+            let failure: EtcdAttemptFailure
             do {
                 return try await exchange(path, bytes, until: deadline)
             } catch {
@@ -143,7 +143,7 @@ extension EtcdClient {
     }
 
     /// One attempt, bounded by `deadline` from connecting to the last byte of the answer.
-    private func exchange(_ path: String, _ body: [UInt8], until deadline: ContinuousClock.Instant) async throws(AttemptFailure) -> [UInt8] {
+    private func exchange(_ path: String, _ body: [UInt8], until deadline: ContinuousClock.Instant) async throws(EtcdAttemptFailure) -> [UInt8] {
         let request = postRequest(path, body)
         let http = self.http
         let limit = maximumAnswerBytes
@@ -152,7 +152,7 @@ extension EtcdClient {
         let timeout = self.timeout
         // The HTTP client's own deadline ends when the answer's head arrives; the race with a timer
         // bounds reading the body too.
-        let outcome: Result<(UInt, [UInt8]), AttemptFailure>? = await withTaskGroup(of: Result<(UInt, [UInt8]), AttemptFailure>?.self) { group in
+        let outcome: Result<(UInt, [UInt8]), EtcdAttemptFailure>? = await withTaskGroup(of: Result<(UInt, [UInt8]), EtcdAttemptFailure>?.self) { group in
             group.addTask {
                 do {
                     let response = try await http.execute(request, timeout: Self.amount(remaining))

@@ -128,7 +128,7 @@ extension S3Client {
             if root.name == "Error" {
                 let code = root.text(of: "Code") ?? "?"
                 let error = StrataError(.io, "S3 CompleteMultipartUpload failed: \(code.prefix(100)): \((root.text(of: "Message") ?? "").prefix(300))", path: what)
-                if ["InternalError", "SlowDown", "ServiceUnavailable"].contains(code) { throw AttemptFailure.retryable(error) }
+                if ["InternalError", "SlowDown", "ServiceUnavailable"].contains(code) { throw S3AttemptFailure.retryable(error) }
                 throw error
             }
             return try S3Responses.completedETag(root, what: what) ?? ""

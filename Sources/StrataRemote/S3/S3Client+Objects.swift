@@ -172,15 +172,15 @@ extension S3Client {
                 try sink(chunk, received)
                 received += count
                 guard monotonicSeconds() <= deadline else {
-                    throw AttemptFailure.retryable(StrataError(.io, "the store sent \(received) of \(expected) bytes too slowly (under 1 MiB/s)", path: what))
+                    throw S3AttemptFailure.retryable(StrataError(.io, "the store sent \(received) of \(expected) bytes too slowly (under 1 MiB/s)", path: what))
                 }
             }
         } catch let error as StrataError {
             throw error
-        } catch let error as AttemptFailure {
+        } catch let error as S3AttemptFailure {
             throw error
         } catch {
-            throw AttemptFailure.retryable(StrataError(.corrupt, "short body: the store sent \(received) of \(expected) bytes, then \(Self.describe(error))", path: what))
+            throw S3AttemptFailure.retryable(StrataError(.corrupt, "short body: the store sent \(received) of \(expected) bytes, then \(Self.describe(error))", path: what))
         }
         guard received == expected else {
             throw StrataError(.corrupt, "short body: the store sent \(received) of \(expected) bytes", path: what)
@@ -199,15 +199,15 @@ extension S3Client {
                 }
                 bytes.append(contentsOf: chunk.readableBytesView)
                 guard monotonicSeconds() <= deadline else {
-                    throw AttemptFailure.retryable(StrataError(.io, "the store's XML answer arrived too slowly", path: what))
+                    throw S3AttemptFailure.retryable(StrataError(.io, "the store's XML answer arrived too slowly", path: what))
                 }
             }
         } catch let error as StrataError {
             throw error
-        } catch let error as AttemptFailure {
+        } catch let error as S3AttemptFailure {
             throw error
         } catch {
-            throw AttemptFailure.retryable(StrataError(.io, "the store's answer broke off: \(Self.describe(error))", path: what))
+            throw S3AttemptFailure.retryable(StrataError(.io, "the store's answer broke off: \(Self.describe(error))", path: what))
         }
         return try S3XML.parse(bytes, what: what)
     }

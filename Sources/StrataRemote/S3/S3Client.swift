@@ -72,7 +72,7 @@ public final class S3Client: ObjectStore {
 // MARK: - Sending, retrying, mapping errors
 
 /// How one attempt ended, when it did not return a value.
-enum AttemptFailure: Error {
+enum S3AttemptFailure: Error {
     /// Worth another attempt (a dropped connection mid-body); `error` is reported if none is left.
     case retryable(StrataError)
 }
@@ -80,7 +80,7 @@ enum AttemptFailure: Error {
 extension S3Client {
     /// Sends `request` and hands a 2xx response (or one whose status is in `passThrough`) to
     /// `handle` with the attempt number (0 for the first). Retries 5xx, 429, connection errors and
-    /// `AttemptFailure.retryable` from `handle`, up to `configuration.retries` times with backoff;
+    /// `S3AttemptFailure.retryable` from `handle`, up to `configuration.retries` times with backoff;
     /// a `StrataError` thrown by `handle` ends the call.
     func send<T>(_ request: S3Request, _ handle: (HTTPClientResponse, Int) async throws -> T) async throws(StrataError) -> T {
         let what = request.key.map { address(of: $0) } ?? bucketAddress
@@ -99,7 +99,7 @@ extension S3Client {
                         return try await handle(response, attempt)
                     } catch let error as StrataError {
                         throw error
-                    } catch AttemptFailure.retryable(let error) {
+                    } catch S3AttemptFailure.retryable(let error) {
                         failure = error
                     } catch {
                         if !Self.isRetryable(error) || last { throw connectionError(request, what, error, attempts: attempt + 1) }
