@@ -75,7 +75,7 @@ let package = Package(
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataRemote"]
         ),
         .executableTarget(
             name: "StrataCLI",
