@@ -70,6 +70,8 @@ public final class RemoteCollection: Sendable {
         var failed: StrataError?
         /// Why the last refresh could not reach etcd or the store.
         var stale: String?
+        /// When the last refresh ended (monotonic seconds).
+        var refreshedAt = monotonicSeconds()
     }
     let state: Mutex<State>
     /// Writes and flushes waiting for the committer (RemoteCollection+Write.swift).
@@ -128,7 +130,7 @@ public final class RemoteCollection: Sendable {
         do throws(StrataError) {
             if access == .readWrite {
                 let claim = try await metadata.txn(compare: [.createRevision(layout.writerKey, equals: 0)],
-                                                   success: [.put(layout.writerKey, Array(token.utf8), lease: lease.id)],
+                                                   success: [.put(layout.writerKey, Array(token.utf8), lease: lease.lease)],
                                                    failure: [.get(layout.writerKey)])
                 guard claim.succeeded else {
                     let holder = (claim.reads.first ?? nil).map { String(decoding: $0.value, as: UTF8.self) } ?? "?"
@@ -158,13 +160,13 @@ public final class RemoteCollection: Sendable {
                     }
                 }
             }
-            try await metadata.put(layout.pinKey(token), value: Array(loaded.head.manifest.utf8), lease: lease.id)
+            try await metadata.put(layout.pinKey(token), value: Array(loaded.head.manifest.utf8), lease: lease.lease)
             let state = State(head: loaded.head, headRevision: loaded.revision, version: loaded.version, mem: mem,
                               nextSequence: next, uncertain: nil, failed: nil, stale: nil)
             return RemoteCollection(layout: layout, schema: loaded.version.manifest.schema, access: access, options: options, store: store,
                                     metadata: metadata, cache: cache, token: token, lease: lease, state: state)
         } catch {
-            await lease.revoke()
+            try? await lease.revoke()
             throw error
         }
     }
@@ -174,17 +176,21 @@ public final class RemoteCollection: Sendable {
         state.withLock { s in
             if s.failed == nil { s.failed = StrataError(.invalidArgument, "collection is closed", path: layout.address) }
         }
-        await lease.revoke()
+        try? await lease.revoke()
     }
 
     // MARK: reads
 
     /// The current view. A writer returns its own state (every acknowledged write is in it). A
-    /// reader first picks up a newer head and WAL objects written since its last call; when etcd or
-    /// the store cannot be reached it returns the last view it loaded and says so in
-    /// ``RemoteSnapshot/stale``.
+    /// reader first picks up a newer head and WAL objects written since its last refresh (at most
+    /// every ``RemoteOptions/refreshIntervalSeconds``); when etcd or the store cannot be reached it
+    /// returns the last view it loaded and says so in ``RemoteSnapshot/stale``.
     public func snapshot() async throws(StrataError) -> RemoteSnapshot {
-        try await refresh()
+        let age = monotonicSeconds() - state.withLock { $0.refreshedAt }
+        if age >= options.refreshIntervalSeconds {
+            try await refresh()
+            state.withLock { $0.refreshedAt = monotonicSeconds() }
+        }
         return state.withLock { s in
             RemoteSnapshot(snapshot: CollectionSnapshot(version: s.version, mem: s.mem, schema: schema), stale: s.stale)
         }
@@ -222,7 +228,7 @@ public final class RemoteCollection: Sendable {
                     return
                 }
                 let loaded = try await loader.load(head, revision: revision, reusing: current.1)
-                try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.id)
+                try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
                 if access == .readWrite {
                     state.withLock { s in
                         // A flush of ours may have committed meanwhile (it installs a newer head itself).

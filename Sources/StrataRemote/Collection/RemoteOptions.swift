@@ -13,6 +13,10 @@ public struct RemoteOptions: Sendable {
     public var writerLeaseSeconds = 10
     /// TTL of a reader's pin lease, seconds. Default 30.
     public var pinLeaseSeconds = 30
+    /// A snapshot reuses the view loaded less than this many seconds ago instead of asking etcd
+    /// and the store again (a reader sees other processes' changes this much later at most; a
+    /// writer always sees its own writes). Default 0.1; 0: ask on every snapshot.
+    public var refreshIntervalSeconds = 0.1
     /// How many times a commit re-reads the head and rebases after losing a race. Default 20.
     public var commitAttempts = 20
     /// A name for this process in manifest object keys and the writer key (default: host name
