@@ -91,14 +91,14 @@ public struct RemoteCompactor: Sendable {
             let claim: TxnResult
             do throws(StrataError) {
                 claim = try await metadata.txn(compare: [.createRevision(layout.compactorKey, equals: 0)],
-                                               success: [.put(layout.compactorKey, Array(token.utf8), lease: keeper.id)],
+                                               success: [.put(layout.compactorKey, Array(token.utf8), lease: keeper.lease)],
                                                failure: [.get(layout.compactorKey)])
             } catch {
-                await keeper.revoke()
+                try? await keeper.revoke()
                 throw error
             }
             guard claim.succeeded else {
-                await keeper.revoke()
+                try? await keeper.revoke()
                 let holder = (claim.reads.first ?? nil).map { String(decoding: $0.value, as: UTF8.self) }
                 return RemoteCompactionResult(busy: true, holder: holder, plan: nil, done: [], dropped: [], retries: 0,
                                               bytesUploaded: 0, bytesFetched: 0, generation: nil, seconds: monotonicSeconds() - start)
@@ -107,11 +107,11 @@ public struct RemoteCompactor: Sendable {
         }
         do throws(StrataError) {
             var result = try await runTasks(maxTasks: maxTasks)
-            await lease?.revoke()
+            try? await lease?.revoke()
             result.seconds = monotonicSeconds() - start
             return result
         } catch {
-            await lease?.revoke()
+            try? await lease?.revoke()
             throw error
         }
     }

@@ -28,7 +28,7 @@ extension RemoteTransfer {
         let token = options.nodeName + "-" + RemoteLayout.randomHex()
         var written: [String] = []
         do throws(StrataError) {
-            let (head, manifest) = try await pinnedCurrent(layout: layout, pinKey: layout.pinKey(token), lease: lease.id)
+            let (head, manifest) = try await pinnedCurrent(layout: layout, pinKey: layout.pinKey(token), lease: lease.lease)
             var files: [(name: String, bytes: UInt64?)] = []
             for s in manifest.segments {
                 files.append((s.name, s.fileBytes))
@@ -68,13 +68,13 @@ extension RemoteTransfer {
             try publishAtomically(manifestBytes, to: "\(directory)/MANIFEST")
             try FileSystem.syncParentDirectory(of: directory + "/MANIFEST")
             bytes += UInt64(manifestBytes.count)
-            await lease.revoke()
+            try? await lease.revoke()
             return TransferSummary(generation: head.generation, segments: manifest.segments.count,
                                    bitmaps: manifest.segments.filter { $0.deleteFile != nil }.count,
                                    segmentRows: manifest.segments.reduce(0) { $0 + $1.rowCount }, walRecords: records.count,
                                    walObjects: Int(next - manifest.walSequence), bytes: bytes, seconds: monotonicSeconds() - start)
         } catch {
-            await lease.revoke()
+            try? await lease.revoke()
             for name in written { FileSystem.removeIfPresent("\(directory)/\(name)") }
             throw error
         }

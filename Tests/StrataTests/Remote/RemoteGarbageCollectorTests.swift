@@ -153,4 +153,21 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         XCTAssertEqual(headAfter, head)
         await c.close()
     }
+
+    func testStaleMultipartUploadsAreAborted() async throws {
+        let c = try await createRemote()
+        let key = layout.segmentObject("seg-w00000000feedface.seg")
+        let id = try await s3.createUpload(key)
+        let young = try await collector(grace: 3600).run()
+        XCTAssertEqual(young.uploadsAborted, 0)
+        let dry = try await collector(grace: 0, dryRun: true).run()
+        XCTAssertEqual(dry.uploadsAborted, 1)
+        let pendingAfterDryRun = try await store.pendingUploads(prefix: layout.root)
+        XCTAssertEqual(pendingAfterDryRun.map(\.uploadId), [id])
+        let summary = try await collector(grace: 0).run()
+        XCTAssertEqual(summary.uploadsAborted, 1)
+        let pending = try await store.pendingUploads(prefix: layout.root)
+        XCTAssertEqual(pending, [])
+        await c.close()
+    }
 }

@@ -7,15 +7,28 @@ import XCTest
 @testable import StrataRemote
 
 class RemoteMaintenanceTestCase: CollectionTestCase {
+    var s3: S3Client!
+    var etcd: EtcdClient!
     var store: (any ObjectStore)!
     var metadata: (any MetadataStore)!
     var layout: RemoteLayout!
 
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        store = MemoryObjectStore(bucket: "strata")
-        metadata = MemoryMetadataStore()
-        layout = RemoteLayout(bucket: "strata", prefix: "test-\(UUID().uuidString.prefix(8).lowercased())/coll")
+    /// The real SeaweedFS and etcd (tools/services.sh); skips when they are not configured.
+    override func setUp() async throws {
+        try await super.setUp()
+        let env = try RemoteTestEnvironment.current()
+        s3 = S3Client(configuration: try S3Configuration(endpoint: env.s3Endpoint, bucket: env.bucket, region: env.region,
+                                                         accessKey: env.accessKey, secretKey: env.secretKey))
+        etcd = try EtcdClient(endpoint: env.etcdEndpoint)
+        store = s3
+        metadata = etcd
+        layout = RemoteLayout(bucket: env.bucket, prefix: env.uniquePrefix(name))
+    }
+
+    override func tearDown() async throws {
+        try? await s3?.shutdown()
+        try? await etcd?.shutdown()
+        try await super.tearDown()
     }
 
     /// Options with a cache of its own (`name`) in the test's temp directory.
@@ -24,6 +37,7 @@ class RemoteMaintenanceTestCase: CollectionTestCase {
         o.collection = options(flushRows: flushRows)
         o.writerLeaseSeconds = 30
         o.pinLeaseSeconds = 30
+        o.refreshIntervalSeconds = 0
         return o
     }
 
