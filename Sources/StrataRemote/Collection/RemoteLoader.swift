@@ -61,6 +61,11 @@ struct RemoteLoader: Sendable {
     /// A Version of `manifest` over the cache, fetching what is missing. A cached file that turns out
     /// damaged when opened is fetched again once.
     func open(_ manifest: Manifest, reusing previous: Version?) async throws(StrataError) -> Version {
+        // Held from the fetch to the open: the eviction that ends a fetch must not remove files of
+        // this manifest (a cache smaller than them) before the Version that holds them exists.
+        let held = manifest.segments.flatMap { [cache.path($0.name)] + ($0.deleteFile.map { [cache.path($0)] } ?? []) }
+        FileReferences.shared.retain(held)
+        defer { FileReferences.shared.release(held) }
         var attempt = 0
         while true {
             try await cache.ensure(manifest)

@@ -71,7 +71,14 @@ public struct RemoteCompactor: Sendable {
     /// The plan against the current head; changes nothing, takes no lease.
     public func plan() async throws(StrataError) -> CompactionPlan {
         let (_, manifest) = try await RemoteLoader.current(store: store, metadata: metadata, layout: layout)
-        return Compactor(path: layout.address, policy: policy).plan(manifest)
+        return plan(manifest)
+    }
+
+    /// The local policy's plan; obsolete objects are gc's business, not the compactor's.
+    private func plan(_ manifest: Manifest) -> CompactionPlan {
+        var plan = Compactor(path: layout.address, policy: policy).plan(manifest)
+        plan.expiredObsoleteFiles = 0
+        return plan
     }
 
     /// Takes the compactor lease (without waiting), runs the plan task by task (each committed on
@@ -126,12 +133,12 @@ public struct RemoteCompactor: Sendable {
     private func runTasks(maxTasks: Int) async throws(StrataError) -> RemoteCompactionResult {
         let cache = try SegmentCache(options: options.cache, store: store, layout: layout)
         let (current, manifest) = try await RemoteLoader.current(store: store, metadata: metadata, layout: layout)
-        let plan = Compactor(path: layout.address, policy: policy).plan(manifest)
+        let tasks = plan(manifest)
         let fetchedBefore = cache.fetched.bytes
         var run = Run(current: current, manifest: manifest,
-                      result: RemoteCompactionResult(busy: false, holder: nil, plan: plan, done: [], dropped: [], retries: 0,
+                      result: RemoteCompactionResult(busy: false, holder: nil, plan: tasks, done: [], dropped: [], retries: 0,
                                                      bytesUploaded: 0, bytesFetched: 0, generation: nil, seconds: 0))
-        for task in plan.tasks.prefix(maxTasks) {
+        for task in tasks.tasks.prefix(maxTasks) {
             try await runTask(task, run: &run, cache: cache)
             run.result.bytesFetched = cache.fetched.bytes - fetchedBefore
         }

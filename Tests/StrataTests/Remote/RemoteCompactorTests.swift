@@ -152,4 +152,19 @@ final class RemoteCompactorTests: RemoteMaintenanceTestCase {
         XCTAssertEqual(after, before)
         await c.close()
     }
+
+    func testACacheSmallerThanTheInputsStillCompacts() async throws {
+        let c = try await createRemote()
+        var model: Model = [:]
+        try await fillSegments(c, batches: 3, perBatch: 30, model: &model)
+        // One byte of cache: every fetch ends in an eviction, which must spare what the task holds.
+        var options = remoteOptions(cache: "tiny")
+        options.cache.capacityBytes = 1
+        let result = try await RemoteCompactor(layout: layout, store: store, metadata: metadata, options: options, policy: mergeEverything()).run()
+        XCTAssertEqual(result.done.count, 1)
+        XCTAssertGreaterThan(result.bytesFetched, 0)
+        XCTAssertGreaterThan(result.bytesUploaded, 0)
+        try await assertContent(c.snapshot().snapshot, model)
+        await c.close()
+    }
 }
