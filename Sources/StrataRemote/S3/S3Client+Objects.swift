@@ -27,9 +27,14 @@ extension S3Client {
     }
 
     public func put(_ key: String, body: [UInt8], condition: PutCondition) async throws(StrataError) -> String {
+        try await put(key, buffer: ByteBuffer(bytes: body), condition: condition)
+    }
+
+    /// ``put(_:body:condition:)`` of bytes already in a buffer (a part read from a file).
+    func put(_ key: String, buffer: ByteBuffer, condition: PutCondition) async throws(StrataError) -> String {
         var headers: [(name: String, value: String)] = [("content-type", "application/octet-stream")]
         headers += Self.conditionHeaders(condition)
-        let request = S3Request("PUT", .PUT, key: key, headers: headers, body: body)
+        let request = S3Request("PUT", .PUT, key: key, headers: headers, body: buffer)
         return try await send(request) { response, _ in
             try self.etag(response, what: self.address(of: key))
         }
