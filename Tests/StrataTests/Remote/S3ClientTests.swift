@@ -132,6 +132,23 @@ final class S3ClientTests: XCTestCase {
         XCTAssertEqual(nothing, [])
     }
 
+    func testListingIsInByteOrderAcrossDirectories() async throws {
+        // '-' (0x2D) sorts before '/' (0x2F): S3's order puts "a-c" before "a/b"; a store that walks
+        // directories does not, and the client restores S3's order.
+        let keys = ["a-c", "a/b", "a/c/d", "a/cd/e", "a/cd/e-f", "a/cd/f/g", "a0"].map { prefix + $0 }
+        for key in keys.reversed() { _ = try await client.put(key, body: [1], condition: .ifAbsent) }
+        let all = try await client.list(prefix: prefix)
+        XCTAssertEqual(all.map(\.key), keys)
+        let afterDash = try await client.list(prefix: prefix, startAfter: keys[0])
+        XCTAssertEqual(afterDash.map(\.key), Array(keys[1...]))
+        for (i, key) in keys.enumerated() {
+            let after = try await client.list(prefix: prefix, startAfter: key, pageSize: 2)
+            XCTAssertEqual(after.map(\.key), Array(keys[(i + 1)...]), key)
+        }
+        let afterMissing = try await client.list(prefix: prefix, startAfter: prefix + "a/cd/e+", pageSize: 2)
+        XCTAssertEqual(afterMissing.map(\.key), Array(keys[4...]))
+    }
+
     func testConditionalPuts() async throws {
         let key = prefix + "head.json"
         let first = try await client.put(key, body: Array("v1".utf8), condition: .ifAbsent)
