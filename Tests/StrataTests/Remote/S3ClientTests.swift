@@ -191,7 +191,7 @@ final class S3ClientTests: XCTestCase {
 
     func writeFile(_ name: String, _ bytes: [UInt8]) -> String {
         let path = scratch + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         return path
     }
 
@@ -290,7 +290,7 @@ final class S3ClientTests: XCTestCase {
         }
         let mib = 100
         let source = scratch + "/100mib.bin"
-        FileManager.default.createFile(atPath: source, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: source, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: source))
         for chunk in 0..<mib { handle.write(Data(pattern(1 << 20, seed: UInt64(chunk)))) }
         try handle.close()
