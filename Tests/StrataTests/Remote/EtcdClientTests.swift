@@ -81,6 +81,12 @@ final class EtcdClientTests: XCTestCase {
         try await client.put(prefix + "\u{100}", value: bytes("out"), lease: 0)
         let found = try await client.range(prefix: base)
         XCTAssertEqual(found.map(\.key), [base + "x"])
+        // A combining accent after the prefix makes another character ("é") but the same leading
+        // bytes: etcd's prefix is a byte prefix, and so is the client's check of its answer.
+        try await client.put(prefix + "e\u{301}", value: bytes("accent"), lease: 0)
+        try await client.put(prefix + "e", value: bytes("plain"), lease: 0)
+        let accented = try await client.range(prefix: prefix + "e")
+        XCTAssertEqual(accented.map(\.value), [bytes("plain"), bytes("accent")])
     }
 
     // MARK: Transactions

@@ -174,7 +174,7 @@ final class EtcdFaultTests: XCTestCase {
         let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"header\":"
         let replies: [ScriptedEtcdServer.Reply] = [
             .silence(seconds: 8),
-            .parts([Array(head.utf8)], pause: 0, linger: 8),
+            .parts([Array(head.utf8)], pause: 0, linger: 8, last: []),
         ]
         for reply in replies {
             let (client, _) = try scripted(timeout: .seconds(1)) { _ in reply }
@@ -213,10 +213,11 @@ final class EtcdFaultTests: XCTestCase {
             defer { watch.stop() }
             let ended = try await poll(deadlineSeconds: 10) { watch.ended }
             XCTAssertTrue(ended)
-            XCTAssertEqual(watch.events.map(\.kind), [.put, .delete, .put], "pieces of \(size) bytes")
+            XCTAssertEqual(watch.events.map(\.kind), [.put, .delete, .put], "pieces of \(size) bytes, ended by \(String(describing: watch.error))")
             XCTAssertEqual(watch.events.first?.keyValue, KeyValue(key: "/c/w/k", value: Array("v{1}\"}".utf8), createRevision: 5, modRevision: 5, version: 1, lease: 0))
-            // The server then closed the stream: that is an error, not a quiet end.
+            // The server then ended the stream: that is an error, not a quiet end.
             XCTAssertEqual(watch.error?.code, .io, "\(String(describing: watch.error))")
+            XCTAssertTrue(watch.error?.message.contains("closed the watch") ?? false, "\(String(describing: watch.error))")
         }
     }
 

@@ -11,9 +11,9 @@ final class ScriptedEtcdServer: @unchecked Sendable {  // the mutable state is g
     enum Reply: Sendable {
         /// Sends these bytes, then closes.
         case raw([UInt8])
-        /// Sends each part, pausing `pause` seconds after each, then stays silent for `linger`
-        /// seconds (a stream that stays open) and closes.
-        case parts([[UInt8]], pause: Double, linger: Double)
+        /// Sends each part, pausing `pause` seconds after each, stays silent for `linger` seconds
+        /// (a stream that stays open), sends `last` and closes.
+        case parts([[UInt8]], pause: Double, linger: Double, last: [UInt8])
         /// Sends nothing for this long, then closes.
         case silence(seconds: Double)
     }
@@ -87,12 +87,13 @@ final class ScriptedEtcdServer: @unchecked Sendable {  // the mutable state is g
         switch handler(path) {
         case .raw(let bytes):
             _ = Self.send(bytes, to: connection)
-        case .parts(let parts, let pause, let linger):
+        case .parts(let parts, let pause, let linger, let last):
             for part in parts {
                 guard Self.send(part, to: connection) else { return }
                 Thread.sleep(forTimeInterval: pause)
             }
             Thread.sleep(forTimeInterval: linger)
+            _ = Self.send(last, to: connection)
         case .silence(let seconds):
             Thread.sleep(forTimeInterval: seconds)
         }
@@ -127,7 +128,8 @@ extension ScriptedEtcdServer.Reply {
     }
 
     /// A streaming answer: a chunked head, then each piece as one HTTP chunk (pieces may cut JSON
-    /// messages anywhere), then silence for `linger` seconds.
+    /// messages anywhere), then silence for `linger` seconds, then the last chunk (a clean end: a
+    /// connection closed without it may lose the chunks the client has not read yet).
     static func stream(_ pieces: [String], pause: Double = 0.02, linger: Double = 0) -> ScriptedEtcdServer.Reply {
         let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         var parts = [Array(head.utf8)]
@@ -135,6 +137,6 @@ extension ScriptedEtcdServer.Reply {
             let bytes = Array(piece.utf8)
             parts.append(Array("\(String(bytes.count, radix: 16))\r\n".utf8) + bytes + Array("\r\n".utf8))
         }
-        return .parts(parts, pause: pause, linger: linger)
+        return .parts(parts, pause: pause, linger: linger, last: Array("0\r\n\r\n".utf8))
     }
 }
