@@ -75,7 +75,7 @@ let package = Package(
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataRemote"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex"]
         ),
         .executableTarget(
             name: "StrataCLI",
@@ -87,14 +87,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "StrataSoak",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/soak/Sources/StrataSoak"
         ),
         // The fuzz harness bodies (tools/fuzz runs them under libFuzzer, the tests replay their
         // crashers), checksum re-sealing, fixture builders and test oracles.
         .target(
             name: "StrataTestSupport",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
         ),
         .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", "CStrataKernels"]),
     ],
