@@ -4,10 +4,14 @@
 # (the MANIFEST, segments, bitmaps and WAL the manifest names) to and from the same SeaweedFS,
 # alternating Strata, aws, boto3 in each round. Prints one line per run and the medians.
 #
-#   eval "$(bash tools/services.sh start)"
-#   swift build --build-tests                  # or a release test build, then STRATA_BENCH_CONFIG=release
+#   eval "$(STRATA_SEAWEED_VOLUMES=64 bash tools/services.sh start)"   # room for every round's copies
+#   swift build --build-tests     # or: swift build -c release --build-tests -Xswiftc -enable-testing,
+#                                 #     then STRATA_BENCH_CONFIG=release
 #   bash tools/bench-transfer.sh COLLECTION_DIR [ROUNDS]
 #   bash tools/services.sh stop
+#
+# Each round writes the collection three times (Strata, aws, boto3); deleted bytes come back only
+# when SeaweedFS vacuums, so the default store (8 x 64 MB) fills after one round of a 150 MB one.
 #
 # Strata's and boto3's times are taken inside the process (no start-up); aws's include the CLI's
 # start-up, which is printed once (`aws --version`) so that it can be subtracted. Needs awscli and
