@@ -120,6 +120,9 @@ public struct RemoteGarbageCollector: Sendable {
         return summary
     }
 
+    /// The largest manifest object a pin may name (a manifest of a million segments is about 70 MB).
+    static let largestManifest: UInt64 = 256 << 20
+
     /// The manifests live pins name (other than `headKey`), by key, and the pins whose manifest
     /// is gone. A pin whose value is not a manifest key of this collection is ignored.
     private func pinnedManifests(except headKey: String) async throws(StrataError) -> ([String: Manifest], [String]) {
@@ -128,6 +131,15 @@ public struct RemoteGarbageCollector: Sendable {
         for kv in try await metadata.range(prefix: layout.pinPrefix) {
             let key = String(decoding: kv.value, as: UTF8.self)
             guard key != headKey, pinned[key] == nil, layout.manifestGeneration(ofKey: key) != nil else { continue }
+            // A pin is a few bytes anyone with etcd access can write: look at the size before reading.
+            guard let info = try await store.head(key) else {
+                missing.append(kv.key)
+                continue
+            }
+            guard info.size <= Self.largestManifest else {
+                throw StrataError(.corrupt, "pin \(kv.key) names an object of \(info.size) bytes, too large for a manifest",
+                                  path: store.address(of: key), section: "manifest")
+            }
             let bytes: [UInt8]
             do {
                 bytes = try await store.get(key)

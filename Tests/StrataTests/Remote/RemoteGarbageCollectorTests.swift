@@ -197,4 +197,24 @@ final class RemoteGarbageCollectorTests: RemoteMaintenanceTestCase {
         XCTAssertTrue(after.allSatisfy { $0 >= head.walSequence }, "\(after), head \(head.walSequence)")
         await c.close()
     }
+
+    func testADamagedPinnedManifestStopsGCBeforeItDeletesAnything() async throws {
+        let c = try await createRemote()
+        var model: Model = [:]
+        try await fillSegments(c, batches: 2, perBatch: 10, model: &model)
+        try await compact()
+        // A pin names a manifest object whose bytes are not a manifest: what it references is unknown.
+        let bad = layout.manifestObject(generation: 2, writer: "damaged")
+        _ = try await store.put(bad, body: Array(repeating: 0x5A, count: 300), condition: .ifAbsent)
+        let lease = try await metadata.grantLease(ttlSeconds: 30)
+        try await metadata.put(layout.pinKey("damaged"), value: Array(bad.utf8), lease: lease)
+        let before = try await objectKeys()
+        await assertThrowsStrataError(.badMagic, "gc went on past a damaged pinned manifest") {
+            try await collector(grace: 0).run()
+        }
+        let after = try await objectKeys()
+        XCTAssertEqual(after, before)
+        try await metadata.revoke(lease: lease)
+        await c.close()
+    }
 }
