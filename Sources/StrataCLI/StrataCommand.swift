@@ -7,8 +7,9 @@ import Synchronization
 import Logging
 import Strata
 
-/// `strata`: build, inspect, verify and search Strata segments.
-struct StrataCommand: ParsableCommand {
+/// `strata`: build, inspect, verify and search Strata segments and collections (local directories
+/// or `s3://BUCKET/PATH`). Async, because the commands that reach an object store and etcd are.
+struct StrataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Strata: immutable, memory-mapped vector segments.",
@@ -55,7 +56,7 @@ extension StrataCommand {
 
 @main
 enum Entry {
-    static func main() {
+    static func main() async {
         CLIStartup.prepare()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -68,7 +69,11 @@ enum Entry {
         }
         do {
             var command = try StrataCommand.parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as StrataError {
             FileHandle.standardError.write(Data("strata: \(error)\n".utf8))
             exit(Int32(CLIExit.code(for: error)))

@@ -117,7 +117,7 @@ public final class InputRows {
     /// Reads the rows of an ``InputRows`` in order; ``next()`` throws what ``forEach(_:)`` throws.
     public struct Cursor {
         private let input: InputRows
-        private var next: Int
+        private var nextRow: Int
         private var idCursor: LineReader.Cursor?
         private var payloadCursor: LineReader.Cursor?
         private var sparseCursor: LineReader.Cursor?
@@ -125,7 +125,7 @@ public final class InputRows {
 
         init(input: InputRows) {
             self.input = input
-            next = input.rows.lowerBound
+            nextRow = input.rows.lowerBound
             idCursor = input.idLines?.makeCursor()
             payloadCursor = input.payload?.makeCursor()
             sparseCursor = input.sparse?.makeCursor()
@@ -139,9 +139,9 @@ public final class InputRows {
         /// with lines left over throw then).
         public mutating func next() throws(StrataError) -> Row? {
             let input = self.input
-            guard next < input.rows.upperBound else {
-                if next == input.rows.upperBound, input.rows == 0..<input.vectors.count {
-                    next += 1
+            guard nextRow < input.rows.upperBound else {
+                if nextRow == input.rows.upperBound, input.rows == 0..<input.vectors.count {
+                    nextRow += 1
                     for c in [idCursor, payloadCursor, sparseCursor] {
                         if let c, c.hasMoreContent() {
                             throw StrataError(.corrupt, "more lines than the \(input.vectors.count) rows of \(input.vectorsPath)", path: c.path)
@@ -150,8 +150,8 @@ public final class InputRows {
                 }
                 return nil
             }
-            let r = next
-            next += 1
+            let r = nextRow
+            nextRow += 1
             var row = Row(fileRow: r, id: UInt64(r), values: [], sparse: nil)
             switch input.ids {
             case .rowNumbers: break
