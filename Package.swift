@@ -21,6 +21,8 @@ let package = Package(
         // The object-store tier (StrataRemote): HTTP to S3 and to etcd's JSON gateway, SigV4 signing.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // ByteBuffer and HTTPMethod, the types async-http-client speaks (already resolved as its dependency).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // liblz4 from Debian (liblz4-dev): payload block compression.
@@ -65,13 +67,15 @@ let package = Package(
                 "Strata", "StrataFormat", "StrataIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // What the command-line tools need beside the engine: vector files, TSV payloads, input
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataRemote"]
         ),
         .executableTarget(
             name: "StrataCLI",

@@ -8,6 +8,9 @@
 #   3. a short soak (tools/soak): writer, readers and compactions in processes with random SIGKILLs;
 #   4. the whole test suite under AddressSanitizer. LeakSanitizer is off: its only reports are
 #      allocations Foundation and XCTest keep until exit (Bundle.allBundles, Process, Data).
+# The sanitizer runs get the real SeaweedFS and etcd the object-store tests need, as in
+# tools/test.sh: one pair (tools/services.sh, .build-services/ci-extra), started before the first
+# of those runs and stopped on exit.
 # Budget on 2 cores: about 4 min of fuzzing (four targets), the TSan build and run, 30 s of soak,
 # and the ASan build and run (about 6 min); see the timings it prints.
 #   FUZZ_SECONDS=60 (per target), SOAK_SECONDS=20, SKIP_FUZZ=1, SKIP_TSAN=1, SKIP_SOAK=1, SKIP_ASAN=1.
@@ -15,6 +18,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 fuzz_seconds="${FUZZ_SECONDS:-60}"
+
+services_dir=.build-services/ci-extra
+services_up=0
+start_services() {
+    [ $services_up = 0 ] || return 0
+    export STRATA_SERVICES_VENV="$PWD/.build-services/venv"
+    trap 'bash tools/services.sh stop "$services_dir"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    local services_env
+    services_env="$(bash tools/services.sh start "$services_dir")"
+    eval "$services_env"
+    services_up=1
+}
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     for target in segment collection filter input; do
@@ -25,6 +42,7 @@ fuzz_done=$(date +%s)
 
 if [ "${SKIP_TSAN:-0}" != 1 ]; then
     swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+    start_services
     TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
         --filter 'Concurrency|CollectionTests|SegmentIndexIntegrationTests.testGraphSearchRecallVerifyAndDeterminism'
 fi
@@ -37,6 +55,7 @@ soak_done=$(date +%s)
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
     swift build --build-tests --sanitize=address --scratch-path .build-asan
+    start_services
     ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" swift test --skip-build --sanitize=address --scratch-path .build-asan
 fi
 end=$(date +%s)

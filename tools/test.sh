@@ -3,7 +3,9 @@
 # built `strata` binary), builds the documentation without warnings and runs the whole test suite;
 # then the README's examples: the library code blocks must equal tools/examples' sources, the
 # examples package (its own build directory, tools/examples/.build) must build and both programs
-# run, and the README's CLI blocks must run against Fixtures/sample.
+# run, and the README's CLI blocks must run against Fixtures/sample. The object-store tests run
+# against a real SeaweedFS and etcd that this script starts (tools/services.sh: installed when
+# missing, free loopback ports, their own directory .build-services/test) and stops on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
@@ -14,6 +16,15 @@ swift build --build-tests
 # type in code voice.
 swift package generate-documentation --target StrataFormat --target StrataIndex --target Strata \
     --enable-experimental-combined-documentation --warnings-as-errors
+# The services stop on any exit: success, failure or interrupt (they run in their own session, so
+# a Ctrl-C does not reach them). The assignment keeps a failed start fatal (set -e).
+services_dir=.build-services/test
+export STRATA_SERVICES_VENV="$PWD/.build-services/venv"
+trap 'bash tools/services.sh stop "$services_dir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+services_env="$(bash tools/services.sh start "$services_dir")"
+eval "$services_env"
 swift test --skip-build "$@"
 bash tools/examples/check-readme.sh
 swift build --package-path tools/examples

@@ -31,7 +31,7 @@ struct StrataCommand: AsyncParsableCommand {
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
-                      CollectionScrubCommand.self, FilterBenchCommand.self, GenCommand.self]
+                      CollectionScrubCommand.self, FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self]
     )
 }
 

@@ -34,8 +34,10 @@ package struct ManifestEdit {
     /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
     package var walSequence: UInt64? = nil
 
-    /// An edit that rotates the WAL to `walSequence` (nil: none) and changes nothing else yet.
-    package init(walSequence: UInt64? = nil, removedSegments: Set<String> = [], addedSegment: ManifestSegment? = nil) {
+    /// An edit of these changes (by default none).
+    package init(bitmaps: [BitmapChange] = [], removedSegments: Set<String> = [], addedSegment: ManifestSegment? = nil,
+                 walSequence: UInt64? = nil) {
+        self.bitmaps = bitmaps
         self.walSequence = walSequence
         self.removedSegments = removedSegments
         self.addedSegment = addedSegment

@@ -57,8 +57,12 @@ final class SegmentCache: Sendable {
             return ch.isLetter || ch.isNumber || ch == "-" || ch == "_" || ch == "." ? String(ch) : "~" + String(c, radix: 16)
         }.joined()
         directory = options.directory + "/" + id
-        try FileSystem.makeDirectory(options.directory)
-        try FileSystem.makeDirectory(directory)
+        // The cache directory and any missing parents (`~/.cache/strata` on a new machine).
+        var prefix = options.directory.hasPrefix("/") ? "" : "."
+        for part in (options.directory + "/" + id).split(separator: "/") {
+            prefix += "/" + part
+            if !FileSystem.isDirectory(prefix) { try FileSystem.makeDirectory(prefix) }
+        }
     }
 
     /// Objects fetched so far and their bytes.

@@ -58,7 +58,7 @@ extension RemoteCollection {
                         s.version = version
                         s.mem = MemTable()
                     }
-                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.id)
+                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
                     cache.evict()
                     return StrataCollection.FlushSummary(segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0,
                                                          bytes: entry?.fileBytes ?? 0, bitmapsWritten: changed.count,

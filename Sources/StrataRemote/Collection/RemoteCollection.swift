@@ -130,7 +130,7 @@ public final class RemoteCollection: Sendable {
         do throws(StrataError) {
             if access == .readWrite {
                 let claim = try await metadata.txn(compare: [.createRevision(layout.writerKey, equals: 0)],
-                                                   success: [.put(layout.writerKey, Array(token.utf8), lease: lease.id)],
+                                                   success: [.put(layout.writerKey, Array(token.utf8), lease: lease.lease)],
                                                    failure: [.get(layout.writerKey)])
                 guard claim.succeeded else {
                     let holder = (claim.reads.first ?? nil).map { String(decoding: $0.value, as: UTF8.self) } ?? "?"
@@ -160,13 +160,13 @@ public final class RemoteCollection: Sendable {
                     }
                 }
             }
-            try await metadata.put(layout.pinKey(token), value: Array(loaded.head.manifest.utf8), lease: lease.id)
+            try await metadata.put(layout.pinKey(token), value: Array(loaded.head.manifest.utf8), lease: lease.lease)
             let state = State(head: loaded.head, headRevision: loaded.revision, version: loaded.version, mem: mem,
                               nextSequence: next, uncertain: nil, failed: nil, stale: nil)
             return RemoteCollection(layout: layout, schema: loaded.version.manifest.schema, access: access, options: options, store: store,
                                     metadata: metadata, cache: cache, token: token, lease: lease, state: state)
         } catch {
-            await lease.revoke()
+            try? await lease.revoke()
             throw error
         }
     }
@@ -176,7 +176,7 @@ public final class RemoteCollection: Sendable {
         state.withLock { s in
             if s.failed == nil { s.failed = StrataError(.invalidArgument, "collection is closed", path: layout.address) }
         }
-        await lease.revoke()
+        try? await lease.revoke()
     }
 
     // MARK: reads
@@ -228,7 +228,7 @@ public final class RemoteCollection: Sendable {
                     return
                 }
                 let loaded = try await loader.load(head, revision: revision, reusing: current.1)
-                try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.id)
+                try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
                 if access == .readWrite {
                     state.withLock { s in
                         // A flush of ours may have committed meanwhile (it installs a newer head itself).

@@ -84,7 +84,7 @@ public struct RemoteLayout: Sendable, Equatable {
     }
 
     /// 16 random lower-case hex digits: unique names for tokens and objects.
-    static func randomHex() -> String {
+    package static func randomHex() -> String {
         let s = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }

@@ -76,18 +76,21 @@ final class RemoteCollectionTests: XCTestCase {
         let c = try await f.create()
         try await c.insert((1...50).map(RemoteFixture.row))
         try await c.upsert([RemoteFixture.row(3)])
-        XCTAssertEqual(try await c.delete(ids: [4, 5, 999]), 2)
+        let deleted = try await c.delete(ids: [4, 5, 999])
+        XCTAssertEqual(deleted, 2)
         let walObjects = try await f.s3.list(prefix: f.layout.walPrefix)
         XCTAssertGreaterThanOrEqual(walObjects.count, 3, "every acknowledged batch is a WAL object in the store")
-        XCTAssertEqual(try await c.count(), 48)
+        let v2 = try await c.count()
+        XCTAssertEqual(v2, 48)
         // Exact search over the buffer finds a row's own vector first.
         let hits = try await c.search(query: RemoteFixture.row(17).vector, options: SearchOptions(k: 3))
         XCTAssertEqual(hits.first?.id, 17)
         await c.close()
         // Another machine (empty cache) replays the WAL objects.
         let d = try await f.open(cache: "b")
-        XCTAssertEqual(try await ids(d), Set(1...50).subtracting([4, 5]))
-        XCTAssertThrowsErrorAsync(try await d.insert([RemoteFixture.row(1)])) { XCTAssertEqual(($0 as? StrataError)?.code, .duplicateId) }
+        let v3 = try await ids(d)
+        XCTAssertEqual(v3, Set(1...50).subtracting([4, 5]))
+        await XCTAssertThrowsErrorAsync(try await d.insert([RemoteFixture.row(1)])) { XCTAssertEqual(($0 as? StrataError)?.code, .duplicateId) }
         let summary = try await d.flush()
         XCTAssertEqual(summary?.rows, 48)
         try await d.delete(ids: [6])
@@ -95,8 +98,10 @@ final class RemoteCollectionTests: XCTestCase {
         await d.close()
         // A third machine loads the segment and its delete bitmap from the store.
         let e = try await f.open(.readOnly, cache: "c")
-        XCTAssertEqual(try await ids(e), Set(1...50).subtracting([4, 5, 6]))
-        XCTAssertEqual(try await e.get(id: 3)?.payload, [.string("t3")])
+        let v4 = try await ids(e)
+        XCTAssertEqual(v4, Set(1...50).subtracting([4, 5, 6]))
+        let v5 = try await e.get(id: 3)?.payload
+        XCTAssertEqual(v5, [.string("t3")])
         await e.close()
     }
 
@@ -111,10 +116,12 @@ final class RemoteCollectionTests: XCTestCase {
         let walObjects = try await f.s3.list(prefix: f.layout.walPrefix)
         // One fence object from open plus the groups: fewer objects than writes.
         XCTAssertLessThan(walObjects.count, 64 + 1)
-        XCTAssertEqual(try await c.count(), 64)
+        let v6 = try await c.count()
+        XCTAssertEqual(v6, 64)
         await c.close()
         let d = try await f.open(.readOnly, cache: "b")
-        XCTAssertEqual(try await ids(d), Set((0..<64).map { UInt64(1000 + $0) }))
+        let v7 = try await ids(d)
+        XCTAssertEqual(v7, Set((0..<64).map { UInt64(1000 + $0) }))
         await d.close()
     }
 
@@ -124,28 +131,32 @@ final class RemoteCollectionTests: XCTestCase {
         let a = try await f.create()
         try await a.insert((1...10).map(RemoteFixture.row))
         // A second writer is refused while the first one's lease lives.
-        do {
-            _ = try await f.open(cache: "b")
-            XCTFail("second writer admitted")
-        } catch let e as StrataError {
+        await XCTAssertThrowsErrorAsync(try await f.open(cache: "b")) { error in
+
+            guard let e = error as? StrataError else { return XCTFail("\(error)") }
+
             XCTAssertEqual(e.code, .busy)
+
         }
         // The first writer's lease ends without it knowing (as when it hangs past its TTL).
-        try await f.etcd.revoke(lease: a.lease.id)
+        try await f.etcd.revoke(lease: a.lease.lease)
         let b = try await f.open(cache: "b")
-        XCTAssertEqual(try await ids(b), Set(1...10))
+        let v8 = try await ids(b)
+        XCTAssertEqual(v8, Set(1...10))
         // The old writer is fenced out by the new one's fence object or by its lost lease.
-        do {
-            try await a.insert([RemoteFixture.row(11)])
-            XCTFail("fenced writer acknowledged a write")
-        } catch let e as StrataError {
+        await XCTAssertThrowsErrorAsync(try await a.insert([RemoteFixture.row(11)])) { error in
+
+            guard let e = error as? StrataError else { return XCTFail("\(error)") }
+
             XCTAssertEqual(e.code, .busy, "\(e)")
+
         }
         try await b.insert([RemoteFixture.row(12)])
         try await b.flush()
         await b.close()
         let r = try await f.open(.readOnly, cache: "c")
-        XCTAssertEqual(try await ids(r), Set(1...10).union([12]))
+        let v9 = try await ids(r)
+        XCTAssertEqual(v9, Set(1...10).union([12]))
         await r.close()
     }
 
@@ -158,23 +169,28 @@ final class RemoteCollectionTests: XCTestCase {
         try await c.insert((21...30).map(RemoteFixture.row))
         // The store goes away: writes fail, searches keep answering from the cache and the buffer.
         f.store.inject(.down)
-        do {
-            try await c.insert([RemoteFixture.row(31)])
-            XCTFail("write acknowledged while the store is down")
-        } catch let e as StrataError {
+        await XCTAssertThrowsErrorAsync(try await c.insert([RemoteFixture.row(31)])) { error in
+
+            guard let e = error as? StrataError else { return XCTFail("\(error)") }
+
             XCTAssertEqual(e.code, .io)
+
         }
-        XCTAssertEqual(try await c.search(query: RemoteFixture.row(25).vector, options: SearchOptions(k: 1)).first?.id, 25)
+        let nearest = try await c.search(query: RemoteFixture.row(25).vector, options: SearchOptions(k: 1))
+        XCTAssertEqual(nearest.first?.id, 25)
         // A PUT that lands but whose answer is lost: reported failed, applied by the next write.
         f.store.inject(.loseWriteAnswers)
-        XCTAssertThrowsErrorAsync(try await c.insert([RemoteFixture.row(32)])) { XCTAssertEqual(($0 as? StrataError)?.code, .io) }
+        await XCTAssertThrowsErrorAsync(try await c.insert([RemoteFixture.row(32)])) { XCTAssertEqual(($0 as? StrataError)?.code, .io) }
         f.store.inject(.none)
         try await c.insert([RemoteFixture.row(33)])
-        XCTAssertNotNil(try await c.get(id: 32), "a write whose WAL object landed is durable")
-        XCTAssertNil(try await c.get(id: 31), "a write whose WAL object never landed is not")
+        let v11 = try await c.get(id: 32)
+        XCTAssertNotNil(v11, "a write whose WAL object landed is durable")
+        let v12 = try await c.get(id: 31)
+        XCTAssertNil(v12, "a write whose WAL object never landed is not")
         await c.close()
         let r = try await f.open(.readOnly, cache: "b")
-        XCTAssertEqual(try await ids(r), Set(1...30).union([32, 33]))
+        let v13 = try await ids(r)
+        XCTAssertEqual(v13, Set(1...30).union([32, 33]))
         await r.close()
     }
 
@@ -185,14 +201,15 @@ final class RemoteCollectionTests: XCTestCase {
         try await c.insert((1...20).map(RemoteFixture.row))
         try await c.flush()
         let reader = try await f.open(.readOnly, cache: "b")
-        XCTAssertNil(try await reader.snapshot().stale)
+        let v14 = try await reader.snapshot().stale
+        XCTAssertNil(v14)
         f.metadata.inject(.down)
         let stale = try await reader.snapshot()
         XCTAssertNotNil(stale.stale, "a reader that cannot reach etcd says so")
         XCTAssertEqual(stale.snapshot.count, 20)
         // Writes need only the store; the flush's commit needs etcd.
         try await c.insert((21...25).map(RemoteFixture.row))
-        XCTAssertThrowsErrorAsync(try await c.flush()) { XCTAssertEqual(($0 as? StrataError)?.code, .io) }
+        await XCTAssertThrowsErrorAsync(try await c.flush()) { XCTAssertEqual(($0 as? StrataError)?.code, .io) }
         f.metadata.inject(.none)
         try await c.flush()
         let fresh = try await reader.snapshot()
@@ -213,12 +230,14 @@ final class RemoteCollectionTests: XCTestCase {
         var bytes = try await f.s3.get(key)
         bytes[bytes.count / 2] ^= 0x40
         _ = try await f.s3.put(key, body: bytes, condition: .none)
-        do {
-            _ = try await f.open(.readOnly, cache: "fresh")
-            XCTFail("a corrupt segment object was opened")
-        } catch let e as StrataError {
+        await XCTAssertThrowsErrorAsync(try await f.open(.readOnly, cache: "fresh")) { error in
+
+            guard let e = error as? StrataError else { return XCTFail("\(error)") }
+
             XCTAssertTrue([.checksumMismatch, .corrupt].contains(e.code), "\(e)")
+
             XCTAssertEqual(e.path, f.s3.address(of: key))
+
         }
     }
 }
