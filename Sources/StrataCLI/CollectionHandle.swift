@@ -31,6 +31,9 @@ protocol CollectionHandle: AnyObject {
     func flush() async throws(StrataError) -> StrataCollection.FlushSummary?
     /// Segments, rows, deletes and bytes.
     func stats() async throws(StrataError) -> CollectionStats
+    /// The local file of segment `name` of the current view (for a remote collection, fetched
+    /// through the cache) and how to name it; `.notFound` when the view has no such segment.
+    func segmentFile(named name: String) async throws(StrataError) -> (path: String, shownAs: String)
     /// Releases the collection (locks, leases, clients).
     func close() async
 }
@@ -64,6 +67,16 @@ final class LocalCollectionHandle: CollectionHandle {
     func delete(ids: [UInt64]) async throws(StrataError) -> Int { try collection.delete(ids: ids) }
     func flush() async throws(StrataError) -> StrataCollection.FlushSummary? { try collection.flush() }
     func stats() async throws(StrataError) -> CollectionStats { try collection.stats() }
+
+    func segmentFile(named name: String) async throws(StrataError) -> (path: String, shownAs: String) {
+        let manifest = try collection.snapshot().manifest
+        guard manifest.segments.contains(where: { $0.name == name }) else {
+            throw StrataError(.notFound, "generation \(manifest.generation) has no segment \(name) (segments: "
+                              + (manifest.segments.isEmpty ? "none" : manifest.segments.map(\.name).joined(separator: ", ")) + ")", path: location)
+        }
+        return (location + "/" + name, location + "/" + name)
+    }
+
     func close() async { collection.close() }
 }
 
@@ -105,6 +118,10 @@ final class RemoteCollectionHandle: CollectionHandle {
         var s = CollectionStats(snapshot: try await snapshot(), walSideFiles: [])
         s.walBytes = try await collection.walObjectsAfterHead().reduce(0) { $0 + $1.size }
         return s
+    }
+
+    func segmentFile(named name: String) async throws(StrataError) -> (path: String, shownAs: String) {
+        (try await collection.cachedSegment(named: name), location + "/seg/" + name)
     }
 
     func close() async { await collection.close() }

@@ -83,9 +83,7 @@ enum CollectionReadCommands {
         case .local(let path):
             out = VerifyOutput(path: directory, report: try StrataCollection.verify(path: path))
         case .remote(let address):
-            let r = try await RemoteTarget.with(address, flags: remote) { t in
-                try await RemoteCollection.verify(layout: t.layout, store: t.s3, metadata: t.etcd, options: t.options)
-            }
+            let r = try await RemoteTarget.with(address, flags: remote) { t in try await t.verify() }
             out = VerifyOutput(path: directory, report: r.report)
             out.generation = r.generation
             out.objects_checked = r.objectsChecked

@@ -116,14 +116,9 @@ struct DumpCommand: AsyncParsableCommand {
             guard CollectionFilesName.isSegment(name) else {
                 throw ValidationError("--segment takes a segment file name as the manifest lists it (seg-....seg), not '\(name)'")
             }
-            switch try CollectionLocation(segment) {
-            case .local(let directory):
-                return try dumpSegment(path: directory + "/" + name, shownAs: directory + "/" + name)
-            case .remote:
-                return try await CollectionHandles.with(segment, access: .readOnly, remote: remote) { c in
-                    let r = c as! RemoteCollectionHandle
-                    try dumpSegment(path: try await r.collection.cachedSegment(named: name), shownAs: c.location + "/seg/" + name)
-                }
+            return try await CollectionHandles.with(segment, access: .readOnly, remote: remote) { c in
+                let file = try await c.segmentFile(named: name)
+                try dumpSegment(path: file.path, shownAs: file.shownAs)
             }
         }
         if CollectionReadCommands.isCollection(segment) {

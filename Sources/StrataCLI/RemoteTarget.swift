@@ -135,12 +135,34 @@ final class RemoteTarget {
     /// Closes both clients' connections (errors here change nothing the command did).
     private func shutdown() async {
         try? await s3.shutdown()
-        try? await etcd.shutdown()
+        await etcd.shutdown()
     }
 
     /// Opens the collection (`.readWrite` takes the writer lease; `.readOnly` pins the head).
     func open(_ access: CollectionAccess) async throws(StrataError) -> RemoteCollection {
-        try await RemoteCollection.open(layout: layout, access: access, store: s3, metadata: etcd, options: options)
+        do {
+            return try await RemoteCollection.open(layout: layout, access: access, store: s3, metadata: etcd, options: options)
+        } catch {
+            throw missingAsIO(error)
+        }
+    }
+
+    /// Checks the collection (`strata verify`): damage is reported, not thrown.
+    func verify() async throws(StrataError) -> RemoteVerifyReport {
+        do {
+            return try await RemoteCollection.verify(layout: layout, store: s3, metadata: etcd, options: options)
+        } catch {
+            throw missingAsIO(error)
+        }
+    }
+
+    /// No collection at the address is an I/O error (exit 2), as a missing directory is for a local
+    /// collection; other errors are unchanged.
+    private func missingAsIO(_ error: StrataError) -> StrataError {
+        guard error.code == .notFound, error.path == layout.address else { return error }
+        var e = error
+        e.code = .io
+        return e
     }
 
     /// Creates the collection and opens it for writing.

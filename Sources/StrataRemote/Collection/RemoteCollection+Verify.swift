@@ -43,17 +43,17 @@ extension RemoteCollection {
         let root = options.cache.directory + "/verify-" + RemoteLayout.randomHex()
         do throws(StrataError) {
             try await metadata.put(layout.pinKey(options.nodeName + "-verify-" + RemoteLayout.randomHex()),
-                                   value: Array(head.manifest.utf8), lease: lease.id)
+                                   value: Array(head.manifest.utf8), lease: lease.lease)
             let cache = try SegmentCache(options: SegmentCacheOptions(directory: root, capacityBytes: .max,
                                                                       parallelDownloads: options.cache.parallelDownloads),
                                          store: store, layout: layout)
             try await check(head: head, into: &out, cache: cache, layout: layout, store: store, options: options)
         } catch {
-            await lease.revoke()
+            try? await lease.revoke()
             try? FileManager.default.removeItem(atPath: root)
             throw error
         }
-        await lease.revoke()
+        try? await lease.revoke()
         try? FileManager.default.removeItem(atPath: root)
         return out
     }
