@@ -87,7 +87,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "StrataSoak",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/soak/Sources/StrataSoak"
         ),
         // The fuzz harness bodies (tools/fuzz runs them under libFuzzer, the tests replay their

@@ -8,7 +8,7 @@ extension EtcdClient {
         let answer = try await send("/v3/kv/range", .object(["key": .key(key)]), subject: key, retry: true)
         let range = try decode(EtcdRangeResponse.self, answer, request: "range", subject: key)
         let values = try keyValues(range.kvs, request: "range", subject: key)
-        guard values.count <= 1, values.first.map({ $0.key == key }) ?? true else {
+        guard values.count <= 1, values.first.map({ $0.key.utf8.elementsEqual(key.utf8) }) ?? true else {
             throw corrupt("a range on one key with \(values.count) other keys", subject: key)
         }
         return values.first
@@ -22,7 +22,8 @@ extension EtcdClient {
         let range = try decode(EtcdRangeResponse.self, answer, request: "range", subject: prefix)
         let values = try keyValues(range.kvs, request: "range", subject: prefix)
         for (index, value) in values.enumerated() {
-            guard value.key.hasPrefix(prefix), index == 0 || values[index - 1].key.utf8.lexicographicallyPrecedes(value.key.utf8) else {
+            // Bytes, as etcd compares keys (String's `hasPrefix` and `<` compare characters).
+            guard value.key.utf8.starts(with: prefix.utf8), index == 0 || values[index - 1].key.utf8.lexicographicallyPrecedes(value.key.utf8) else {
                 throw corrupt("a range on prefix '\(prefix)' with keys out of order or outside it", subject: prefix)
             }
         }
@@ -72,7 +73,7 @@ extension EtcdClient {
                     throw corrupt("a txn without the result of its get of '\(key)'", subject: subject)
                 }
                 let values = try keyValues(range.kvs, request: "txn", subject: subject)
-                guard values.count <= 1, values.first.map({ $0.key == key }) ?? true else {
+                guard values.count <= 1, values.first.map({ $0.key.utf8.elementsEqual(key.utf8) }) ?? true else {
                     throw corrupt("a txn whose get of '\(key)' found other keys", subject: subject)
                 }
                 reads.append(values.first)

@@ -15,6 +15,10 @@ extension EtcdClient {
     /// `StrataError`: `.io` when the connection drops, etcd cancels the watch (for a revision that
     /// was compacted away, say) or does not confirm it in time; `.corrupt` for an answer that is not
     /// etcd's. A watcher re-reads what it needs and watches again from the last revision it saw.
+    ///
+    /// An etcd that stops answering without closing the connection (a frozen process, a partition
+    /// that drops packets) leaves a confirmed watch silent, not failed: code that must know etcd is
+    /// alive holds a ``LeaseKeeper`` or reads, which have deadlines.
     public func watch(prefix: String, afterRevision revision: Int64) -> AsyncThrowingStream<WatchEvent, any Error> {
         var request: [String: EtcdJSON] = [
             "key": .bytes(prefix.isEmpty ? [0] : Array(prefix.utf8)),

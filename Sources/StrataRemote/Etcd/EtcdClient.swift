@@ -123,21 +123,21 @@ extension EtcdClient {
             } catch {
                 failure = error
             }
+            let error: StrataError
             switch failure {
             case .status(let status, let answer):
-                let error = errorAnswer(status, answer, subject: subject)
+                error = errorAnswer(status, answer, subject: subject)
                 // 503: etcd has no leader for now (an election); a read may try again.
                 guard retry, status == 503, attempt <= 2 else { throw error }
             case .tooLarge:
                 throw StrataError(.corrupt, "etcd's answer to \(path) is over \(maximumAnswerBytes) bytes", path: subject)
             case .transport(let reason):
-                guard retry, attempt <= 2 else { throw unreachable(reason, subject: subject) }
+                error = unreachable(reason, subject: subject)
+                guard retry, attempt <= 2 else { throw error }
             }
             // Back off a little (50 ms, then 200 ms) unless the deadline would pass first.
             let pause = Duration.milliseconds(attempt == 1 ? 50 : 200)
-            guard clock.now + pause < deadline, !Task.isCancelled else {
-                throw unreachable("no answer within \(timeout)", subject: subject)
-            }
+            guard clock.now + pause < deadline, !Task.isCancelled else { throw error }
             try? await Task.sleep(for: pause)
         }
     }

@@ -69,7 +69,8 @@ public final class LeaseKeeper: Sendable {
     /// Why the lease was lost, or nil while it is held (or after ``revoke()``).
     public var lossReason: StrataError? { state.withLock { $0.lost } }
 
-    /// Returns when the lease is lost (with the reason) or revoked (nil).
+    /// Returns when the lease is lost (with the reason) or revoked (nil); until then it waits, even
+    /// when the calling task is cancelled (race it with other work in a task group if needed).
     public func waitUntilLost() async -> StrataError? {
         await withCheckedContinuation { continuation in
             let ready: StrataError?? = state.withLock { state in

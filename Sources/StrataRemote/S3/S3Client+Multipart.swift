@@ -11,7 +11,7 @@ extension S3Client {
     public func upload(_ key: String, fromFile path: String, condition: PutCondition) async throws(StrataError) -> String {
         let size = try SystemFile.openForReading(path).size()
         guard size > UInt64(configuration.partSize) else {
-            return try await put(key, body: try Self.readPart(path, at: 0, count: Int(size)), condition: condition)
+            return try await put(key, buffer: try Self.readPart(path, at: 0, count: Int(size)), condition: condition)
         }
         // A conditional upload fails before sending gigabytes when the condition already fails;
         // the same condition on the completion is what makes it safe against a racing writer.
@@ -97,6 +97,11 @@ extension S3Client {
 
     /// Uploads part `number` (from 1); returns its entity tag.
     func uploadPart(_ key: String, uploadId: String, number: Int, bytes: [UInt8]) async throws(StrataError) -> String {
+        try await uploadPart(key, uploadId: uploadId, number: number, bytes: ByteBuffer(bytes: bytes))
+    }
+
+    /// Uploads part `number` (from 1) from a buffer; returns its entity tag.
+    func uploadPart(_ key: String, uploadId: String, number: Int, bytes: ByteBuffer) async throws(StrataError) -> String {
         let request = S3Request("UploadPart", .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadId)],
                                 body: bytes)
         return try await send(request) { response, _ in try self.etag(response, what: self.address(of: key)) }
@@ -113,7 +118,7 @@ extension S3Client {
         xml += "</CompleteMultipartUpload>"
         let request = S3Request("CompleteMultipartUpload", .POST, key: key, query: [("uploadId", uploadId)],
                                 headers: [("content-type", "application/xml")] + Self.conditionHeaders(condition),
-                                body: Array(xml.utf8), passThrough: [404])
+                                body: ByteBuffer(string: xml), passThrough: [404])
         let etag: String? = try await send(request) { response, attempt in
             if response.status.code == 404 {
                 // NoSuchUpload after a retry: the first attempt completed it (checked below).
@@ -140,17 +145,22 @@ extension S3Client {
         return info.etag
     }
 
-    /// `count` bytes of the file at `offset`.
-    static func readPart(_ path: String, at offset: UInt64, count: Int) throws(StrataError) -> [UInt8] {
+    /// `count` bytes of the file at `offset`, read straight into the buffer the request sends.
+    static func readPart(_ path: String, at offset: UInt64, count: Int) throws(StrataError) -> ByteBuffer {
         let file = try SystemFile.openForReading(path)
-        var bytes = [UInt8](repeating: 0, count: count)
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
         var failure: StrataError?
-        bytes.withUnsafeMutableBytes { buffer in
-            guard buffer.count > 0 else { return }
-            do throws(StrataError) { try file.read(into: buffer, fromAbsoluteOffset: offset) } catch { failure = error }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
+            guard count > 0 else { return 0 }
+            do throws(StrataError) {
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: space[0..<count]), fromAbsoluteOffset: offset)
+            } catch {
+                failure = error
+            }
+            return count
         }
         if let failure { throw failure }
-        return bytes
+        return buffer
     }
 
     static func escapeXML(_ text: String) -> String {

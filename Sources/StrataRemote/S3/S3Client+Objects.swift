@@ -27,9 +27,14 @@ extension S3Client {
     }
 
     public func put(_ key: String, body: [UInt8], condition: PutCondition) async throws(StrataError) -> String {
+        try await put(key, buffer: ByteBuffer(bytes: body), condition: condition)
+    }
+
+    /// ``put(_:body:condition:)`` of bytes already in a buffer (a part read from a file).
+    func put(_ key: String, buffer: ByteBuffer, condition: PutCondition) async throws(StrataError) -> String {
         var headers: [(name: String, value: String)] = [("content-type", "application/octet-stream")]
         headers += Self.conditionHeaders(condition)
-        let request = S3Request("PUT", .PUT, key: key, headers: headers, body: body)
+        let request = S3Request("PUT", .PUT, key: key, headers: headers, body: buffer)
         return try await send(request) { response, _ in
             try self.etag(response, what: self.address(of: key))
         }
@@ -66,19 +71,19 @@ extension S3Client {
         repeat {
             var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix),
                                                            ("max-keys", String(max(1, min(pageSize, 1000))))]
-            if let startAfter { query.append(("start-after", startAfter)) }
+            if let after = startAfter.flatMap({ Self.safeStartAfter($0, prefix: prefix) }) { query.append(("start-after", after)) }
             if let token { query.append(("continuation-token", token)) }
             let what = bucketAddress + "/" + prefix
             let request = S3Request("ListObjectsV2", .GET, key: nil, query: query)
             let page = try await send(request) { response, _ in
                 try ListObjectsPage(xml: try await self.readXML(response, what: what), what: what)
             }
-            for object in page.objects {
-                guard object.key.hasPrefix(prefix), startAfter.map({ Self.sortsBefore($0, object.key) }) ?? true else {
-                    throw StrataError(.corrupt, "the store listed '\(object.key.prefix(200))', outside the prefix or not after start-after", path: what)
-                }
+            for object in page.objects where !object.key.hasPrefix(prefix) {
+                throw StrataError(.corrupt, "the store listed '\(object.key.prefix(200))', outside the prefix", path: what)
             }
-            objects += page.objects
+            // SeaweedFS walks directories, so "a-c" can come after "a/b" and after a start-after
+            // of "a/b": keep only what sorts after it in S3's byte order.
+            objects += page.objects.filter { object in startAfter.map { Self.sortsBefore($0, object.key) } ?? true }
             guard objects.count <= Self.maximumListedObjects else {
                 throw StrataError(.corrupt, "the store listed more than \(Self.maximumListedObjects) objects", path: what)
             }
@@ -93,6 +98,26 @@ extension S3Client {
         // S3 lists in UTF-8 byte order; some stores (SeaweedFS walks directories) do not.
         objects.sort { Self.sortsBefore($0.key, $1.key) }
         return objects
+    }
+
+    /// A start-after for the store that skips nothing S3's byte order puts after `startAfter`, also
+    /// on a store that orders keys by path component and skips a whole directory named by the
+    /// marker (SeaweedFS lists "a/b" before "a-c", and a marker "a" skips "a/b"). Orders differ
+    /// only where one key has '/' and the other a byte below '/': the marker is `startAfter` cut
+    /// before the first such byte past the prefix, less its last byte, so that no directory it
+    /// names can hold a key that sorts after `startAfter`; nil (list from the prefix) when that
+    /// would end in '/' or leave nothing past the prefix. The client drops what comes back at or
+    /// before `startAfter`.
+    static func safeStartAfter(_ startAfter: String, prefix: String) -> String? {
+        guard startAfter.hasPrefix(prefix) else { return nil }
+        var bytes = Array(startAfter.utf8)
+        let prefixCount = prefix.utf8.count
+        if let cut = bytes[prefixCount...].firstIndex(where: { $0 < 0x2F }) { bytes.removeSubrange(cut...) }
+        while bytes.count > prefixCount, bytes.last == 0x2F { bytes.removeLast() }
+        guard bytes.count > prefixCount + 1 else { return nil }
+        bytes.removeLast()
+        guard bytes.last != 0x2F else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Most objects one listing returns (a bound on memory against a store that never stops).

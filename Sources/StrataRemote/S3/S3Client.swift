@@ -84,7 +84,7 @@ extension S3Client {
     /// a `StrataError` thrown by `handle` ends the call.
     func send<T>(_ request: S3Request, _ handle: (HTTPClientResponse, Int) async throws -> T) async throws(StrataError) -> T {
         let what = request.key.map { address(of: $0) } ?? bucketAddress
-        let payloadHash = request.body.map { SigV4Signer.payloadHash($0) } ?? SigV4Signer.emptyPayloadHash
+        let payloadHash = request.payloadHash
         var attempt = 0
         while true {
             let last = attempt >= configuration.retries

@@ -2,6 +2,7 @@
 // extra headers and body; turned into a signed AsyncHTTPClient request with a fresh x-amz-date, so
 // that a retry carries a valid signature.
 import AsyncHTTPClient
+import Crypto
 import NIOCore
 import NIOHTTP1
 import StrataFormat
@@ -16,12 +17,12 @@ struct S3Request: Sendable {
     var query: [(name: String, value: String)] = []
     /// Headers sent and signed besides host, x-amz-date and x-amz-content-sha256.
     var headers: [(name: String, value: String)] = []
-    var body: [UInt8]?
+    var body: ByteBuffer?
     /// Statuses (beyond 2xx) handed to the caller instead of turned into errors.
     var passThrough: Set<UInt> = []
 
     init(_ action: String, _ method: HTTPMethod, key: String?, query: [(name: String, value: String)] = [],
-         headers: [(name: String, value: String)] = [], body: [UInt8]? = nil, passThrough: Set<UInt> = []) {
+         headers: [(name: String, value: String)] = [], body: ByteBuffer? = nil, passThrough: Set<UInt> = []) {
         self.action = action
         self.method = method
         self.key = key
@@ -32,7 +33,15 @@ struct S3Request: Sendable {
     }
 
     /// Bytes sent in the body.
-    var bodyCount: Int { body?.count ?? 0 }
+    var bodyCount: Int { body?.readableBytes ?? 0 }
+
+    /// Hex SHA-256 of the body (of nothing when there is none).
+    var payloadHash: String {
+        guard let body else { return SigV4Signer.emptyPayloadHash }
+        var hasher = SHA256()
+        body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        return SigV4Signer.hex(hasher.finalize())
+    }
 
     /// The encoded path: `/bucket/key` (path-style) or `/key`.
     func encodedPath(_ configuration: S3Configuration) -> String {
@@ -64,7 +73,7 @@ struct S3Request: Sendable {
         if let body {
             request.body = HTTPClientRequest.Body.bytes(body)
         } else if method == .PUT || method == .POST {
-            request.body = HTTPClientRequest.Body.bytes([UInt8]())
+            request.body = HTTPClientRequest.Body.bytes(ByteBuffer())
         }
         return request
     }

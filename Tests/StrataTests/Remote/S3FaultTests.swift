@@ -148,7 +148,7 @@ final class S3FaultTests: XCTestCase {
     }
 
     func testAnErrorInsideA200CompletionIsReported() async throws {
-        let (client, _) = try client(retries: 0) { _, head in
+        let (client, server) = try client(retries: 0) { _, head in
             if head.hasPrefix("POST") && head.contains("uploads=") {
                 return ScriptedHTTPServer.response(200, body: Array("<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>".utf8))
             }
@@ -159,9 +159,12 @@ final class S3FaultTests: XCTestCase {
             return ScriptedHTTPServer.response(204)  // the abort
         }
         let path = NSTemporaryDirectory() + "/s3-fault-\(UUID()).bin"
-        FileManager.default.createFile(atPath: path, contents: Data(count: (8 << 20) + 1))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(count: (8 << 20) + 1)))
         defer { try? FileManager.default.removeItem(atPath: path) }
         await expectError(.io, { try await client.upload("big", fromFile: path, condition: .none) }, ["InvalidPart"])
+        // Two parts went up, and the failed upload was aborted.
+        XCTAssertEqual(server.requests.filter { $0.hasPrefix("PUT /strata/big?partNumber=") }.count, 2)
+        XCTAssertTrue(server.requests.last?.hasPrefix("DELETE /strata/big?uploadId=u1 ") ?? false, "\(server.requests.last ?? "")")
     }
 
     func testSilenceTimesOut() async throws {

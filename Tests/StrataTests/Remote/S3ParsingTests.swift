@@ -163,6 +163,18 @@ final class S3ParsingTests: XCTestCase {
         XCTAssertNil(S3Responses.error([]))
     }
 
+    func testTheStartAfterSentIsSafeForStoresThatOrderByPath() {
+        XCTAssertEqual(S3Client.safeStartAfter("c/wal/00000000000000000042.log", prefix: "c/wal/"), "c/wal/0000000000000000004")
+        XCTAssertEqual(S3Client.safeStartAfter("p/abc/def", prefix: "p/"), "p/abc/de")
+        XCTAssertEqual(S3Client.safeStartAfter("p/abc-x", prefix: "p/"), "p/ab")
+        XCTAssertEqual(S3Client.safeStartAfter("my-coll/xy", prefix: "my-coll/"), "my-coll/x")
+        for nothing in ["p/a-c", "p/a/b", "p/a/-x", "p/-a", "p/", "p/a", "o/z"] {
+            XCTAssertNil(S3Client.safeStartAfter(nothing, prefix: "p/"), nothing)
+        }
+        XCTAssertTrue(S3Client.sortsBefore("a-c", "a/b"))
+        XCTAssertTrue(S3Client.sortsBefore("a/b", "a0"))
+    }
+
     // MARK: - Time
 
     func testTimestampsAreParsed() {

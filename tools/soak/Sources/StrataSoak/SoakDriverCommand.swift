@@ -21,10 +21,10 @@ struct SoakDriverCommand: ParsableCommand {
         commandName: "strata-soak",
         abstract: "Test driver: writer / compact-loop / reader child processes for the collection tests, and the soak run.")
 
-    @Argument(help: "writer | compact-loop | reader | soak | soak-writer | soak-reader | soak-check")
+    @Argument(help: "writer | compact-loop | reader | soak | soak-writer | soak-reader | soak-check | remote-writer")
     var mode: String
 
-    @Argument(help: "Collection directory.")
+    @Argument(help: "Collection directory (remote-writer: its cache directory).")
     var directory: String
 
     @Option(name: .long) var seed: UInt64 = 1
@@ -59,6 +59,7 @@ struct SoakDriverCommand: ParsableCommand {
         case "soak-writer": try soakWriter()
         case "soak-reader": try soakReader()
         case "soak-check": try soakCheckOnly()
+        case "remote-writer": try remoteWriter()
         default: throw ValidationError("unknown mode \(mode)")
         }
     }
