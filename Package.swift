@@ -75,7 +75,7 @@ let package = Package(
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
             name: "StrataTools",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataRemote"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex"]
         ),
         .executableTarget(
             name: "StrataCLI",
@@ -94,7 +94,7 @@ let package = Package(
         // crashers), checksum re-sealing, fixture builders and test oracles.
         .target(
             name: "StrataTestSupport",
-            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote"]
+            dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
         ),
         .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", "CStrataKernels"]),
     ],

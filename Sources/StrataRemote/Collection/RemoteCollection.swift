@@ -221,10 +221,9 @@ public final class RemoteCollection: Sendable {
             }
             if head.generation != current.0.generation {
                 if access == .readWrite, head.walSequence != current.0.walSequence {
-                    // Only a writer moves the WAL sequence: another writer has committed.
-                    state.withLock { s in
-                        if s.failed == nil { s.failed = Self.fenced(layout, "another writer committed generation \(head.generation)") }
-                    }
+                    // Only a writer moves the WAL sequence: this writer's own flush, committed and
+                    // about to install its state, or another writer, which this one's next WAL PUT
+                    // or commit finds out (fenced) without help from here.
                     return
                 }
                 let loaded = try await loader.load(head, revision: revision, reusing: current.1)

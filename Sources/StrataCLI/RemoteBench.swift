@@ -1,4 +1,5 @@
-// The object-store benchmark (`strata bench-remote`): what a remote collection costs against a
+// The object-store benchmark (`strata bench-remote`; here rather than in StrataTools so that the
+// tools layer, which the fuzz targets link, stays free of the network stack): what a remote collection costs against a
 // local one on the same data, in one run. Insert acknowledgement latency with the WAL in the store
 // (batches of 1, 100 and 1,000 rows, one client, and 8 clients of batch 1 to show group commit),
 // then the first query of a reader with an empty cache (it fetches the segment) and warm QPS and
@@ -7,44 +8,45 @@ import Foundation
 import Strata
 import StrataFormat
 import StrataRemote
+import StrataTools
 
 /// What `RemoteBench.run` measured.
-public struct RemoteBenchReport: Sendable, Codable {
+struct RemoteBenchReport: Sendable, Codable {
     /// One insert configuration.
-    public struct Insert: Sendable, Codable {
-        public var batch: Int
-        public var clients: Int
-        public var rows: Int
-        public var rowsPerSecond: Double
-        public var p50Milliseconds: Double
-        public var p99Milliseconds: Double
-        public var maxMilliseconds: Double
-        public var walObjects: Int
+    struct Insert: Sendable, Codable {
+        var batch: Int
+        var clients: Int
+        var rows: Int
+        var rowsPerSecond: Double
+        var p50Milliseconds: Double
+        var p99Milliseconds: Double
+        var maxMilliseconds: Double
+        var walObjects: Int
     }
     /// One warm search pass.
-    public struct Search: Sendable, Codable {
-        public var target: String
-        public var queries: Int
-        public var recallAt10: Double
-        public var qps: Double
-        public var p50Milliseconds: Double
-        public var p99Milliseconds: Double
+    struct Search: Sendable, Codable {
+        var target: String
+        var queries: Int
+        var recallAt10: Double
+        var qps: Double
+        var p50Milliseconds: Double
+        var p99Milliseconds: Double
     }
-    public var inserts: [Insert] = []
-    public var flushSeconds = 0.0
-    public var segmentBytes: UInt64 = 0
-    public var coldOpenSeconds = 0.0
-    public var firstQueryMilliseconds = 0.0
-    public var bytesFetched: UInt64 = 0
-    public var searches: [Search] = []
-    public var residentAnonymousMBAfterReaderOpen: Double?
+    var inserts: [Insert] = []
+    var flushSeconds = 0.0
+    var segmentBytes: UInt64 = 0
+    var coldOpenSeconds = 0.0
+    var firstQueryMilliseconds = 0.0
+    var bytesFetched: UInt64 = 0
+    var searches: [Search] = []
+    var residentAnonymousMBAfterReaderOpen: Double?
 }
 
 /// The benchmark.
-public enum RemoteBench {
+enum RemoteBench {
     /// Runs it on `dataset` (base.fvecs, query.fvecs, groundtruth.ivecs) under `layout`, with a
     /// fresh prefix per phase. `rows` limits the rows used; `listSize` is the search list size.
-    public static func run(dataset: String, layout: RemoteLayout, store: any ObjectStore, metadata: any MetadataStore,
+    static func run(dataset: String, layout: RemoteLayout, store: any ObjectStore, metadata: any MetadataStore,
                            cacheDirectory: String, rows limit: Int?, listSize: Int, rounds: Int,
                            progress: (String) -> Void) async throws(StrataError) -> RemoteBenchReport {
         let base = try VectorFile(path: dataset + "/base.fvecs")
@@ -94,7 +96,7 @@ public enum RemoteBench {
             let seconds = monotonicSeconds() - start
             let objects = try await store.list(prefix: target.root + "wal/").count
             let sorted = latencies.sorted()
-            report.inserts.append(.init(batch: batch, clients: clients, rows: perClient * clients,
+            report.inserts.append(RemoteBenchReport.Insert(batch: batch, clients: clients, rows: perClient * clients,
                                         rowsPerSecond: Double(perClient * clients) / seconds,
                                         p50Milliseconds: 1000 * sorted[sorted.count / 2],
                                         p99Milliseconds: 1000 * sorted[min(sorted.count - 1, sorted.count * 99 / 100)],

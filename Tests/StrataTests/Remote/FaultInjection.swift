@@ -3,7 +3,7 @@
 // was carried out), so the failure tests drive the remote protocol through every step against
 // SeaweedFS and etcd themselves.
 import StrataFormat
-import StrataRemote
+@testable import StrataRemote
 import Synchronization
 
 /// How a wrapped call fails.
