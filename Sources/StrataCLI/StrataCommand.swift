@@ -23,7 +23,13 @@ struct StrataCommand: AsyncParsableCommand {
              invalidValue, unknownColumn, typeMismatch, notFound (verify:
              damage found)
           2  usage: invalidArgument, unknown or malformed options;
-             system: io, busy (another process holds the writer lock)
+             system: io, busy (another process holds the writer lock,
+             or for s3:// the writer lease); an s3:// address with no
+             collection, as a missing directory
+        Collections are directories or s3://BUCKET/PATH (settings:
+        --s3-endpoint, --etcd, --cache-dir, --cache-bytes, or STRATA_S3_ENDPOINT,
+        STRATA_ETCD, STRATA_CACHE_DIR, STRATA_CACHE_BYTES; AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_REGION).
         Errors print as `strata: CODE: message (file, section, offset)` on
         stderr. In --json output a number that is not finite prints as null.
         """,
