@@ -5,13 +5,13 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// `strata create DIR`: an empty collection.
-struct CollectionCreateCommand: ParsableCommand {
+/// `strata create DIR|s3://BUCKET/PATH`: an empty collection.
+struct CollectionCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Create an empty collection directory (manifest, empty WAL).")
+        abstract: "Create an empty collection: a directory (manifest, empty WAL) or s3://BUCKET/PATH (collection.json, manifest, head in etcd).")
 
-    @Argument(help: "Collection directory (created if missing; must not hold a collection).")
+    @Argument(help: "Collection directory (created if missing; must not hold a collection), or s3://BUCKET/PATH.")
     var directory: String
 
     @Option(name: .long, help: "Vector dimension.")
@@ -29,6 +29,8 @@ struct CollectionCreateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var remote: RemoteFlags
+
     func validate() throws {
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)' (l2, ip, cosine)") }
         guard (1...SegmentSchema.maximumDimension).contains(dim) else { throw ValidationError("--dim must be 1...\(SegmentSchema.maximumDimension)") }
@@ -36,11 +38,15 @@ struct CollectionCreateCommand: ParsableCommand {
 
     struct Output: Encodable { var path: String; var dimension: Int; var metric: String; var element_type: String; var columns: [String] }
 
-    func run() throws {
+    func run() async throws {
         let columns = try schema.map { try SegmentSchema.parseColumns($0) } ?? []
         let s = SegmentSchema(dimension: dim, elementType: f16 ? .float16 : .float32, metric: DistanceMetric(name: metric)!, columns: columns)
-        let c = try StrataCollection.create(path: directory, schema: s)
-        c.close()
+        switch try CollectionLocation(directory) {
+        case .local(let path):
+            try StrataCollection.create(path: path, schema: s).close()
+        case .remote(let address):
+            try await RemoteTarget.with(address, flags: remote) { target in await (try await target.create(schema: s)).close() }
+        }
         let out = Output(path: directory, dimension: dim, metric: s.metric.description, element_type: s.elementType.description,
                          columns: columns.map(\.description))
         if json { try printJSON(out) } else { print("created \(directory): \(dim) dims, \(s.metric), \(columns.count) payload columns") }

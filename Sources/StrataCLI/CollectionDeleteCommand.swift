@@ -5,16 +5,16 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// `strata delete DIR --ids ...`: delete rows by id (unknown ids are ignored and counted).
+/// `strata delete DIR|s3://BUCKET/PATH --ids ...`: delete rows by id (unknown ids are ignored and counted).
 ///
 /// Ids are streamed in batches of `--batch`, so memory stays bounded whatever the argument or the
 /// file holds; an `--ids-file` is checked whole before the first delete.
-struct CollectionDeleteCommand: ParsableCommand {
+struct CollectionDeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete rows by id (durable when it returns; ids that are not live are ignored and reported).")
 
-    @Argument(help: "Collection directory.")
+    @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
     @Option(name: .long, help: "Comma-separated ids, and ranges A..B (half-open); at most \(Self.maximumIds) ids in all.")
@@ -30,6 +30,8 @@ struct CollectionDeleteCommand: ParsableCommand {
     var flush = false
 
     @OptionGroup var write: CollectionWriteFlags
+
+    @OptionGroup var remote: RemoteFlags
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
@@ -51,36 +53,40 @@ struct CollectionDeleteCommand: ParsableCommand {
 
     struct Output: Encodable { var requested: Int; var deleted: Int; var ignored: Int; var seconds: Double }
 
-    func run() throws {
-        let c = try openCollectionForWriting(directory, options: write.options())
-        defer { c.close() }
+    func run() async throws {
+        try await CollectionHandles.with(directory, access: .readWrite, options: write.options(), remote: remote) { c in
+            try await delete(from: c)
+        }
+    }
+
+    private func delete(from c: any CollectionHandle) async throws {
         try write.check(against: c.schema)
         let start = monotonicSeconds()
         var requested = 0, deleted = 0
         var pending: [UInt64] = []
         pending.reserveCapacity(batch)
-        func send() throws {
+        func send() async throws {
             guard !pending.isEmpty else { return }
-            deleted += try c.delete(ids: pending)
+            deleted += try await c.delete(ids: pending)
             pending.removeAll(keepingCapacity: true)
         }
         if let ids {
             for id in IdList(parsing: ids)! {
                 pending.append(id)
                 requested += 1
-                if pending.count >= batch { try send() }
+                if pending.count >= batch { try await send() }
             }
         } else {
             // Check the whole file first, so that a bad line fails before anything is deleted.
             let reader = try LineReader(path: idsFile!)
-            _ = try Self.forEachId(in: reader) { _ in }
-            requested = try Self.forEachId(in: reader) { id in
+            _ = try await Self.forEachId(in: reader) { _ in }
+            requested = try await Self.forEachId(in: reader) { id in
                 pending.append(id)
-                if pending.count >= batch { try send() }
+                if pending.count >= batch { try await send() }
             }
         }
-        try send()
-        if flush { try c.flush() }
+        try await send()
+        if flush { _ = try await c.flush() }
         let out = Output(requested: requested, deleted: deleted, ignored: requested - deleted, seconds: monotonicSeconds() - start)
         if json { try printJSON(out); return }
         print("deleted \(deleted) of \(requested) ids (\(out.ignored) not live, ignored)")
@@ -88,7 +94,7 @@ struct CollectionDeleteCommand: ParsableCommand {
 
     /// Calls `body` with each id of an ids file; returns how many. Blank lines are skipped; a line
     /// that is not an unsigned 64-bit integer throws `.corrupt` naming it.
-    static func forEachId(in reader: LineReader, _ body: (UInt64) throws -> Void) throws -> Int {
+    static func forEachId(in reader: LineReader, _ body: (UInt64) async throws -> Void) async throws -> Int {
         var cursor = reader.makeCursor()
         var count = 0
         while let line = try cursor.next() {
@@ -97,7 +103,7 @@ struct CollectionDeleteCommand: ParsableCommand {
             guard let v = UInt64(text) else {
                 throw StrataError(.corrupt, "line \(cursor.lineNumber): '\(text.prefix(40))' is not an unsigned 64-bit integer", path: reader.path)
             }
-            try body(v)
+            try await body(v)
             count += 1
         }
         return count

@@ -5,23 +5,23 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// `strata insert DIR`: rows from a vector file (and TSV payload) into a collection.
+/// `strata insert DIR|s3://BUCKET/PATH`: rows from a vector file (and TSV payload) into a collection.
 ///
 /// The whole input is checked first (vectors, payload, ids, against the collection's schema and
 /// live ids), so bad data fails the command with nothing written; then the rows go in batch by
 /// batch, each durable when written. If writing fails part-way (a full disk), the error and
 /// `--json` say which rows were committed.
-struct CollectionInsertCommand: ParsableCommand {
+struct CollectionInsertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "insert",
-        abstract: "Insert (or upsert) rows from .fvecs/.npy vectors and a TSV payload into a collection; each batch is fsynced.",
+        abstract: "Insert (or upsert) rows from .fvecs/.npy vectors and a TSV payload into a collection; each batch is durable when written (fsynced; for s3://, a WAL object in the store).",
         discussion: """
         Ids: with --ids, line r + 1 of the file is the id of row r of the vector file; with --first-id F, the first row inserted gets id F and the next ones F + 1, F + 2, ... (so --rows 500..1000 --first-id 0 gives ids 0..499); with neither, row r of the vector file gets id r (so --rows 500..1000 gives ids 500..999).
 
         The whole input is checked before anything is written (dimension, finite values, payload types, ids unique in the file and, without --upsert, not in the collection): bad data exits 1 and writes nothing. If a write fails part-way (e.g. a full disk), the rows before the failing batch stay committed; the error (and --json) names them and the --rows to resume with.
         """)
 
-    @Argument(help: "Collection directory.")
+    @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
     @Option(name: .long, help: "Vectors: texmex .fvecs or 2-D float32 .npy.")
@@ -39,7 +39,7 @@ struct CollectionInsertCommand: ParsableCommand {
     @Option(name: .long, help: "Only rows A..B (half-open) of the vector file; they must exist.")
     var rows: String?
 
-    @Option(name: .long, help: "Rows per batch (one WAL record and one fsync each).")
+    @Option(name: .long, help: "Rows per batch (one WAL record and one fsync each; for s3://, one WAL object each).")
     var batch: Int = 1000
 
     @Flag(name: .long, help: "Replace rows whose ids exist (default: an existing id is an error).")
@@ -49,6 +49,8 @@ struct CollectionInsertCommand: ParsableCommand {
     var flush = false
 
     @OptionGroup var write: CollectionWriteFlags
+
+    @OptionGroup var remote: RemoteFlags
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
@@ -79,54 +81,56 @@ struct CollectionInsertCommand: ParsableCommand {
         var resume_rows: String
     }
 
-    func run() throws {
-        let c = try openCollectionForWriting(directory, options: write.options())
-        defer { c.close() }
+    func run() async throws {
+        try await CollectionHandles.with(directory, access: .readWrite, options: write.options(), remote: remote) { c in
+            try await insert(into: c)
+        }
+    }
+
+    private func insert(into c: any CollectionHandle) async throws {
         try write.check(against: c.schema)
         let idSource: InputIdSource = ids.map { .file($0) } ?? firstId.map { .sequential(first: $0) } ?? .rowNumbers
         let input = try InputRows(vectors: vectors, rows: rows.flatMap(parseRowRange), payload: payload,
                                   columns: c.schema.columns, ids: idSource)
-        let before = try c.stats().segments.count
+        let before = try await c.stats().segments.count
         let start = monotonicSeconds()
         // 1. Check everything; nothing is written if anything is wrong.
-        try c.preflight(input, upsert: upsert)
+        try await c.snapshot().preflight(input, upsert: upsert)
         // 2. Write batch by batch, keeping track of what is committed.
         var batches = 0
         var pending: [SegmentRow] = []
         pending.reserveCapacity(min(batch, 65536))
         var pendingBytes = 0
         var committed = Committed(startRow: input.rows.lowerBound)
-        func send() throws(StrataError) {
+        func send() async throws(StrataError) {
             guard !pending.isEmpty else { return }
-            let mark = try c.stats()
             do {
-                if upsert { try c.upsert(pending) } else { try c.insert(pending) }
+                try await c.put(pending, upsert: upsert)
             } catch {
-                // A failure after the WAL append (an automatic flush) leaves the batch committed.
-                let after = try? c.stats()
-                if let after, after.walSequence != mark.walSequence || after.walBytes > mark.walBytes {
-                    committed.add(pending)
-                } else if after == nil {
-                    committed.uncertain = true
+                switch error.committed {
+                case true?: committed.add(pending)
+                case nil: committed.uncertain = true
+                case false?: break
                 }
-                throw error
+                throw error.error
             }
             committed.add(pending)
             batches += 1
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
         }
-        do {
-            try input.forEach { (row) throws(StrataError) in
+        do throws(StrataError) {
+            var cursor = input.makeCursor()
+            while let row = try cursor.next() {
                 var values: [String: PayloadValue] = [:]
                 for (spec, v) in zip(input.columns, row.values) { values[spec.name] = v }
                 pending.append(SegmentRow(id: row.id, vector: input.vectors.row(row.fileRow), payload: values))
                 pendingBytes += 4 * input.vectors.dimension + row.values.reduce(0) { $0 + Self.approximateBytes($1) }
                 // Batches end at --batch rows or 256 MiB, well below the 1 GiB WAL record limit.
-                if pending.count >= batch || pendingBytes >= 256 << 20 { try send() }
+                if pending.count >= batch || pendingBytes >= 256 << 20 { try await send() }
                 if row.fileRow % 100_000 == 99_999 { progress("\(row.fileRow + 1 - input.rows.lowerBound) rows") }
             }
-            try send()
+            try await send()
         } catch {
             throw try reportPartial(error, committed: committed, input: input)
         }
@@ -134,7 +138,7 @@ struct CollectionInsertCommand: ParsableCommand {
         if flush {
             let t = monotonicSeconds()
             do {
-                try c.flush()
+                _ = try await c.flush()
             } catch {
                 var e = error
                 e.message += "; all \(committed.count) rows were inserted and are durable in the WAL, only the flush failed"
@@ -143,14 +147,14 @@ struct CollectionInsertCommand: ParsableCommand {
             flushSeconds = monotonicSeconds() - t
         }
         let seconds = monotonicSeconds() - start
-        let stats = try c.stats()
+        let stats = try await c.stats()
         let count = input.rows.count
         let out = Output(rows: count, batches: batches, seconds: seconds, rows_per_s: seconds > 0 ? Double(count) / seconds : 0,
                          flushes: stats.segments.count - before, flush_seconds: flushSeconds, live_rows: stats.liveRows,
                          segments: stats.segments.count)
         if json { try printJSON(out); return }
-        print(String(format: "inserted %d rows in %d batches in %.2f s (%.0f rows/s, fsync per batch); %d live rows in %d segments + buffer",
-                     count, batches, seconds, out.rows_per_s, stats.liveRows, stats.segments.count))
+        print(String(format: "inserted %d rows in %d batches in %.2f s (%.0f rows/s, %@); %d live rows in %d segments + buffer",
+                     count, batches, seconds, out.rows_per_s, c.durability, stats.liveRows, stats.segments.count))
     }
 
     /// About what a payload value adds to a WAL record.

@@ -5,17 +5,19 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// `strata stats DIR`: segments, rows, deleted fraction, bytes.
-struct CollectionStatsCommand: ParsableCommand {
+/// `strata stats DIR|s3://BUCKET/PATH`: segments, rows, deleted fraction, bytes.
+struct CollectionStatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Show a collection's segments, rows, deleted fraction and bytes.")
 
-    @Argument(help: "Collection directory.")
+    @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
+
+    @OptionGroup var remote: RemoteFlags
 
     struct SegmentJSON: Encodable { var name: String; var rows: Int; var deleted_rows: Int; var deleted_fraction: Double; var bytes: UInt64
         var indexed: Bool; var delete_file: String? }
@@ -27,8 +29,8 @@ struct CollectionStatsCommand: ParsableCommand {
         var strata_version = StrataRelease.version; var format_versions = FormatVersionsJSON()
     }
 
-    static func output(_ path: String, _ c: StrataCollection) throws -> Output {
-        let s = try c.stats()
+    static func output(_ path: String, _ c: any CollectionHandle) async throws -> Output {
+        let s = try await c.stats()
         return Output(path: path, generation: s.generation, wal_sequence: s.walSequence, dimension: c.schema.dimension,
                       metric: c.schema.metric.description, live_rows: s.liveRows, total_rows: s.totalRows, deleted_rows: s.deletedRows,
                       deleted_fraction: s.totalRows == 0 ? 0 : Double(s.deletedRows) / Double(s.totalRows),
@@ -40,9 +42,8 @@ struct CollectionStatsCommand: ParsableCommand {
                       wal_format: s.walFormat, wal_side_files: s.walSideFiles)
     }
 
-    func run() throws {
-        let c = try StrataCollection.open(path: directory, access: .readOnly)
-        let o = try Self.output(directory, c)
+    func run() async throws {
+        let o = try await CollectionHandles.with(directory, access: .readOnly, remote: remote) { c in try await Self.output(directory, c) }
         if json { try printJSON(o); return }
         print("collection \(directory): generation \(o.generation), \(o.dimension) dims, \(o.metric)")
         print("  live rows \(o.live_rows) (segments \(o.total_rows - o.deleted_rows), buffer \(o.buffered_rows), pending deletes \(o.pending_deletes))")

@@ -4,15 +4,22 @@ import StrataTools
 import ArgumentParser
 import Foundation
 import Strata
+import StrataRemote
 
-/// `strata dump`: header, schema, section layout, column statistics and rows of a segment.
-struct DumpCommand: ParsableCommand {
+/// `strata dump`: header, schema, section layout, column statistics and rows of a segment; a
+/// collection's manifest and segments (and for `s3://`, its head and WAL objects).
+struct DumpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
-        abstract: "Show everything in a segment: header, layout, columns, rows.")
+        abstract: "Show everything in a segment (header, layout, columns, rows) or a collection (head, manifest, segments, WAL).")
 
-    @Argument(help: "Segment file or collection directory.")
+    @Argument(help: "Segment file, collection directory, or s3://BUCKET/PATH.")
     var segment: String
+
+    @Option(name: .customLong("segment"), help: "With a collection: dump its segment NAME (for s3://, fetched through the cache).")
+    var segmentName: String?
+
+    @OptionGroup var remote: RemoteFlags
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
@@ -101,11 +108,28 @@ struct DumpCommand: ParsableCommand {
         var format_versions = FormatVersionsJSON()
     }
 
-    func run() throws {
-        if CollectionReadCommands.isCollection(segment) {
-            return try CollectionReadCommands.dump(directory: segment, rows: rows.flatMap(parseRowRange), json: json)
+    func run() async throws {
+        if let name = segmentName {
+            guard CollectionReadCommands.isCollection(segment) else {
+                throw ValidationError("--segment takes a collection (a directory or s3://BUCKET/PATH); \(segment) is a segment file")
+            }
+            guard CollectionFilesName.isSegment(name) else {
+                throw ValidationError("--segment takes a segment file name as the manifest lists it (seg-....seg), not '\(name)'")
+            }
+            return try await CollectionHandles.with(segment, access: .readOnly, remote: remote) { c in
+                let file = try await c.segmentFile(named: name)
+                try dumpSegment(path: file.path, shownAs: file.shownAs)
+            }
         }
-        let seg = try Segment.open(path: segment)
+        if CollectionReadCommands.isCollection(segment) {
+            return try await CollectionReadCommands.dump(directory: segment, rows: rows.flatMap(parseRowRange), json: json, remote: remote)
+        }
+        try dumpSegment(path: segment, shownAs: segment)
+    }
+
+    /// Dumps the segment file at `path`, calling it `shownAs`.
+    private func dumpSegment(path: String, shownAs: String) throws {
+        let seg = try Segment.open(path: path)
         var stats = seg.columnStatistics
         if let column {
             _ = try seg.schema.columnIndex(named: column)
@@ -130,7 +154,7 @@ struct DumpCommand: ParsableCommand {
                 return RowJSON(row: row, id: try seg.id(ofRow: row), payload: payload)
             }
         }
-        let doc = DumpJSON(path: segment, format_version: "\(seg.formatVersion.major).\(seg.formatVersion.minor)",
+        let doc = DumpJSON(path: shownAs, format_version: "\(seg.formatVersion.major).\(seg.formatVersion.minor)",
                            rows: seg.rowCount, dimension: seg.schema.dimension,
                            element_type: seg.schema.elementType.description, metric: seg.schema.metric.description,
                            file_bytes: seg.fileBytes, sections: seg.sections.map(SectionJSON.init),

@@ -6,12 +6,12 @@ import Foundation
 import Strata
 
 /// `strata search`: exact k-NN for each query vector of a file.
-struct SearchCommand: ParsableCommand {
+struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
         abstract: "Exact k-nearest-neighbour search for each query in a .fvecs/.npy file.")
 
-    @Argument(help: "Segment file or collection directory.")
+    @Argument(help: "Segment file, collection directory, or s3://BUCKET/PATH.")
     var segment: String
 
     @Option(name: .long, help: "Query vectors (.fvecs or .npy); optional with --query-text or --sparse.")
@@ -48,6 +48,8 @@ struct SearchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var remote: RemoteFlags
+
     func validate() throws {
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -72,14 +74,15 @@ struct SearchCommand: ParsableCommand {
         var results: [QueryResult]
     }
 
-    func run() throws {
+    func run() async throws {
         if CollectionReadCommands.isCollection(segment) {
             guard hybrid.queryText == nil, hybrid.sparse == nil else {
                 throw ValidationError("--query-text and --sparse work on segment files; collections take --query with an optional --filter")
             }
             guard let query else { throw ValidationError("--query is required") }
-            return try CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
-                                                     listSize: listSize, exact: exact, filter: hybrid.filter, verify: verify, json: json)
+            return try await CollectionReadCommands.search(directory: segment, query: query, k: k, limit: limit, groundtruth: groundtruth,
+                                                           listSize: listSize, exact: exact, filter: hybrid.filter, verify: verify, json: json,
+                                                           remote: remote)
         }
         if hybrid.isActive { return try HybridSearchFlags.run(self) }
         guard let query else { throw ValidationError("--query is required (unless --query-text or --sparse is given)") }

@@ -7,8 +7,9 @@ import Synchronization
 import Logging
 import Strata
 
-/// `strata`: build, inspect, verify and search Strata segments.
-struct StrataCommand: ParsableCommand {
+/// `strata`: build, inspect, verify and search Strata segments and collections (local directories
+/// or `s3://BUCKET/PATH`). Async, because the commands that reach an object store and etcd are.
+struct StrataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Strata: immutable, memory-mapped vector segments.",
@@ -22,7 +23,13 @@ struct StrataCommand: ParsableCommand {
              invalidValue, unknownColumn, typeMismatch, notFound (verify:
              damage found)
           2  usage: invalidArgument, unknown or malformed options;
-             system: io, busy (another process holds the writer lock)
+             system: io, busy (another process holds the writer lock,
+             or for s3:// the writer lease); an s3:// address with no
+             collection, as a missing directory
+        Collections are directories or s3://BUCKET/PATH (settings:
+        --s3-endpoint, --etcd, --cache-dir, --cache-bytes, or STRATA_S3_ENDPOINT,
+        STRATA_ETCD, STRATA_CACHE_DIR, STRATA_CACHE_BYTES; AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_REGION).
         Errors print as `strata: CODE: message (file, section, offset)` on
         stderr. In --json output a number that is not finite prints as null.
         """,
@@ -55,7 +62,7 @@ extension StrataCommand {
 
 @main
 enum Entry {
-    static func main() {
+    static func main() async {
         CLIStartup.prepare()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -68,7 +75,11 @@ enum Entry {
         }
         do {
             var command = try StrataCommand.parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as StrataError {
             FileHandle.standardError.write(Data("strata: \(error)\n".utf8))
             exit(Int32(CLIExit.code(for: error)))

@@ -6,16 +6,23 @@ import Foundation
 import Strata
 
 /// `strata verify`: check every checksum and invariant. Exit 0 sound, 1 corrupt, 2 usage or I/O.
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check every checksum and invariant of a segment (exit 0 sound, 1 corrupt, 2 usage/I/O).")
+        abstract: "Check every checksum and invariant of a segment or collection (exit 0 sound, 1 corrupt, 2 usage/I/O).",
+        discussion: """
+        For s3://BUCKET/PATH: the head in etcd against its manifest object, collection.json, every segment and delete bitmap \
+        the manifest names (downloaded afresh into a temporary directory under the cache directory, so that the store's bytes \
+        are checked) and the WAL objects after the head. Problems name the object.
+        """)
 
-    @Argument(help: "Segment file or collection directory.")
+    @Argument(help: "Segment file, collection directory, or s3://BUCKET/PATH.")
     var segment: String
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
+
+    @OptionGroup var remote: RemoteFlags
 
     struct Problem: Encodable {
         var code: String
@@ -35,8 +42,8 @@ struct VerifyCommand: ParsableCommand {
         var gb_per_s: Double
     }
 
-    func run() throws {
-        if CollectionReadCommands.isCollection(segment) { return try CollectionReadCommands.verify(directory: segment, json: json) }
+    func run() async throws {
+        if CollectionReadCommands.isCollection(segment) { return try await CollectionReadCommands.verify(directory: segment, json: json, remote: remote) }
         let start = monotonicSeconds()
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
                             bytes_checked: 0, seconds: 0, gb_per_s: 0)

@@ -17,11 +17,19 @@ extension StrataCollection {
     /// - Complexity: one pass over the input; memory O(rows) for the id set, plus 1,024 rows.
     @discardableResult
     public func preflight(_ input: InputRows, upsert: Bool) throws(StrataError) -> Int {
+        try snapshot().preflight(input, upsert: upsert)
+    }
+}
+
+extension CollectionSnapshot {
+    /// ``StrataCollection/preflight(_:upsert:)`` against this snapshot (for a remote collection,
+    /// the view its writer holds): checks every row of `input` and writes nothing.
+    @discardableResult
+    public func preflight(_ input: InputRows, upsert: Bool) throws(StrataError) -> Int {
         guard input.vectors.dimension == schema.dimension || input.rows.isEmpty else {
             throw StrataError(.dimensionMismatch, "vectors have \(input.vectors.dimension) dimensions, collection has \(schema.dimension)",
                               path: input.vectorsPath)
         }
-        let snap = try snapshot()
         var seen = Set<UInt64>()
         seen.reserveCapacity(input.rows.count)
         var chunk: [SegmentRow] = []
@@ -30,7 +38,8 @@ extension StrataCollection {
         func check() throws(StrataError) {
             guard !chunk.isEmpty else { return }
             do throws(StrataError) {
-                let checked = try validate(chunk, rowLabel: { n, id in input.describe(row: chunkRows[n], id: id) })
+                let checked = try StrataCollection.validate(chunk, schema: schema, path: input.vectorsPath,
+                                                            rowLabel: { n, id in input.describe(row: chunkRows[n], id: id) })
                 // A row that alone is over the WAL record limit could never be inserted.
                 for (n, row) in checked.enumerated() {
                     let bytes = WALFormat.bodyLength(.put(rows: [row], upsert: upsert))
@@ -53,7 +62,7 @@ extension StrataCollection {
                 throw StrataError(.duplicateId, "\(input.describe(row: row.fileRow, id: row.id)): id \(row.id) was already given to \(earlier)",
                                   path: input.vectorsPath)
             }
-            if !upsert, snap.mem.isLive(row.id, in: snap.version) {
+            if !upsert, mem.isLive(row.id, in: version) {
                 throw StrataError(.duplicateId, "\(input.describe(row: row.fileRow, id: row.id)): id \(row.id) already exists in the collection (use --upsert to replace it)",
                                   path: input.vectorsPath)
             }

@@ -107,41 +107,71 @@ public final class InputRows {
     ///   the whole vector file is read) or `.typeMismatch` (a TSV cell), naming file and line; and
     ///   whatever `body` throws.
     public func forEach(_ body: (Row) throws(StrataError) -> Void) throws(StrataError) {
-        var idCursor = idLines?.makeCursor()
-        var payloadCursor = payload?.makeCursor()
-        var sparseCursor = sparse?.makeCursor()
-        _ = idCursor?.skip(rows.lowerBound)
-        _ = payloadCursor?.skip(rows.lowerBound)
-        _ = sparseCursor?.skip(rows.lowerBound)
-        let parser = TSVPayloadParser(columns: columns)
-        for r in rows {
+        var cursor = makeCursor()
+        while let row = try cursor.next() { try body(row) }
+    }
+
+    /// A reader of the rows in order, one at a time (for callers that wait between rows).
+    public func makeCursor() -> Cursor { Cursor(input: self) }
+
+    /// Reads the rows of an ``InputRows`` in order; ``next()`` throws what ``forEach(_:)`` throws.
+    public struct Cursor {
+        private let input: InputRows
+        private var nextRow: Int
+        private var idCursor: LineReader.Cursor?
+        private var payloadCursor: LineReader.Cursor?
+        private var sparseCursor: LineReader.Cursor?
+        private let parser: TSVPayloadParser
+
+        init(input: InputRows) {
+            self.input = input
+            nextRow = input.rows.lowerBound
+            idCursor = input.idLines?.makeCursor()
+            payloadCursor = input.payload?.makeCursor()
+            sparseCursor = input.sparse?.makeCursor()
+            _ = idCursor?.skip(input.rows.lowerBound)
+            _ = payloadCursor?.skip(input.rows.lowerBound)
+            _ = sparseCursor?.skip(input.rows.lowerBound)
+            parser = TSVPayloadParser(columns: input.columns)
+        }
+
+        /// The next row, or nil after the last (when the whole vector file is read, side files
+        /// with lines left over throw then).
+        public mutating func next() throws(StrataError) -> Row? {
+            let input = self.input
+            guard nextRow < input.rows.upperBound else {
+                if nextRow == input.rows.upperBound, input.rows == 0..<input.vectors.count {
+                    nextRow += 1
+                    for c in [idCursor, payloadCursor, sparseCursor] {
+                        if let c, c.hasMoreContent() {
+                            throw StrataError(.corrupt, "more lines than the \(input.vectors.count) rows of \(input.vectorsPath)", path: c.path)
+                        }
+                    }
+                }
+                return nil
+            }
+            let r = nextRow
+            nextRow += 1
             var row = Row(fileRow: r, id: UInt64(r), values: [], sparse: nil)
-            switch ids {
+            switch input.ids {
             case .rowNumbers: break
-            case .sequential(let first): row.id = first + UInt64(r - rows.lowerBound)
+            case .sequential(let first): row.id = first + UInt64(r - input.rows.lowerBound)
             case .file(let path):
-                guard let line = try idCursor!.next() else { throw missingLine(path, row: r) }
+                guard let line = try idCursor!.next() else { throw input.missingLine(path, row: r) }
                 guard let id = UInt64(line.trimmingSpaces()) else {
-                    throw StrataError(.corrupt, "line \(r + 1): '\(line.prefix(40))' is not an unsigned 64-bit integer (the id of row \(r) of \(vectorsPath))", path: path)
+                    throw StrataError(.corrupt, "line \(r + 1): '\(line.prefix(40))' is not an unsigned 64-bit integer (the id of row \(r) of \(input.vectorsPath))", path: path)
                 }
                 row.id = id
             }
             if payloadCursor != nil {
-                guard let bytes = payloadCursor!.nextBytes() else { throw missingLine(payload!.path, row: r) }
-                row.values = try parser.parse(bytes: bytes, lineNumber: r + 1, path: payload!.path)
+                guard let bytes = payloadCursor!.nextBytes() else { throw input.missingLine(input.payload!.path, row: r) }
+                row.values = try parser.parse(bytes: bytes, lineNumber: r + 1, path: input.payload!.path)
             }
             if sparseCursor != nil {
-                guard let line = try sparseCursor!.next() else { throw missingLine(sparse!.path, row: r) }
-                row.sparse = try Self.parseSparse(line, lineNumber: r + 1, path: sparse!.path)
+                guard let line = try sparseCursor!.next() else { throw input.missingLine(input.sparse!.path, row: r) }
+                row.sparse = try InputRows.parseSparse(line, lineNumber: r + 1, path: input.sparse!.path)
             }
-            try body(row)
-        }
-        if rows == 0..<vectors.count {
-            for c in [idCursor, payloadCursor, sparseCursor] {
-                if let c, c.hasMoreContent() {
-                    throw StrataError(.corrupt, "more lines than the \(vectors.count) rows of \(vectorsPath)", path: c.path)
-                }
-            }
+            return row
         }
     }
 

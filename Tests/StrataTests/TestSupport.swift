@@ -105,8 +105,10 @@ struct CLIResult {
 
 /// Runs `strata args...` with the repository root as working directory; stdout and stderr go to
 /// files (no pipe-buffer deadlock on large outputs). With `fileSizeLimitKiB`, the child runs under
-/// that file-size limit (`ulimit -f`) with SIGXFSZ ignored, so a full disk shows up as EFBIG.
-func runStrata(_ args: [String], scratch: URL, fileSizeLimitKiB: Int? = nil) throws -> CLIResult {
+/// that file-size limit (`ulimit -f`) with SIGXFSZ ignored, so a full disk shows up as EFBIG. With
+/// `environment`, the child's environment is this process's with those variables set (an empty
+/// value unsets one).
+func runStrata(_ args: [String], scratch: URL, fileSizeLimitKiB: Int? = nil, environment: [String: String]? = nil) throws -> CLIResult {
     guard let exe = strataExecutable() else { throw XCTSkip("strata executable not built (run swift build first)") }
     let outURL = scratch.appendingPathComponent("cli-\(UUID().uuidString).out")
     let errURL = scratch.appendingPathComponent("cli-\(UUID().uuidString).err")
@@ -126,6 +128,11 @@ func runStrata(_ args: [String], scratch: URL, fileSizeLimitKiB: Int? = nil) thr
         process.arguments = args
     }
     process.currentDirectoryURL = repoRoot
+    if let environment {
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
+        process.environment = env
+    }
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
     process.standardOutput = out

@@ -6,22 +6,26 @@ import StrataIndex
 extension StrataCollection {
     /// Segments, rows, deletes and bytes, the WAL's format and the WAL side files in the directory.
     public func stats() throws(StrataError) -> CollectionStats {
-        let snap = try snapshot()
-        var s = CollectionStats(generation: snap.version.manifest.generation, walSequence: snap.version.manifest.walSequence,
-                                segments: [], bufferedRows: snap.mem.index.count, pendingDeletes: snap.mem.sealedDeletes.count,
-                                liveRows: snap.count, totalRows: 0, deletedRows: 0, segmentBytes: 0, bitmapBytes: 0,
-                                walBytes: snap.mem.walOffset, obsoleteFiles: snap.version.manifest.obsolete.count,
-                                walFormat: snap.mem.walVersion.description,
-                                walSideFiles: try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted())
+        CollectionStats(snapshot: try snapshot(), walSideFiles: try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted())
+    }
+}
+
+extension CollectionStats {
+    /// The stats of one snapshot (a local or a remote collection's); `walSideFiles` as found beside it.
+    package init(snapshot snap: CollectionSnapshot, walSideFiles: [String]) {
+        self.init(generation: snap.version.manifest.generation, walSequence: snap.version.manifest.walSequence,
+                  segments: [], bufferedRows: snap.mem.index.count, pendingDeletes: snap.mem.sealedDeletes.count,
+                  liveRows: snap.count, totalRows: 0, deletedRows: 0, segmentBytes: 0, bitmapBytes: 0,
+                  walBytes: snap.mem.walOffset, obsoleteFiles: snap.version.manifest.obsolete.count,
+                  walFormat: snap.mem.walVersion.description, walSideFiles: walSideFiles)
         for seg in snap.version.segments {
-            s.segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
-                                    bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))
-            s.totalRows += Int(seg.entry.rowCount)
-            s.deletedRows += Int(seg.entry.deletedCount)
-            s.segmentBytes += seg.entry.fileBytes
-            if let b = seg.bitmap { s.bitmapBytes += UInt64(DeleteBitmap.headerLength + DeleteBitmap.footerLength + (b.rowCount + 63) / 64 * 8) }
+            segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
+                                  bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))
+            totalRows += Int(seg.entry.rowCount)
+            deletedRows += Int(seg.entry.deletedCount)
+            segmentBytes += seg.entry.fileBytes
+            if let b = seg.bitmap { bitmapBytes += UInt64(DeleteBitmap.headerLength + DeleteBitmap.footerLength + (b.rowCount + 63) / 64 * 8) }
         }
-        return s
     }
 }
 

@@ -29,6 +29,15 @@ public struct CollectionVerifyReport: Sendable {
     public var liveRows: Int
     /// Whether no problem was found.
     public var isSound: Bool { problems.isEmpty }
+
+    /// An empty report.
+    package init(problems: [StrataError] = [], notes: [String] = [], segmentsChecked: Int = 0, bytesChecked: UInt64 = 0, liveRows: Int = 0) {
+        self.problems = problems
+        self.notes = notes
+        self.segmentsChecked = segmentsChecked
+        self.bytesChecked = bytesChecked
+        self.liveRows = liveRows
+    }
 }
 
 extension StrataCollection {
@@ -37,7 +46,7 @@ extension StrataCollection {
     /// are notes), and uniqueness of live ids. Throws only for I/O errors on the directory itself;
     /// everything else is reported.
     public static func verify(path: String) throws(StrataError) -> CollectionVerifyReport {
-        var report = CollectionVerifyReport(problems: [], notes: [], segmentsChecked: 0, bytesChecked: 0, liveRows: 0)
+        var report = CollectionVerifyReport()
         guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         let manifest: Manifest
         do { manifest = try Manifest.read(directory: path) } catch {
@@ -45,27 +54,7 @@ extension StrataCollection {
             report.problems.append(error)
             return report
         }
-        for entry in manifest.segments {
-            let segPath = "\(path)/\(entry.name)"
-            do {
-                let seg = try Segment.open(path: segPath)
-                let r = seg.verify()
-                report.problems += r.problems.map { $0.inFile(segPath) }
-                report.bytesChecked += r.bytesChecked
-                report.segmentsChecked += 1
-                if UInt64(seg.rowCount) != entry.rowCount {
-                    report.problems.append(StrataError(.corrupt, "segment has \(seg.rowCount) rows, manifest says \(entry.rowCount)", path: segPath))
-                }
-                if let d = entry.deleteFile {
-                    let b = try DeleteBitmap.read(path: "\(path)/\(d)")
-                    if b.rowCount != seg.rowCount || UInt64(b.deletedCount) != entry.deletedCount {
-                        report.problems.append(StrataError(.corrupt, "bitmap does not match segment \(entry.name)", path: "\(path)/\(d)"))
-                    }
-                }
-            } catch {
-                report.problems.append(error)
-            }
-        }
+        verifyFiles(of: manifest, in: path, report: &report)
         do {
             let walName = CollectionFiles.walName(manifest.walSequence)
             let scan = try WALReader.scan(path: "\(path)/\(walName)", sequence: manifest.walSequence, schema: manifest.schema)
@@ -89,16 +78,7 @@ extension StrataCollection {
         do {
             let c = try StrataCollection.open(path: path, access: .readOnly)
             let snap = try c.snapshot()
-            var ids = Set<UInt64>()
-            var duplicates = 0
-            for s in snap.version.segments {
-                for row in 0..<s.segment.rowCount where !s.isDeleted(row: row) {
-                    if !ids.insert(s.segment.unsafeId(ofRow: row)).inserted { duplicates += 1 }
-                }
-            }
-            if duplicates > 0 {
-                report.problems.append(StrataError(.duplicateId, "\(duplicates) ids are live in more than one segment", path: path))
-            }
+            if let problem = snap.duplicateLiveIds(path: path) { report.problems.append(problem) }
             report.liveRows = snap.count
         } catch {
             report.problems.append(error)
@@ -119,5 +99,51 @@ extension StrataCollection {
             }
         }
         return report
+    }
+
+    /// Checks every segment of `manifest` in `directory` (``Segment/verify()``, its row count) and
+    /// its delete bitmap against it. Problems name `address(name)` (default: the file's path; a
+    /// remote collection names the object).
+    package static func verifyFiles(of manifest: Manifest, in directory: String, address: ((String) -> String)? = nil,
+                                    report: inout CollectionVerifyReport) {
+        let name = { (file: String) in address?(file) ?? "\(directory)/\(file)" }
+        for entry in manifest.segments {
+            let segPath = "\(directory)/\(entry.name)"
+            do {
+                let seg = try Segment.open(path: segPath)
+                let r = seg.verify()
+                report.problems += r.problems.map { $0.inFile(name(entry.name)) }
+                report.bytesChecked += r.bytesChecked
+                report.segmentsChecked += 1
+                if UInt64(seg.rowCount) != entry.rowCount {
+                    report.problems.append(StrataError(.corrupt, "segment has \(seg.rowCount) rows, manifest says \(entry.rowCount)", path: name(entry.name)))
+                }
+                if let d = entry.deleteFile {
+                    let b = try DeleteBitmap.read(path: "\(directory)/\(d)")
+                    if b.rowCount != seg.rowCount || UInt64(b.deletedCount) != entry.deletedCount {
+                        report.problems.append(StrataError(.corrupt, "bitmap does not match segment \(entry.name)", path: name(d)))
+                    }
+                }
+            } catch {
+                var e = error
+                if address != nil, let p = e.path, p.hasPrefix(directory + "/") { e.path = name(String(p.dropFirst(directory.count + 1))) }
+                report.problems.append(e)
+            }
+        }
+    }
+}
+
+extension CollectionSnapshot {
+    /// A problem when an id is live in more than one sealed segment (`path` names the collection).
+    package func duplicateLiveIds(path: String) -> StrataError? {
+        var ids = Set<UInt64>()
+        var duplicates = 0
+        for s in version.segments {
+            for row in 0..<s.segment.rowCount where !s.isDeleted(row: row) {
+                if !ids.insert(s.segment.unsafeId(ofRow: row)).inserted { duplicates += 1 }
+            }
+        }
+        guard duplicates > 0 else { return nil }
+        return StrataError(.duplicateId, "\(duplicates) ids are live in more than one segment", path: path)
     }
 }
