@@ -4,20 +4,23 @@ import StrataTools
 import ArgumentParser
 import Foundation
 import Strata
+import StrataRemote
 
-/// `strata compact DIR`: one cron-safe compaction run (exit 0 done or nothing to do or another run
-/// holds the lock, 1 failed, 2 usage).
-struct CollectionCompactCommand: ParsableCommand {
+/// `strata compact DIR|s3://BUCKET/PATH`: one cron-safe compaction run (exit 0 done or nothing to
+/// do or another run holds the lock, 1 failed, 2 usage).
+struct CollectionCompactCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compact",
         abstract: "Merge small segments, rewrite segments with many deletes, index unindexed ones (one run; safe from cron).",
         discussion: """
         Exit codes: 0 done, nothing to do, or another compaction holds the lock; 1 failed; 2 usage or I/O error.
 
+        For s3://BUCKET/PATH: the lock is the collection's compactor lease in etcd; inputs are fetched into the node-local cache, outputs built there, uploaded and committed by the head transaction (a race lost to a flush or another compactor is rebased and retried). Obsolete objects are not removed here: `strata gc` does that after its grace period (--grace-seconds does not apply).
+
         Memory: each task is sized so that its estimate (32 MiB + rows x bytes per row; bytes per row is 64 without an index and 64 + 12 x dim + 16 x R + dim/4 with one built in memory) stays within --memory-budget. An indexed output too large for that is built out of core within the budget (64 + M + 12 bytes per row, plus room for one partition of 1,000 rows).
         """)
 
-    @Argument(help: "Collection directory.")
+    @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
     @Flag(name: .customLong("dry-run"), help: "Print the plan and change nothing.")
@@ -46,6 +49,8 @@ struct CollectionCompactCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
+
+    @OptionGroup var remote: RemoteFlags
 
     static func parseBytes(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
@@ -93,48 +98,69 @@ struct CollectionCompactCommand: ParsableCommand {
     struct Output: Encodable {
         var path: String; var dry_run: Bool; var lock_busy: Bool; var generation: UInt64?; var tasks: [TaskJSON]; var skipped: [String]
         var files_removed: Int; var seconds: Double
+        /// Remote only: tasks given up (an input was merged away meanwhile), commits retried after a lost race, bytes moved.
+        var dropped: [String]?; var retries: Int?; var bytes_uploaded: UInt64?; var bytes_fetched: UInt64?
     }
 
-    func run() throws {
-        let compactor = Compactor(path: directory, policy: policy())
-        if dryRun {
-            let plan = try compactor.plan()
-            let out = Output(path: directory, dry_run: true, lock_busy: false, generation: plan.generation, tasks: plan.tasks.map(TaskJSON.init),
-                             skipped: plan.skipped, files_removed: 0, seconds: 0)
-            if json { try printJSON(out); return }
-            if plan.tasks.isEmpty { print("nothing to do") }
-            for t in plan.tasks {
-                print("\(t.kind.rawValue): \(t.inputs.joined(separator: " + ")) -> \(t.liveRows) rows, drops \(t.deletedRows) deleted, ~\(formatBytes(UInt64(t.estimatedMemoryBytes))) memory (\(t.reason))")
+    func run() async throws {
+        switch try CollectionLocation(directory) {
+        case .local(let path):
+            let compactor = Compactor(path: path, policy: policy())
+            if dryRun { return try printPlan(try compactor.plan()) }
+            let r = try compactor.run()
+            var out = Output(path: directory, dry_run: false, lock_busy: r.lockBusy, generation: r.done.last?.generation ?? r.plan?.generation,
+                             tasks: r.done.map(Self.taskJSON), skipped: r.plan?.skipped ?? [], files_removed: r.filesRemoved, seconds: r.seconds)
+            if r.lockBusy { out.generation = nil; out.tasks = []; out.skipped = []; out.files_removed = 0 }
+            try printRun(out)
+        case .remote(let address):
+            try await RemoteTarget.with(address, flags: remote) { t in
+                let compactor = RemoteCompactor(layout: t.layout, store: t.s3, metadata: t.etcd, options: t.options, policy: policy())
+                if dryRun { return try printPlan(try await t.mapMissing { () async throws(StrataError) in try await compactor.plan() }) }
+                let r = try await t.mapMissing { () async throws(StrataError) in try await compactor.run() }
+                var out = Output(path: directory, dry_run: false, lock_busy: r.busy, generation: r.generation, tasks: r.done.map(Self.taskJSON),
+                                 skipped: r.plan?.skipped ?? [], files_removed: 0, seconds: r.seconds)
+                out.dropped = r.dropped
+                out.retries = r.retries
+                out.bytes_uploaded = r.bytesUploaded
+                out.bytes_fetched = r.bytesFetched
+                try printRun(out)
             }
-            for s in plan.skipped { print("skipped: \(s)") }
-            if plan.expiredObsoleteFiles > 0 { print("\(plan.expiredObsoleteFiles) obsolete files past their grace period would be removed") }
-            return
         }
-        let r = try compactor.run()
-        if r.lockBusy {
-            if json {
-                try printJSON(Output(path: directory, dry_run: false, lock_busy: true, generation: nil, tasks: [], skipped: [], files_removed: 0, seconds: r.seconds))
-            } else {
-                print("another compaction holds the lock on \(directory); nothing done")
-            }
-            return
-        }
-        let tasks = r.done.map { d -> TaskJSON in
-            var t = TaskJSON(d.task)
-            t.output = d.output; t.rows_written = d.rowsWritten; t.bytes_written = d.bytesWritten
-            t.deletes_carried_over = d.deletesCarriedOver; t.seconds = d.seconds
-            t.mb_per_s = d.seconds > 0 ? Double(d.task.inputBytes) / 1e6 / d.seconds : 0
-            t.rows_per_s = d.seconds > 0 ? Double(d.rowsWritten) / d.seconds : 0
-            return t
-        }
-        let out = Output(path: directory, dry_run: false, lock_busy: false, generation: r.done.last?.generation ?? r.plan?.generation,
-                         tasks: tasks, skipped: r.plan?.skipped ?? [], files_removed: r.filesRemoved, seconds: r.seconds)
+    }
+
+    static func taskJSON(_ d: CompactionResult.Done) -> TaskJSON {
+        var t = TaskJSON(d.task)
+        t.output = d.output; t.rows_written = d.rowsWritten; t.bytes_written = d.bytesWritten
+        t.deletes_carried_over = d.deletesCarriedOver; t.seconds = d.seconds
+        t.mb_per_s = d.seconds > 0 ? Double(d.task.inputBytes) / 1e6 / d.seconds : 0
+        t.rows_per_s = d.seconds > 0 ? Double(d.rowsWritten) / d.seconds : 0
+        return t
+    }
+
+    private func printPlan(_ plan: CompactionPlan) throws {
+        let out = Output(path: directory, dry_run: true, lock_busy: false, generation: plan.generation, tasks: plan.tasks.map(TaskJSON.init),
+                         skipped: plan.skipped, files_removed: 0, seconds: 0)
         if json { try printJSON(out); return }
-        if tasks.isEmpty { print("nothing to do (\(r.filesRemoved) files removed)") }
-        for t in tasks {
+        if plan.tasks.isEmpty { print("nothing to do") }
+        for t in plan.tasks {
+            print("\(t.kind.rawValue): \(t.inputs.joined(separator: " + ")) -> \(t.liveRows) rows, drops \(t.deletedRows) deleted, ~\(formatBytes(UInt64(t.estimatedMemoryBytes))) memory (\(t.reason))")
+        }
+        for s in plan.skipped { print("skipped: \(s)") }
+        if plan.expiredObsoleteFiles > 0 { print("\(plan.expiredObsoleteFiles) obsolete files past their grace period would be removed") }
+    }
+
+    private func printRun(_ out: Output) throws {
+        if json { try printJSON(out); return }
+        if out.lock_busy {
+            print("another compaction holds the lock on \(directory); nothing done")
+            return
+        }
+        if out.tasks.isEmpty { print("nothing to do (\(out.files_removed) files removed)") }
+        for t in out.tasks {
             print(String(format: "%@: %@ -> %@: %d rows, %@ in %.2f s (%.1f MB/s read, %.0f rows/s)", t.kind, t.inputs.joined(separator: " + "),
                          t.output ?? "(nothing live)", t.rows_written ?? 0, formatBytes(t.bytes_written ?? 0), t.seconds ?? 0, t.mb_per_s ?? 0, t.rows_per_s ?? 0))
         }
         for s in out.skipped { print("skipped: \(s)") }
+        for d in out.dropped ?? [] { print("dropped: \(d)") }
     }
 }

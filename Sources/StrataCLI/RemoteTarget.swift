@@ -140,29 +140,28 @@ final class RemoteTarget {
 
     /// Opens the collection (`.readWrite` takes the writer lease; `.readOnly` pins the head).
     func open(_ access: CollectionAccess) async throws(StrataError) -> RemoteCollection {
-        do {
-            return try await RemoteCollection.open(layout: layout, access: access, store: s3, metadata: etcd, options: options)
-        } catch {
-            throw missingAsIO(error)
+        try await mapMissing { () async throws(StrataError) in
+            try await RemoteCollection.open(layout: layout, access: access, store: s3, metadata: etcd, options: options)
         }
     }
 
     /// Checks the collection (`strata verify`): damage is reported, not thrown.
     func verify() async throws(StrataError) -> RemoteVerifyReport {
-        do {
-            return try await RemoteCollection.verify(layout: layout, store: s3, metadata: etcd, options: options)
-        } catch {
-            throw missingAsIO(error)
+        try await mapMissing { () async throws(StrataError) in
+            try await RemoteCollection.verify(layout: layout, store: s3, metadata: etcd, options: options)
         }
     }
 
-    /// No collection at the address is an I/O error (exit 2), as a missing directory is for a local
-    /// collection; other errors are unchanged.
-    private func missingAsIO(_ error: StrataError) -> StrataError {
-        guard error.code == .notFound, error.path == layout.address else { return error }
-        var e = error
-        e.code = .io
-        return e
+    /// Runs `body`, where no collection at the address is an I/O error (exit 2), as a missing
+    /// directory is for a local collection; other errors are unchanged.
+    func mapMissing<T>(_ body: () async throws(StrataError) -> T) async throws(StrataError) -> T {
+        do {
+            return try await body()
+        } catch where error.code == .notFound && error.path == layout.address {
+            var e = error
+            e.code = .io
+            throw e
+        }
     }
 
     /// Creates the collection and opens it for writing.

@@ -37,7 +37,8 @@ struct StrataCommand: AsyncParsableCommand {
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
-                      CollectionScrubCommand.self, FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self]
+                      CollectionScrubCommand.self, CollectionGCCommand.self, CollectionPushCommand.self, CollectionPullCommand.self,
+                      FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self]
     )
 }
 

@@ -224,4 +224,67 @@ final class RemoteCLITests: StrataTestCase {
         XCTAssertEqual(bad.status, 2, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("STRATA_CACHE_BYTES"), bad.stderr)
     }
+
+    func testPushCompactGCPullRoundTrip() throws {
+        let local = tmpPath("local")
+        let remote = address("maint")
+        try createAndInsert(local)
+        XCTAssertEqual(try strata(["flush", local]).status, 0)
+        // push: the local collection becomes a remote one with the same rows.
+        let pushed = try json(try strata(["push", local, remote, "--json"]))
+        XCTAssertEqual(pushed["segments"] as? Int, 1)
+        XCTAssertEqual(pushed["segment_rows"] as? Int, SampleDataset.baseCount)
+        XCTAssertEqual(try strata(["push", local, remote]).status, 1, "a second push to the same address is refused")
+
+        // Three small flushed segments and deletes: a merge for compact.
+        let payload = try String(contentsOf: sample.appendingPathComponent("payload.tsv"), encoding: .utf8)
+            .split(separator: "\n").prefix(SampleDataset.queryCount).joined(separator: "\n") + "\n"
+        try payload.write(toFile: tmpPath("q.tsv"), atomically: true, encoding: .utf8)
+        for first in [100_000, 100_100, 100_200] {
+            let r = try strata(["insert", remote, "--vectors", sample.appendingPathComponent("query.fvecs").path, "--payload", tmpPath("q.tsv"),
+                                "--first-id", String(first), "--flush", "--no-index"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertEqual(try json(try strata(["delete", remote, "--ids", "100000..100040", "--flush", "--json"]))["deleted"] as? Int, 40)
+        let live = SampleDataset.baseCount + 3 * SampleDataset.queryCount - 40
+        let plan = try json(try strata(["compact", remote, "--dry-run", "--merge-factor", "2", "--no-index", "--json"]))
+        XCTAssertEqual((plan["tasks"] as? [Any])?.count, 1, "\(plan)")
+        let compacted = try json(try strata(["compact", remote, "--merge-factor", "2", "--no-index", "--json"]))
+        XCTAssertEqual(compacted["lock_busy"] as? Bool, false)
+        let task = try XCTUnwrap((compacted["tasks"] as? [[String: Any]])?.first)
+        XCTAssertEqual((task["inputs"] as? [String])?.count, 3)
+        XCTAssertEqual(task["rows_written"] as? Int, 3 * SampleDataset.queryCount - 40)
+        XCTAssertGreaterThan(compacted["bytes_uploaded"] as? Int ?? 0, 0)
+        let stats = try json(try strata(["stats", remote, "--json"]))
+        XCTAssertEqual(stats["live_rows"] as? Int, live)
+        XCTAssertEqual((stats["segments"] as? [Any])?.count, 2)
+
+        // gc: a dry run removes nothing; then the compacted inputs and flushed WAL objects go.
+        let dry = try json(try strata(["gc", remote, "--grace-seconds", "0", "--dry-run", "--json"]))
+        XCTAssertEqual(dry["dry_run"] as? Bool, true)
+        let wouldGo = try XCTUnwrap(dry["deleted_objects"] as? Int)
+        XCTAssertGreaterThanOrEqual((dry["deleted"] as? [String: [String: Any]])?["segment"]?["objects"] as? Int ?? 0, 3)
+        let gc = try json(try strata(["gc", remote, "--grace-seconds", "0", "--json"]))
+        XCTAssertEqual(gc["deleted_objects"] as? Int, wouldGo)
+        XCTAssertEqual((gc["deleted_keys"] as? [Any])?.count, wouldGo)
+        // Again: at most the manifest the first pass's commit replaced goes (gc keeps the head's predecessor one round).
+        let again = try json(try strata(["gc", remote, "--grace-seconds", "0", "--json"]))
+        XCTAssertEqual(Set((again["deleted"] as? [String: [String: Any]] ?? [:]).filter { ($0.value["objects"] as? Int ?? 0) > 0 }.keys)
+                       .subtracting(["manifest"]), [], "\(again)")
+        XCTAssertEqual(try strata(["verify", remote]).status, 0)
+
+        // pull: a local copy that verifies and holds the same rows; not into a non-empty directory.
+        let copy = tmpPath("copy")
+        let pulled = try json(try strata(["pull", remote, copy, "--json"]))
+        XCTAssertEqual(pulled["segments"] as? Int, 2)
+        XCTAssertEqual(try strata(["verify", copy]).status, 0)
+        XCTAssertEqual(try json(try strata(["stats", copy, "--json"]))["live_rows"] as? Int, live)
+        XCTAssertEqual(try strata(["pull", remote, copy]).status, 1)
+
+        // The wrong kind of argument is a usage error.
+        XCTAssertEqual(try strata(["gc", local]).status, 2)
+        XCTAssertEqual(try strata(["push", remote, remote]).status, 2)
+        XCTAssertEqual(try strata(["pull", remote, remote]).status, 2)
+        XCTAssertEqual(try strata(["gc", address("none"), "--grace-seconds", "0"]).status, 2, "no collection there")
+    }
 }
