@@ -10,11 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
 swift build --build-tests
-# The DocC catalog (Sources/Strata/Strata.docc) and every public symbol's doc comment of the three
-# library layers, as one combined archive: a broken symbol link or an undocumented parameter fails
+# The DocC catalog (Sources/Strata/Strata.docc) and every public symbol's doc comment of the four
+# library layers (with the object-store tier), as one combined archive: a broken symbol link or an undocumented parameter fails
 # here (about 10-20 s). DocC cannot link across modules, so a doc comment names another layer's
 # type in code voice.
-swift package generate-documentation --target StrataFormat --target StrataIndex --target Strata \
+swift package generate-documentation --target StrataFormat --target StrataIndex --target Strata --target StrataRemote \
     --enable-experimental-combined-documentation --warnings-as-errors
 # The services stop on any exit: success, failure or interrupt (they run in their own session, so
 # a Ctrl-C does not reach them). The assignment keeps a failed start fatal (set -e).

@@ -19,7 +19,7 @@ import StrataFormat
 /// Every request has a deadline (``timeout``, 5 s by default) that covers connecting, sending and
 /// reading the whole answer; a watch's deadline covers only the start of its stream, which then
 /// stays open until it is cancelled. Reads (range, keepalive) are retried twice on connection
-/// errors within that deadline; writes are not (see ``send(_:_:subject:retry:)``).
+/// errors within that deadline; writes are not (see `send(_:_:subject:retry:)`).
 public final class EtcdClient: MetadataStore {
     /// `http://host:port`, without a trailing slash.
     public let endpoint: String

@@ -10,7 +10,7 @@ import Synchronization
 /// A lease kept alive in the background until it is revoked or lost.
 ///
 /// Lost means: etcd says the lease is gone (a keepalive answered `.notFound`), or keepalives kept
-/// failing until the TTL ran out. Once lost it stays lost; ``onLost`` runs once, and
+/// failing until the TTL ran out. Once lost it stays lost; `onLost` runs once, and
 /// ``waitUntilLost()`` returns. ``revoke()`` stops the keeper and revokes the lease; that is not a
 /// loss.
 public final class LeaseKeeper: Sendable {
