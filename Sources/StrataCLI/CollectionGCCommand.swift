@@ -29,7 +29,9 @@ struct CollectionGCCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteFlags
 
     func validate() throws {
-        guard graceSeconds.isFinite, graceSeconds >= 0 else { throw ValidationError("--grace-seconds must be a number >= 0") }
+        guard graceSeconds.isFinite, graceSeconds >= 0, graceSeconds <= 1e12 else {
+            throw ValidationError("--grace-seconds must be a number from 0 to 1e12")
+        }
         guard S3Address.isAddress(address) else {
             throw ValidationError("gc takes s3://BUCKET/PATH; a local collection removes its obsolete files itself (writer open, compact)")
         }
@@ -66,7 +68,7 @@ struct CollectionGCCommand: AsyncParsableCommand {
         if json { try printJSON(out); return }
         let verb = dryRun ? "would remove" : "removed"
         print("\(address): generation \(s.generation); \(verb) \(s.deletedTotal.objects) objects (\(formatBytes(s.deletedTotal.bytes))), "
-              + "kept \(s.keptTotal.objects) (\(formatBytes(s.keptTotal.bytes))), grace \(Int(s.graceSeconds)) s")
+              + "kept \(s.keptTotal.objects) (\(formatBytes(s.keptTotal.bytes))), grace \(String(format: "%.0f", s.graceSeconds)) s")
         for (kind, t) in s.deleted.sorted(by: { $0.key < $1.key }) where t.objects > 0 {
             print("  \(kind.rawValue): \(t.objects) objects, \(formatBytes(t.bytes))")
         }

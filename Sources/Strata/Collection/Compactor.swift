@@ -400,7 +400,12 @@ public final class Compactor {
         var outBitmap: DeleteBitmap? = nil
         var outSegment: Segment? = nil
         for (input, entry) in zip(inputs, now) where entry.deleteFile != input.entry.deleteFile {
-            let current = try DeleteBitmap.read(path: "\(directory)/\(entry.deleteFile!)")
+            // Bitmaps only grow: a live segment that lost its bitmap is a damaged manifest.
+            guard let file = entry.deleteFile else {
+                throw StrataError(.corrupt, "segment \(entry.name) had delete bitmap \(input.entry.deleteFile ?? "") and the current manifest names none",
+                                  path: CollectionFiles.manifest(directory), section: "manifest")
+            }
+            let current = try DeleteBitmap.read(path: "\(directory)/\(file)")
             for row in current.rows where !input.isDeleted(row: row) {
                 if outSegment == nil { outSegment = try Segment.open(path: "\(directory)/\(output.name)") }
                 guard let out = try outSegment!.row(forId: try input.segment.id(ofRow: row)) else { continue }

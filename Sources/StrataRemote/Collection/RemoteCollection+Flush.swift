@@ -19,12 +19,21 @@ extension RemoteCollection {
         let start = monotonicSeconds()
         let (m, base, baseHead, baseRevision, next) = state.withLock { ($0.mem, $0.version, $0.head, $0.headRevision, $0.nextSequence) }
         guard !m.isEmpty else { return nil }
+        // Files this flush writes into the cache: held (FileReferences) so that no eviction removes
+        // them between their creation and the Version that references them; removed on failure.
         var localFiles: [String] = []
+        var held: [String] = []
+        defer { FileReferences.shared.release(held) }
+        func hold(_ name: String) {
+            localFiles.append(name)
+            held.append(cache.path(name))
+            FileReferences.shared.retain([cache.path(name)])
+        }
         do throws(StrataError) {
             var entry: ManifestSegment? = nil
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
-                localFiles.append(name)
+                hold(name)
                 let e = try m.sealSegment(path: cache.path(name), name: name, schema: schema, options: options.collection.segmentWriterOptions)
                 _ = try await store.upload(layout.segmentObject(name), fromFile: cache.path(name), condition: .ifAbsent)
                 FaultPoint.afterSegmentUpload.reach()
@@ -39,7 +48,7 @@ extension RemoteCollection {
                 var edit = ManifestEdit(walSequence: next)
                 for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
                     let name = CollectionFiles.newBitmapName(.writer)
-                    localFiles.append(name)
+                    hold(name)
                     try bitmap.write(to: cache.path(name))
                     _ = try await store.upload(layout.bitmapObject(name), fromFile: cache.path(name), condition: .ifAbsent)
                     edit.bitmaps.append(ManifestEdit.BitmapChange(segment: fresh.segments[s].entry.name, file: name,
@@ -50,8 +59,22 @@ extension RemoteCollection {
                 switch try await commit.publish(manifest, replacing: current, writerToken: token) {
                 case .committed(let head, let revision):
                     localFiles = []
-                    let version = try Version.open(directory: cache.directory, manifest: manifest, reusing: fresh,
-                                                   options: options.collection.segmentOpenOptions)
+                    // Committed: the buffer's rows are in the head now, whatever happens below. A
+                    // file missing from the cache is fetched back from the store.
+                    let version: Version
+                    do throws(StrataError) {
+                        version = try await loader.open(manifest, reusing: fresh)
+                    } catch {
+                        let e = StrataError(error.code, "flush committed generation \(manifest.generation) but could not open it: \(error.message); "
+                                            + "reopen the collection", path: error.path ?? layout.address)
+                        state.withLock { s in
+                            s.head = head
+                            s.headRevision = revision
+                            s.mem = MemTable()
+                            if s.failed == nil { s.failed = e }
+                        }
+                        throw e
+                    }
                     state.withLock { s in
                         s.head = head
                         s.headRevision = revision
@@ -66,7 +89,9 @@ extension RemoteCollection {
                                                          seconds: monotonicSeconds() - start)
                 case .lost(let now, let writerHeld):
                     guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
-                        let e = Self.fenced(layout, writerHeld ? "the head moved to another writer's WAL sequence" : "the writer key no longer holds this writer's token")
+                        let why = !writerHeld ? "the writer key no longer holds this writer's token"
+                            : now == nil ? "the collection's head is gone" : "the head moved to another WAL sequence"
+                        let e = Self.fenced(layout, why)
                         state.withLock { if $0.failed == nil { $0.failed = e } }
                         throw e
                     }

@@ -71,6 +71,7 @@ extension RemoteCollection {
     public func delete(ids: [UInt64]) async throws(StrataError) -> Int {
         try checkWritable()
         guard !ids.isEmpty else { return 0 }
+        try WALFormat.checkSize(.delete(ids: ids), path: layout.address)
         guard case .written(let n) = try await submit(.delete(ids)) else { return 0 }
         return n
     }
@@ -88,7 +89,7 @@ extension RemoteCollection {
         try checkWritable()
         let inputs = try StrataCollection.validate(rows, schema: schema, path: layout.address)
         guard !inputs.isEmpty else { return }
-        for chunk in [WALRecord.put(rows: inputs, upsert: upsert)] { try WALFormat.checkSize(chunk, path: layout.address) }
+        try WALFormat.checkSize(.put(rows: inputs, upsert: upsert), path: layout.address)
         _ = try await submit(.put(inputs, upsert: upsert))
     }
 
@@ -182,9 +183,14 @@ extension RemoteCollection {
         if !records.isEmpty {
             let key = layout.walObject(sequence)
             let bytes = WALFormat.encodeLog(records, sequence: sequence, schema: schema)
-            do {
+            do throws(StrataError) {
                 try await storeWALObject(key, bytes)
                 FaultPoint.afterWALPut.reach()
+                // A PUT that landed after this writer's lease ran out (a long stall) is durable, but
+                // a new writer may be past it: not acknowledged; the next write settles it.
+                guard lease.isAlive else {
+                    throw StrataError(.io, "the writer lease expired while the WAL object was being stored", path: store.address(of: key))
+                }
                 sequence += 1
                 state.withLock { s in
                     s.mem = mem
@@ -210,7 +216,14 @@ extension RemoteCollection {
         do {
             _ = try await store.put(key, body: bytes, condition: .ifAbsent)
         } catch where error.code == .alreadyExists {
-            if let there = try? await store.get(key), there == bytes { return }
+            let there: [UInt8]
+            do throws(StrataError) {
+                there = try await store.get(key)
+            } catch {
+                // Cannot tell whose object it is yet: unsettled, like a PUT without an answer.
+                throw StrataError(.io, "WAL object exists but could not be read back: \(error.message)", path: store.address(of: key))
+            }
+            if there == bytes { return }
             let e = Self.fenced(layout, "another writer wrote WAL object \(store.address(of: key))")
             state.withLock { if $0.failed == nil { $0.failed = e } }
             throw e

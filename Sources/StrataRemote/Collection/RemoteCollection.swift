@@ -102,11 +102,23 @@ public final class RemoteCollection: Sendable {
         if try await metadata.get(layout.headKey) != nil {
             throw StrataError(.alreadyExists, "a collection already exists here (its head is in etcd at \(metadata.endpoint))", path: layout.address)
         }
-        // collection.json says what the prefix holds; one left by a create that died before its
-        // commit is reused.
+        // WAL objects without a head are another collection's (its etcd keys lost): replaying them
+        // into a new one would bring its rows back.
+        if let stray = try await store.list(prefix: layout.walPrefix).first {
+            throw StrataError(.alreadyExists, "the prefix holds WAL objects but no head (a collection whose etcd keys were lost?): "
+                              + "\(store.address(of: stray.key)); create refuses to reuse it", path: layout.address)
+        }
+        // collection.json says what the prefix holds; one left by a create of the same schema that
+        // died before its commit is reused, any other is refused.
+        let description = RemoteCollectionDescription(schema: schema).encoded()
         do throws(StrataError) {
-            _ = try await store.put(layout.collectionObject, body: RemoteCollectionDescription(schema: schema).encoded(), condition: .ifAbsent)
-        } catch where error.code == .alreadyExists {}
+            _ = try await store.put(layout.collectionObject, body: description, condition: .ifAbsent)
+        } catch where error.code == .alreadyExists {
+            guard try await store.get(layout.collectionObject) == description else {
+                throw StrataError(.alreadyExists, "the prefix holds another collection's collection.json and no head; create refuses to reuse it",
+                                  path: store.address(of: layout.collectionObject))
+            }
+        }
         let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: WallClock.milliseconds(),
                                 schema: schema, segments: [], obsolete: [])
         let commit = RemoteCommit(store: store, metadata: metadata, layout: layout, nodeName: options.nodeName)
@@ -226,15 +238,31 @@ public final class RemoteCollection: Sendable {
                     // or commit finds out (fenced) without help from here.
                     return
                 }
-                let loaded = try await loader.load(head, revision: revision, reusing: current.1)
-                try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
+                // Pin before loading, so that gc keeps what this load reads. A pin that cannot be
+                // written (the pin lease expired during an etcd outage) does not stop reads; the
+                // view says so.
+                var unpinned: String? = nil
+                do throws(StrataError) {
+                    try await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
+                } catch where error.code != .io {
+                    unpinned = "not pinned (\(error.message)): gc may remove its objects; reopen to pin again"
+                }
+                let loaded: RemoteLoader.Loaded
+                do throws(StrataError) {
+                    loaded = try await loader.load(head, revision: revision, reusing: current.1)
+                } catch where error.code == .notFound {
+                    // The manifest or a file went away between reading the head and fetching it (gc
+                    // removed a generation nobody pinned): the next refresh reads the head again.
+                    state.withLock { $0.stale = "serving generation \(current.0.generation): generation \(head.generation) vanished while loading" }
+                    return
+                }
                 if access == .readWrite {
                     state.withLock { s in
                         // A flush of ours may have committed meanwhile (it installs a newer head itself).
                         if s.head.generation < head.generation, s.head.walSequence == head.walSequence {
                             s.head = head; s.headRevision = revision; s.version = loaded.version
                         }
-                        s.stale = nil
+                        s.stale = unpinned
                     }
                     return
                 }
@@ -242,7 +270,9 @@ public final class RemoteCollection: Sendable {
                 var next = head.walSequence
                 try await loader.replay(from: &next, into: &mem, version: loaded.version, schema: schema)
                 state.withLock { s in
-                    s.head = head; s.headRevision = revision; s.version = loaded.version; s.mem = mem; s.nextSequence = next; s.stale = nil
+                    // Two refreshes may race: never move back to an older generation.
+                    guard s.head.generation < head.generation else { return }
+                    s.head = head; s.headRevision = revision; s.version = loaded.version; s.mem = mem; s.nextSequence = next; s.stale = unpinned
                 }
                 return
             }

@@ -40,8 +40,12 @@ struct RemoteHead: Sendable, Equatable, Codable {
 
     /// Parses the value of the head key; `.corrupt` naming the key when it is not a head.
     static func decode(_ value: [UInt8], key: String) throws(StrataError) -> RemoteHead {
+        // Generations and WAL sequences start at 1 and only count up: 0 or a value near the top
+        // of the range is not something a writer made (and would overflow the next commit).
+        let limit = UInt64(1) << 62
         guard value.count < 64 << 10, let head = try? JSONDecoder().decode(RemoteHead.self, from: Data(value)),
-              head.manifest.utf8.count < 1024, head.checksum.count == 16 else {
+              head.manifest.utf8.count < 1024, head.checksum.count == 16,
+              (1..<limit).contains(head.generation), (1..<limit).contains(head.walSequence) else {
             throw StrataError(.corrupt, "the head is not a Strata head: \(String(decoding: value.prefix(200), as: UTF8.self))",
                               path: key, section: "head")
         }

@@ -58,7 +58,7 @@ public struct RemoteLayout: Sendable, Equatable {
     func walSequence(ofKey key: String) -> UInt64? {
         guard key.hasPrefix(walPrefix), key.hasSuffix(".log") else { return nil }
         let digits = key.dropFirst(walPrefix.count).dropLast(4)
-        guard digits.count == 20, digits.allSatisfy(\.isASCII) else { return nil }
+        guard digits.count == 20, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }) else { return nil }
         return UInt64(digits)
     }
 
@@ -66,7 +66,7 @@ public struct RemoteLayout: Sendable, Equatable {
     func manifestGeneration(ofKey key: String) -> UInt64? {
         guard key.hasPrefix(manifestPrefix), key.hasSuffix(".man") else { return nil }
         let rest = key.dropFirst(manifestPrefix.count)
-        guard rest.count > 21, rest.prefix(20).allSatisfy(\.isASCII) else { return nil }
+        guard rest.count > 21, rest.prefix(20).allSatisfy({ $0 >= "0" && $0 <= "9" }), !rest.contains("/") else { return nil }
         return UInt64(rest.prefix(20))
     }
 

@@ -83,7 +83,8 @@ public struct RemoteGarbageCollector: Sendable {
         // than the grace period, and whatever it drops is still named by the head read above.
         let objects = try await store.list(prefix: layout.root)
         let now = WallClock.milliseconds()
-        let grace = UInt64(max(0, graceSeconds) * 1000)
+        // At most 1e12 s (a value past that would overflow milliseconds); NaN counts as 0.
+        let grace = UInt64(min(max(0, graceSeconds.isNaN ? 0 : graceSeconds), 1e12) * 1000)
         let plan = RemoteGCPlan.make(layout: layout, objects: objects, headKey: current.0.manifest, head: manifest,
                                      pinned: pinned, now: now, graceMilliseconds: grace)
         var summary = RemoteGCSummary(dryRun: dryRun, graceSeconds: graceSeconds, generation: manifest.generation,
