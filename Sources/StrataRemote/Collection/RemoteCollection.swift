@@ -183,11 +183,14 @@ public final class RemoteCollection: Sendable {
         }
     }
 
-    /// Stops writing, revokes the lease (which frees the writer key and the pin). Later writes throw.
+    /// Stops writing, waits for the committer to finish what it started (an automatic flush may
+    /// be uploading), then revokes the lease (which frees the writer key and the pin). Later writes
+    /// throw.
     public func close() async {
         state.withLock { s in
             if s.failed == nil { s.failed = StrataError(.invalidArgument, "collection is closed", path: layout.address) }
         }
+        while queue.withLock({ $0.running }) { try? await Task.sleep(nanoseconds: 10_000_000) }
         try? await lease.revoke()
     }
 
