@@ -46,7 +46,7 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
     # The local collection's concurrency. Not the remote tier's tests: TSan cannot see the hand-off
     # of Synchronization's Mutex (a futex on Linux) between Swift concurrency tasks and reports the
     # committer queue as a race (seen here; both accesses are inside withLock). ASan runs them.
-    TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+    TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/tools/tsan-suppressions.txt:${TSAN_OPTIONS:-}" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
         --filter 'Concurrency|[.]CollectionTests/|SegmentIndexIntegrationTests.testGraphSearchRecallVerifyAndDeterminism'
 fi
 tsan_done=$(date +%s)
