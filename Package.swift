@@ -23,6 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // ByteBuffer and HTTPMethod, the types async-http-client speaks (already resolved as its dependency).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        // `strata serve` (StrataServer): the HTTP server, the process's lifecycle and its metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // liblz4 from Debian (liblz4-dev): payload block compression.
@@ -71,6 +76,21 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // `strata serve`: Qdrant's REST API over sharded remote collections, nodes that find each
+        // other and share shard ownership through etcd, metrics. Builds on the object-store tier.
+        .target(
+            name: "StrataServer",
+            dependencies: [
+                "Strata", "StrataFormat", "StrataIndex", "StrataRemote",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // What the command-line tools need beside the engine: vector files, TSV payloads, input
         // validation, the segment ingest loop, synthetic datasets, the benchmark sweep and recall.
         .target(
@@ -80,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote",
+                "Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -96,7 +116,7 @@ let package = Package(
             name: "StrataTestSupport",
             dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools"]
         ),
-        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataTestSupport", "CStrataKernels"]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataServer", "StrataTestSupport", "CStrataKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )
