@@ -102,7 +102,8 @@ enum CollectionReadCommands {
         if !out.ok { throw ExitCode(1) }
     }
 
-    struct DumpSegment: Encodable { var name: String; var rows: UInt64; var deleted_rows: UInt64; var bytes: UInt64; var indexed: Bool; var delete_file: String? }
+    /// `columns`: how many of the schema's columns the segment holds (fewer when columns were added after it was written).
+    struct DumpSegment: Encodable { var name: String; var rows: UInt64; var deleted_rows: UInt64; var bytes: UInt64; var indexed: Bool; var delete_file: String?; var columns: Int }
     struct DumpObsolete: Encodable { var name: String; var since_unix_ms: UInt64 }
     struct DumpRow: Encodable { var id: UInt64; var payload: [String: String] }
     /// Remote only: the head in etcd.
@@ -135,7 +136,7 @@ enum CollectionReadCommands {
                 defer { i += 1 }
                 guard rows.contains(i) else { return }
                 var p: [String: String] = [:]
-                for (spec, v) in zip(c.schema.columns, r.payload) { p[spec.name] = v.description }
+                for (spec, v) in zip(snap.schema.columns, r.payload) { p[spec.name] = v.description }
                 out.append(DumpRow(id: r.id, payload: p))
             }
             rowData = out
@@ -145,7 +146,7 @@ enum CollectionReadCommands {
                              dimension: m.schema.dimension, element_type: m.schema.elementType.description, metric: m.schema.metric.description,
                              columns: m.schema.columns.map(\.description),
                              segments: m.segments.map { DumpSegment(name: $0.name, rows: $0.rowCount, deleted_rows: $0.deletedCount, bytes: $0.fileBytes,
-                                                                    indexed: $0.indexed, delete_file: $0.deleteFile) },
+                                                                    indexed: $0.indexed, delete_file: $0.deleteFile, columns: $0.columns(of: m.schema)) },
                              obsolete: m.obsolete.map { DumpObsolete(name: $0.name, since_unix_ms: $0.sinceMilliseconds) },
                              buffered_rows: snap.bufferedRows, pending_deletes: snap.pendingDeletes, live_rows: snap.count, rows: rowData)
         if let r = c as? RemoteCollectionHandle {
@@ -162,7 +163,8 @@ enum CollectionReadCommands {
         }
         print("├── MANIFEST generation \(m.generation), \(m.schema.dimension) dims \(m.schema.elementType) \(m.schema.metric), columns [\(out.columns.joined(separator: ", "))]")
         for s in out.segments {
-            print("├── \(s.name): \(s.rows) rows, \(s.deleted_rows) deleted\(s.delete_file.map { " (\($0))" } ?? ""), \(formatBytes(s.bytes)), \(s.indexed ? "indexed" : "no index")")
+            let narrow = s.columns < out.columns.count ? ", \(s.columns) of \(out.columns.count) columns" : ""
+            print("├── \(s.name): \(s.rows) rows, \(s.deleted_rows) deleted\(s.delete_file.map { " (\($0))" } ?? ""), \(formatBytes(s.bytes)), \(s.indexed ? "indexed" : "no index")\(narrow)")
         }
         for o in out.obsolete { print("├── obsolete \(o.name) since \(o.since_unix_ms) ms") }
         let wal = out.wal_objects.map { "\($0.count) WAL objects from sequence \(m.walSequence)" } ?? CollectionFilesName.wal(m.walSequence)

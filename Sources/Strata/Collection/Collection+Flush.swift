@@ -45,10 +45,13 @@ extension StrataCollection {
         }
     }
 
-    func flushLocked() throws(StrataError) -> FlushSummary? {
+    /// The flush, with writeLock held. With `schema` (the current one with nullable columns
+    /// appended), the same manifest publish also changes the schema, and it publishes even when
+    /// the buffer is empty: the new WAL is the first whose records carry the new columns.
+    func flushLocked(growingTo schema: SegmentSchema? = nil) throws(StrataError) -> FlushSummary? {
         let start = monotonicSeconds()
         let (m, oldVersion) = stateLock.locked { (mem, version) }
-        guard !m.isEmpty, let oldWAL = wal else { return nil }
+        guard !m.isEmpty || schema != nil, let oldWAL = wal else { return nil }
         var created: [String] = []
         do throws(StrataError) {
             // 1. The buffer's live rows into a new segment (durable, not yet referenced).
@@ -56,7 +59,8 @@ extension StrataCollection {
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
                 created.append(name)
-                newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: schema, options: options.segmentWriterOptions)
+                newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: oldVersion.manifest.schema,
+                                             options: options.segmentWriterOptions)
             }
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1
@@ -88,7 +92,7 @@ extension StrataCollection {
                         fresh = try Version.open(directory: path, manifest: current, reusing: oldVersion, options: options.segmentOpenOptions)
                     }
                     (changed, applied) = try fresh.deleteBitmaps(applying: m.sealedDeletes)
-                    var edit = ManifestEdit(walSequence: nextSequence)
+                    var edit = ManifestEdit(walSequence: nextSequence, schema: schema)
                     for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
                         let name = CollectionFiles.newBitmapName(.writer)
                         try bitmap.write(to: "\(path)/\(name)")
@@ -165,7 +169,8 @@ extension MemTable {
         }
         let summary = try writer.finish()
         return ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
-                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph },
+                               columnCount: schema.columns.count)
     }
 }
 

@@ -79,9 +79,9 @@ extension StrataCollection {
             report.problems += r.problems
             report.bytesChecked += r.bytesChecked
             report.segmentsChecked += 1
-            if UInt64(seg.rowCount) != entry.rowCount || seg.schema.dimension != manifest.schema.dimension
-                || seg.schema.metric != manifest.schema.metric {
-                report.problems.append(StrataError(.corrupt, "segment does not match its manifest entry (rows, dimension or metric)",
+            if UInt64(seg.rowCount) != entry.rowCount || !manifest.fits(seg.schema, entry: entry) {
+                report.problems.append(StrataError(.corrupt, "segment does not match its manifest entry (rows, dimension, metric or "
+                                                   + "columns: the manifest schema's first \(entry.columns(of: manifest.schema)))",
                                                    path: segPath, section: "manifest"))
             }
             guard let d = entry.deleteFile else { continue }

@@ -20,7 +20,8 @@ extension CollectionStats {
                   walFormat: snap.mem.walVersion.description, walSideFiles: walSideFiles)
         for seg in snap.version.segments {
             segments.append(.init(name: seg.entry.name, rows: Int(seg.entry.rowCount), deletedRows: Int(seg.entry.deletedCount),
-                                  bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile))
+                                  bytes: seg.entry.fileBytes, indexed: seg.entry.indexed, deleteFile: seg.entry.deleteFile,
+                                  columns: seg.entry.columns(of: snap.schema)))
             totalRows += Int(seg.entry.rowCount)
             deletedRows += Int(seg.entry.deletedCount)
             segmentBytes += seg.entry.fileBytes
@@ -45,6 +46,9 @@ public struct CollectionStats: Sendable {
         public var indexed: Bool
         /// The file name of its delete bitmap, if it has one.
         public var deleteFile: String?
+        /// How many of the collection's payload columns the segment holds: all of them, or fewer when
+        /// columns were added after it was written (its rows read those as null).
+        public var columns: Int
         /// Deleted rows / rows.
         public var deletedFraction: Double { rows == 0 ? 0 : Double(deletedRows) / Double(rows) }
     }

@@ -118,6 +118,10 @@ extension StrataCollection {
                 if UInt64(seg.rowCount) != entry.rowCount {
                     report.problems.append(StrataError(.corrupt, "segment has \(seg.rowCount) rows, manifest says \(entry.rowCount)", path: name(entry.name)))
                 }
+                if !manifest.fits(seg.schema, entry: entry) {
+                    report.problems.append(StrataError(.corrupt, "segment's dimension, metric or columns do not match the manifest (its columns must be "
+                                                       + "the manifest schema's first \(entry.columns(of: manifest.schema)))", path: name(entry.name)))
+                }
                 if let d = entry.deleteFile {
                     let b = try DeleteBitmap.read(path: "\(directory)/\(d)")
                     if b.rowCount != seg.rowCount || UInt64(b.deletedCount) != entry.deletedCount {

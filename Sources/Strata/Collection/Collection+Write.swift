@@ -58,6 +58,8 @@ extension StrataCollection {
     private func append(_ record: WALRecord) throws(StrataError) {
         guard let wal else { throw StrataError(.invalidArgument, "collection is closed", path: path) }
         try WALFormat.checkSize(record, path: path)
+        // The schema of the version whose WAL this is (it changes only under writeLock, by a flush).
+        let schema = stateLock.locked { version.manifest.schema }
         do {
             try wal.append(record, schema: schema)
         } catch {

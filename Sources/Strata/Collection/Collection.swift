@@ -105,8 +105,9 @@ public struct CollectionRecord: Sendable {
 public final class StrataCollection: @unchecked Sendable {
     /// The directory.
     public let path: String
-    /// Vector shape, metric and payload columns.
-    public let schema: SegmentSchema
+    /// Vector shape, metric and payload columns: the current manifest's (columns may be added,
+    /// ``addColumns(_:)``; a read-only handle sees them after a refresh).
+    public var schema: SegmentSchema { stateLock.locked { version.manifest.schema } }
     /// How it was opened.
     public let access: CollectionAccess
     /// Options.
@@ -130,10 +131,9 @@ public final class StrataCollection: @unchecked Sendable {
     /// What replay found at open: records applied, a torn tail and where the writer kept it.
     public private(set) var recovery = WALReplaySummary()
 
-    private init(path: String, schema: SegmentSchema, access: CollectionAccess, options: CollectionOptions,
+    private init(path: String, access: CollectionAccess, options: CollectionOptions,
                  version: Version, mem: MemTable, wal: WALWriter?, writerLock: FileLock?) {
         self.path = path
-        self.schema = schema
         self.access = access
         self.options = options
         self.version = version
@@ -213,7 +213,7 @@ public final class StrataCollection: @unchecked Sendable {
                     wal = try WALWriter(path: walPath, sequence: manifest.walSequence, version: read.version,
                                         validLength: read.validLength, nextRecordNumber: read.nextRecordNumber)
                 }
-                let c = StrataCollection(path: path, schema: manifest.schema, access: access, options: options,
+                let c = StrataCollection(path: path, access: access, options: options,
                                    version: version, mem: mem, wal: wal, writerLock: lock)
                 c.recovery = summary
                 return c
@@ -245,7 +245,7 @@ public final class StrataCollection: @unchecked Sendable {
     /// another process, and, read-only, WAL records appended since the last call).
     public func snapshot() throws(StrataError) -> CollectionSnapshot {
         try refresh()
-        return stateLock.locked { CollectionSnapshot(version: version, mem: mem, schema: schema) }
+        return stateLock.locked { CollectionSnapshot(version: version, mem: mem, schema: version.manifest.schema) }
     }
 
     /// Picks up a newer manifest (from a compactor or, read-only, from the writer) and new WAL records.
@@ -274,9 +274,10 @@ public final class StrataCollection: @unchecked Sendable {
             if access == .readWrite {
                 stateLock.locked { if manifest.generation > version.manifest.generation { version = next } }
             } else {
+                // The new manifest's WAL is encoded against the new manifest's schema (it may have grown).
                 let walPath = "\(path)/\(CollectionFiles.walName(manifest.walSequence))"
-                let read = try WALReader.read(path: walPath, sequence: manifest.walSequence, schema: schema)
-                let m = MemTable(replaying: read, version: next, schema: schema)
+                let read = try WALReader.read(path: walPath, sequence: manifest.walSequence, schema: manifest.schema)
+                let m = MemTable(replaying: read, version: next, schema: manifest.schema)
                 stateLock.locked {
                     if manifest.generation > version.manifest.generation {
                         version = next
@@ -286,11 +287,11 @@ public final class StrataCollection: @unchecked Sendable {
             }
         } else if access == .readOnly {
             let walPath = "\(path)/\(CollectionFiles.walName(current.manifest.walSequence))"
-            let read = try WALReader.read(path: walPath, sequence: current.manifest.walSequence, schema: schema,
+            let read = try WALReader.read(path: walPath, sequence: current.manifest.walSequence, schema: current.manifest.schema,
                                           from: currentMem.walOffset, nextRecord: currentMem.walNextRecord)
             guard !read.records.isEmpty else { return }
             var m = currentMem
-            m.apply(read, version: current, schema: schema)
+            m.apply(read, version: current, schema: current.manifest.schema)
             stateLock.locked {
                 if version === current, mem.walOffset == currentMem.walOffset { mem = m }
             }

@@ -36,14 +36,15 @@ public struct CollectionSnapshot: Sendable {
         if let loc = mem.index[id] { return mem.chunks[Int(loc.chunk)].record(Int(loc.row)) }
         guard !mem.sealedDeletes.contains(id), let (s, row) = version.locate(id) else { return nil }
         let seg = version.segments[s].segment
-        return CollectionRecord(id: id, vector: try seg.vector(row: row), payload: try seg.payload(row: row))
+        return CollectionRecord(id: id, vector: try seg.vector(row: row), payload: try seg.payload(row: row).padded(to: schema.columns.count))
     }
 
     /// Calls `body` for every live row: sealed segments in manifest order (rows in file order, the
     /// payload decoded one block per column per 1,024 rows), then the buffer in insertion order.
+    /// Payloads have every column of ``schema`` (null for columns added after a row's segment was written).
     public func forEachRow(_ body: (CollectionRecord) throws(StrataError) -> Void) throws(StrataError) {
         for s in version.segments {
-            try SegmentLiveRows(s, pending: mem.sealedDeletes).forEach { (_, record) throws(StrataError) in try body(record) }
+            try SegmentLiveRows(s, pending: mem.sealedDeletes, width: schema.columns.count).forEach { (_, record) throws(StrataError) in try body(record) }
         }
         try mem.forEachLiveRow { (chunk, row) throws(StrataError) in try body(chunk.record(row)) }
     }
@@ -72,10 +73,12 @@ public struct CollectionSnapshot: Sendable {
         let k = options.k
         var all: [CollectionHit] = []
         for s in version.segments {
-            if let filter {
-                all += try searchSegment(s, query: query, filter: filter, options: options)
-            } else {
-                all += try searchSegment(s, query: query, options: options)
+            // A segment without some of the filter's columns (added after it was written) holds
+            // nulls there: the filter is resolved against the columns it has.
+            switch filter?.resolved(forSegment: s.segment.schema) {
+            case nil, .all?: all += try searchSegment(s, query: query, options: options)
+            case .none?: continue
+            case .filter(let f)?: all += try searchSegment(s, query: query, filter: f, options: options)
             }
         }
         all += try searchBuffer(query: query, k: k, filter: filter)

@@ -377,11 +377,12 @@ public final class Compactor {
         let writer = try SegmentWriter(path: "\(directory)/\(name)", schema: schema, options: wo)
         do throws(StrataError) {
             for input in inputs {
-                try copyLiveRows(of: input, into: writer)
+                try copyLiveRows(of: input, into: writer, width: schema.columns.count)
             }
             let summary = try writer.finish()
             return ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
-                                   fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph })
+                                   fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph },
+                                   columnCount: schema.columns.count)
         } catch {
             // The writer's temporary files (and spools) go with it; a finished output by name.
             writer.abort()
@@ -416,7 +417,8 @@ public final class Compactor {
         return outBitmap
     }
 
-    /// Streams the live rows of one input into `writer`, 1,024 rows at a time, and drops the pages
+    /// Streams the live rows of one input into `writer` (their payloads padded with nulls to `width`
+    /// columns: an input written before columns were added has fewer), 1,024 rows at a time, and drops the pages
     /// already read from this process's resident set (the memory budget counts what is written, not
     /// the size of the inputs).
     ///
@@ -428,13 +430,13 @@ public final class Compactor {
     /// The index and search sections (pq_codebook, pq_codes, graph, payload_index, sparse_index,
     /// text_index) are not read: the writer rebuilds them from the checked rows and payload.
     /// Errors name the input file, the section and its offset.
-    private static func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter) throws(StrataError) {
+    private static func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter, width: Int) throws(StrataError) {
         let seg = input.segment
         do {
             try seg.checkSectionChecksums([.schema, .idIndex, .column])
             var vectors = try SectionChecksumStream(seg, kind: .vectors)
             var ids = try SectionChecksumStream(seg, kind: .ids)
-            try SegmentLiveRows(input).forEach(afterChunk: { rows in
+            try SegmentLiveRows(input, width: width).forEach(afterChunk: { rows in
                 vectors.hash(upTo: rows.upperBound * seg.vectorStride)
                 ids.hash(upTo: rows.upperBound * 8)
                 Maintenance.dropPages(seg, rows: rows)

@@ -14,11 +14,16 @@ struct SegmentLiveRows {
     /// Ids deleted since the version was published (the buffer's deletes of sealed rows); empty
     /// for a compaction, which carries later deletes over when it publishes.
     let pending: Set<UInt64>
+    /// Payload columns of a record: the segment's, padded with nulls for columns added to the
+    /// collection after it was written (SchemaGrowth.swift).
+    let width: Int
 
-    /// The live rows of `open`, less those whose ids are in `pending`.
-    init(_ open: OpenSegment, pending: Set<UInt64> = []) {
+    /// The live rows of `open`, less those whose ids are in `pending`, with payloads of `width`
+    /// columns (nil: the segment's own).
+    init(_ open: OpenSegment, pending: Set<UInt64> = [], width: Int? = nil) {
         self.open = open
         self.pending = pending
+        self.width = max(width ?? 0, open.segment.schema.columns.count)
     }
 
     /// The segment.
@@ -47,7 +52,8 @@ struct SegmentLiveRows {
             if !hasDeletes || !(start..<end).allSatisfy(isDeleted) {
                 let values = try seg.payload(rows: start..<end)
                 for row in start..<end where !isDeleted(row) {
-                    try body(row, CollectionRecord(id: seg.unsafeId(ofRow: row), vector: try seg.vector(row: row), payload: values[row - start]))
+                    try body(row, CollectionRecord(id: seg.unsafeId(ofRow: row), vector: try seg.vector(row: row),
+                                                   payload: values[row - start].padded(to: width)))
                 }
             }
             afterChunk(start..<end)

@@ -12,6 +12,11 @@
 //   schema: u32 length + SchemaCodec bytes (as in a segment's schema section)
 //   segment entry: u16 name length, name, u16 bitmap name length (0: no deletes), bitmap name,
 //           u64 rows, u64 deleted rows, u64 file bytes, u8 flags (bit 0 indexed), 7 reserved 0
+//           (format 2.0: u8 flags, 3 reserved 0, u32 column count)
+//
+// Format 1.0 is written whenever every segment has all of the schema's columns (byte-identical to
+// manifests written before schema growth); format 2.0 (min reader major 2) only when some segment
+// has fewer: its entries then say how many of the schema's leading columns the segment holds.
 //   obsolete entry: u16 name length, name, u64 obsolete since (Unix ms)
 //   footer: u64 XXH3-64 of every byte before it, magic "STRATMEN"
 import StrataFormat
@@ -34,6 +39,13 @@ package struct ManifestSegment: Sendable, Equatable {
     public var fileBytes: UInt64
     /// Whether the segment carries an ANN index.
     public var indexed: Bool
+    /// How many of the manifest schema's leading columns the segment holds; nil: all of them. A
+    /// segment written before columns were added to the collection holds fewer (its rows read the
+    /// others as null).
+    public var columnCount: Int? = nil
+
+    /// The columns of `schema` (the manifest's) that the segment holds.
+    package func columns(of schema: SegmentSchema) -> Int { columnCount ?? schema.columns.count }
 }
 
 /// A file no longer referenced, kept until its grace period ends (other processes may still be
@@ -76,15 +88,22 @@ package struct Manifest: Sendable, Equatable {
     static let major: UInt16 = 1
     static let minor: UInt16 = 0
     static let minReaderMajor: UInt16 = 1
+    /// The format of a manifest with a segment narrower than its schema (entries carry column counts).
+    static let narrowMajor: UInt16 = 2
     /// Highest major this build reads.
-    static let readerMajor: UInt16 = 1
+    static let readerMajor: UInt16 = 2
+
+    /// Whether some segment holds fewer columns than the schema (the manifest is then written as 2.0).
+    package var hasNarrowSegments: Bool { segments.contains { $0.columns(of: schema) < schema.columns.count } }
     static let headerLength = 64
     static let footerLength = 16
 
     /// The bytes of this version.
     package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 4096)
-        w.raw(Self.magic); w.u16(Self.major); w.u16(Self.minor); w.u16(Self.minReaderMajor); w.u16(0)
+        let narrow = hasNarrowSegments
+        let major = narrow ? Self.narrowMajor : Self.major
+        w.raw(Self.magic); w.u16(major); w.u16(Self.minor); w.u16(narrow ? Self.narrowMajor : Self.minReaderMajor); w.u16(0)
         w.u64(generation); w.u64(walSequence); w.u64(createdMilliseconds)
         w.u32(UInt32(segments.count)); w.u32(UInt32(obsolete.count))
         w.u32(UInt32(schema.dimension)); w.u8(schema.elementType.rawValue); w.u8(schema.metric.rawValue); w.u16(0)
@@ -98,7 +117,12 @@ package struct Manifest: Sendable, Equatable {
         for s in segments {
             name(s.name); name(s.deleteFile)
             w.u64(s.rowCount); w.u64(s.deletedCount); w.u64(s.fileBytes)
-            w.u8(s.indexed ? 1 : 0); w.zeros(7)
+            w.u8(s.indexed ? 1 : 0)
+            if narrow {
+                w.zeros(3); w.u32(UInt32(s.columns(of: schema)))
+            } else {
+                w.zeros(7)
+            }
         }
         for o in obsolete {
             name(o.name); w.u64(o.sinceMilliseconds)
@@ -138,6 +162,9 @@ package struct Manifest: Sendable, Equatable {
             guard minReader <= readerMajor else {
                 throw fail(.unsupportedVersion, "manifest format \(major) needs a reader of major version \(minReader); this build reads \(readerMajor): upgrade Strata", 8)
             }
+            // Entries carry column counts from major 2 on (a 1.x manifest that asks only for a
+            // major-1 reader has none).
+            let hasColumnCounts = major >= Self.narrowMajor
             try r.reservedZeros(2)
             let generation = try r.u64(), walSequence = try r.u64(), created = try r.u64()
             let segmentCount = try r.u32(), obsoleteCount = try r.u32()
@@ -181,7 +208,17 @@ package struct Manifest: Sendable, Equatable {
                 let d = try name(optional: true)
                 let rows = try r.u64(), deleted = try r.u64(), fileBytes = try r.u64()
                 let flags = try r.u8()
-                try r.reservedZeros(7)
+                var columnCount: Int? = nil
+                if hasColumnCounts {
+                    try r.reservedZeros(3)
+                    let c = Int(try r.u32())
+                    guard c <= columns.count else {
+                        throw fail(.corrupt, "segment entry for \(n) names \(c) columns, the schema has \(columns.count)", Int(at))
+                    }
+                    if c < columns.count { columnCount = c }
+                } else {
+                    try r.reservedZeros(7)
+                }
                 guard flags & ~1 == 0, deleted <= rows, (deleted == 0) == (d == nil), seen.insert(n).inserted else {
                     throw fail(.corrupt, "bad segment entry for \(n)", Int(at))
                 }
@@ -191,7 +228,7 @@ package struct Manifest: Sendable, Equatable {
                 totalRows += rows
                 totalBytes += fileBytes
                 segments.append(ManifestSegment(name: n, deleteFile: d, rowCount: rows, deletedCount: deleted,
-                                                fileBytes: fileBytes, indexed: flags & 1 != 0))
+                                                fileBytes: fileBytes, indexed: flags & 1 != 0, columnCount: columnCount))
             }
             var obsolete: [ObsoleteFile] = []
             for _ in 0..<obsoleteCount {

@@ -1,5 +1,5 @@
 // A change to the collection manifest as a value (LevelDB's VersionEdit is the model): delete
-// bitmaps replaced, segments removed and added, the WAL rotated. A flush and a compaction task each
+// bitmaps replaced, segments removed and added, the WAL rotated, the schema grown. A flush and a compaction task each
 // describe what they did as an edit; `ManifestEdit.commit` applies it, under MANIFEST.lock, to the
 // manifest current at that moment (another process may have published since they started) and
 // publishes the next generation. Every manifest change goes through it, so that the generation
@@ -33,27 +33,43 @@ package struct ManifestEdit {
     package var addedSegment: ManifestSegment? = nil
     /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
     package var walSequence: UInt64? = nil
+    /// The schema from now on: the current one with nullable columns appended (WAL records are
+    /// encoded against one schema, so this comes with a new WAL); nil: unchanged.
+    package var schema: SegmentSchema? = nil
 
     /// An edit of these changes (by default none).
     package init(bitmaps: [BitmapChange] = [], removedSegments: Set<String> = [], addedSegment: ManifestSegment? = nil,
-                 walSequence: UInt64? = nil) {
+                 walSequence: UInt64? = nil, schema: SegmentSchema? = nil) {
         self.bitmaps = bitmaps
         self.walSequence = walSequence
         self.removedSegments = removedSegments
         self.addedSegment = addedSegment
+        self.schema = schema
     }
 
     /// Whether the edit changes nothing (only garbage collection may then publish).
-    var isEmpty: Bool { bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && walSequence == nil }
+    var isEmpty: Bool { bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && walSequence == nil && schema == nil }
 
     /// `current` with this edit applied: the next generation, created at `now`, with the files
     /// the edit retires listed as obsolete since `now` (old bitmaps, then removed segments with
     /// their bitmaps in manifest order, then the old WAL). Throws `.invalidArgument` when the edit
-    /// names a segment that `current` does not list (nothing is published then).
+    /// names a segment that `current` does not list, a schema that does not extend `current`'s with
+    /// nullable columns, or a segment with more columns than the schema (nothing is published then).
     package func applied(to current: Manifest, now: UInt64) throws(StrataError) -> Manifest {
         var next = current
         next.generation = current.generation + 1
         next.createdMilliseconds = now
+        if let schema {
+            guard schema.extends(current.schema) else {
+                throw StrataError(.invalidArgument, "a manifest edit changes the schema other than by appending nullable columns")
+            }
+            // The segments keep the columns they have: say how many before the schema grows.
+            for i in next.segments.indices { next.segments[i].columnCount = next.segments[i].columns(of: current.schema) }
+            next.schema = schema
+        }
+        if let c = addedSegment?.columnCount, c > next.schema.columns.count {
+            throw StrataError(.invalidArgument, "a manifest edit adds segment \(addedSegment!.name) with \(c) columns, the schema has \(next.schema.columns.count)")
+        }
         for change in bitmaps {
             guard let i = next.segments.firstIndex(where: { $0.name == change.segment }) else {
                 throw StrataError(.invalidArgument, "a manifest edit names segment \(change.segment), which the manifest does not list")
@@ -86,6 +102,10 @@ package struct ManifestEdit {
         if let walSequence {
             next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(current.walSequence), sinceMilliseconds: now))
             next.walSequence = walSequence
+        }
+        // A segment with all of the schema's columns is written without a count (format 1.0 when all are).
+        for i in next.segments.indices where next.segments[i].columnCount == next.schema.columns.count {
+            next.segments[i].columnCount = nil
         }
         return next
     }

@@ -44,9 +44,11 @@ package final class Version: Sendable {
                 // there": with verified reads, check those sections now so that damage throws.
                 if options.verify { try segment.checkSectionChecksums([.schema, .ids, .idIndex]) }
             }
-            guard UInt64(segment.rowCount) == entry.rowCount, segment.schema.dimension == manifest.schema.dimension,
-                  segment.schema.metric == manifest.schema.metric, segment.schema.columns == manifest.schema.columns else {
-                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension, metric or columns)",
+            // A segment holds the manifest schema's first columns (all of them, or those there were
+            // when it was written: the rest are nullable and read as null).
+            guard UInt64(segment.rowCount) == entry.rowCount, manifest.fits(segment.schema, entry: entry) else {
+                throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension, metric or columns: "
+                                  + "its columns must be the manifest schema's first \(entry.columns(of: manifest.schema)), in order)",
                                   path: CollectionFiles.manifest(directory), section: "manifest")
             }
             var bitmap: DeleteBitmap? = nil

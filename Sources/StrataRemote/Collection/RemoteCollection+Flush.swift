@@ -3,6 +3,9 @@
 // and whose WAL sequence is past every WAL object the buffer holds. Those WAL objects then hold
 // nothing the head needs (gc removes them after its grace period).
 //
+// A schema change (RemoteCollection+Schema.swift) is a flush whose manifest also carries the grown
+// schema: the WAL objects from its sequence on are the first encoded against it.
+//
 // Racing a compactor: the commit loses, the flush re-reads the head and, when only segments
 // changed (a compaction: same WAL sequence), makes its bitmaps again against the new version and
 // retries; the segment it uploaded stays valid. Any other change to the head means another
@@ -11,14 +14,26 @@ import Strata
 import StrataFormat
 
 extension RemoteCollection {
-    /// The flush itself; run by the committer, never alongside a write.
-    func flushNow() async throws(StrataError) -> StrataCollection.FlushSummary? {
+    /// The flush itself; run by the committer, never alongside a write. With `columns`, the commit
+    /// also appends them to the schema (and happens even with nothing buffered); nil is returned
+    /// when there is nothing to flush and no column is new.
+    func flushNow(growing columns: [ColumnSpec]? = nil) async throws(StrataError) -> StrataCollection.FlushSummary? {
         try checkWritable()
         try checkLease()
         try await resolveUncertain()
         let start = monotonicSeconds()
         let (m, base, baseHead, baseRevision, next) = state.withLock { ($0.mem, $0.version, $0.head, $0.headRevision, $0.nextSequence) }
-        guard !m.isEmpty else { return nil }
+        let schema = base.manifest.schema
+        var grown: SegmentSchema? = nil
+        if let columns {
+            do throws(StrataError) { grown = try schema.adding(columns) } catch {
+                var e = error
+                e.path = layout.address
+                throw e
+            }
+            if grown == nil { return nil }
+        }
+        guard !m.isEmpty || grown != nil else { return nil }
         // Files this flush writes into the cache: held (FileReferences) so that no eviction removes
         // them between their creation and the Version that references them; removed on failure.
         var localFiles: [String] = []
@@ -45,7 +60,7 @@ extension RemoteCollection {
             var current = (baseHead, baseRevision)
             for _ in 0..<max(1, options.commitAttempts) {
                 let (changed, applied) = try fresh.deleteBitmaps(applying: m.sealedDeletes)
-                var edit = ManifestEdit(walSequence: next)
+                var edit = ManifestEdit(walSequence: next, schema: grown)
                 for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
                     let name = CollectionFiles.newBitmapName(.writer)
                     hold(name)

@@ -145,7 +145,9 @@ extension RemoteCollection {
         }
     }
 
-    /// `collection.json` must say it is a Strata collection of the manifest's shape.
+    /// `collection.json` must say it is a Strata collection of the manifest's shape. It keeps the
+    /// schema the collection was created with: the manifest's columns may extend its columns
+    /// (columns added since; the manifest is authoritative).
     private static func checkDescription(_ bytes: [UInt8], schema: SegmentSchema, address: String) throws(StrataError) {
         let expected = RemoteCollectionDescription(schema: schema)
         guard bytes.count < 1 << 20, let found = try? JSONDecoder().decode(RemoteCollectionDescription.self, from: Data(bytes)),
@@ -153,7 +155,7 @@ extension RemoteCollection {
             throw StrataError(.corrupt, "not a Strata collection description", path: address)
         }
         guard found.dimension == expected.dimension, found.metric == expected.metric, found.elementType == expected.elementType,
-              found.columns == expected.columns else {
+              expected.columns.starts(with: found.columns) else {
             throw StrataError(.corrupt, "describes \(found.dimension) dims \(found.elementType) \(found.metric) [\(found.columns.joined(separator: ", "))]; "
                               + "the manifest holds \(expected.dimension) dims \(expected.elementType) \(expected.metric) "
                               + "[\(expected.columns.joined(separator: ", "))]", path: address)

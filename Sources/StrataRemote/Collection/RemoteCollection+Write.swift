@@ -27,6 +27,8 @@ struct PendingWrite {
         case put([BufferedInput], upsert: Bool)
         case delete([UInt64])
         case flush
+        /// A flush that also appends these columns to the schema (RemoteCollection+Schema.swift).
+        case addColumns([ColumnSpec])
     }
     enum Done {
         case written(Int)
@@ -35,7 +37,13 @@ struct PendingWrite {
     var kind: Kind
     var done: CheckedContinuation<Result<Done, StrataError>, Never>
 
-    var isFlush: Bool { if case .flush = kind { return true }; return false }
+    /// Whether the committer runs it alone (a flush, with or without a schema change).
+    var isFlush: Bool {
+        switch kind {
+        case .flush, .addColumns: return true
+        case .put, .delete: return false
+        }
+    }
 
     /// About how many bytes the write's WAL record takes.
     var approximateBytes: Int {
@@ -45,7 +53,7 @@ struct PendingWrite {
             for r in rows { n += 16 + 4 * r.vector.count + 32 * r.values.count }
             return n
         case .delete(let ids): return 8 * ids.count
-        case .flush: return 0
+        case .flush, .addColumns: return 0
         }
     }
 }
@@ -99,7 +107,7 @@ extension RemoteCollection {
     }
 
     /// Queues a write and waits for the committer's answer.
-    private func submit(_ kind: PendingWrite.Kind) async throws(StrataError) -> PendingWrite.Done {
+    func submit(_ kind: PendingWrite.Kind) async throws(StrataError) -> PendingWrite.Done {
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<PendingWrite.Done, StrataError>, Never>) in
             let start = queue.withLock { q -> Bool in
                 q.pending.append(PendingWrite(kind: kind, done: c))
@@ -133,7 +141,9 @@ extension RemoteCollection {
             guard !batch.isEmpty else { return }
             if batch[0].isFlush {
                 do {
-                    batch[0].done.resume(returning: .success(.flushed(try await flushNow())))
+                    var columns: [ColumnSpec]? = nil
+                    if case .addColumns(let c) = batch[0].kind { columns = c }
+                    batch[0].done.resume(returning: .success(.flushed(try await flushNow(growing: columns))))
                 } catch {
                     batch[0].done.resume(returning: .failure(error))
                 }
@@ -154,11 +164,18 @@ extension RemoteCollection {
             return answerAll(error)
         }
         var (mem, version, sequence) = state.withLock { ($0.mem, $0.version, $0.nextSequence) }
+        // The schema of the WAL objects after the head. A write checked before columns were added
+        // (it queued behind the change) has fewer values: the new columns are nullable, so it
+        // gets nulls there.
+        let schema = version.manifest.schema
         var answers: [Result<PendingWrite.Done, StrataError>] = []
         var records: [WALRecord] = []
         for p in batch {
             switch p.kind {
-            case .put(let rows, let upsert):
+            case .put(var rows, let upsert):
+                for i in rows.indices where rows[i].values.count < schema.columns.count {
+                    rows[i].values = rows[i].values.padded(to: schema.columns.count)
+                }
                 if !upsert, let dup = rows.first(where: { mem.isLive($0.id, in: version) }) {
                     answers.append(.failure(StrataError(.duplicateId, "id \(dup.id) already exists (use upsert to replace it)", path: layout.address)))
                     continue
@@ -176,7 +193,7 @@ extension RemoteCollection {
                     records.append(r)
                 }
                 answers.append(.success(.written(live.count)))
-            case .flush:
+            case .flush, .addColumns:
                 answers.append(.success(.flushed(nil)))
             }
         }
@@ -247,6 +264,9 @@ extension RemoteCollection {
             state.withLock { $0.failed = e; $0.uncertain = nil }
             throw e
         }
+        // Written against the schema of the state it was made in, which only a flush changes, and
+        // flushes settle this first.
+        let schema = state.withLock { $0.version.manifest.schema }
         let records = try WALFormat.decodeLog(there, sequence: u.sequence, schema: schema, path: store.address(of: key))
         state.withLock { s in
             for r in records { s.mem.apply(r, version: s.version, schema: schema) }

@@ -39,8 +39,9 @@ public struct RemoteSnapshot: Sendable {
 public final class RemoteCollection: Sendable {
     /// Where the collection lives.
     public let layout: RemoteLayout
-    /// Vector shape, metric and payload columns.
-    public let schema: SegmentSchema
+    /// Vector shape, metric and payload columns: those of the manifest loaded last (columns may be
+    /// added, ``addColumns(_:)``; a reader sees them after a refresh).
+    public var schema: SegmentSchema { state.withLock { $0.version.manifest.schema } }
     /// Writer or reader.
     public let access: CollectionAccess
     /// Options.
@@ -77,10 +78,9 @@ public final class RemoteCollection: Sendable {
     /// Writes and flushes waiting for the committer (RemoteCollection+Write.swift).
     let queue = Mutex(WriteQueue())
 
-    init(layout: RemoteLayout, schema: SegmentSchema, access: CollectionAccess, options: RemoteOptions,
+    init(layout: RemoteLayout, access: CollectionAccess, options: RemoteOptions,
          store: any ObjectStore, metadata: any MetadataStore, cache: SegmentCache, token: String, lease: LeaseKeeper, state: State) {
         self.layout = layout
-        self.schema = schema
         self.access = access
         self.options = options
         self.store = store
@@ -175,7 +175,7 @@ public final class RemoteCollection: Sendable {
             try await metadata.put(layout.pinKey(token), value: Array(loaded.head.manifest.utf8), lease: lease.lease)
             let state = State(head: loaded.head, headRevision: loaded.revision, version: loaded.version, mem: mem,
                               nextSequence: next, uncertain: nil, failed: nil, stale: nil)
-            return RemoteCollection(layout: layout, schema: loaded.version.manifest.schema, access: access, options: options, store: store,
+            return RemoteCollection(layout: layout, access: access, options: options, store: store,
                                     metadata: metadata, cache: cache, token: token, lease: lease, state: state)
         } catch {
             try? await lease.revoke()
@@ -207,7 +207,7 @@ public final class RemoteCollection: Sendable {
             state.withLock { $0.refreshedAt = monotonicSeconds() }
         }
         return state.withLock { s in
-            RemoteSnapshot(snapshot: CollectionSnapshot(version: s.version, mem: s.mem, schema: schema), stale: s.stale)
+            RemoteSnapshot(snapshot: CollectionSnapshot(version: s.version, mem: s.mem, schema: s.version.manifest.schema), stale: s.stale)
         }
     }
 
@@ -269,9 +269,10 @@ public final class RemoteCollection: Sendable {
                     }
                     return
                 }
+                // The WAL objects after a head are encoded against its manifest's schema (it may have grown).
                 var mem = MemTable()
                 var next = head.walSequence
-                try await loader.replay(from: &next, into: &mem, version: loaded.version, schema: schema)
+                try await loader.replay(from: &next, into: &mem, version: loaded.version, schema: loaded.version.manifest.schema)
                 state.withLock { s in
                     // Two refreshes may race: never move back to an older generation.
                     guard s.head.generation < head.generation else { return }
@@ -285,7 +286,7 @@ public final class RemoteCollection: Sendable {
             }
             var mem = current.2
             var next = current.3
-            try await loader.replay(from: &next, into: &mem, version: current.1, schema: schema)
+            try await loader.replay(from: &next, into: &mem, version: current.1, schema: current.1.manifest.schema)
             state.withLock { s in
                 if s.head.generation == current.0.generation, s.nextSequence == current.3 { s.mem = mem; s.nextSequence = next }
                 s.stale = nil
