@@ -60,7 +60,7 @@ extension StrataCollection {
                 let name = CollectionFiles.newSegmentName(.writer)
                 created.append(name)
                 newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: oldVersion.manifest.schema,
-                                             options: options.segmentWriterOptions)
+                                             options: options.segmentWriterOptions.sealing(oldVersion.manifest.schema, growingTo: schema))
             }
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1

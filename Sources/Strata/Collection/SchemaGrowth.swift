@@ -62,3 +62,17 @@ extension Array where Element == PayloadValue {
         self.count >= count ? self : self + [PayloadValue](repeating: .null, count: count - self.count)
     }
 }
+
+extension SegmentWriterOptions {
+    /// These options for a segment of `schema` sealed by the flush that grows it to `grown`: payload
+    /// and BM25 indexes named for the columns being added are left out (the segment has no such
+    /// column yet; options may name them already). Without a `grown` schema, unchanged.
+    package func sealing(_ schema: SegmentSchema, growingTo grown: SegmentSchema?) -> SegmentWriterOptions {
+        guard let grown else { return self }
+        let added = Set(grown.columns.dropFirst(schema.columns.count).map(\.name))
+        var o = self
+        o.search.indexedColumns.removeAll { added.contains($0) }
+        o.search.bm25Columns.removeAll { added.contains($0) }
+        return o
+    }
+}

@@ -49,7 +49,8 @@ extension RemoteCollection {
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
                 hold(name)
-                let e = try m.sealSegment(path: cache.path(name), name: name, schema: schema, options: options.collection.segmentWriterOptions)
+                let e = try m.sealSegment(path: cache.path(name), name: name, schema: schema,
+                                          options: options.collection.segmentWriterOptions.sealing(schema, growingTo: grown))
                 _ = try await store.upload(layout.segmentObject(name), fromFile: cache.path(name), condition: .ifAbsent)
                 FaultPoint.afterSegmentUpload.reach()
                 entry = e
