@@ -86,7 +86,8 @@ extension CollectionTestCase {
             XCTAssertEqual(r.payload, Growth.values(model[id]!.payload, schema), "get \(id)", file: file, line: line)
         }
         for (qi, q) in queries(6).enumerated() {
-            for filter in [nil] + Growth.filters {
+            // Before the growth, the filters on the new columns are refused (unknown columns): left out.
+            for filter in [nil] + Growth.filters.filter({ (try? $0.validate(against: schema)) != nil }) {
                 for k in [10, model.count + 5] {
                     let hits = try snap.search(query: q, filter: filter, options: SearchOptions(k: k)).map(\.id)
                     let want = growthReference(model, schema: schema, query: q, k: k, filter: filter)
