@@ -127,6 +127,16 @@ final class SchemaGrowthGoldenTests: CollectionTestCase {
         let report = try StrataCollection.verify(path: dir)
         XCTAssertTrue(report.isSound, "\(report.problems)")
         XCTAssertTrue(try StrataCollection.scrub(path: dir).isSound)
+        // `strata dump`: each segment's column count, every row with every column (null when unset).
+        let dump = try runStrata(["dump", dir, "--json", "--rows", "0..20"], scratch: tmp)
+        XCTAssertEqual(dump.status, 0, dump.stdoutText)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: dump.stdout) as? [String: Any])
+        XCTAssertEqual((json["segments"] as? [[String: Any]])?.compactMap { $0["columns"] as? Int }, [5, 7])
+        let rows = try XCTUnwrap(json["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, GoldenGrowth.content.count)
+        for r in rows { XCTAssertEqual((r["payload"] as? [String: String])?.keys.sorted(), GoldenGrowth.grownSchema.columns.map(\.name).sorted()) }
+        let row0 = rows.first { ($0["id"] as? UInt64) == GoldenV1.id(0) || ($0["id"] as? Int) == 0 }
+        XCTAssertEqual((row0?["payload"] as? [String: String])?["rank"], "null")
 
         let rw = try StrataCollection.open(path: dir, options: GoldenWAL.options())
         try assertContent(rw)
