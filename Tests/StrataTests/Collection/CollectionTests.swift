@@ -244,8 +244,7 @@ final class CollectionTests: CollectionTestCase {
         assertStrataError(.badMagic) { try StrataCollection.open(path: dir, access: .readOnly) }
         try damaged { $0[12] = 9; $0[13] = 0 } // min reader major 9, checksum left stale
         assertStrataError(.checksumMismatch) { try StrataCollection.open(path: dir, access: .readOnly) }
-        // A future min reader major with a valid checksum: unsupportedVersion (this build reads 1 and
-        // 2, the format of manifests with segments narrower than the schema).
+        // A future min reader major (this build reads up to 2) with a valid checksum: unsupportedVersion.
         var future = manifest
         future.generation += 1
         var fb = future.encoded()
