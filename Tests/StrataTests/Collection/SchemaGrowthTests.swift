@@ -260,6 +260,49 @@ final class SchemaGrowthTests: CollectionTestCase {
         assertStrataError(.invalidArgument) { try c.addColumns([Growth.added[1]]) }
     }
 
+    /// Payload indexes on the new columns: options may name them before they exist (the flush that
+    /// grows the schema seals the old rows without them), later flushes and compactions build them,
+    /// and filtered searches through the indexes agree with the model across both widths.
+    func testPayloadIndexesOnAddedColumns() throws {
+        let dir = tmpPath("c")
+        var o = options()
+        o.search.indexedColumns = ["ver", "tag"]
+        var model: Growth.Rows = [:]
+        do {
+            let c = try StrataCollection.create(path: dir, schema: Self.schema, options: o)
+            try c.insert((0..<200).map { Growth.oldRow($0) })
+            try c.flush()
+            try c.insert((200..<300).map { Growth.oldRow($0) })
+            c.close()
+        }
+        for id in UInt64(0)..<300 { model[id] = Growth.record(Growth.oldRow(id), version: 0) }
+        o.search.indexedColumns = ["ver", "tag"] + Growth.added.map(\.name)
+        let c = try StrataCollection.open(path: dir, options: o)
+        try c.addColumns(Growth.added)
+        try c.insert((300..<500).map { Growth.newRow($0) })
+        try c.upsert([Growth.newRow(7)])
+        for id in UInt64(300)..<500 { model[id] = Growth.record(Growth.newRow(id), version: 5) }
+        model[7] = Growth.record(Growth.newRow(7), version: 5)
+        try c.flush()
+        let snap = try c.snapshot()
+        let indexed = snap.manifest.segments.map { Set(snap.segment(named: $0.name)!.payloadIndexSizes.keys) }
+        XCTAssertEqual(indexed, [["ver", "tag"], ["ver", "tag"], Set(o.search.indexedColumns)])
+        try check(c, model)
+        var policy = CompactionPolicy()
+        policy.mergeFactor = 2
+        policy.graceSeconds = 0
+        policy.index = nil
+        policy.search.indexedColumns = o.search.indexedColumns
+        XCTAssertFalse(try Compactor(path: dir, policy: policy).run().done.isEmpty)
+        let merged = try c.snapshot()
+        XCTAssertFalse(merged.manifest.hasNarrowSegments)
+        for s in merged.manifest.segments {
+            XCTAssertEqual(Set(merged.segment(named: s.name)!.payloadIndexSizes.keys), Set(o.search.indexedColumns))
+        }
+        try check(c, model)
+        c.close()
+    }
+
     /// Filter resolution on a segment without some columns equals the reference evaluation on nulls.
     func testResolvedFilterEqualsEvaluationOnNulls() throws {
         let full = SegmentSchema(dimension: 2, columns: Self.schema.columns + Growth.added)
