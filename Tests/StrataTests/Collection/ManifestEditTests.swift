@@ -1,7 +1,7 @@
 // The manifest edit that flush and compaction publish through: what a flush-shaped and a
 // compaction-shaped edit make of a manifest (segment order, obsolete-file order, generation, WAL),
-// edits that name segments the manifest does not list, and `commit` publishing nothing for an
-// edit that changes nothing.
+// edits that name segments the manifest does not list, `commit` publishing nothing for an
+// edit that changes nothing, and schema-growing edits (column counts of narrow segments).
 import Foundation
 import XCTest
 @testable import Strata
@@ -98,5 +98,41 @@ final class ManifestEditTests: XCTestCase {
             XCTAssertEqual(e.code, .invalidValue)
         }
         XCTAssertEqual(try Manifest.read(directory: dir), published)
+    }
+
+    /// A schema-growing edit: existing segments get their column counts, a segment added at the new
+    /// width has none (all columns), a compaction output of every column drops the count again, and
+    /// an edit that is not an append of nullable columns (or adds a segment wider than the schema)
+    /// is refused.
+    func testSchemaGrowingEdit() throws {
+        var base = manifest()
+        base.schema.columns = [ColumnSpec(name: "a", type: .int64)]
+        var grown = base.schema
+        grown.columns.append(ColumnSpec(name: "b", type: .string, nullable: true))
+        var sealed = seg("seg-new")
+        sealed.columnCount = 1
+        let next = try ManifestEdit(addedSegment: sealed, walSequence: 4, schema: grown).applied(to: base, now: 200)
+        XCTAssertEqual(next.schema, grown)
+        XCTAssertEqual(next.segments.map(\.columnCount), [1, 1, 1, 1, 1])
+        XCTAssertTrue(next.hasNarrowSegments)
+        var wide = seg("seg-out", rows: 40)
+        wide.columnCount = 2
+        let merged = try ManifestEdit(removedSegments: ["seg-a", "seg-b", "seg-c", "seg-d"], addedSegment: wide).applied(to: next, now: 300)
+        XCTAssertEqual(merged.segments.map(\.columnCount), [nil, 1])
+        var notNullable = base.schema
+        notNullable.columns.append(ColumnSpec(name: "b", type: .string))
+        XCTAssertThrowsError(try ManifestEdit(walSequence: 4, schema: notNullable).applied(to: base, now: 200))
+        var reordered = grown
+        reordered.columns.reverse()
+        XCTAssertThrowsError(try ManifestEdit(walSequence: 4, schema: reordered).applied(to: base, now: 200))
+        var tooWide = seg("seg-x")
+        tooWide.columnCount = 3
+        XCTAssertThrowsError(try ManifestEdit(addedSegment: tooWide).applied(to: next, now: 300))
+        // Encoded: 2.0 while a segment is narrow, decoded back to the same manifest.
+        var clean = next // (this file's manifest names a bitmap of no deleted row, which decode refuses)
+        for i in clean.segments.indices { clean.segments[i].deleteFile = nil; clean.segments[i].deletedCount = 0 }
+        let bytes = clean.encoded()
+        XCTAssertEqual(bytes[8], 2)
+        XCTAssertEqual(try bytes.withBytes { (raw) throws(StrataError) in try Manifest.decode(raw) }, clean)
     }
 }
