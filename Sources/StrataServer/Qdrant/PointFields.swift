@@ -41,7 +41,7 @@ package enum PointFields {
             return UInt64(i)
         case .string(let s):
             throw .wrongInput("\(path): point id \"\(s)\" is a string; UUID point ids are not supported by this server, use unsigned integers")
-        case .double(let d) where d >= 0x1p63 && d < 0x1p64 && d.rounded() == d:
+        case .double(let d) where d >= 0x1p63 && d.rounded() == d:
             throw .wrongInput("\(path): point ids above \(Int64.max) are not supported")
         default:
             throw .format(path, "expected an unsigned integer point id, got \(v.kindName)")
@@ -78,7 +78,10 @@ package enum PointFields {
                 case .array: throw .wrongInput("\(path): multi-vectors (a list of vectors per point) are not supported")
                 default: throw .format("\(path)[\(i)]", "expected a number, got \(x.kindName)")
                 }
-                guard f.isFinite else { throw .format("\(path)[\(i)]", "\(x) is out of the range of a 32-bit float") }
+                guard f.isFinite else {
+                    let text: String = if case .double(let d) = x { String(d) } else { String(f) }
+                    throw .format("\(path)[\(i)]", "\(text) is out of the range of a 32-bit float")
+                }
                 out.append(f)
             }
             do { try VectorLimits.check(squaredNorm: VectorLimits.squaredNorm(out), what: path) } catch {
@@ -89,7 +92,7 @@ package enum PointFields {
             if o["indices"] != nil || o["values"] != nil {
                 throw .wrongInput("\(path): sparse vectors are not supported (collections hold one dense vector)")
             }
-            if o["text"] != nil || o["image"] != nil || o["object"] != nil {
+            if o["model"] != nil {
                 throw .wrongInput("\(path): inference objects (documents, images) are not supported; send a dense vector")
             }
             throw .wrongInput("\(path): named vectors are not supported (collections hold one unnamed dense vector)")

@@ -9,11 +9,11 @@ final class QdrantScoreTests: XCTestCase {
     func testScoresMatchQdrantsDefinitions() throws {
         let a: [Float] = [3, 4], b: [Float] = [1, 0]
         let dot: Float = 3, euclid: Float = (4 + 16 as Float).squareRoot(), cosine: Float = 3 / 5
-        let ua = VectorLimits.cosineUnitQuery(a), ub = VectorLimits.cosineUnitQuery(b)
+        let ua = try VectorLimits.cosineUnitQuery(a), ub = try VectorLimits.cosineUnitQuery(b)
         func strata(_ m: DistanceMetric, _ x: [Float], _ y: [Float]) -> Float { Distance(metric: m)(x, y) }
         XCTAssertEqual(QdrantDistance.dot.score(distance: strata(.innerProduct, a, b)), dot, accuracy: 1e-6)
         XCTAssertEqual(QdrantDistance.euclid.score(distance: strata(.l2, a, b)), euclid, accuracy: 1e-6)
-        XCTAssertEqual(QdrantDistance.cosine.score(distance: strata(.cosine, try ua, try ub)), cosine, accuracy: 1e-6)
+        XCTAssertEqual(QdrantDistance.cosine.score(distance: strata(.cosine, ua, ub)), cosine, accuracy: 1e-6)
         for d in QdrantDistance.allCases {
             for s: Float in [0.25, 0.5, 3] { XCTAssertEqual(d.score(distance: d.distance(score: s)), s, accuracy: 1e-6) }
             XCTAssertEqual(QdrantDistance(d.metric), d)
