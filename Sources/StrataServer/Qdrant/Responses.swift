@@ -136,6 +136,11 @@ package enum QdrantResponse {
         ok(time: time) { w in writePoints(points, columns: columns, withPayload: withPayload, into: &w) }
     }
 
+    /// GET /collections/{c}/points/{id}: one Record.
+    package static func record(_ point: PointOut, columns: [ColumnSpec], withPayload: PayloadSelection, time: Double) -> [UInt8] {
+        ok(time: time) { w in writePoint(point, columns: columns, withPayload: withPayload, into: &w) }
+    }
+
     /// POST points/scroll: `{"points": [...], "next_page_offset": id or null}`.
     package static func scroll(_ points: [PointOut], nextPageOffset: UInt64?, columns: [ColumnSpec], withPayload: PayloadSelection, time: Double) -> [UInt8] {
         ok(time: time) { w in
@@ -225,28 +230,31 @@ package enum QdrantResponse {
         w.endObject()
     }
 
-    /// A JSON list of points: `id`, then `version` and `score` for scored points, `payload` unless
-    /// `withPayload` is `.none`, `vector` when present.
+    /// A JSON list of points (see ``writePoint(_:columns:withPayload:into:)``).
     package static func writePoints(_ points: [PointOut], columns: [ColumnSpec], withPayload: PayloadSelection, into w: inout JSONWriter) {
         w.beginArray()
-        for p in points {
-            w.beginObject()
-            w.key("id"); w.uint(p.id)
-            if let s = p.score {
-                w.key("version"); w.int(0)     // Qdrant's per-point operation number; Strata keeps none
-                w.key("score"); w.float(s)
-            }
-            if withPayload != .none {
-                w.key("payload")
-                if let values = p.payload {
-                    PayloadMapper.writePayload(values, columns: columns, selection: withPayload, into: &w)
-                } else {
-                    w.beginObject(); w.endObject()
-                }
-            }
-            if let v = p.vector { w.key("vector"); w.floats(v) }
-            w.endObject()
-        }
+        for p in points { writePoint(p, columns: columns, withPayload: withPayload, into: &w) }
         w.endArray()
+    }
+
+    /// One point: `id`, then `version` and `score` for a scored point, `payload` unless
+    /// `withPayload` is `.none`, `vector` when present.
+    package static func writePoint(_ p: PointOut, columns: [ColumnSpec], withPayload: PayloadSelection, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("id"); w.uint(p.id)
+        if let s = p.score {
+            w.key("version"); w.int(0)     // Qdrant's per-point operation number; Strata keeps none
+            w.key("score"); w.float(s)
+        }
+        if withPayload != .none {
+            w.key("payload")
+            if let values = p.payload {
+                PayloadMapper.writePayload(values, columns: columns, selection: withPayload, into: &w)
+            } else {
+                w.beginObject(); w.endObject()
+            }
+        }
+        if let v = p.vector { w.key("vector"); w.floats(v) }
+        w.endObject()
     }
 }

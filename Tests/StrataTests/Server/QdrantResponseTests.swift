@@ -69,6 +69,7 @@ final class QdrantResponseTests: StrataTestCase {
             ("retrieve-vectors", "InlineResponse20017", 200, QdrantResponse.records([PointOut(id: 3, payload: row, vector: [1, 0.5])], columns: columns, withPayload: .include(["n"]), time: 0)),
             ("scroll", "InlineResponse20019", 200, QdrantResponse.scroll(records, nextPageOffset: 12, columns: columns, withPayload: .exclude(["tags"]), time: 0)),
             ("scroll-last", "InlineResponse20019", 200, QdrantResponse.scroll([], nextPageOffset: nil, columns: columns, withPayload: .none, time: 0)),
+            ("record", "InlineResponse20016", 200, QdrantResponse.record(PointOut(id: 4, payload: row, vector: [0.5]), columns: columns, withPayload: .all, time: 0)),
             ("count", "InlineResponse20020", 200, QdrantResponse.count(20_000, time: 0)),
             ("query", "InlineResponse20022", 200, QdrantResponse.queryResult(scored, columns: columns, withPayload: .all, time: 0.003)),
             ("query-no-payload", "InlineResponse20022", 200, QdrantResponse.queryResult([PointOut(id: 1, score: 0.5)], columns: columns, withPayload: .none, time: 0)),
