@@ -19,8 +19,18 @@ package struct UpsertRequest: Sendable, Equatable {
     /// The points in request order (a repeated id: the last one wins, as in Qdrant).
     package var points: [UpsertPoint]
 
+    /// The request with one point per id: the last occurrence wins, as in Qdrant (a later upsert
+    /// of an id replaces the earlier one whole), in the order of those last occurrences. Call it
+    /// before ``mapPayloads(columns:)``, so that a replaced payload adds no columns. O(points).
+    package func deduplicated() -> UpsertRequest {
+        var last: [UInt64: Int] = [:]
+        for (i, p) in points.enumerated() { last[p.id] = i }
+        guard last.count < points.count else { return self }
+        return UpsertRequest(points: points.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element))
+    }
+
     /// The payloads mapped onto `columns` (see ``PayloadMapper``), with messages naming each
-    /// point's payload as the request did.
+    /// point's payload as the request did (after ``deduplicated()``, indices of the survivors).
     package func mapPayloads(columns: [ColumnSpec]) throws(QdrantError) -> MappedPayloads {
         try PayloadMapper.map(points.map(\.payload), columns: columns) { "points[\($0)].payload" }
     }

@@ -66,6 +66,15 @@ final class QdrantRequestTests: XCTestCase {
         XCTAssertEqual(mapped.rows, [[.int64(1)], [.null]])
     }
 
+    func testUpsertDuplicateIdsLastWins() throws {
+        let r = try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1],"payload":{"k":"a"}},{"id":2,"vector":[2]},{"id":1,"vector":[3],"payload":{"n":1}}]}"#), limits: limits)
+        let d = r.deduplicated()
+        XCTAssertEqual(d.points.map(\.id), [2, 1])
+        XCTAssertEqual(d.points.map(\.vector), [[2], [3]])
+        XCTAssertEqual(try d.mapPayloads(columns: []).newColumns.map(\.name), ["n"])     // the replaced payload adds nothing
+        XCTAssertEqual(try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1]}]}"#), limits: limits).deduplicated().points.count, 1)
+    }
+
     func testUpsertErrors() throws {
         let l = ServerLimits(maxPointsPerRequest: 2)
         assertQdrantError(400, ["UUID point ids are not supported", "body.points[0].id"]) {
