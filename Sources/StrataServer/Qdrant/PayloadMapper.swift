@@ -26,7 +26,8 @@ package struct MappedPayloads: Sendable, Equatable {
 package enum PayloadMapper {
     /// Maps `payloads` (one per point; nil for no payload) onto `columns` (the collection's current
     /// columns, in order). `path(i)` names point i's payload in messages (`points[3].payload`).
-    package static func map(_ payloads: [[String: JSONValue]?], columns: [ColumnSpec],
+    /// Throws 400 when the columns would grow beyond `maxColumns`.
+    package static func map(_ payloads: [[String: JSONValue]?], columns: [ColumnSpec], maxColumns: Int,
                             path: (Int) -> String) throws(QdrantError) -> MappedPayloads {
         var index: [String: Int] = [:]
         var types: [ColumnType] = []
@@ -40,6 +41,9 @@ package enum PayloadMapper {
                 let length = key.utf8.count
                 guard (1...255).contains(length) else {
                     throw .wrongInput("\(path(p)): payload key '\(key.prefix(64))' must be 1...255 bytes of UTF-8 (it has \(length))")
+                }
+                guard types.count < maxColumns else {
+                    throw .wrongInput("\(path(p)): payload key '\(key.prefix(64))' would be key number \(types.count + 1) of the collection, more than the limit of \(maxColumns) distinct payload keys")
                 }
                 index[key] = types.count
                 types.append(t)

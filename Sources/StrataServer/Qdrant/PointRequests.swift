@@ -18,21 +18,25 @@ package struct UpsertPoint: Sendable, Equatable {
 package struct UpsertRequest: Sendable, Equatable {
     /// The points in request order (a repeated id: the last one wins, as in Qdrant).
     package var points: [UpsertPoint]
+    /// Whether the request used the batch form (for the paths in messages).
+    package var batchForm = false
 
     /// The request with one point per id: the last occurrence wins, as in Qdrant (a later upsert
     /// of an id replaces the earlier one whole), in the order of those last occurrences. Call it
-    /// before ``mapPayloads(columns:)``, so that a replaced payload adds no columns. O(points).
+    /// before ``mapPayloads(columns:limits:)``, so that a replaced payload adds no columns. O(points).
     package func deduplicated() -> UpsertRequest {
         var last: [UInt64: Int] = [:]
         for (i, p) in points.enumerated() { last[p.id] = i }
         guard last.count < points.count else { return self }
-        return UpsertRequest(points: points.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element))
+        return UpsertRequest(points: points.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element), batchForm: batchForm)
     }
 
     /// The payloads mapped onto `columns` (see ``PayloadMapper``), with messages naming each
     /// point's payload as the request did (after ``deduplicated()``, indices of the survivors).
-    package func mapPayloads(columns: [ColumnSpec]) throws(QdrantError) -> MappedPayloads {
-        try PayloadMapper.map(points.map(\.payload), columns: columns) { "points[\($0)].payload" }
+    package func mapPayloads(columns: [ColumnSpec], limits: ServerLimits) throws(QdrantError) -> MappedPayloads {
+        try PayloadMapper.map(points.map(\.payload), columns: columns, maxColumns: limits.maxPayloadKeys) { i in
+            batchForm ? "body.batch.payloads[\(i)]" : "body.points[\(i)].payload"
+        }
     }
 
     /// Parses either form; at most `limits.maxPointsPerRequest` points. `shard_key`,
@@ -81,7 +85,7 @@ package struct UpsertRequest: Sendable, Equatable {
             for i in 0..<ids.count {
                 points.append(UpsertPoint(id: ids[i], vector: try PointFields.vector(vs[i], "\(p).vectors[\(i)]"), payload: payloads[i]))
             }
-            return UpsertRequest(points: points)
+            return UpsertRequest(points: points, batchForm: true)
         case (nil, nil): throw .format("body", "expected 'points' (a list of points) or 'batch'")
         case (.some, .some): throw .format("body", "give either 'points' or 'batch', not both")
         }

@@ -17,16 +17,21 @@ package struct ServerLimits: Sendable, Equatable {
     package var maxShardNumber: Int
     /// The most conditions a `min_should` may expand into (it becomes an OR of ANDs).
     package var maxMinShouldCombinations: Int
+    /// The most payload keys (columns) a collection may have: every key is a column of every row,
+    /// so a small body of many distinct keys would otherwise allocate points x keys values.
+    package var maxPayloadKeys: Int
 
     /// Creates limits; every default is the documented one.
     package init(maxPointsPerRequest: Int = 10_000, maxLimit: Int = 10_000, maxBatchSearches: Int = 100,
-                 maxFilterDepth: Int = 32, maxShardNumber: Int = 256, maxMinShouldCombinations: Int = 256) {
+                 maxFilterDepth: Int = 32, maxShardNumber: Int = 256, maxMinShouldCombinations: Int = 256,
+                 maxPayloadKeys: Int = 1024) {
         self.maxPointsPerRequest = maxPointsPerRequest
         self.maxLimit = maxLimit
         self.maxBatchSearches = maxBatchSearches
         self.maxFilterDepth = maxFilterDepth
         self.maxShardNumber = maxShardNumber
         self.maxMinShouldCombinations = maxMinShouldCombinations
+        self.maxPayloadKeys = maxPayloadKeys
     }
 
     /// The JSON nesting (arrays and objects) a body within these limits can need: two per filter

@@ -11,8 +11,8 @@ final class PayloadMapperTests: XCTestCase {
         return a.map { v in if case .object(let o) = v { return o } else { return nil } }
     }
 
-    func map(_ json: String, _ columns: [ColumnSpec] = []) throws -> MappedPayloads {
-        try PayloadMapper.map(payloads(json), columns: columns) { "points[\($0)].payload" }
+    func map(_ json: String, _ columns: [ColumnSpec] = [], maxColumns: Int = 1024) throws -> MappedPayloads {
+        try PayloadMapper.map(payloads(json), columns: columns, maxColumns: maxColumns) { "points[\($0)].payload" }
     }
 
     func testInferenceOrderAndNulls() throws {
@@ -48,6 +48,10 @@ final class PayloadMapperTests: XCTestCase {
         let long = String(repeating: "k", count: 256)
         assertQdrantError(400, ["1...255 bytes", "256"]) { try self.map(#"[{"\#(long)":1}]"#) }
         XCTAssertNoThrow(try map(#"[{"\#(String(repeating: "k", count: 255))":1}]"#))
+        // The number of distinct keys is bounded: rows hold every column.
+        let cols = [ColumnSpec(name: "a", type: .int64, nullable: true)]
+        XCTAssertEqual(try map(#"[{"b":1},{"c":2}]"#, cols, maxColumns: 3).newColumns.count, 2)
+        assertQdrantError(400, ["points[1].payload", "'d'", "key number 4", "limit of 3"]) { try self.map(#"[{"b":1,"c":2},{"d":3}]"#, cols, maxColumns: 3) }
     }
 
     func testRoundTripToJSON() throws {

@@ -28,7 +28,7 @@ final class QdrantHostileInputTests: XCTestCase {
         guard let body = try? RequestBody.parse(bytes, limits: limits) else { return }
         _ = try? CreateCollectionRequest.parse(body, limits: limits)
         _ = try? CreateIndexRequest.parse(body)
-        if let u = try? UpsertRequest.parse(body, limits: limits) { _ = try? u.mapPayloads(columns: columns) }
+        if let u = try? UpsertRequest.parse(body, limits: limits) { _ = try? u.mapPayloads(columns: columns, limits: limits) }
         if case .filter(let f)? = try? DeleteRequest.parse(body, limits: limits) { _ = try? f.bind(columns: columns, limits: limits) }
         _ = try? RetrieveRequest.parse(body, limits: limits)
         if let s = try? ScrollRequest.parse(body, limits: limits) { _ = try? s.filter?.bind(columns: columns, limits: limits) }

@@ -61,9 +61,16 @@ final class QdrantRequestTests: XCTestCase {
         XCTAssertEqual(batch.points[1].payload?["b"], .null)
         let noPayloads = try UpsertRequest.parse(qdrantBody(#"{"batch":{"ids":[6],"vectors":[[0.10000000149011612,0.20000000298023224,0.30000001192092896,0.4000000059604645]]}}"#), limits: limits)
         XCTAssertEqual(noPayloads.points[0].vector, [0.1, 0.2, 0.3, 0.4])       // float32 printed as double: exact
-        let mapped = try batch.mapPayloads(columns: [])
+        let mapped = try batch.mapPayloads(columns: [], limits: limits)
         XCTAssertEqual(mapped.newColumns, [ColumnSpec(name: "a", type: .int64, nullable: true)])   // b: only null, no column
         XCTAssertEqual(mapped.rows, [[.int64(1)], [.null]])
+        let conflict = try UpsertRequest.parse(qdrantBody(#"{"batch":{"ids":[3,4],"vectors":[[1],[2]],"payloads":[{"a":1},{"a":"x"}]}}"#), limits: limits)
+        let l = limits
+        assertQdrantError(400, ["body.batch.payloads[1].a", "'a' holds integer values, got string"]) { try conflict.mapPayloads(columns: [], limits: l) }
+        let listConflict = try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1],"payload":{"a":true}}]}"#), limits: limits)
+        assertQdrantError(400, ["body.points[0].payload.a", "'a' holds integer values, got boolean"]) {
+            try listConflict.mapPayloads(columns: [ColumnSpec(name: "a", type: .int64, nullable: true)], limits: l)
+        }
     }
 
     func testUpsertDuplicateIdsLastWins() throws {
@@ -71,7 +78,7 @@ final class QdrantRequestTests: XCTestCase {
         let d = r.deduplicated()
         XCTAssertEqual(d.points.map(\.id), [2, 1])
         XCTAssertEqual(d.points.map(\.vector), [[2], [3]])
-        XCTAssertEqual(try d.mapPayloads(columns: []).newColumns.map(\.name), ["n"])     // the replaced payload adds nothing
+        XCTAssertEqual(try d.mapPayloads(columns: [], limits: limits).newColumns.map(\.name), ["n"])     // the replaced payload adds nothing
         XCTAssertEqual(try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1]}]}"#), limits: limits).deduplicated().points.count, 1)
     }
 
