@@ -18,11 +18,12 @@ import StrataFormat
 import StrataIndex
 
 /// A parsed JSON value. Integers (no fraction, no exponent, within Int64) stay apart from floats.
-enum JSONValue: Sendable, Equatable {
+/// `package` so that the server layer (StrataServer) reads request bodies with the same reader.
+package enum JSONValue: Sendable, Equatable {
     case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
     /// "a string", "an object"... for messages.
-    var kindName: String {
+    package var kindName: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
@@ -40,8 +41,19 @@ enum JSONValue: Sendable, Equatable {
     ///   - what: the document's name in messages ("filter"); also the root of the path.
     ///   - maximumDepth: the most arrays and objects that may enclose a value.
     ///   - depthNote: the limit in the caller's terms, for the too-deep message.
-    static func parse(_ text: String, what: String, maximumDepth: Int, depthNote: String = "") throws(StrataError) -> JSONValue {
+    package static func parse(_ text: String, what: String, maximumDepth: Int, depthNote: String = "") throws(StrataError) -> JSONValue {
         var parser = JSONParser(bytes: Array(text.utf8), what: what, maximumDepth: maximumDepth, depthNote: depthNote)
+        return try parser.parseDocument()
+    }
+
+    /// Parses `bytes` (a request body) as a complete JSON document, like ``parse(_:what:maximumDepth:depthNote:)``.
+    /// Bytes that are not valid UTF-8 throw `.invalidArgument` (the string reader relies on valid
+    /// UTF-8 and would otherwise repair them silently).
+    package static func parse(bytes: [UInt8], what: String, maximumDepth: Int, depthNote: String = "") throws(StrataError) -> JSONValue {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw StrataError(.invalidArgument, "\(what) is not valid JSON: the bytes are not valid UTF-8")
+        }
+        var parser = JSONParser(bytes: bytes, what: what, maximumDepth: maximumDepth, depthNote: depthNote)
         return try parser.parseDocument()
     }
 }
