@@ -20,7 +20,7 @@ struct CollectionStatsCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteFlags
 
     struct SegmentJSON: Encodable { var name: String; var rows: Int; var deleted_rows: Int; var deleted_fraction: Double; var bytes: UInt64
-        var indexed: Bool; var delete_file: String? }
+        var indexed: Bool; var delete_file: String?; var columns: Int }
     struct Output: Encodable {
         var path: String; var generation: UInt64; var wal_sequence: UInt64; var dimension: Int; var metric: String
         var live_rows: Int; var total_rows: Int; var deleted_rows: Int; var deleted_fraction: Double
@@ -38,7 +38,7 @@ struct CollectionStatsCommand: AsyncParsableCommand {
                       bitmap_bytes: s.bitmapBytes, wal_bytes: s.walBytes, obsolete_files: s.obsoleteFiles,
                       segments: s.segments.map { SegmentJSON(name: $0.name, rows: $0.rows, deleted_rows: $0.deletedRows,
                                                              deleted_fraction: $0.deletedFraction, bytes: $0.bytes, indexed: $0.indexed,
-                                                             delete_file: $0.deleteFile) },
+                                                             delete_file: $0.deleteFile, columns: $0.columns) },
                       wal_format: s.walFormat, wal_side_files: s.walSideFiles)
     }
 

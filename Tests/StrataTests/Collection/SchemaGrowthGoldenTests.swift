@@ -135,6 +135,9 @@ final class SchemaGrowthGoldenTests: CollectionTestCase {
         let rows = try XCTUnwrap(json["rows"] as? [[String: Any]])
         XCTAssertEqual(rows.count, GoldenGrowth.content.count)
         for r in rows { XCTAssertEqual((r["payload"] as? [String: String])?.keys.sorted(), GoldenGrowth.grownSchema.columns.map(\.name).sorted()) }
+        let stats = try runStrata(["stats", dir, "--json"], scratch: tmp)
+        let statsJSON = try XCTUnwrap(try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Any])
+        XCTAssertEqual((statsJSON["segments"] as? [[String: Any]])?.compactMap { $0["columns"] as? Int }, [5, 7])
         let row0 = rows.first { ($0["id"] as? UInt64) == GoldenV1.id(0) || ($0["id"] as? Int) == 0 }
         XCTAssertEqual((row0?["payload"] as? [String: String])?["rank"], "null")
 
