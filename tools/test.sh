@@ -5,7 +5,8 @@
 # examples package (its own build directory, tools/examples/.build) must build and both programs
 # run, and the README's CLI blocks must run against Fixtures/sample. The object-store tests run
 # against a real SeaweedFS and etcd that this script starts (tools/services.sh: installed when
-# missing, free loopback ports, their own directory .build-services/test) and stops on exit.
+# missing, free loopback ports, their own directory .build-services/test) and stops on exit; the
+# serving tests also run qdrant-client 1.20.0 (tools/qdrant-client.sh installs it into a venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
@@ -25,6 +26,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 services_env="$(bash tools/services.sh start "$services_dir")"
 eval "$services_env"
+# The serving tests drive `strata serve` with the real qdrant-client (PyPI) too.
+STRATA_TEST_QDRANT_PYTHON="$(bash tools/qdrant-client.sh)"
+export STRATA_TEST_QDRANT_PYTHON
 swift test --skip-build "$@"
 bash tools/examples/check-readme.sh
 swift build --package-path tools/examples

@@ -38,7 +38,7 @@ struct StrataCommand: AsyncParsableCommand {
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
                       CollectionScrubCommand.self, CollectionGCCommand.self, CollectionPushCommand.self, CollectionPullCommand.self,
-                      FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self]
+                      FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self, ServeCommand.self]
     )
 }
 
@@ -51,7 +51,7 @@ extension StrataCommand {
     /// The first non-option word of `arguments` (or the word after `help`) when it names no
     /// subcommand, else nil. The root command's only options (`--help`, `--version`) take no value and
     /// it has no positional arguments, so such a word is always an error; checking it before parsing
-    /// keeps `strata serve --help` from printing the root help with exit 0.
+    /// keeps `strata frobnicate --help` from printing the root help with exit 0.
     static func unknownSubcommand(in arguments: [String]) -> String? {
         let words = arguments.filter { !$0.hasPrefix("-") }
         guard let first = words.first else { return nil }

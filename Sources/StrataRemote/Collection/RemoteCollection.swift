@@ -222,6 +222,10 @@ public final class RemoteCollection: Sendable {
     /// Number of live rows.
     public func count() async throws(StrataError) -> Int { try await snapshot().snapshot.count }
 
+    /// Why this handle can no longer write (fenced out by another writer, its lease lost, closed),
+    /// or nil while it can.
+    public var writeFailure: StrataError? { state.withLock { $0.failed } }
+
     /// Objects fetched into the cache by this handle, and their bytes.
     public var cacheFetches: (objects: Int, bytes: UInt64) { let f = cache.fetched; return (f.fetches, f.bytes) }
 

@@ -49,15 +49,24 @@ package struct QdrantFilter: Sendable, Equatable {
     package var should: [QdrantCondition] = []
     /// Conditions none of which may hold.
     package var mustNot: [QdrantCondition] = []
+    /// The JSON it was parsed from (nodes forward it: each shard binds it to its own columns).
+    package var source: JSONValue = .object([:])
 
     /// Creates a filter.
     package init(must: [QdrantCondition] = [], should: [QdrantCondition] = [], mustNot: [QdrantCondition] = []) {
         self.must = must; self.should = should; self.mustNot = mustNot
     }
 
+    /// Equal conditions (the JSON's spelling aside).
+    package static func == (a: QdrantFilter, b: QdrantFilter) -> Bool {
+        a.must == b.must && a.should == b.should && a.mustNot == b.mustNot
+    }
+
     /// Parses a `filter` field. `path` names it in messages (`filter`, `prefetch[1].filter`).
     package static func parse(_ v: JSONValue, _ path: String, limits: ServerLimits) throws(QdrantError) -> QdrantFilter {
-        try parseFilter(v, path, level: 1, limits: limits)
+        var f = try parseFilter(v, path, level: 1, limits: limits)
+        f.source = v
+        return f
     }
 
     private static func parseFilter(_ v: JSONValue, _ path: String, level: Int, limits: ServerLimits) throws(QdrantError) -> QdrantFilter {

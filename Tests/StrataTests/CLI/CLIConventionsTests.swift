@@ -12,7 +12,7 @@ final class CLIConventionsTests: StrataTestCase {
     /// Every subcommand name `strata` lists in its help (hidden ones included, from the source; there
     /// are none: the collection test rig is the separate `strata-soak` executable).
     static let subcommands = ["build", "dump", "verify", "search", "bench", "create", "insert", "delete", "flush", "stats",
-                              "compact", "recover", "scrub", "gc", "push", "pull", "bench-filter", "bench-remote", "gen"]
+                              "compact", "recover", "scrub", "gc", "push", "pull", "bench-filter", "bench-remote", "gen", "serve"]
 
     func jsonObject(_ r: CLIResult) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], "not one JSON object: \(r.stdoutText.prefix(300))")
@@ -81,10 +81,10 @@ final class CLIConventionsTests: StrataTestCase {
     }
 
     func testUnknownCommandIsAUsageError() throws {
-        for args in [["serve", "--help"], ["serve"], ["serve", "-h"], ["help", "serve"], ["--help", "serve"], ["serve", "x", "--json"]] {
+        for args in [["frobnicate", "--help"], ["frobnicate"], ["frobnicate", "-h"], ["help", "frobnicate"], ["--help", "frobnicate"], ["frobnicate", "x", "--json"]] {
             let r = try runStrata(args, scratch: tmp)
             XCTAssertEqual(r.status, 2, "strata \(args.joined(separator: " ")) exits 2")
-            XCTAssertTrue(r.stderr.contains("unknown command 'serve'"), "strata \(args.joined(separator: " ")): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("unknown command 'frobnicate'"), "strata \(args.joined(separator: " ")): \(r.stderr)")
             XCTAssertFalse(r.stdoutText.contains("SUBCOMMANDS"), "no root help on stdout for \(args)")
         }
         // The known forms still work.

@@ -1,5 +1,5 @@
 // Response bodies: the JSON writer, and every encoder's output validated by qdrant-client's own
-// pydantic models (qdrant_shapes.py) when STRATA_QDRANT_PYTHON names a Python with
+// pydantic models (qdrant_shapes.py) when STRATA_TEST_QDRANT_PYTHON names a Python with
 // qdrant-client 1.20.0 installed (tools/test.sh sets it); the bodies are always written and parsed
 // back here. STRATA_QDRANT_SHAPES_DIR keeps them in a directory of your choice.
 import Foundation
@@ -116,9 +116,7 @@ final class QdrantResponseTests: StrataTestCase {
             manifest.append(["file": "\(r.name).json", "model": r.model, "status": r.status])
         }
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: dir.appendingPathComponent("manifest.json"))
-        guard let python = ProcessInfo.processInfo.environment["STRATA_QDRANT_PYTHON"] else {
-            throw XCTSkip("set STRATA_QDRANT_PYTHON to a Python with qdrant-client 1.20.0 to validate the bodies (tools/test.sh does)")
-        }
+        let python = try qdrantClientPython()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("qdrant_shapes.py")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)

@@ -1,0 +1,293 @@
+// The shards this node has open: the writer of every shard it owns (by rendezvous over the live
+// nodes) and, on demand, a read-only handle on any other shard, for queries when the owner
+// cannot be reached. Ownership follows the cluster view: when the view changes, shards this node
+// no longer owns are closed (their writer lease released at once) and shards it now owns are
+// opened, waiting for the old owner's lease to expire if it died. Opening replays the shard's
+// WAL objects, so no acknowledged write is lost and no data moves.
+import Logging
+import Strata
+import StrataFormat
+import StrataRemote
+import Synchronization
+
+/// One shard of one collection (its uid distinguishes a collection created again under a name).
+package struct ShardID: Hashable, Sendable, CustomStringConvertible {
+    package var collection: String
+    package var uid: String
+    package var shard: Int
+    package var description: String { "\(collection)/\(shard)" }
+}
+
+/// The shards open on this node.
+package final class ShardHost: Sendable {
+    package let view: ClusterView
+    package let store: any ObjectStore
+    /// Options every shard is opened with (cache, lease TTL, node name, flush thresholds).
+    package let options: RemoteOptions
+    private let logger: Logger
+
+    private struct Slot {
+        var writer: RemoteCollection?
+        var opening: Task<Void, Never>?
+        var reader: RemoteCollection?
+        /// Why the last attempt to open the writer failed.
+        var lastError: String?
+    }
+    private struct State {
+        var slots: [ShardID: Slot] = [:]
+        var stopped = false
+        var loop: Task<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    package init(view: ClusterView, store: any ObjectStore, options: RemoteOptions, logger: Logger) {
+        self.view = view
+        self.store = store
+        self.options = options
+        self.logger = logger
+    }
+
+    package var metadata: any MetadataStore { view.metadata }
+
+    /// Starts following the cluster view.
+    package func start() {
+        let task = Task { [self] in
+            await reconcile()
+            for await _ in view.changes {
+                if Task.isCancelled { return }
+                await reconcile()
+            }
+        }
+        state.withLock { $0.loop = task }
+    }
+
+    /// Closes every shard (writers release their leases, so the next owners take over at once).
+    package func stop() async {
+        let (loop, slots) = state.withLock { s in
+            s.stopped = true
+            let slots = s.slots
+            s.slots = [:]
+            return (s.loop, slots)
+        }
+        loop?.cancel()
+        for (_, slot) in slots {
+            slot.opening?.cancel()
+            await slot.writer?.close()
+            await slot.reader?.close()
+        }
+    }
+
+    /// The remote collection of a shard.
+    package func layout(_ id: ShardID, of c: ServedCollection) -> RemoteLayout { view.keys.shardLayout(c, shard: id.shard) }
+
+    private func options(for c: ServedCollection) -> RemoteOptions {
+        var o = options
+        o.collection.search.indexedColumns = c.payloadIndexes.keys.filter { k in c.columns.contains { $0.name == k } }.sorted()
+        o.collection.search.bm25Columns = c.payloadIndexes.filter { $0.value == "text" }.map(\.key)
+            .filter { k in c.columns.contains { $0.name == k && $0.type == "string" } }.sorted()
+        return o
+    }
+
+    // MARK: ownership
+
+    /// Opens the writers of shards this node owns and closes the others.
+    package func reconcile() async {
+        let collections = view.collections
+        var wanted = Set<ShardID>()
+        for c in collections {
+            for s in 0..<c.shards where view.owner(of: c, shard: s) == view.me.id {
+                wanted.insert(ShardID(collection: c.name, uid: c.uid, shard: s))
+            }
+        }
+        let known = Set(collections.map(\.uid))
+        var toClose: [RemoteCollection] = []
+        state.withLock { s in
+            guard !s.stopped else { return }
+            for (id, slot) in s.slots {
+                if !wanted.contains(id) {
+                    if let w = slot.writer { toClose.append(w) }
+                    slot.opening?.cancel()
+                    s.slots[id]?.writer = nil
+                    s.slots[id]?.opening = nil
+                }
+                if !known.contains(id.uid) {
+                    if let r = slot.reader { toClose.append(r) }
+                    s.slots.removeValue(forKey: id)
+                }
+            }
+            for (id, slot) in s.slots {
+                // A writer fenced out or whose lease was lost can write no more: open it again.
+                if let w = slot.writer, w.writeFailure != nil {
+                    toClose.append(w)
+                    s.slots[id]?.writer = nil
+                }
+            }
+            // Started under the lock, so that two reconciles never open one shard twice.
+            for id in wanted where s.slots[id]?.writer == nil && s.slots[id]?.opening == nil {
+                if let c = collections.first(where: { $0.uid == id.uid }) {
+                    if s.slots[id] == nil { s.slots[id] = Slot() }
+                    s.slots[id]?.opening = openingTask(id, c)
+                }
+            }
+        }
+        for w in toClose {
+            logger.info("closing shard", metadata: ["shard": "\(w.layout.address)"])
+            await w.close()
+        }
+    }
+
+    /// The task that opens a shard's writer (retrying while the previous writer's lease lives).
+    private func openingTask(_ id: ShardID, _ c: ServedCollection) -> Task<Void, Never> {
+        Task { [self] in
+            var attempt = 0
+            while !Task.isCancelled {
+                let current = view.collection(c.name) ?? c
+                guard current.uid == id.uid, view.owner(of: current, shard: id.shard) == view.me.id else { break }
+                do throws(StrataError) {
+                    let w = try await RemoteCollection.open(layout: layout(id, of: current), access: .readWrite, store: store,
+                                                            metadata: metadata, options: options(for: current))
+                    let keep = state.withLock { s -> Bool in
+                        guard !s.stopped, s.slots[id]?.opening != nil else { return false }
+                        s.slots[id]?.writer = w
+                        s.slots[id]?.opening = nil
+                        s.slots[id]?.lastError = nil
+                        return true
+                    }
+                    if keep {
+                        logger.info("opened shard writer", metadata: ["shard": "\(id)", "attempts": "\(attempt + 1)"])
+                    } else {
+                        await w.close()
+                    }
+                    return
+                } catch {
+                    attempt += 1
+                    state.withLock { $0.slots[id]?.lastError = error.message }
+                    // .busy: the previous owner's lease still lives (it may have died); it expires
+                    // within its TTL.
+                    if error.code != .busy { logger.warning("opening shard writer failed", metadata: ["shard": "\(id)", "error": "\(error)"]) }
+                    try? await Task.sleep(nanoseconds: error.code == .busy ? 250_000_000 : 1_000_000_000)
+                }
+            }
+            state.withLock { s in if s.slots[id]?.writer == nil { s.slots[id]?.opening = nil } }
+        }
+    }
+
+    /// The writer of a shard this node owns, waiting up to `waitSeconds` while it is being opened.
+    /// Throws `.busy` when it is not open in time (another node's lease has not expired yet) or this
+    /// node does not own the shard.
+    package func writer(_ c: ServedCollection, shard: Int, waitSeconds: Double = 30) async throws(StrataError) -> RemoteCollection {
+        let id = ShardID(collection: c.name, uid: c.uid, shard: shard)
+        let deadline = monotonicNow() + waitSeconds
+        while true {
+            if let w = state.withLock({ $0.slots[id]?.writer }) {
+                if w.writeFailure == nil { return w }
+                await reconcile()
+                continue
+            }
+            let opening = state.withLock { $0.slots[id]?.opening != nil }
+            if !opening, view.owner(of: c, shard: shard) == view.me.id { await reconcile() }
+            if monotonicNow() >= deadline || (!opening && view.owner(of: c, shard: shard) != view.me.id) {
+                let why = state.withLock { $0.slots[id]?.lastError }
+                throw StrataError(.busy, "this node (\(view.me.id)) has no writer for shard \(shard) of \(c.name)"
+                                  + (why.map { ": \($0)" } ?? (view.owner(of: c, shard: shard) == view.me.id ? " yet" : "; it is owned by \(view.owner(of: c, shard: shard) ?? "no live node")")),
+                                  path: layout(id, of: c).address)
+            }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+
+    /// Whether `writer` is still the open writer of a shard (not closed by a change of owner).
+    package func isCurrentWriter(_ writer: RemoteCollection, of c: ServedCollection, shard: Int) -> Bool {
+        state.withLock { $0.slots[ShardID(collection: c.name, uid: c.uid, shard: shard)]?.writer === writer }
+    }
+
+    /// Whether this node holds the writer of a shard now.
+    package func holdsWriter(_ c: ServedCollection, shard: Int) -> Bool {
+        state.withLock { $0.slots[ShardID(collection: c.name, uid: c.uid, shard: shard)]?.writer != nil }
+    }
+
+    /// A handle to read a shard: the writer when this node holds it, else a read-only handle
+    /// (opened on first use, then kept and refreshed by its own reads).
+    package func reader(_ c: ServedCollection, shard: Int) async throws(StrataError) -> RemoteCollection {
+        let id = ShardID(collection: c.name, uid: c.uid, shard: shard)
+        if let h = state.withLock({ $0.slots[id]?.writer ?? $0.slots[id]?.reader }) { return h }
+        let r = try await RemoteCollection.open(layout: layout(id, of: c), access: .readOnly, store: store,
+                                                metadata: metadata, options: options(for: c))
+        let (kept, extra) = state.withLock { s -> (RemoteCollection, RemoteCollection?) in
+            if s.slots[id] == nil { s.slots[id] = Slot() }
+            if let existing = s.slots[id]?.reader { return (existing, r) }
+            s.slots[id]?.reader = r
+            return (r, nil)
+        }
+        if let extra { await extra.close() }
+        return kept
+    }
+
+    /// Shards this node holds the writer of.
+    package var ownedShards: [ShardID] { state.withLock { s in s.slots.filter { $0.value.writer != nil }.map(\.key).sorted { $0.description < $1.description } } }
+
+    // MARK: collections
+
+    /// Creates the remote collection of every shard of a new collection (before its definition is
+    /// published, so that no node tries to open a shard that does not exist).
+    package func createShards(_ c: ServedCollection) async throws(StrataError) {
+        try await boundedParallel(0..<c.shards, width: 8) { [self] (s: Int) async throws(StrataError) in
+            var o = options
+            o.nodeName = view.me.id
+            let created = try await RemoteCollection.create(layout: layout(ShardID(collection: c.name, uid: c.uid, shard: s), of: c),
+                                                            schema: c.schema, store: store, metadata: metadata, options: o)
+            await created.close()
+        }
+    }
+
+    /// Removes a deleted collection's objects and etcd keys (best effort: what is left is garbage
+    /// under a prefix no definition names).
+    package func dropShards(_ c: ServedCollection) async {
+        for s in 0..<c.shards {
+            let layout = layout(ShardID(collection: c.name, uid: c.uid, shard: s), of: c)
+            if let keys = try? await metadata.range(prefix: layout.keyPrefix) {
+                for kv in keys { try? await metadata.delete(kv.key) }
+            }
+        }
+        if let objects = try? await store.list(prefix: view.keys.collectionRoot(c)) {
+            try? await boundedParallel(objects, width: 8) { [store] (o: ObjectInfo) async throws(StrataError) in
+                try await store.delete(o.key)
+            }
+        }
+    }
+}
+
+/// Runs `body` for every element, at most `width` at a time; the first error is thrown after the
+/// started ones end.
+func boundedParallel<S: Sequence & Sendable>(_ items: S, width: Int,
+                                             _ body: @escaping @Sendable (S.Element) async throws(StrataError) -> Void) async throws(StrataError)
+where S.Element: Sendable {
+    let result: StrataError? = await withTaskGroup(of: StrataError?.self) { group in
+        var running = 0
+        var first: StrataError?
+        for item in items {
+            if running >= width, let r = await group.next() {
+                running -= 1
+                if first == nil { first = r }
+            }
+            group.addTask {
+                do throws(StrataError) { try await body(item); return nil } catch { return error }
+            }
+            running += 1
+        }
+        for await r in group where first == nil { first = r }
+        return first
+    }
+    if let result { throw result }
+}
+
+/// Monotonic seconds.
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
