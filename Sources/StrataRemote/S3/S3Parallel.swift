@@ -5,7 +5,7 @@ import StrataFormat
 
 /// `body(0) ... body(count - 1)`, at most `width` at a time; the results in index order. The first
 /// error cancels the tasks still running and is the one thrown.
-func inParallel<T: Sendable>(count: Int, width: Int, what: String,
+package func inParallel<T: Sendable>(count: Int, width: Int, what: String,
                              _ body: @escaping @Sendable (Int) async throws(StrataError) -> T) async throws(StrataError) -> [T] {
     do {
         return try await withThrowingTaskGroup(of: (Int, T).self) { group in

@@ -177,7 +177,7 @@ package final class ShardHost: Sendable {
     /// node does not own the shard.
     package func writer(_ c: ServedCollection, shard: Int, waitSeconds: Double = 30) async throws(StrataError) -> RemoteCollection {
         let id = ShardID(collection: c.name, uid: c.uid, shard: shard)
-        let deadline = monotonicNow() + waitSeconds
+        let deadline = monotonicSeconds() + waitSeconds
         while true {
             if let w = state.withLock({ $0.slots[id]?.writer }) {
                 if w.writeFailure == nil { return w }
@@ -186,7 +186,7 @@ package final class ShardHost: Sendable {
             }
             let opening = state.withLock { $0.slots[id]?.opening != nil }
             if !opening, view.owner(of: c, shard: shard) == view.me.id { await reconcile() }
-            if monotonicNow() >= deadline || (!opening && view.owner(of: c, shard: shard) != view.me.id) {
+            if monotonicSeconds() >= deadline || (!opening && view.owner(of: c, shard: shard) != view.me.id) {
                 let why = state.withLock { $0.slots[id]?.lastError }
                 throw StrataError(.busy, "this node (\(view.me.id)) has no writer for shard \(shard) of \(c.name)"
                                   + (why.map { ": \($0)" } ?? (view.owner(of: c, shard: shard) == view.me.id ? " yet" : "; it is owned by \(view.owner(of: c, shard: shard) ?? "no live node")")),
@@ -231,11 +231,11 @@ package final class ShardHost: Sendable {
     /// Creates the remote collection of every shard of a new collection (before its definition is
     /// published, so that no node tries to open a shard that does not exist).
     package func createShards(_ c: ServedCollection) async throws(StrataError) {
-        try await boundedParallel(0..<c.shards, width: 8) { [self] (s: Int) async throws(StrataError) in
+        let layouts = (0..<c.shards).map { layout(ShardID(collection: c.name, uid: c.uid, shard: $0), of: c) }
+        _ = try await inParallel(count: c.shards, width: 8, what: view.keys.collectionRoot(c)) { [self] (s: Int) async throws(StrataError) in
             var o = options
             o.nodeName = view.me.id
-            let created = try await RemoteCollection.create(layout: layout(ShardID(collection: c.name, uid: c.uid, shard: s), of: c),
-                                                            schema: c.schema, store: store, metadata: metadata, options: o)
+            let created = try await RemoteCollection.create(layout: layouts[s], schema: c.schema, store: store, metadata: metadata, options: o)
             await created.close()
         }
     }
@@ -250,44 +250,9 @@ package final class ShardHost: Sendable {
             }
         }
         if let objects = try? await store.list(prefix: view.keys.collectionRoot(c)) {
-            try? await boundedParallel(objects, width: 8) { [store] (o: ObjectInfo) async throws(StrataError) in
-                try await store.delete(o.key)
+            _ = try? await inParallel(count: objects.count, width: 8, what: view.keys.collectionRoot(c)) { [store] (i: Int) async throws(StrataError) in
+                try await store.delete(objects[i].key)
             }
         }
     }
 }
-
-/// Runs `body` for every element, at most `width` at a time; the first error is thrown after the
-/// started ones end.
-func boundedParallel<S: Sequence & Sendable>(_ items: S, width: Int,
-                                             _ body: @escaping @Sendable (S.Element) async throws(StrataError) -> Void) async throws(StrataError)
-where S.Element: Sendable {
-    let result: StrataError? = await withTaskGroup(of: StrataError?.self) { group in
-        var running = 0
-        var first: StrataError?
-        for item in items {
-            if running >= width, let r = await group.next() {
-                running -= 1
-                if first == nil { first = r }
-            }
-            group.addTask {
-                do throws(StrataError) { try await body(item); return nil } catch { return error }
-            }
-            running += 1
-        }
-        for await r in group where first == nil { first = r }
-        return first
-    }
-    if let result { throw result }
-}
-
-/// Monotonic seconds.
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -61,14 +61,14 @@ extension ServeNode {
     package func onShard(_ c: ServedCollection, _ shard: Int, _ request: InternalRequest) async throws(QdrantError) -> (ShardResult, String) {
         let me = view.me.id
         if request.isWrite {
-            let deadline = monotonicNow() + writeDeadlineSeconds
+            let deadline = monotonicSeconds() + writeDeadlineSeconds
             var lastProblem = "no live node owns the shard"
             while true {
                 if let owner = view.owner(of: c, shard: shard) {
                     if owner == me {
                         let writer: RemoteCollection?
                         do throws(StrataError) {
-                            writer = try await host.writer(c, shard: shard, waitSeconds: max(0.5, deadline - monotonicNow()))
+                            writer = try await host.writer(c, shard: shard, waitSeconds: max(0.5, deadline - monotonicSeconds()))
                         } catch where error.code == .busy {
                             writer = nil
                             lastProblem = error.message
@@ -86,7 +86,7 @@ extension ServeNode {
                     } else if let node = view.node(owner) {
                         do {
                             let answer = try await peers.post(node, Self.internalPath(c, shard, request), body: request.encoded(uid: c.uid),
-                                                              timeoutSeconds: max(1, deadline - monotonicNow()))
+                                                              timeoutSeconds: max(1, deadline - monotonicSeconds()))
                             if answer.status == 200 {
                                 return (try ShardWire.decode(answer.body, columns: c.columnSpecs, peer: owner), owner)
                             }
@@ -101,7 +101,7 @@ extension ServeNode {
                         } catch { lastProblem = "\(error)" }
                     }
                 }
-                if monotonicNow() >= deadline {
+                if monotonicSeconds() >= deadline {
                     throw QdrantError(status: 503, "Service unavailable: shard \(shard) of \(c.name) has no reachable writer after "
                                       + "\(Int(writeDeadlineSeconds)) s: \(lastProblem)")
                 }
