@@ -279,6 +279,7 @@ export STRATA_TEST_S3_ENDPOINT=$s3_url STRATA_TEST_S3_BUCKET=$BUCKET
 export AWS_ACCESS_KEY_ID=$access_key AWS_SECRET_ACCESS_KEY=$secret_key AWS_REGION=us-east-1
 export STRATA_TEST_ETCD=$etcd_url
 export STRATA_S3_ENDPOINT=$s3_url STRATA_ETCD=$etcd_url
+export STRATA_TEST_SERVICES_DIR=$dir
 EOF
 
     local deadline=$((SECONDS + START_DEADLINE_S)) s3_up=0 etcd_up=0

@@ -80,7 +80,9 @@ package final class ShardHost: Sendable {
     /// The remote collection of a shard.
     package func layout(_ id: ShardID, of c: ServedCollection) -> RemoteLayout { view.keys.shardLayout(c, shard: id.shard) }
 
-    private func options(for c: ServedCollection) -> RemoteOptions {
+    /// The options a shard of `c` is opened and compacted with: the payload indexes the collection
+    /// asks for, on the columns it has.
+    package func options(for c: ServedCollection) -> RemoteOptions {
         var o = options
         o.collection.search.indexedColumns = c.payloadIndexes.keys.filter { k in c.columns.contains { $0.name == k } }.sorted()
         o.collection.search.bm25Columns = c.payloadIndexes.filter { $0.value == "text" }.map(\.key)
@@ -116,8 +118,12 @@ package final class ShardHost: Sendable {
                 }
             }
             for (id, slot) in s.slots {
-                // A writer fenced out or whose lease was lost can write no more: open it again.
-                if let w = slot.writer, w.writeFailure != nil {
+                guard let w = slot.writer else { continue }
+                // A writer fenced out or whose lease was lost can write no more, and one opened
+                // before a payload index was asked for would not build it: open it again.
+                let indexes = collections.first { $0.uid == id.uid }.map { options(for: $0).collection.search }
+                if w.writeFailure != nil || (indexes.map { $0.indexedColumns != w.options.collection.search.indexedColumns
+                                                           || $0.bm25Columns != w.options.collection.search.bm25Columns } ?? false) {
                     toClose.append(w)
                     s.slots[id]?.writer = nil
                 }

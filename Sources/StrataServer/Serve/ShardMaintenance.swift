@@ -15,7 +15,7 @@ extension ServeNode {
                 if Task.isCancelled { return }
                 guard let c = view.collection(id.collection), c.uid == id.uid else { continue }
                 let compactor = RemoteCompactor(layout: host.layout(id, of: c), store: host.store, metadata: view.metadata,
-                                                options: host.options)
+                                                options: host.options(for: c))
                 do throws(StrataError) {
                     let r = try await compactor.run()
                     metrics.recordCompaction(tasks: r.done.count, failed: false)
