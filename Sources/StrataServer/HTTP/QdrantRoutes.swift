@@ -119,20 +119,10 @@ package func addQdrantRoutes(to router: Router<BasicRequestContext>, holder: Nod
         }
     }
     router.post("/collections/:name/points/search/batch") { request, context in
-        await Respond.run { elapsed throws(QdrantError) in
-            let name = try parameter(context, "name")
-            let searches = try SearchRequests.parseSearchBatch(try await Respond.body(request, limits: limits, limit: maxBodyBytes), limits: limits)
-            let node = try holder.get()
-            let partial = try Respond.flag(request, "allow_partial", default: false)
-            var results: [(points: [PointOut], withPayload: PayloadSelection)] = []
-            var columns: [ColumnSpec] = []
-            for s in searches {
-                let a = try await node.search(name, s, allowPartial: partial)
-                results.append((a.points, s.withPayload))
-                columns = a.columns
-            }
-            return Respond.bytes(QdrantResponse.searchBatchResult(results, columns: columns, time: elapsed()))
-        }
+        await batch(request, context, holder: holder, limits: limits, maxBodyBytes: maxBodyBytes,
+                    parse: SearchRequests.parseSearchBatch, run: { node, name, s, partial throws(QdrantError) in
+                        (try await node.search(name, s, allowPartial: partial), s.withPayload)
+                    }, encode: QdrantResponse.searchBatchResult)
     }
     router.post("/collections/:name/points/query") { request, context in
         await Respond.run { elapsed throws(QdrantError) in
@@ -143,20 +133,31 @@ package func addQdrantRoutes(to router: Router<BasicRequestContext>, holder: Nod
         }
     }
     router.post("/collections/:name/points/query/batch") { request, context in
-        await Respond.run { elapsed throws(QdrantError) in
-            let name = try parameter(context, "name")
-            let plans = try SearchRequests.parseQueryBatch(try await Respond.body(request, limits: limits, limit: maxBodyBytes), limits: limits)
-            let node = try holder.get()
-            let partial = try Respond.flag(request, "allow_partial", default: false)
-            var results: [(points: [PointOut], withPayload: PayloadSelection)] = []
-            var columns: [ColumnSpec] = []
-            for p in plans {
-                let a = try await node.query(name, p, allowPartial: partial)
-                results.append((a.points, p.withPayload))
-                columns = a.columns
-            }
-            return Respond.bytes(QdrantResponse.queryBatchResult(results, columns: columns, time: elapsed()))
+        await batch(request, context, holder: holder, limits: limits, maxBodyBytes: maxBodyBytes,
+                    parse: SearchRequests.parseQueryBatch, run: { node, name, p, partial throws(QdrantError) in
+                        (try await node.query(name, p, allowPartial: partial), p.withPayload)
+                    }, encode: QdrantResponse.queryBatchResult)
+    }
+}
+
+/// A batch endpoint: every request of the body in turn, one answer list each.
+private func batch<R>(_ request: Request, _ context: BasicRequestContext, holder: NodeHolder, limits: ServerLimits, maxBodyBytes: Int,
+                      parse: (JSONValue, ServerLimits) throws(QdrantError) -> [R],
+                      run: (ServeNode, String, R, Bool) async throws(QdrantError) -> (PointsAnswer, PayloadSelection),
+                      encode: ([(points: [PointOut], withPayload: PayloadSelection)], [ColumnSpec], Double) -> [UInt8]) async -> Response {
+    await Respond.run { elapsed throws(QdrantError) in
+        let name = try parameter(context, "name")
+        let requests = try parse(try await Respond.body(request, limits: limits, limit: maxBodyBytes), limits)
+        let node = try holder.get()
+        let partial = try Respond.flag(request, "allow_partial", default: false)
+        var results: [(points: [PointOut], withPayload: PayloadSelection)] = []
+        var columns: [ColumnSpec] = []
+        for r in requests {
+            let (answer, selection) = try await run(node, name, r, partial)
+            results.append((answer.points, selection))
+            columns = answer.columns
         }
+        return Respond.bytes(encode(results, columns, elapsed()))
     }
 }
 

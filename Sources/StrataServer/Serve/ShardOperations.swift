@@ -63,30 +63,27 @@ package struct ShardOperations: Sendable {
     /// The points with these ids that exist in the shard.
     package func retrieve(_ handle: RemoteCollection, ids: [UInt64], payload: Bool, vector: Bool) async throws(QdrantError) -> ShardResult {
         let view = try await snapshot(handle)
-        var out: [PointOut] = []
-        for id in ids {
-            do throws(StrataError) {
-                guard let r = try view.get(id: id) else { continue }
-                out.append(PointOut(id: id, payload: payload ? r.payload : nil, vector: vector ? r.vector : nil))
-            } catch { throw QdrantError(error) }
-        }
-        return ShardResult(generation: view.generation, points: out)
+        return ShardResult(generation: view.generation, points: try records(ids, view, payload: payload, vector: vector))
     }
 
     /// Up to `limit` points admitted by `filter` with id >= `offset`, by id.
     package func scroll(_ handle: RemoteCollection, filter: QdrantFilter?, offset: UInt64?, limit: Int,
                         payload: Bool, vector: Bool) async throws(QdrantError) -> ShardResult {
         let view = try await snapshot(handle)
-        let ids = try matchingIDs(view, filter: filter, from: offset ?? 0)
-        let page = ids.sorted().prefix(limit)
+        let page = try matchingIDs(view, filter: filter, from: offset ?? 0).sorted().prefix(limit)
+        return ShardResult(generation: view.generation, points: try records(page, view, payload: payload, vector: vector))
+    }
+
+    /// The live rows among `ids`, in that order, with what was asked of them.
+    private func records(_ ids: some Sequence<UInt64>, _ view: CollectionSnapshot, payload: Bool, vector: Bool) throws(QdrantError) -> [PointOut] {
         var out: [PointOut] = []
-        for id in page {
-            do throws(StrataError) {
+        do throws(StrataError) {
+            for id in ids {
                 guard let r = try view.get(id: id) else { continue }
                 out.append(PointOut(id: id, payload: payload ? r.payload : nil, vector: vector ? r.vector : nil))
-            } catch { throw QdrantError(error) }
-        }
-        return ShardResult(generation: view.generation, points: out)
+            }
+        } catch { throw QdrantError(error) }
+        return out
     }
 
     /// How many points `filter` admits.

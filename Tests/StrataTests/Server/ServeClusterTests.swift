@@ -117,16 +117,7 @@ final class ServeClusterTests: StrataTestCase {
         XCTAssertEqual(p3?["price"] as? Double, 1.25)
         XCTAssertNil(p3?["tags"], "absent keys stay absent")
         XCTAssertEqual((records.dropFirst().first?["payload"] as? [String: Any])?["tags"] as? [String], ["t4", "all"])
-        var seen: [Int] = []
-        var offset: Any? = nil
-        repeat {
-            var body: [String: Any] = ["limit": 1_500, "with_payload": false]
-            if let offset { body["offset"] = offset }
-            let page = try await cluster.result(n2, .POST, "/collections/pts/points/scroll", body: body) as? [String: Any]
-            seen += ids(page as Any)
-            offset = page?["next_page_offset"]
-            if offset is NSNull { offset = nil }
-        } while offset != nil
+        let seen = try await cluster.scrollAll(n2, "pts", pageSize: 1_500)
         XCTAssertEqual(seen, everyone, "scroll returns every point once, in id order")
         _ = try await cluster.result(n0, .POST, "/collections/pts/points/delete?wait=true", body: ["points": [0, 1, 2]])
         _ = try await cluster.result(n2, .POST, "/collections/pts/points/delete?wait=true",
@@ -172,16 +163,7 @@ final class ServeClusterTests: StrataTestCase {
         let takeover = try XCTUnwrap(resumedAfter, "writes to the dead owner's shard never resumed: \(writer.log.suffix(2000))")
         XCTAssertLessThan(takeover, 30, "takeover took \(takeover) s")
         print("serve-kill: writes to the killed owner's shard resumed after \(String(format: "%.2f", takeover)) s (lease 4 s)")
-        var seen: [Int] = []
-        var offset: Any? = nil
-        repeat {
-            var body: [String: Any] = ["limit": 500, "with_payload": false]
-            if let offset { body["offset"] = offset }
-            let page = try await cluster.result(writer, .POST, "/collections/w/points/scroll", body: body) as? [String: Any]
-            seen += ids(page as Any)
-            offset = page?["next_page_offset"]
-            if offset is NSNull { offset = nil }
-        } while offset != nil
+        let seen = try await cluster.scrollAll(writer, "w", pageSize: 500)
         XCTAssertEqual(seen.count, Set(seen).count, "every point once")
         XCTAssertTrue(acknowledged.isSubset(of: Set(seen)), "lost: \(acknowledged.subtracting(seen).sorted().prefix(20))")
     }

@@ -13,18 +13,9 @@ final class ServeLoadTests: StrataTestCase {
         let flags = ["--compact-interval", "1", "--flush-rows", "400"]
         try cluster.start("l0", extra: flags)
         try cluster.start("l1", extra: flags)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [repoRoot.appendingPathComponent("tools/serve/load.py").path, "--url", cluster.nodes.map(\.url).joined(separator: ","),
-                       "--seconds", "10", "--readers", "3", "--writers", "2", "--json"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, "load.py: \(text.suffix(3000))\n\(cluster.nodes[0].log.suffix(1500))")
+        let (status, text) = try runPython(python, [repoRoot.appendingPathComponent("tools/serve/load.py").path, "--url", cluster.nodes.map(\.url).joined(separator: ","),
+                       "--seconds", "10", "--readers", "3", "--writers", "2", "--json"])
+        XCTAssertEqual(status, 0, "load.py: \(text.suffix(3000))\n\(cluster.nodes[0].log.suffix(1500))")
         let report = try XCTUnwrap(text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any], text)
         XCTAssertEqual(report["lost"] as? Int, 0)
         XCTAssertGreaterThan(report["acknowledged_points"] as? Int ?? 0, 400, "enough writes to flush")

@@ -13,17 +13,8 @@ final class ServeQdrantClientTests: StrataTestCase {
         addTeardownBlock { cluster.stopAll() }
         try cluster.start("c0", extra: ["--compact-interval", "0", "--flush-rows", "1000"])
         try cluster.start("c1", extra: ["--compact-interval", "0", "--flush-rows", "1000"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [repoRoot.appendingPathComponent("Tests/StrataTests/Server/qdrant_client_check.py").path, cluster.nodes[1].url, cluster.apiKey!]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, "qdrant_client_check.py: \(text.suffix(3000))\nnode c1: \(cluster.nodes[1].log.suffix(2000))")
+        let (status, text) = try runPython(python, [repoRoot.appendingPathComponent("Tests/StrataTests/Server/qdrant_client_check.py").path, cluster.nodes[1].url, cluster.apiKey!])
+        XCTAssertEqual(status, 0, "qdrant_client_check.py: \(text.suffix(3000))\nnode c1: \(cluster.nodes[1].log.suffix(2000))")
         XCTAssertTrue(text.contains("\"ok\": true"), text.suffix(2000).description)
     }
 }

@@ -130,6 +130,37 @@ final class ServeTestCluster: @unchecked Sendable {
     }
 }
 
+extension ServeTestCluster {
+    /// Every point id of `collection` through `node`'s scroll, page by page, in the order received.
+    func scrollAll(_ node: ServeTestNode, _ collection: String, pageSize: Int) async throws -> [Int] {
+        var seen: [Int] = []
+        var offset: Any? = nil
+        repeat {
+            var body: [String: Any] = ["limit": pageSize, "with_payload": false]
+            if let offset { body["offset"] = offset }
+            let page = try await result(node, .POST, "/collections/\(collection)/points/scroll", body: body) as? [String: Any]
+            seen += (page?["points"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+            offset = page?["next_page_offset"]
+            if offset is NSNull { offset = nil }
+        } while offset != nil
+        return seen
+    }
+}
+
+/// Runs `python` with `arguments`; its exit status and everything it printed.
+func runPython(_ python: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 struct ServeTestFailure: Error, CustomStringConvertible {
     var description: String
 }
