@@ -67,6 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--listen must be HOST:PORT, not '\(listenText)'")
         }
         let host = String(listenText[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if advertise == nil, ["0.0.0.0", "::", ""].contains(host) {
+            throw ValidationError("--listen on every address needs --advertise http://HOST:PORT: the URL other nodes reach this one at")
+        }
+        if value(readOnlyApiKey, "STRATA_READ_ONLY_API_KEY") != nil, value(apiKey, "STRATA_API_KEY") == nil {
+            throw ValidationError("--read-only-api-key needs --api-key too (without it nothing would require a key for writes)")
+        }
         guard let storeText = value(store, "STRATA_STORE") else { throw ValidationError("--store s3://BUCKET/PREFIX is required (or $STRATA_STORE)") }
         let address = try S3Address(parsing: storeText)
         guard !address.path.isEmpty else { throw ValidationError("--store must name a prefix: s3://BUCKET/PREFIX") }

@@ -124,14 +124,19 @@ final class BoundPort: Sendable {
         }
         for w in waiters { w.resume(returning: port) }
     }
+    /// The port, or 0 when the waiting task is cancelled first (the server failed to bind).
     func wait() async -> Int {
-        await withCheckedContinuation { c in
-            let ready = state.withLock { s -> Int? in
-                if let p = s.port { return p }
-                s.waiters.append(c)
-                return nil
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { c in
+                let ready = state.withLock { s -> Int? in
+                    if let p = s.port { return p }
+                    s.waiters.append(c)
+                    return nil
+                }
+                if let ready { c.resume(returning: ready) }
             }
-            if let ready { c.resume(returning: ready) }
+        } onCancel: {
+            set(0)
         }
     }
 }
@@ -147,7 +152,10 @@ struct NodeService: Service {
 
     func run() async throws {
         let port = await bound.wait()
-        let url = config.advertiseURL ?? "http://\(config.host == "0.0.0.0" ? "127.0.0.1" : config.host):\(port)"
+        guard port > 0 else { return }  // the server did not start (its error ends the group)
+        let url = config.advertiseURL ?? (config.host.contains(":") ? "http://[\(config.host)]:\(port)" : "http://\(config.host):\(port)")
+        // The store must answer before the node joins (a wrong endpoint or credentials fail here).
+        _ = try await s3.head(RemoteLayout.randomHex())
         let keys = ServeKeys(bucket: config.bucket, prefix: config.prefix)
         let view = try await ClusterView.start(metadata: etcd, keys: keys, me: NodeInfo(id: config.nodeID, url: url),
                                               ttlSeconds: config.leaseSeconds, logger: logger)

@@ -222,9 +222,15 @@ public final class RemoteCollection: Sendable {
     /// Number of live rows.
     public func count() async throws(StrataError) -> Int { try await snapshot().snapshot.count }
 
-    /// Why this handle can no longer write (fenced out by another writer, its lease lost, closed),
-    /// or nil while it can.
-    public var writeFailure: StrataError? { state.withLock { $0.failed } }
+    /// Why this handle can no longer write (fenced out by another writer, its lease lost or lapsed,
+    /// closed), or nil while it can. A writer with a failure may also miss writes made by the
+    /// writer that replaced it: reopen rather than read from it.
+    public var writeFailure: StrataError? {
+        if let failed = state.withLock({ $0.failed }) { return failed }
+        // A writer whose lease lapsed may already be replaced: its state no longer has every write.
+        if access == .readWrite, !lease.isAlive { return Self.fenced(layout, "its writer lease in etcd expired") }
+        return nil
+    }
 
     /// Objects fetched into the cache by this handle, and their bytes.
     public var cacheFetches: (objects: Int, bytes: UInt64) { let f = cache.fetched; return (f.fetches, f.bytes) }

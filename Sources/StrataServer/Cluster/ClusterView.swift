@@ -30,6 +30,8 @@ package final class ClusterView: Sendable {
     private struct State {
         var nodes: [String: NodeInfo] = [:]
         var collections: [String: ServedCollection] = [:]
+        /// The etcd revision each name's definition (or deletion) was seen at: older news is ignored.
+        var revisions: [String: Int64] = [:]
         var lease: LeaseKeeper?
         var tasks: [Task<Void, Never>] = []
         var stopped = false
@@ -76,15 +78,25 @@ package final class ClusterView: Sendable {
     /// The collection called `name`, if known.
     package func collection(_ name: String) -> ServedCollection? { state.withLock { $0.collections[name] } }
 
-    /// Records a definition this node has just stored (its own watch event may come later).
-    package func noteStored(_ c: ServedCollection) {
-        state.withLock { $0.collections[c.name] = c }
-        continuation.yield()
+    /// Records a definition this node has just stored or read at `revision` (its own watch event
+    /// may come later); ignored when the view has seen a later revision of the name.
+    package func noteStored(_ c: ServedCollection, revision: Int64) {
+        let changed = state.withLock { s -> Bool in
+            guard revision > s.revisions[c.name, default: 0] else { return false }
+            s.revisions[c.name] = revision
+            s.collections[c.name] = c
+            return true
+        }
+        if changed { continuation.yield() }
     }
 
-    /// Records that this node has just deleted a collection.
-    package func noteDeleted(_ name: String) {
-        _ = state.withLock { $0.collections.removeValue(forKey: name) }
+    /// Records that this node has just deleted a collection (at `revision`).
+    package func noteDeleted(_ name: String, revision: Int64) {
+        state.withLock { s in
+            guard revision > s.revisions[name, default: 0] else { return }
+            s.revisions[name] = revision
+            s.collections.removeValue(forKey: name)
+        }
         continuation.yield()
     }
 
@@ -111,14 +123,18 @@ package final class ClusterView: Sendable {
         let lease = try await LeaseKeeper.start(store: metadata, ttlSeconds: ttlSeconds)
         let value = Array((try? JSONEncoder().encode(me)) ?? Data())
         // A key held by another live lease is another process with this id.
-        let r = try await metadata.txn(compare: [.createRevision(key, equals: 0)],
-                                       success: [.put(key, value, lease: lease.lease)], failure: [.get(key)])
-        if !r.succeeded {
-            if let held = r.reads.first ?? nil, held.lease != 0, held.value != value {
-                try? await lease.revoke()
-                throw StrataError(.alreadyExists, "another live node is registered with id \(me.id)", path: key)
+        do throws(StrataError) {
+            let r = try await metadata.txn(compare: [.createRevision(key, equals: 0)],
+                                           success: [.put(key, value, lease: lease.lease)], failure: [.get(key)])
+            if !r.succeeded {
+                if let held = r.reads.first ?? nil, held.lease != 0, held.value != value {
+                    throw StrataError(.alreadyExists, "another live node is registered with id \(me.id)", path: key)
+                }
+                try await metadata.put(key, value: value, lease: lease.lease)
             }
-            try await metadata.put(key, value: value, lease: lease.lease)
+        } catch {
+            try? await lease.revoke()
+            throw error
         }
         let old = state.withLock { s in
             let o = s.lease
@@ -160,15 +176,17 @@ package final class ClusterView: Sendable {
     private func resync(prefix: String) async throws(StrataError) -> Int64 {
         let revision = try await currentRevision()
         let all = try await metadata.range(prefix: prefix)
-        var nodes: [String: NodeInfo] = [:]
-        var collections: [String: ServedCollection] = [:]
-        for kv in all { apply(kv, deleted: false, nodes: &nodes, collections: &collections, prefix: prefix) }
         state.withLock { s in
             if prefix == keys.nodesPrefix {
-                s.nodes = nodes
-                s.nodes[me.id] = s.nodes[me.id] ?? (s.lease != nil ? me : nil)
+                s.nodes = [:]
+                for kv in all { apply(kv, deleted: false, to: &s, prefix: prefix) }
             } else {
-                s.collections = collections
+                // A name absent from the range was deleted at or before `revision`.
+                for name in s.collections.keys where !all.contains(where: { $0.key == keys.collectionKey(name) }) {
+                    s.collections.removeValue(forKey: name)
+                    s.revisions[name] = max(s.revisions[name, default: 0], revision)
+                }
+                for kv in all { apply(kv, deleted: false, to: &s, prefix: prefix) }
             }
         }
         continuation.yield()
@@ -182,9 +200,7 @@ package final class ClusterView: Sendable {
                 if revision == 0 { revision = try await resync(prefix: prefix) }
                 for try await event in metadata.watch(prefix: prefix, afterRevision: revision) {
                     revision = max(revision, event.keyValue.modRevision)
-                    state.withLock { s in
-                        apply(event.keyValue, deleted: event.kind == .delete, nodes: &s.nodes, collections: &s.collections, prefix: prefix)
-                    }
+                    state.withLock { s in apply(event.keyValue, deleted: event.kind == .delete, to: &s, prefix: prefix) }
                     continuation.yield()
                 }
             } catch {
@@ -196,15 +212,16 @@ package final class ClusterView: Sendable {
         }
     }
 
-    private func apply(_ kv: KeyValue, deleted: Bool, nodes: inout [String: NodeInfo],
-                       collections: inout [String: ServedCollection], prefix: String) {
+    private func apply(_ kv: KeyValue, deleted: Bool, to s: inout State, prefix: String) {
         let name = String(kv.key.dropFirst(prefix.count))
         if prefix == keys.nodesPrefix {
-            if deleted { nodes.removeValue(forKey: name); return }
-            if let n = try? JSONDecoder().decode(NodeInfo.self, from: Data(kv.value)), n.id == name { nodes[name] = n }
+            if deleted { s.nodes.removeValue(forKey: name); return }
+            if let n = try? JSONDecoder().decode(NodeInfo.self, from: Data(kv.value)), n.id == name { s.nodes[name] = n }
         } else {
-            if deleted { collections.removeValue(forKey: name); return }
-            if let c = try? ServedCollection.decode(kv.value, key: kv.key), c.name == name { collections[name] = c }
+            guard kv.modRevision >= s.revisions[name, default: 0] else { return }
+            s.revisions[name] = kv.modRevision
+            if deleted { s.collections.removeValue(forKey: name); return }
+            if let c = try? ServedCollection.decode(kv.value, key: kv.key), c.name == name { s.collections[name] = c }
         }
     }
 }

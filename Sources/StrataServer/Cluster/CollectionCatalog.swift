@@ -30,35 +30,37 @@ package struct CollectionCatalog: Sendable {
         return (try ServedCollection.decode(kv.value, key: key), kv.modRevision)
     }
 
-    /// Stores `collection` when no collection of its name exists; false when one does.
-    package func createIfAbsent(_ collection: ServedCollection) async throws(StrataError) -> Bool {
+    /// Stores `collection` when no collection of its name exists and returns the key's revision;
+    /// nil when one does.
+    package func createIfAbsent(_ collection: ServedCollection) async throws(StrataError) -> Int64? {
         let key = keys.collectionKey(collection.name)
         let r = try await metadata.txn(compare: [.createRevision(key, equals: 0)],
                                        success: [.put(key, collection.encoded(), lease: 0)], failure: [])
-        return r.succeeded
+        return r.succeeded ? r.revision : nil
     }
 
     /// Applies `change` to the collection by compare-and-swap, re-reading and retrying when another
-    /// node changed it first. Returns the stored result; nil when the collection does not exist.
-    /// `change` returns nil to leave the definition as it is.
+    /// node changed it first. Returns the stored result and its revision; nil when the collection
+    /// does not exist. `change` returns nil to leave the definition as it is.
     package func update(_ name: String,
-                        _ change: (ServedCollection) throws(StrataError) -> ServedCollection?) async throws(StrataError) -> ServedCollection? {
+                        _ change: (ServedCollection) throws(StrataError) -> ServedCollection?) async throws(StrataError) -> (ServedCollection, Int64)? {
         let key = keys.collectionKey(name)
         for _ in 0..<50 {
             guard let (current, revision) = try await get(name) else { return nil }
-            guard let next = try change(current) else { return current }
+            guard let next = try change(current) else { return (current, revision) }
             let r = try await metadata.txn(compare: [.modRevision(key, equals: revision)],
                                            success: [.put(key, next.encoded(), lease: 0)], failure: [])
-            if r.succeeded { return next }
+            if r.succeeded { return (next, r.revision) }
         }
         throw StrataError(.busy, "the collection's definition changed 50 times while this change was being made", path: key)
     }
 
-    /// Deletes the definition of `name` if it is still `uid`'s; false when it was not there.
-    package func delete(_ name: String, uid: String) async throws(StrataError) -> Bool {
+    /// Deletes the definition of `name` if it is still `uid`'s and returns the deletion's
+    /// revision; nil when it was not there.
+    package func delete(_ name: String, uid: String) async throws(StrataError) -> Int64? {
         let key = keys.collectionKey(name)
-        guard let (current, revision) = try await get(name), current.uid == uid else { return false }
+        guard let (current, revision) = try await get(name), current.uid == uid else { return nil }
         let r = try await metadata.txn(compare: [.modRevision(key, equals: revision)], success: [.delete(key)], failure: [])
-        return r.succeeded
+        return r.succeeded ? r.revision : nil
     }
 }

@@ -30,6 +30,10 @@ package struct ServedCollection: Codable, Sendable, Equatable {
     /// Creation time, Unix milliseconds.
     package var createdMilliseconds: UInt64
 
+    /// No collection (a uid no definition has), for a look-up that found none.
+    package static let placeholder = ServedCollection(name: "", uid: "", dimension: 1, metric: "cosine", shards: 1, columns: [],
+                                                      payloadIndexes: [:], createdMilliseconds: 0)
+
     /// Largest shard count accepted at creation.
     package static let maximumShards = 256
 

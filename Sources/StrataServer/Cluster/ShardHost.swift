@@ -29,12 +29,16 @@ package final class ShardHost: Sendable {
     private struct Slot {
         var writer: RemoteCollection?
         var opening: Task<Void, Never>?
+        /// Which opening task is current: one started later, or a cancellation, makes an older
+        /// task's result unwanted.
+        var openingToken: UInt64 = 0
         var reader: RemoteCollection?
         /// Why the last attempt to open the writer failed.
         var lastError: String?
     }
     private struct State {
         var slots: [ShardID: Slot] = [:]
+        var nextToken: UInt64 = 1
         var stopped = false
         var loop: Task<Void, Never>?
     }
@@ -103,6 +107,7 @@ package final class ShardHost: Sendable {
         }
         let known = Set(collections.map(\.uid))
         var toClose: [RemoteCollection] = []
+        var reopenReasons: [String] = []
         state.withLock { s in
             guard !s.stopped else { return }
             for (id, slot) in s.slots {
@@ -111,6 +116,7 @@ package final class ShardHost: Sendable {
                     slot.opening?.cancel()
                     s.slots[id]?.writer = nil
                     s.slots[id]?.opening = nil
+                    s.slots[id]?.openingToken = 0
                 }
                 if !known.contains(id.uid) {
                     if let r = slot.reader { toClose.append(r) }
@@ -122,6 +128,7 @@ package final class ShardHost: Sendable {
                 // A writer fenced out or whose lease was lost can write no more, and one opened
                 // before a payload index was asked for would not build it: open it again.
                 let indexes = collections.first { $0.uid == id.uid }.map { options(for: $0).collection.search }
+                if let why = w.writeFailure { reopenReasons.append("\(id): \(why.message)") }
                 if w.writeFailure != nil || (indexes.map { $0.indexedColumns != w.options.collection.search.indexedColumns
                                                            || $0.bm25Columns != w.options.collection.search.bm25Columns } ?? false) {
                     toClose.append(w)
@@ -132,10 +139,14 @@ package final class ShardHost: Sendable {
             for id in wanted where s.slots[id]?.writer == nil && s.slots[id]?.opening == nil {
                 if let c = collections.first(where: { $0.uid == id.uid }) {
                     if s.slots[id] == nil { s.slots[id] = Slot() }
-                    s.slots[id]?.opening = openingTask(id, c)
+                    let token = s.nextToken
+                    s.nextToken += 1
+                    s.slots[id]?.openingToken = token
+                    s.slots[id]?.opening = openingTask(id, c, token: token)
                 }
             }
         }
+        for why in reopenReasons { logger.warning("reopening a shard writer that can no longer write", metadata: ["reason": "\(why)"]) }
         for w in toClose {
             logger.info("closing shard", metadata: ["shard": "\(w.layout.address)"])
             await w.close()
@@ -143,19 +154,20 @@ package final class ShardHost: Sendable {
     }
 
     /// The task that opens a shard's writer (retrying while the previous writer's lease lives).
-    private func openingTask(_ id: ShardID, _ c: ServedCollection) -> Task<Void, Never> {
+    private func openingTask(_ id: ShardID, _ c: ServedCollection, token: UInt64) -> Task<Void, Never> {
         Task { [self] in
             var attempt = 0
-            while !Task.isCancelled {
+            while !Task.isCancelled, state.withLock({ !$0.stopped && $0.slots[id]?.openingToken == token }) {
                 let current = view.collection(c.name) ?? c
                 guard current.uid == id.uid, view.owner(of: current, shard: id.shard) == view.me.id else { break }
                 do throws(StrataError) {
                     let w = try await RemoteCollection.open(layout: layout(id, of: current), access: .readWrite, store: store,
                                                             metadata: metadata, options: options(for: current))
                     let keep = state.withLock { s -> Bool in
-                        guard !s.stopped, s.slots[id]?.opening != nil else { return false }
+                        guard !s.stopped, !Task.isCancelled, s.slots[id]?.openingToken == token else { return false }
                         s.slots[id]?.writer = w
                         s.slots[id]?.opening = nil
+                        s.slots[id]?.openingToken = 0
                         s.slots[id]?.lastError = nil
                         return true
                     }
@@ -167,14 +179,19 @@ package final class ShardHost: Sendable {
                     return
                 } catch {
                     attempt += 1
-                    state.withLock { $0.slots[id]?.lastError = error.message }
+                    state.withLock { s in if s.slots[id]?.openingToken == token { s.slots[id]?.lastError = error.message } }
                     // .busy: the previous owner's lease still lives (it may have died); it expires
                     // within its TTL.
                     if error.code != .busy { logger.warning("opening shard writer failed", metadata: ["shard": "\(id)", "error": "\(error)"]) }
                     try? await Task.sleep(nanoseconds: error.code == .busy ? 250_000_000 : 1_000_000_000)
                 }
             }
-            state.withLock { s in if s.slots[id]?.writer == nil { s.slots[id]?.opening = nil } }
+            state.withLock { s in
+                if s.slots[id]?.openingToken == token {
+                    s.slots[id]?.opening = nil
+                    s.slots[id]?.openingToken = 0
+                }
+            }
         }
     }
 

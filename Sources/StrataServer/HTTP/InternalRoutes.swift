@@ -15,13 +15,13 @@ package func addInternalRoutes(to router: Router<BasicRequestContext>, holder: N
             guard let shard = Int(try parameter(context, "shard")) else { throw .format("path", "shard is a number") }
             let operation = try parameter(context, "operation")
             let (uid, r) = try InternalRequest.decode(try await Respond.rawBody(request, limit: maxBodyBytes), operation: operation, limits: limits)
-            var c = try node.collection(name)
+            var c = node.view.collection(name) ?? ServedCollection.placeholder
             if c.uid != uid {
                 // This node's view may lag a create or a column change: ask etcd.
                 let fresh: (ServedCollection, Int64)?
                 do throws(StrataError) { fresh = try await node.catalog.get(name) } catch { throw QdrantError(error) }
-                guard let (f, _) = fresh, f.uid == uid else { throw .collectionNotFound(name) }
-                node.view.noteStored(f)
+                guard let (f, revision) = fresh, f.uid == uid else { throw .collectionNotFound(name) }
+                node.view.noteStored(f, revision: revision)
                 c = f
             }
             guard (0..<c.shards).contains(shard) else { throw .wrongInput("shard \(shard) is outside 0..<\(c.shards)") }

@@ -161,8 +161,8 @@ extension ServeNode {
         guard missing else { return c.columnSpecs }
         let found: (ServedCollection, Int64)?
         do throws(StrataError) { found = try await catalog.get(c.name) } catch { throw QdrantError(error) }
-        guard let (fresh, _) = found, fresh.uid == c.uid else { throw .collectionNotFound(c.name) }
-        view.noteStored(fresh)
+        guard let (fresh, revision) = found, fresh.uid == c.uid else { throw .collectionNotFound(c.name) }
+        view.noteStored(fresh, revision: revision)
         return fresh.columnSpecs
     }
 }

@@ -1,6 +1,5 @@
 // Reads through any node: a search asks every shard for its best offset + limit points and
-// merges them exactly (by score, then id: every shard scores the same way and scores travel bit
-// for bit); scroll merges pages by id; count sums; retrieve asks only the shards of the ids.
+// merges them exactly (by distance, then id: distances travel bit for bit); scroll merges pages by id; count sums; retrieve asks only the shards of the ids.
 import Strata
 import StrataFormat
 
@@ -23,14 +22,16 @@ extension ServeNode {
         let (results, report) = try await metrics.timeFanOut { () async throws(QdrantError) in
             try await fanOut(c, shards: Array(0..<c.shards), allowPartial: allowPartial) { _ in .search(s, k: k) }
         }
-        let higherIsBetter = QdrantDistance(c.distanceMetric).higherIsBetter
-        var all = results.flatMap { $0.padded(to: c.columns.count) }
-        all.sort { a, b in
-            let x = a.score ?? 0, y = b.score ?? 0
-            if x != y { return higherIsBetter ? x > y : x < y }
-            return a.id < b.id
+        // By (distance, id), as one exact search over all the rows would order them.
+        var all: [(point: PointOut, distance: Float)] = []
+        for r in results {
+            guard r.distances.count == r.points.count else {
+                throw QdrantError(status: 500, "a shard answered a search without distances")
+            }
+            all += zip(r.padded(to: c.columns.count), r.distances).map { ($0, $1) }
         }
-        let page = Array(all.dropFirst(s.offset).prefix(s.limit))
+        all.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.point.id < $1.point.id }
+        let page = all.dropFirst(s.offset).prefix(s.limit).map(\.point)
         return PointsAnswer(points: page, columns: c.columnSpecs, report: report)
     }
 
@@ -116,11 +117,30 @@ extension ServeNode {
         return (results.reduce(0) { $0 + $1.count }, report)
     }
 
-    /// Both filters (nil when neither).
+    /// Both filters (nil when neither), merged at the top level: the `must` and `must_not` lists
+    /// joined (so a top-level has_id stays top-level), each side's `should` (with its
+    /// `min_should`) kept as one nested condition of `must`.
     static func both(_ a: QdrantFilter?, _ b: QdrantFilter?, limits: ServerLimits) throws(QdrantError) -> QdrantFilter? {
         guard let a else { return b }
         guard let b else { return a }
-        // A filter is also a condition (a nested filter): both must hold.
-        return try QdrantFilter.parse(.object(["must": .array([a.source, b.source])]), "filter", limits: limits)
+        var must: [JSONValue] = []
+        var mustNot: [JSONValue] = []
+        for f in [a, b] {
+            guard case .object(let o) = f.source else { continue }
+            func list(_ key: String) -> [JSONValue] {
+                switch o[key] {
+                case .array(let l)?: return l
+                case nil, .null?: return []
+                case let one?: return [one]
+                }
+            }
+            must += list("must")
+            mustNot += list("must_not")
+            var alternatives: [String: JSONValue] = [:]
+            if let should = o["should"], should != .null { alternatives["should"] = should }
+            if let min = o["min_should"], min != .null { alternatives["min_should"] = min }
+            if !alternatives.isEmpty { must.append(.object(alternatives)) }
+        }
+        return try QdrantFilter.parse(.object(["must": .array(must), "must_not": .array(mustNot)]), "filter", limits: limits)
     }
 }

@@ -44,14 +44,16 @@ extension ServeNode {
     /// Appends columns to the definition (compare-and-swap; a key another node added meanwhile
     /// with another type makes the mapping fail with 400 naming it).
     private func appendColumns(_ c: ServedCollection, _ columns: [ColumnSpec]) async throws(QdrantError) -> ServedCollection {
-        let stored: ServedCollection?
+        let stored: (ServedCollection, Int64)?
         do throws(StrataError) {
             stored = try await catalog.update(c.name) { (current: ServedCollection) throws(StrataError) -> ServedCollection? in
                 guard current.uid == c.uid else { throw StrataError(.notFound, "collection \(c.name) was deleted") }
                 var next = current
                 for col in columns {
                     if let existing = current.columns.first(where: { $0.name == col.name }) {
-                        guard existing.type == col.type.description else {
+                        // An integer first seen here goes into a float column another node made.
+                        let widens = existing.type == ColumnType.float64.description && col.type == .int64
+                        guard existing.type == col.type.description || widens else {
                             throw StrataError(.typeMismatch, "payload key '\(col.name)' holds \(existing.type) values; got \(col.type)")
                         }
                     } else {
@@ -61,8 +63,8 @@ extension ServeNode {
                 return next.columns == current.columns ? nil : next
             }
         } catch { throw QdrantError(error) }
-        guard let stored, stored.uid == c.uid else { throw .collectionNotFound(c.name) }
-        view.noteStored(stored)
+        guard let (stored, revision) = stored, stored.uid == c.uid else { throw .collectionNotFound(c.name) }
+        view.noteStored(stored, revision: revision)
         return stored
     }
 }

@@ -54,16 +54,16 @@ package final class ServeNode: Sendable {
                                  metric: request.distance.metric.description,
                                  shards: request.shardNumber ?? max(1, view.nodeIDs.count), columns: [], payloadIndexes: [:],
                                  createdMilliseconds: WallClock.milliseconds())
-        let created: Bool
+        let created: Int64?
         do throws(StrataError) {
             try await host.createShards(c)
             created = try await catalog.createIfAbsent(c)
         } catch { throw QdrantError(error) }
-        guard created else {
+        guard let revision = created else {
             await host.dropShards(c)
             throw .collectionExists(name)
         }
-        view.noteStored(c)
+        view.noteStored(c, revision: revision)
         logger.info("created collection", metadata: ["collection": "\(name)", "shards": "\(c.shards)", "uid": "\(c.uid)"])
     }
 
@@ -71,10 +71,10 @@ package final class ServeNode: Sendable {
     /// there was no such collection (Qdrant answers 200 with `false`).
     package func deleteCollection(_ name: String) async throws(QdrantError) -> Bool {
         guard let c = view.collection(name) else { return false }
-        let deleted: Bool
+        let deleted: Int64?
         do throws(StrataError) { deleted = try await catalog.delete(name, uid: c.uid) } catch { throw QdrantError(error) }
-        guard deleted else { return false }
-        view.noteDeleted(name)
+        guard let revision = deleted else { return false }
+        view.noteDeleted(name, revision: revision)
         await host.reconcile()
         await host.dropShards(c)
         logger.info("deleted collection", metadata: ["collection": "\(name)"])
@@ -85,7 +85,8 @@ package final class ServeNode: Sendable {
     /// into the segments they write from then on.
     package func createIndex(_ name: String, _ request: CreateIndexRequest) async throws(QdrantError) {
         _ = try collection(name)
-        let stored: ServedCollection?
+        let stored: (ServedCollection, Int64)?
+        let maxColumns = limits.maxPayloadKeys
         do throws(StrataError) {
             stored = try await catalog.update(name) { (c: ServedCollection) throws(StrataError) -> ServedCollection? in
                 var next = c
@@ -97,6 +98,9 @@ package final class ServeNode: Sendable {
                     guard request.field.utf8.count <= 255, !request.field.isEmpty else {
                         throw StrataError(.invalidArgument, "a payload key is 1-255 bytes")
                     }
+                    guard c.columns.count < maxColumns else {
+                        throw StrataError(.invalidArgument, "the collection has \(c.columns.count) payload keys, the most this server allows")
+                    }
                     next.columns.append(.init(name: request.field, type: request.type.columnType.description))
                 }
                 guard next.payloadIndexes[request.field] != request.type.rawValue || next.columns != c.columns else { return nil }
@@ -104,8 +108,8 @@ package final class ServeNode: Sendable {
                 return next
             }
         } catch { throw QdrantError(error) }
-        guard let stored else { throw .collectionNotFound(name) }
-        view.noteStored(stored)
+        guard let (c, revision) = stored else { throw .collectionNotFound(name) }
+        view.noteStored(c, revision: revision)
     }
 
     /// Points, segments and payload-index counts of a collection, from every shard.

@@ -36,14 +36,15 @@ package struct ShardOperations: Sendable {
                 hits = Array(hits.prefix(k))
             }
         } catch { throw QdrantError(error) }
-        var out: [PointOut] = []
-        out.reserveCapacity(hits.count)
+        var result = ShardResult(generation: view.generation)
+        result.points.reserveCapacity(hits.count)
         for h in hits {
             let score = distance.score(distance: h.distance)
             if let t = search.scoreThreshold, !distance.passes(score: score, threshold: t) { continue }
-            out.append(try point(h.id, score: score, view: view, payload: search.withPayload != .none, vector: search.withVector))
+            result.points.append(try point(h.id, score: score, view: view, payload: search.withPayload != .none, vector: search.withVector))
+            result.distances.append(h.distance)
         }
-        return ShardResult(generation: view.generation, points: out)
+        return result
     }
 
     /// Exact nearest among explicit ids (a top-level has_id).

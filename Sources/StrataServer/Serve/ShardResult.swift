@@ -10,6 +10,9 @@ package struct ShardResult: Sendable {
     package var generation: UInt64
     /// The points (search: best first; scroll: by id).
     package var points: [PointOut]
+    /// Search: each point's Strata distance (smaller is closer), which the merge orders by: scores
+    /// are a rounding of it (`1 - d`, `sqrt(d)` in Float) and may tie where distances do not.
+    package var distances: [Float] = []
     /// A count (count requests), or rows deleted (delete requests).
     package var count: Int = 0
     /// Segments of the shard's snapshot (collection info).

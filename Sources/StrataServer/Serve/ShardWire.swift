@@ -1,10 +1,10 @@
 // The internal API's JSON between nodes (docs/SERVE.md, "Internal API"): a shard's answer as
 //   {"generation": g, "count": n, "segments": s,
-//    "points": [{"id": u64, "score": f32?, "payload": [value per column]?, "vector": [f32]?}]}
+//    "points": [{"id": u64, "score": f32?, "distance": f32?, "payload": [value per column]?, "vector": [f32]?}]}
 // Payload values are positional (the shard's column order, a prefix of the collection's): null,
 // a JSON integer (int64), a number (float64), true/false, a string, or an array of strings. Floats
-// print as their shortest round-trip decimal, so scores arrive bit for bit and the coordinator's
-// merge is exact. Also the writer of points forwarded to a shard's owner (Qdrant's upsert body).
+// print as their shortest round-trip decimal, so distances arrive bit for bit and the coordinator's
+// merge (by distance, then id) is exact. Also the writer of points forwarded to a shard's owner (Qdrant's upsert body).
 import Strata
 import StrataFormat
 
@@ -18,11 +18,12 @@ package enum ShardWire {
         w.key("count"); w.int(Int64(r.count))
         w.key("segments"); w.int(Int64(r.segments))
         w.key("points"); w.beginArray()
-        for p in r.points {
+        for (i, p) in r.points.enumerated() {
             w.beginObject()
             // The reader keeps JSON integers within Int64: ids travel as their bit pattern.
             w.key("id"); w.int(Int64(bitPattern: p.id))
             if let s = p.score { w.key("score"); w.float(s) }
+            if i < r.distances.count { w.key("distance"); w.float(r.distances[i]) }
             if let values = p.payload {
                 w.key("payload"); w.beginArray()
                 for v in values { write(v, into: &w) }
@@ -69,6 +70,12 @@ package enum ShardWire {
             case .int(let i)?: point.score = Float(i)
             case nil: break
             default: throw bad("a score that is not a number")
+            }
+            switch p["distance"] {
+            case .double(let d)?: result.distances.append(Float(d))
+            case .int(let i)?: result.distances.append(Float(i))
+            case nil: break
+            default: throw bad("a distance that is not a number")
             }
             if case .array(let values)? = p["payload"] {
                 guard values.count <= columns.count else { throw bad("more payload values than columns") }
