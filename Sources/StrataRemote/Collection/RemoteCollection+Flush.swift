@@ -49,8 +49,10 @@ extension RemoteCollection {
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
                 hold(name)
-                let e = try m.sealSegment(path: cache.path(name), name: name, schema: schema,
-                                          options: options.collection.segmentWriterOptions.sealing(schema, growingTo: grown))
+                let (path, writerOptions) = (cache.path(name), options.collection.segmentWriterOptions.sealing(schema, growingTo: grown))
+                let e = try await offPool("strata-flush") { () throws(StrataError) in
+                    try m.sealSegment(path: path, name: name, schema: schema, options: writerOptions)
+                }
                 _ = try await store.upload(layout.segmentObject(name), fromFile: cache.path(name), condition: .ifAbsent)
                 FaultPoint.afterSegmentUpload.reach()
                 entry = e

@@ -160,7 +160,10 @@ public struct RemoteCompactor: Sendable {
         only.obsolete = []
         let loader = RemoteLoader(store: store, metadata: metadata, layout: layout, cache: cache, options: options)
         let inputs = try await loader.open(only, reusing: nil)
-        let output = try Compactor.buildOutput(of: inputs.segments, schema: run.manifest.schema, policy: policy, directory: cache.directory)
+        let (segments, schema, policy, directory) = (inputs.segments, run.manifest.schema, policy, cache.directory)
+        let output = try await offPool("strata-compact") { () throws(StrataError) in
+            try Compactor.buildOutput(of: segments, schema: schema, policy: policy, directory: directory)
+        }
         // Held while the task runs, so that the cache's eviction leaves the output alone.
         let held = output.map { [cache.path($0.name)] } ?? []
         FileReferences.shared.retain(held)
