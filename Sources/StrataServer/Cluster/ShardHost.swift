@@ -229,11 +229,17 @@ package final class ShardHost: Sendable {
         state.withLock { $0.slots[ShardID(collection: c.name, uid: c.uid, shard: shard)]?.writer != nil }
     }
 
-    /// A handle to read a shard: the writer when this node holds it, else a read-only handle
-    /// (opened on first use, then kept and refreshed by its own reads).
+    /// A handle to read a shard: the writer when this node holds one that can still write, else a
+    /// read-only handle (opened on first use, then kept and refreshed by its own reads). A writer
+    /// whose lease lapsed may lack writes its successor acknowledged: it is reopened, not read.
     package func reader(_ c: ServedCollection, shard: Int) async throws(StrataError) -> RemoteCollection {
         let id = ShardID(collection: c.name, uid: c.uid, shard: shard)
-        if let h = state.withLock({ $0.slots[id]?.writer ?? $0.slots[id]?.reader }) { return h }
+        let (writer, existing) = state.withLock { ($0.slots[id]?.writer, $0.slots[id]?.reader) }
+        if let writer {
+            if writer.writeFailure == nil { return writer }
+            Task { await reconcile() }
+        }
+        if let existing { return existing }
         let r = try await RemoteCollection.open(layout: layout(id, of: c), access: .readOnly, store: store,
                                                 metadata: metadata, options: options(for: c))
         let (kept, extra) = state.withLock { s -> (RemoteCollection, RemoteCollection?) in
