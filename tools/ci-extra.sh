@@ -8,8 +8,8 @@
 #   3. a short soak (tools/soak): writer, readers and compactions in processes with random SIGKILLs;
 #   4. the whole test suite under AddressSanitizer. LeakSanitizer is off: its only reports are
 #      allocations Foundation and XCTest keep until exit (Bundle.allBundles, Process, Data).
-# The sanitizer runs get the real SeaweedFS and etcd the object-store tests need, as in
-# tools/test.sh: one pair (tools/services.sh, .build-services/ci-extra), started before the first
+# The sanitizer runs get the real SeaweedFS and etcd the object-store tests need and the ASan run
+# gets qdrant-client, as in tools/test.sh: one pair (tools/services.sh, .build-services/ci-extra), started before the first
 # of those runs and stopped on exit.
 # Budget on 2 cores: about 4 min of fuzzing (four targets), the TSan build and run, 30 s of soak,
 # and the ASan build and run (about 6 min); see the timings it prints.
@@ -59,6 +59,10 @@ soak_done=$(date +%s)
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
     swift build --build-tests --sanitize=address --scratch-path .build-asan
     start_services
+    # The serving tests drive `strata serve` with qdrant-client, as in tools/test.sh (CI=true makes
+    # a missing client a failure, not a skip).
+    STRATA_TEST_QDRANT_PYTHON="$(bash tools/qdrant-client.sh)"
+    export STRATA_TEST_QDRANT_PYTHON
     ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" swift test --skip-build --sanitize=address --scratch-path .build-asan
 fi
 end=$(date +%s)

@@ -5,6 +5,11 @@
 #   bash tools/services.sh stop   [DIR]   stop both (by the PIDs in DIR), remove their data
 #   bash tools/services.sh status [DIR]   say whether both run and answer (exit 1 when not)
 #   bash tools/services.sh env    [DIR]   print the env of the running pair (exit 1 when none)
+#   bash tools/services.sh restart DIR weed|etcd [DOWN_S]
+#                                         stop one server of a running pair (TERM, its data kept),
+#                                         leave it down DOWN_S seconds (default 0), start it again
+#                                         on the same ports with the same data and credentials, and
+#                                         wait until it answers (for outage tests and drills)
 #
 # A human: eval "$(bash tools/services.sh start)"; ...; bash tools/services.sh stop
 # DIR (default .build-services at the repository root; a relative DIR is taken from the current
@@ -28,8 +33,8 @@ STOP_DEADLINE_S=10
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-}"
 case "$cmd" in
-    start|stop|status|env) ;;
-    *) echo "usage: bash tools/services.sh start|stop|status|env [DIR]" >&2; exit 2 ;;
+    start|stop|status|env|restart) ;;
+    *) echo "usage: bash tools/services.sh start|stop|status|env [DIR] | restart DIR weed|etcd [DOWN_S]" >&2; exit 2 ;;
 esac
 dir="${2:-$repo_root/.build-services}"
 mkdir -p "$dir"
@@ -187,10 +192,14 @@ install_etcd() {
 
 # Runs a server in its own session (a Ctrl-C in the caller's terminal does not reach it), with
 # its output in DIR/NAME.log, no inherited descriptors but those, and its PID in DIR/NAME.pid.
+# Every other descriptor is closed before the exec: a caller that waits for this script's end by
+# a pipe or socket it handed down (Foundation's Process does) must not wait for the server's.
 launch() {
     local name="$1"; shift
     rm -f "$dir/$name.pid"
-    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/$name.pid" "$@" \
+    setsid bash -c 'echo $$ > "$0"
+        for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+        exec "$@"' "$dir/$name.pid" "$@" \
         </dev/null >"$dir/$name.log" 2>&1 8>&- 9>&- &
     local i
     for i in $(seq 50); do [ -s "$dir/$name.pid" ] && return 0; sleep 0.1; done
@@ -226,7 +235,7 @@ stop_all() {
             rm -f /tmp/seaweedfs-*-"$port".sock
         done
     fi
-    rm -rf "$dir/weed" "$dir/etcd" "$dir/s3.json" "$dir/env" "$dir/ports"
+    rm -rf "$dir/weed" "$dir/etcd" "$dir/s3.json" "$dir/env" "$dir/ports" "$dir/ports.env"
 }
 
 tail_logs() {
@@ -236,6 +245,34 @@ tail_logs() {
         echo "---- last lines of $dir/$name.log" >&2
         tail -n 25 "$dir/$name.log" >&2
     done
+}
+
+# The two servers, on the ports in DIR/ports.env (chosen by start_once, kept by a restart).
+launch_weed() {
+    # shellcheck disable=SC1091
+    . "$dir/ports.env"
+    # The admin server starts even with its UI off, so its ports are set too; telemetry off:
+    # nothing leaves the machine.
+    launch weed "$venv/bin/weed" mini -dir="$dir/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+        -s3.config="$dir/s3.json" -bucket="$BUCKET" -volume.max="${STRATA_SEAWEED_VOLUMES:-8}" -master.volumeSizeLimitMB="${STRATA_SEAWEED_VOLUME_MB:-64}" \
+        -master.telemetry=false \
+        -master.port="$master" -master.port.grpc="$master_grpc" \
+        -volume.port="$volume" -volume.port.grpc="$volume_grpc" \
+        -filer.port="$filer" -filer.port.grpc="$filer_grpc" \
+        -s3.port="$s3" -s3.port.grpc="$s3_grpc" \
+        -admin.port="$admin" -admin.port.grpc="$admin_grpc"
+}
+
+launch_etcd() {
+    # shellcheck disable=SC1091
+    . "$dir/ports.env"
+    launch etcd /usr/bin/etcd --name s1 --data-dir "$dir/etcd" \
+        --listen-client-urls "http://127.0.0.1:$etcd_client" \
+        --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+        --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+        --initial-cluster "s1=http://127.0.0.1:$etcd_peer"
 }
 
 # One attempt on fresh ports: 0 when both answer, 1 on failure, 2 when a port was taken between
@@ -255,23 +292,13 @@ start_once() {
     mkdir -p "$dir/weed" "$dir/etcd"
     chmod 700 "$dir/etcd"
 
-    # The admin server starts even with its UI off, so its ports are set too; telemetry off:
-    # nothing leaves the machine.
-    launch weed "$venv/bin/weed" mini -dir="$dir/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-        -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
-        -s3.config="$dir/s3.json" -bucket="$BUCKET" -volume.max="${STRATA_SEAWEED_VOLUMES:-8}" -master.volumeSizeLimitMB="${STRATA_SEAWEED_VOLUME_MB:-64}" \
-        -master.telemetry=false \
-        -master.port="$master" -master.port.grpc="$master_grpc" \
-        -volume.port="$volume" -volume.port.grpc="$volume_grpc" \
-        -filer.port="$filer" -filer.port.grpc="$filer_grpc" \
-        -s3.port="$s3" -s3.port.grpc="$s3_grpc" \
-        -admin.port="$admin" -admin.port.grpc="$admin_grpc"
-    launch etcd /usr/bin/etcd --name s1 --data-dir "$dir/etcd" \
-        --listen-client-urls "http://127.0.0.1:$etcd_client" \
-        --advertise-client-urls "http://127.0.0.1:$etcd_client" \
-        --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-        --initial-cluster "s1=http://127.0.0.1:$etcd_peer"
+    cat >"$dir/ports.env" <<EOF
+master=$master master_grpc=$master_grpc volume=$volume volume_grpc=$volume_grpc
+filer=$filer filer_grpc=$filer_grpc s3=$s3 s3_grpc=$s3_grpc
+etcd_client=$etcd_client etcd_peer=$etcd_peer admin=$admin admin_grpc=$admin_grpc
+EOF
+    launch_weed
+    launch_etcd
 
     local s3_url="http://127.0.0.1:$s3" etcd_url="http://127.0.0.1:$etcd_client"
     cat >"$dir/env.tmp" <<EOF
@@ -355,6 +382,35 @@ status)
         echo "not running ($dir)"
         exit 1
     fi
+    ;;
+restart)
+    name="${3:-}"
+    down="${4:-0}"
+    case "$name" in weed|etcd) ;; *) echo "usage: bash tools/services.sh restart DIR weed|etcd [DOWN_S]" >&2; exit 2 ;; esac
+    [[ "$down" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "services: DOWN_S must be a number of seconds" >&2; exit 2; }
+    if ! { [ -f "$dir/env" ] && [ -f "$dir/ports.env" ] && alive weed && alive etcd; }; then
+        log "not running ($dir): nothing to restart"
+        exit 1
+    fi
+    stop_one "$name"
+    if [ "$name" = weed ]; then
+        for port in $(cat "$dir/ports"); do rm -f /tmp/seaweedfs-*-"$port".sock; done
+    fi
+    log "$name stopped; down for $down s"
+    sleep "$down"
+    "launch_$name"
+    # shellcheck disable=SC1091
+    . "$dir/env"
+    deadline=$((SECONDS + START_DEADLINE_S))
+    until if [ "$name" = etcd ]; then py etcd "$STRATA_TEST_ETCD"; else py s3 "$STRATA_TEST_S3_ENDPOINT" "$STRATA_TEST_S3_BUCKET" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_REGION"; fi; do
+        if ! alive "$name" || [ $SECONDS -ge $deadline ]; then
+            log "$name did not come back"
+            tail_logs
+            exit 1
+        fi
+        sleep 0.2
+    done
+    log "$name answering again (PID $(cat "$dir/$name.pid"))"
     ;;
 env)
     if [ -f "$dir/env" ] && alive weed && alive etcd; then

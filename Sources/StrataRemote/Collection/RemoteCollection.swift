@@ -73,6 +73,10 @@ public final class RemoteCollection: Sendable {
         var stale: String?
         /// When the last refresh ended (monotonic seconds).
         var refreshedAt = monotonicSeconds()
+        /// The last refresh could not reach etcd or the store: the next ones run in the background
+        /// (`refreshing`), so that reads do not each wait for a timeout during an outage.
+        var unreachable = false
+        var refreshing: Task<Void, Never>?
     }
     let state: Mutex<State>
     /// Writes and flushes waiting for the committer (RemoteCollection+Write.swift).
@@ -196,15 +200,44 @@ public final class RemoteCollection: Sendable {
 
     // MARK: reads
 
+    /// How long a read waits for a refresh while etcd or the store was unreachable at the last one.
+    static let outageRefreshWaitSeconds = 0.5
+
     /// The current view. A writer returns its own state (every acknowledged write is in it). A
     /// reader first picks up a newer head and WAL objects written since its last refresh (at most
     /// every ``RemoteOptions/refreshIntervalSeconds``); when etcd or the store cannot be reached it
-    /// returns the last view it loaded and says so in ``RemoteSnapshot/stale``.
+    /// returns the last view it loaded and says so in ``RemoteSnapshot/stale``. While the last
+    /// refresh found them unreachable (or a writer's lease lapsed), refreshes run in the background
+    /// and reads do not wait.
     public func snapshot() async throws(StrataError) -> RemoteSnapshot {
-        let age = monotonicSeconds() - state.withLock { $0.refreshedAt }
+        let (age, unreachable) = state.withLock { (monotonicSeconds() - $0.refreshedAt, $0.unreachable) }
         if age >= options.refreshIntervalSeconds {
-            try await refresh()
-            state.withLock { $0.refreshedAt = monotonicSeconds() }
+            let lapsedWriter = access == .readWrite && !lease.isAlive
+            if unreachable || lapsedWriter {
+                // During an outage a read waits for a refresh at most `outageRefreshWaitSeconds`
+                // (one that succeeds in time is used: the outage is over), a writer whose lease
+                // lapsed not at all: a refresh would only pick up a compactor's commit.
+                let refreshing = state.withLock { s -> Task<Void, Never> in
+                    if let t = s.refreshing { return t }
+                    let t = Task { [self] in
+                        try? await refresh()
+                        state.withLock { $0.refreshedAt = monotonicSeconds(); $0.refreshing = nil }
+                    }
+                    s.refreshing = t
+                    return t
+                }
+                if !lapsedWriter {
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { await refreshing.value }
+                        group.addTask { try? await Task.sleep(nanoseconds: UInt64(Self.outageRefreshWaitSeconds * 1e9)) }
+                        await group.next()
+                        group.cancelAll()
+                    }
+                }
+            } else {
+                try await refresh()
+                state.withLock { $0.refreshedAt = monotonicSeconds() }
+            }
         }
         return state.withLock { s in
             RemoteSnapshot(snapshot: CollectionSnapshot(version: s.version, mem: s.mem, schema: s.version.manifest.schema), stale: s.stale)
@@ -244,6 +277,8 @@ public final class RemoteCollection: Sendable {
             guard let (head, revision) = try await loader.readHead() else {
                 throw StrataError(.notFound, "the collection's head is gone (the collection was deleted)", path: layout.address)
             }
+            // etcd answered; a store that does not answers below sets it again.
+            state.withLock { $0.unreachable = false }
             if head.generation != current.0.generation {
                 if access == .readWrite, head.walSequence != current.0.walSequence {
                     // Only a writer moves the WAL sequence: this writer's own flush, committed and
@@ -303,7 +338,10 @@ public final class RemoteCollection: Sendable {
             }
         } catch where error.code == .io {
             // etcd or the store is unreachable: serve the last view, and say so.
-            state.withLock { $0.stale = "serving generation \(current.0.generation) as last loaded: \(error.message)" }
+            state.withLock {
+                $0.stale = "serving generation \(current.0.generation) as last loaded: \(error.message)"
+                $0.unreachable = true
+            }
         }
     }
 

@@ -33,6 +33,12 @@ package final class ShardHost: Sendable {
         /// task's result unwanted.
         var openingToken: UInt64 = 0
         var reader: RemoteCollection?
+        /// The writer this node held until it could write no more (lease lapsed, fenced), kept
+        /// only to answer reads while no fresh handle can be opened (etcd or the store down); closed
+        /// once a reader or a new writer is open. See ``ShardHost/reader(_:shard:)``.
+        var lapsed: RemoteCollection?
+        /// The task opening `reader`, while one runs.
+        var readerOpening: Task<Result<RemoteCollection, StrataError>, Never>?
         /// Why the last attempt to open the writer failed.
         var lastError: String?
     }
@@ -78,6 +84,7 @@ package final class ShardHost: Sendable {
             slot.opening?.cancel()
             await slot.writer?.close()
             await slot.reader?.close()
+            await slot.lapsed?.close()
         }
     }
 
@@ -113,6 +120,8 @@ package final class ShardHost: Sendable {
             for (id, slot) in s.slots {
                 if !wanted.contains(id) {
                     if let w = slot.writer { toClose.append(w) }
+                    if let w = slot.lapsed { toClose.append(w) }
+                    s.slots[id]?.lapsed = nil
                     slot.opening?.cancel()
                     s.slots[id]?.writer = nil
                     s.slots[id]?.opening = nil
@@ -129,8 +138,13 @@ package final class ShardHost: Sendable {
                 // before a payload index was asked for would not build it: open it again.
                 let indexes = collections.first { $0.uid == id.uid }.map { options(for: $0).collection.search }
                 if let why = w.writeFailure { reopenReasons.append("\(id): \(why.message)") }
-                if w.writeFailure != nil || (indexes.map { $0.indexedColumns != w.options.collection.search.indexedColumns
-                                                           || $0.bm25Columns != w.options.collection.search.bm25Columns } ?? false) {
+                if w.writeFailure != nil {
+                    // Kept (not closed) for reads until a fresh handle opens.
+                    if let older = s.slots[id]?.lapsed { toClose.append(older) }
+                    s.slots[id]?.lapsed = w
+                    s.slots[id]?.writer = nil
+                } else if indexes.map({ $0.indexedColumns != w.options.collection.search.indexedColumns
+                                        || $0.bm25Columns != w.options.collection.search.bm25Columns }) ?? false {
                     toClose.append(w)
                     s.slots[id]?.writer = nil
                 }
@@ -163,14 +177,16 @@ package final class ShardHost: Sendable {
                 do throws(StrataError) {
                     let w = try await RemoteCollection.open(layout: layout(id, of: current), access: .readWrite, store: store,
                                                             metadata: metadata, options: options(for: current))
-                    let keep = state.withLock { s -> Bool in
-                        guard !s.stopped, !Task.isCancelled, s.slots[id]?.openingToken == token else { return false }
+                    let (keep, lapsed) = state.withLock { s -> (Bool, RemoteCollection?) in
+                        guard !s.stopped, !Task.isCancelled, s.slots[id]?.openingToken == token else { return (false, nil) }
                         s.slots[id]?.writer = w
                         s.slots[id]?.opening = nil
                         s.slots[id]?.openingToken = 0
                         s.slots[id]?.lastError = nil
-                        return true
+                        defer { s.slots[id]?.lapsed = nil }
+                        return (true, s.slots[id]?.lapsed)
                     }
+                    await lapsed?.close()
                     if keep {
                         logger.info("opened shard writer", metadata: ["shard": "\(id)", "attempts": "\(attempt + 1)"])
                     } else {
@@ -232,24 +248,72 @@ package final class ShardHost: Sendable {
     /// A handle to read a shard: the writer when this node holds one that can still write, else a
     /// read-only handle (opened on first use, then kept and refreshed by its own reads). A writer
     /// whose lease lapsed may lack writes its successor acknowledged: it is reopened, not read.
+    ///
+    /// Except while no read-only handle can be opened in time (etcd or the store unreachable: a
+    /// handle needs the head and a pin lease): when the open has not succeeded within
+    /// ``staleReadAfterSeconds``, a writer this node held until its lease lapsed answers, and the
+    /// open goes on in the background. Its state is stale but never phantom: it holds every write it
+    /// acknowledged and nothing else (a write enters it only once its WAL object is stored), and a
+    /// successor can have acknowledged more only where etcd answers. Without it, an etcd outage
+    /// longer than a lease would leave this node's shards unreadable everywhere.
     package func reader(_ c: ServedCollection, shard: Int) async throws(StrataError) -> RemoteCollection {
         let id = ShardID(collection: c.name, uid: c.uid, shard: shard)
-        let (writer, existing) = state.withLock { ($0.slots[id]?.writer, $0.slots[id]?.reader) }
+        let (writer, existing, lapsed) = state.withLock { ($0.slots[id]?.writer, $0.slots[id]?.reader, $0.slots[id]?.lapsed) }
         if let writer {
             if writer.writeFailure == nil { return writer }
             Task { await reconcile() }
         }
         if let existing { return existing }
-        let r = try await RemoteCollection.open(layout: layout(id, of: c), access: .readOnly, store: store,
-                                                metadata: metadata, options: options(for: c))
-        let (kept, extra) = state.withLock { s -> (RemoteCollection, RemoteCollection?) in
-            if s.slots[id] == nil { s.slots[id] = Slot() }
-            if let existing = s.slots[id]?.reader { return (existing, r) }
-            s.slots[id]?.reader = r
-            return (r, nil)
+        let opening = readerOpening(id, c)
+        guard let stale = writer ?? lapsed else { return try await opening.value.get() }
+        let opened = await withTaskGroup(of: Result<RemoteCollection, StrataError>?.self) { group in
+            group.addTask { await opening.value }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(Self.staleReadAfterSeconds * 1e9))
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
         }
-        if let extra { await extra.close() }
-        return kept
+        if case .success(let r)? = opened { return r }
+        logger.warning("answering from a writer whose lease lapsed: no read-only handle could be opened yet",
+                       metadata: ["shard": "\(id)", "error": "\(opened.map { "\($0)" } ?? "no answer within \(Self.staleReadAfterSeconds) s")"])
+        return stale
+    }
+
+    /// How long a read waits for a read-only handle before a lapsed writer answers it.
+    static let staleReadAfterSeconds = 1.0
+
+    /// The task opening a read-only handle on a shard (one at a time per shard). On success it keeps
+    /// the handle as the shard's reader and closes the lapsed writer, if any.
+    private func readerOpening(_ id: ShardID, _ c: ServedCollection) -> Task<Result<RemoteCollection, StrataError>, Never> {
+        state.withLock { s in
+            if let t = s.slots[id]?.readerOpening { return t }
+            if s.slots[id] == nil { s.slots[id] = Slot() }
+            let t = Task { [self] () -> Result<RemoteCollection, StrataError> in
+                let opened: Result<RemoteCollection, StrataError>
+                do throws(StrataError) {
+                    opened = .success(try await RemoteCollection.open(layout: layout(id, of: c), access: .readOnly, store: store,
+                                                                      metadata: metadata, options: options(for: c)))
+                } catch {
+                    opened = .failure(error)
+                }
+                let (kept, toClose) = state.withLock { s -> (Result<RemoteCollection, StrataError>, [RemoteCollection]) in
+                    s.slots[id]?.readerOpening = nil
+                    guard case .success(let r) = opened else { return (opened, []) }
+                    // The collection was dropped or the node stopped meanwhile: nothing keeps it.
+                    guard !s.stopped, s.slots[id] != nil else { return (opened, [r]) }
+                    if let existing = s.slots[id]?.reader { return (.success(existing), [r]) }
+                    s.slots[id]?.reader = r
+                    defer { s.slots[id]?.lapsed = nil }
+                    return (opened, s.slots[id]?.lapsed.map { [$0] } ?? [])
+                }
+                for h in toClose { await h.close() }
+                return kept
+            }
+            s.slots[id]?.readerOpening = t
+            return t
+        }
     }
 
     /// Shards this node holds the writer of.
