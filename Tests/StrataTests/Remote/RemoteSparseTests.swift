@@ -16,11 +16,12 @@ final class RemoteSparseTests: RemoteMaintenanceTestCase {
         for n in UInt64(0)..<16 {
             let q = Self.sparseQuery(n)
             for k in [1, 9, 10_000] {
-                assertSparseMatches(try await c.sparseSearch(query: q, k: k), sparseReference(model, query: q, k: k),
-                                    "\(stage): query \(n), k \(k)", file: file, line: line)
+                let hits = try await c.sparseSearch(query: q, k: k)
+                assertSparseMatches(hits, sparseReference(model, query: q, k: k), "\(stage): query \(n), k \(k)", file: file, line: line)
             }
-            assertSparseMatches(try await c.sparseSearch(query: q, k: 10, filter: filter), sparseReference(model, query: q, k: 10) { $1 == 1 },
-                                "\(stage): query \(n), filtered", file: file, line: line)
+            let filtered = try await c.sparseSearch(query: q, k: 10, filter: filter)
+            assertSparseMatches(filtered, sparseReference(model, query: q, k: 10) { $1 == 1 }, "\(stage): query \(n), filtered",
+                                file: file, line: line)
         }
     }
 
@@ -77,12 +78,14 @@ final class RemoteSparseTests: RemoteMaintenanceTestCase {
         try await c.upsert(sparseRows(0..<5, version: 2))
         for id in UInt64(0)..<5 { model[id] = (2, true) }
         try await c.flush()
-        XCTAssertEqual(try await headManifest().segments.count, 3)
+        let segments = try await headManifest().segments.count
+        XCTAssertEqual(segments, 3)
 
         let result = try await RemoteCompactor(layout: layout, store: store, metadata: metadata, options: remoteOptions(cache: "compactor"),
                                                policy: mergeEverything()).run()
         XCTAssertEqual(result.done.count, 1)
-        XCTAssertEqual(try await headManifest().segments.count, 1)
+        let compacted = try await headManifest().segments.count
+        XCTAssertEqual(compacted, 1)
         try await assertAllQueries(c, model, "compacted (writer)")
         let after = try await openReader(cache: "after")
         try await assertAllQueries(after, model, "compacted (reader)")
@@ -101,8 +104,10 @@ final class RemoteSparseTests: RemoteMaintenanceTestCase {
         await assertThrowsStrataError(.invalidArgument) { try await c.insert(bad) }
         bad[0].sparse = SparseVector(indices: (0..<70_000).map { UInt32($0) }, values: [Float](repeating: 0.5, count: 70_000))
         await assertThrowsStrataError(.invalidArgument) { try await c.insert(bad) }
-        XCTAssertEqual(try await objectKeys(), before, "nothing was written")
-        XCTAssertEqual(try await c.count(), 3)
+        let after = try await objectKeys()
+        XCTAssertEqual(after, before, "nothing was written")
+        let count = try await c.count()
+        XCTAssertEqual(count, 3)
         await c.close()
     }
 }
