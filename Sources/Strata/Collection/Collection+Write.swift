@@ -50,7 +50,9 @@ extension StrataCollection {
             guard !inputs.isEmpty else { return }
             let record = WALRecord.put(rows: inputs, upsert: upsert)
             if record.hasSparse, let wal, !wal.version.holdsSparse {
-                // The WAL predates sparse vectors (2.0, or 1.0): a flush starts a 3.0 one first.
+                // The WAL predates sparse vectors (2.0, or 1.0): a flush starts a 3.0 one first
+                // (not for a batch that the WAL would refuse anyway).
+                try WALFormat.checkSize(record, path: path)
                 _ = try flushLocked(sparseWAL: true)
             }
             try append(record)
