@@ -14,8 +14,10 @@ public enum StrataRelease {
     public static var segmentFormat: String { "\(SegmentFormat.writerMajor).\(SegmentFormat.writerMinor)" }
     /// Collection manifest format version this build writes, `major.minor`.
     public static var manifestFormat: String { "\(Manifest.major).\(Manifest.minor)" }
-    /// Write-ahead-log format version this build writes, `major.minor`.
-    public static var walFormat: String { WALVersion.current.description }
+    /// Write-ahead-log format version this build writes, `major.minor`: the one a new WAL gets
+    /// (2.0); a WAL that holds sparse vectors is written in 3.0 (as the manifest's 1.0 is 2.0 for
+    /// grown schemas).
+    public static var walFormat: String { WALVersion.forNewLog(after: nil).description }
 
     /// Multi-line text for `strata --version`: the library version on the first line, then the
     /// format versions.

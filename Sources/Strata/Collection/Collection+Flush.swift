@@ -47,11 +47,14 @@ extension StrataCollection {
 
     /// The flush, with writeLock held. With `schema` (the current one with nullable columns
     /// appended), the same manifest publish also changes the schema, and it publishes even when
-    /// the buffer is empty: the new WAL is the first whose records carry the new columns.
-    func flushLocked(growingTo schema: SegmentSchema? = nil) throws(StrataError) -> FlushSummary? {
+    /// the buffer is empty: the new WAL is the first whose records carry the new columns. With
+    /// `sparseWAL`, likewise, to start a WAL of format 3.0 (one that can hold sparse vectors) when
+    /// the current one is older.
+    func flushLocked(growingTo schema: SegmentSchema? = nil, sparseWAL: Bool = false) throws(StrataError) -> FlushSummary? {
         let start = monotonicSeconds()
         let (m, oldVersion) = stateLock.locked { (mem, version) }
-        guard !m.isEmpty || schema != nil, let oldWAL = wal else { return nil }
+        guard !m.isEmpty || schema != nil || sparseWAL, let oldWAL = wal else { return nil }
+        let nextWALVersion = WALVersion.forNewLog(after: oldWAL.version, sparse: sparseWAL)
         var created: [String] = []
         do throws(StrataError) {
             // 1. The buffer's live rows into a new segment (durable, not yet referenced).
@@ -72,7 +75,7 @@ extension StrataCollection {
                                   + "does not account for (an older MANIFEST put back?); flush refuses to overwrite it: move it away",
                                   path: "\(path)/\(nextWALName)")
             }
-            try WALReader.create(directory: path, sequence: nextSequence)
+            try WALReader.create(directory: path, sequence: nextSequence, version: nextWALVersion)
             created.append(nextWALName)
             // 3. One manifest edit, made against the manifest current under MANIFEST.lock (a compactor
             //    may have published): bitmaps for pending deletes, the new segment, the new WAL.
@@ -105,7 +108,7 @@ extension StrataCollection {
                         newSegment = OpenSegment(entry: newEntry, segment: try Segment.open(path: "\(path)/\(newEntry.name)", options: options.segmentOpenOptions),
                                                  bitmap: nil)
                     }
-                    nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, version: .current,
+                    nextWAL = try WALWriter(path: "\(path)/\(nextWALName)", sequence: nextSequence, version: nextWALVersion,
                                             validLength: UInt64(WALFormat.headerLength), nextRecordNumber: 1)
                     return edit
                 }
@@ -132,6 +135,7 @@ extension StrataCollection {
             stateLock.locked {
                 version = nextVersion
                 mem = MemTable()
+                mem.walVersion = nextWALVersion
                 wal = nextWAL
             }
             oldWAL.close()
@@ -164,7 +168,7 @@ extension MemTable {
         try forEachLiveRow { (chunk, r) throws(StrataError) in
             try chunk.vectors.withBytes { (raw) throws(StrataError) in
                 let v = UnsafeBufferPointer(rebasing: raw.bindMemory(to: Float.self)[(r * schema.dimension)..<((r + 1) * schema.dimension)])
-                try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r])
+                try writer.appendAdmitted(id: chunk.ids[r], vector: v, values: chunk.values[r], sparse: chunk.sparse(r))
             }
         }
         let summary = try writer.finish()

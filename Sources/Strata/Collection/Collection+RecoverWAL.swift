@@ -160,21 +160,22 @@ enum WALLossSurvey {
                 checksum.update(body)
                 loss.records += 1
                 count(body, type: raw[pos + 4], flags: raw[pos + 5], verified: checksum.digest == WALReader.u64(raw, pos + 8),
-                      schema: schema, into: &loss)
+                      schema: schema, version: version, into: &loss)
                 pos += 16 + length
             }
             return loss
         }
         var expected = firstNumber
         while pos < raw.count {
-            if let h = plausibleHeader(raw, pos, expected: expected) {
+            if let h = plausibleHeader(raw, pos, expected: expected, version: version) {
                 if h.number > expected {
                     // Records whose headers could not be read lie in between.
                     loss.records += Int(h.number - expected)
                 }
                 loss.records += 1
                 let body = UnsafeRawBufferPointer(rebasing: raw[(pos + 32)..<(pos + 32 + Int(h.length))])
-                count(body, type: h.type, flags: h.flags, verified: Checksum.xxh3(body) == h.bodyChecksum, schema: schema, into: &loss)
+                count(body, type: h.type, flags: h.flags, verified: Checksum.xxh3(body) == h.bodyChecksum, schema: schema,
+                      version: version, into: &loss)
                 pos += 32 + Int(h.length)
                 expected = h.number + 1
                 continue
@@ -182,7 +183,7 @@ enum WALLossSurvey {
             // A header that does not verify: skip to the next one that does (by record number, not a
             // length that cannot be trusted); what lies between could not be read.
             var next = pos + 1
-            while next < raw.count, plausibleHeader(raw, next, expected: expected) == nil { next += 1 }
+            while next < raw.count, plausibleHeader(raw, next, expected: expected, version: version) == nil { next += 1 }
             if next >= raw.count, pos == 0 { loss.records += 1 } // the damaged record, nothing readable after it
             loss.unreadableBytes += UInt64(next - pos)
             loss.countsExact = false
@@ -194,17 +195,18 @@ enum WALLossSurvey {
 
     /// A 2.0 header at `pos` whose checksum holds, that numbers a record at or after `expected` and
     /// whose body fits in `raw`.
-    static func plausibleHeader(_ raw: UnsafeRawBufferPointer, _ pos: Int, expected: UInt64) -> WALReader.HeaderV2? {
+    static func plausibleHeader(_ raw: UnsafeRawBufferPointer, _ pos: Int, expected: UInt64, version: WALVersion) -> WALReader.HeaderV2? {
         guard let h = WALReader.headerV2(raw, pos), h.number >= expected, h.number - expected < 1 << 32,
-              WALReader.headerProblem(h) == nil, h.length <= UInt64(raw.count - pos - 32) else { return nil }
+              WALReader.headerProblem(h, version: version) == nil, h.length <= UInt64(raw.count - pos - 32) else { return nil }
         return h
     }
 
     /// Adds one record's rows or deleted ids: decoded when possible, else the count field when it is
     /// consistent with the body length.
-    static func count(_ body: UnsafeRawBufferPointer, type: UInt8, flags: UInt8, verified: Bool, schema: SegmentSchema, into loss: inout WALLoss) {
+    static func count(_ body: UnsafeRawBufferPointer, type: UInt8, flags: UInt8, verified: Bool, schema: SegmentSchema,
+                      version: WALVersion, into loss: inout WALLoss) {
         if !verified { loss.idsExact = false }
-        if let r = try? WALFormat.decodeBody(type: type, flags: flags, body: body, at: 0, schema: schema) {
+        if let r = try? WALFormat.decodeBody(type: type, flags: flags, body: body, at: 0, schema: schema, version: version) {
             switch r {
             case .put(let rows, _):
                 loss.rows += rows.count

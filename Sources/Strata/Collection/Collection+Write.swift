@@ -8,7 +8,9 @@ extension StrataCollection {
     /// Inserts rows; durable when this returns. Throws `.duplicateId` when an id repeats in the
     /// batch or is already live (use ``upsert(_:)`` to replace), `.dimensionMismatch`,
     /// `.nonFiniteValue`, `.invalidValue` (see `VectorLimits`), `.unknownColumn`, `.typeMismatch`,
-    /// `.invalidArgument`. A rejected batch writes nothing. May flush when the buffer passes its threshold.
+    /// `.invalidArgument` (also for a bad sparse vector: see `SparseVector.validate()`). A rejected
+    /// batch writes nothing. May flush when the buffer passes its threshold, and flushes first when
+    /// a row carries a sparse vector and the current WAL is older than format 3.0.
     public func insert(_ rows: [SegmentRow]) throws(StrataError) { try put(rows, upsert: false) }
 
     /// Inserts rows, replacing live rows with the same ids (delete old + insert new, atomically per
@@ -46,7 +48,14 @@ extension StrataCollection {
                 }
             }
             guard !inputs.isEmpty else { return }
-            try append(.put(rows: inputs, upsert: upsert))
+            let record = WALRecord.put(rows: inputs, upsert: upsert)
+            if record.hasSparse, let wal, !wal.version.holdsSparse {
+                // The WAL predates sparse vectors (2.0, or 1.0): a flush starts a 3.0 one first
+                // (not for a batch that the WAL would refuse anyway).
+                try WALFormat.checkSize(record, path: path)
+                _ = try flushLocked(sparseWAL: true)
+            }
+            try append(record)
             let (rowsBuffered, bytes) = stateLock.locked { (mem.index.count, mem.bytes) }
             if rowsBuffered >= options.flushThresholdRows || bytes >= options.flushThresholdBytes {
                 _ = try flushLocked()
@@ -92,7 +101,7 @@ extension StrataCollection {
                 throw StrataError(.duplicateId, "id \(row.id) appears twice in the batch", path: path)
             }
             let values = try validator.check(row, label: rowLabel?(n, row.id) ?? "row \(n) (id \(row.id))")
-            out.append(BufferedInput(id: row.id, vector: row.vector, values: values))
+            out.append(BufferedInput(id: row.id, vector: row.vector, values: values, sparse: row.sparse?.canonical()))
         }
         return out
     }

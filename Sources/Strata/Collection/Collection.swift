@@ -160,7 +160,7 @@ public final class StrataCollection: @unchecked Sendable {
         }
         // Again under LOCK: another create may have run between the check and the lock.
         try refuseCollectionFiles(in: path, except: ["LOCK"])
-        try WALReader.create(directory: path, sequence: 1)
+        try WALReader.create(directory: path, sequence: 1, version: WALVersion.forNewLog(after: nil))
         let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: WallClock.milliseconds(),
                                 schema: schema, segments: [], obsolete: [])
         try manifest.publish(directory: path)

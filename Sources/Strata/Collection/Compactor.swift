@@ -427,22 +427,25 @@ public final class Compactor {
     /// (every row, deleted ones too, so each section is read once); schema, id_index and the column
     /// sections are checked up front (columns are small beside the vectors, and each payload block's
     /// own checksum is checked again when it is decoded); the delete bitmap was checked when read.
-    /// The index and search sections (pq_codebook, pq_codes, graph, payload_index, sparse_index,
-    /// text_index) are not read: the writer rebuilds them from the checked rows and payload.
+    /// The sparse vectors of live rows are carried over: sparse_index is checked against its
+    /// checksum, then transposed into rows (`Segment.sparseRows()`). The other index and search
+    /// sections (pq_codebook, pq_codes, graph, payload_index, text_index) are not read: the writer
+    /// rebuilds them from the checked rows and payload.
     /// Errors name the input file, the section and its offset.
     private static func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter, width: Int) throws(StrataError) {
         let seg = input.segment
         do {
             try seg.checkSectionChecksums([.schema, .idIndex, .column])
+            let sparse = try seg.sparseRows()
             var vectors = try SectionChecksumStream(seg, kind: .vectors)
             var ids = try SectionChecksumStream(seg, kind: .ids)
             try SegmentLiveRows(input, width: width).forEach(afterChunk: { rows in
                 vectors.hash(upTo: rows.upperBound * seg.vectorStride)
                 ids.hash(upTo: rows.upperBound * 8)
                 Maintenance.dropPages(seg, rows: rows)
-            }) { (_, record) throws(StrataError) in
+            }) { (row, record) throws(StrataError) in
                 try record.vector.withUnsafeBufferPointer { (p) throws(StrataError) in
-                    try writer.appendAdmitted(id: record.id, vector: p, values: record.payload)
+                    try writer.appendAdmitted(id: record.id, vector: p, values: record.payload, sparse: sparse?.vector(row: row))
                 }
             }
             try vectors.finish()

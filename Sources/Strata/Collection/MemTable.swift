@@ -10,19 +10,31 @@ final class BufferChunk: Sendable {
     /// Vectors as a segment would store them (normalised for cosine, rounded for float16), row-major.
     let vectors: [Float]
     let values: [[PayloadValue]]
+    /// Canonical sparse vectors by row; empty (no allocation) when no row of the chunk has one.
+    let sparseVectors: [SparseVector?]
     let dimension: Int
 
     init(rows: [BufferedInput], schema: SegmentSchema) {
         dimension = schema.dimension
         ids = rows.map(\.id)
         values = rows.map(\.values)
+        sparseVectors = rows.contains { $0.sparse != nil } ? rows.map(\.sparse) : []
         var v: [Float] = []
         v.reserveCapacity(rows.count * schema.dimension)
         for row in rows { v += storedForm(row.vector, schema: schema) }
         vectors = v
     }
 
-    var approximateBytes: Int { ids.count * (8 + 4 * dimension + 16 * max(1, values.first?.count ?? 1)) }
+    var approximateBytes: Int {
+        ids.count * (8 + 4 * dimension + 16 * max(1, values.first?.count ?? 1))
+            + sparseVectors.reduce(0) { $0 + 16 + 8 * ($1?.indices.count ?? 0) }
+    }
+
+    /// Whether some row of the chunk has a sparse vector.
+    var hasSparse: Bool { !sparseVectors.isEmpty }
+
+    /// Row `row`'s sparse vector (canonical), or nil.
+    @inline(__always) func sparse(_ row: Int) -> SparseVector? { sparseVectors.isEmpty ? nil : sparseVectors[row] }
 
     func vector(_ row: Int) -> [Float] { Array(vectors[(row * dimension)..<((row + 1) * dimension)]) }
 

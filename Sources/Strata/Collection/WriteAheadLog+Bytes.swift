@@ -1,13 +1,16 @@
 // A whole WAL as bytes: the form the remote tier stores one acknowledged batch in (a WAL object is
-// a WAL file of the current format holding that batch's records, numbered from 1). The encoding is
-// the file format's (docs/COLLECTION-FORMAT.md C.4); only where the bytes live differs.
+// a WAL file holding that batch's records, numbered from 1). The encoding is the file format's
+// (docs/COLLECTION-FORMAT.md C.4); only where the bytes live differs. A whole log's format is chosen
+// from its records: 3.0 when one carries a sparse vector, else 2.0 (readable by an older Strata).
 import StrataFormat
 
 extension WALFormat {
-    /// A complete WAL of sequence `sequence` holding `records` (numbered 1, 2, …).
+    /// A complete WAL of sequence `sequence` holding `records` (numbered 1, 2, …), in format 3.0
+    /// when a record carries a sparse vector, else 2.0.
     package static func encodeLog(_ records: [WALRecord], sequence: UInt64, schema: SegmentSchema) -> [UInt8] {
-        var bytes = header(sequence: sequence)
-        for (i, record) in records.enumerated() { bytes += encode(record, schema: schema, number: UInt64(i + 1)) }
+        let version = WALVersion.forNewLog(after: nil, sparse: records.contains { $0.hasSparse })
+        var bytes = header(sequence: sequence, version: version)
+        for (i, record) in records.enumerated() { bytes += encode(record, schema: schema, version: version, number: UInt64(i + 1)) }
         return bytes
     }
 

@@ -118,8 +118,8 @@ enum WALReader {
             }
             let major = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
             let minor = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
-            guard major == 1 || major == 2 else {
-                throw StrataError(.unsupportedVersion, "WAL format \(major).\(minor); this build reads 1.x and 2.x: upgrade Strata",
+            guard major >= 1 && major <= WALVersion.current.major else {
+                throw StrataError(.unsupportedVersion, "WAL format \(major).\(minor); this build reads 1.x, 2.x and 3.x: upgrade Strata",
                                   path: path, section: "wal", offset: 8)
             }
             guard raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self) == 0 else {
@@ -143,7 +143,7 @@ enum WALReader {
         while true {
             let step = version.major == 1
                 ? recordV1(raw, pos, base: base, schema: schema, path: path)
-                : recordV2(raw, pos, base: base, number: number, schema: schema, path: path)
+                : recordV2(raw, pos, base: base, number: number, version: version, schema: schema, path: path)
             switch step {
             case .record(let r, let length):
                 records.append(r)
@@ -182,16 +182,20 @@ enum WALReader {
                         number: u64(raw, pos + 8), bodyChecksum: u64(raw, pos + 16))
     }
 
-    /// Why a 2.0 header that passed its checksum cannot be a record this writer wrote (nil when fine).
-    static func headerProblem(_ h: HeaderV2) -> String? {
+    /// Why a 2.0/3.0 header that passed its checksum cannot be a record a writer of `version` wrote
+    /// (nil when fine). The sparse flag is unknown in 2.0.
+    static func headerProblem(_ h: HeaderV2, version: WALVersion) -> String? {
         if h.type != WALFormat.typePut && h.type != WALFormat.typeDelete { return "unknown record type \(h.type)" }
         if h.reserved != 0 { return "reserved bytes are not zero" }
-        if h.flags & ~(h.type == WALFormat.typePut ? 1 : 0) != 0 { return "unknown flags 0x\(String(h.flags, radix: 16))" }
+        if h.flags & ~(h.type == WALFormat.typePut ? WALFormat.putFlags(version) : 0) != 0 {
+            return "unknown flags 0x\(String(h.flags, radix: 16)) for WAL \(version)"
+        }
         if h.length > WALFormat.maximumBodyLength { return "body length \(h.length) is over the 1 GiB limit" }
         return nil
     }
 
-    static func recordV2(_ raw: UnsafeRawBufferPointer, _ pos: Int, base: UInt64, number: UInt64, schema: SegmentSchema, path: String) -> Step {
+    static func recordV2(_ raw: UnsafeRawBufferPointer, _ pos: Int, base: UInt64, number: UInt64, version: WALVersion,
+                         schema: SegmentSchema, path: String) -> Step {
         let left = raw.count - pos
         let at = base + UInt64(pos)
         func damage(_ code: StrataError.Code, _ message: String) -> Step {
@@ -203,7 +207,7 @@ enum WALReader {
         if left < 32 { return .stop(.torn("\(left) bytes of a record header (32 needed)")) }
         guard let h = headerV2(raw, pos) else { return damage(.checksumMismatch, "record header checksum mismatch with a whole header present") }
         guard h.number == number else { return damage(.corrupt, "record number \(h.number), expected \(number)") }
-        if let problem = headerProblem(h) { return damage(.corrupt, problem) }
+        if let problem = headerProblem(h, version: version) { return damage(.corrupt, problem) }
         guard h.length <= UInt64(left - 32) else {
             return .stop(.torn("record \(number) has \(left - 32) of its \(h.length) body bytes"))
         }
@@ -213,7 +217,7 @@ enum WALReader {
             return damage(.checksumMismatch, "\(WALFormat.typeName(h.type)) body checksum mismatch (\(h.length) body bytes, all present)")
         }
         do throws(StrataError) {
-            let r = try WALFormat.decodeBody(type: h.type, flags: h.flags, body: body, at: at + 32, schema: schema)
+            let r = try WALFormat.decodeBody(type: h.type, flags: h.flags, body: body, at: at + 32, schema: schema, version: version)
             return .record(r, end - pos)
         } catch {
             // The checksums matched, so these are the bytes that were written: a bug or deliberate
@@ -255,7 +259,7 @@ enum WALReader {
         }
         do throws(StrataError) {
             let r = try WALFormat.decodeBody(type: type, flags: flags, body: UnsafeRawBufferPointer(rebasing: raw[(pos + 16)..<end]),
-                                             at: at + 16, schema: schema)
+                                             at: at + 16, schema: schema, version: .v1)
             return .record(r, end - pos)
         } catch {
             var e = error.inFile(path)
@@ -285,9 +289,9 @@ enum WALReader {
         return nil
     }
 
-    /// Creates `wal-<sequence>.log` in the current format with only its header, durably (temp,
+    /// Creates `wal-<sequence>.log` in format `version` with only its header, durably (temp,
     /// fsync, rename, fsync dir).
-    static func create(directory: String, sequence: UInt64) throws(StrataError) {
-        try publishAtomically(WALFormat.header(sequence: sequence), to: "\(directory)/\(CollectionFiles.walName(sequence))")
+    static func create(directory: String, sequence: UInt64, version: WALVersion) throws(StrataError) {
+        try publishAtomically(WALFormat.header(sequence: sequence, version: version), to: "\(directory)/\(CollectionFiles.walName(sequence))")
     }
 }

@@ -43,6 +43,9 @@ final class WALWriter {
     /// the log as unusable (a write may have partly reached the disk; replay sees a torn tail).
     func append(_ record: WALRecord, schema: SegmentSchema) throws(StrataError) {
         guard let file else { throw StrataError(.io, "WAL is closed", path: path) }
+        guard version.holdsSparse || !record.hasSparse else {
+            throw StrataError(.invalidArgument, "a WAL \(version) cannot hold sparse vectors (a flush starts a 3.0 one first)", path: path)
+        }
         let bytes = WALFormat.encode(record, schema: schema, version: version, number: nextRecordNumber)
         do {
             try bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: length) }

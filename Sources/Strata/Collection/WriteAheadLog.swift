@@ -4,10 +4,10 @@
 //
 //   file header (32 B): magic "STRATWAL", u16 major, u16 minor 0, u32 reserved 0,
 //                       u64 sequence, u64 XXH3-64 of bytes 0..<24
-//   format 2.0 records, back to back from offset 32 (`WALFormat.encode`):
+//   format 2.0 and 3.0 records, back to back from offset 32 (`WALFormat.encode`):
 //     0  4  u32 body length L
 //     4  1  u8 type: 1 put (insert/upsert rows), 2 delete (ids)
-//     5  1  u8 flags: for put, bit 0 = upsert; 0 for delete
+//     5  1  u8 flags: for put, bit 0 = upsert, bit 1 = rows carry sparse vectors (3.0 only); 0 for delete
 //     6  2  reserved, 0
 //     8  8  u64 record number: 1 for the file's first record, +1 for each next one
 //     16 8  u64 XXH3-64 of the L body bytes
@@ -18,8 +18,12 @@
 //   put body:    u32 row count, u32 dimension, then per row: u64 id, dimension x f32 (as given),
 //                one tagged value per schema column (tag u8: 0 null, 1 int64 (8), 2 float64 (8),
 //                3 bool (1), 4 string (u32 length + UTF-8), 5 string list (u32 count, then
-//                u32 length + UTF-8 each))
+//                u32 length + UTF-8 each)); with flag bit 1, then u32 entry count n (0: no sparse
+//                vector), n x u32 indices (strictly ascending), n x f32 weights (finite, non-zero)
 //   delete body: u32 count, count x u64 id
+//
+// Which format a new WAL gets: 3.0 only when it may hold a sparse vector (WALVersion.forNewLog), so
+// that a collection that never stores one stays readable by a Strata that predates 3.0.
 //
 // How a read tells a torn tail from damage is in WriteAheadLog+Reader.swift.
 import StrataFormat
@@ -36,11 +40,21 @@ package enum WALRecord: Equatable {
     case delete(ids: [UInt64])
 }
 
-/// A row as the caller gave it, after validation: id, vector (not normalised), positional values.
+/// A row as the caller gave it, after validation: id, vector (not normalised), positional values,
+/// and the sparse vector in canonical form (nil: none).
 package struct BufferedInput: Equatable {
     package var id: UInt64
     package var vector: [Float]
     package var values: [PayloadValue]
+    package var sparse: SparseVector? = nil
+}
+
+extension WALRecord {
+    /// Whether the record is a put with a row that carries a sparse vector (it needs WAL 3.0).
+    var hasSparse: Bool {
+        if case .put(let rows, _) = self { return rows.contains { $0.sparse != nil } }
+        return false
+    }
 }
 
 /// A WAL file's format version, from its header.
@@ -50,9 +64,22 @@ struct WALVersion: Equatable, CustomStringConvertible {
 
     /// Records with a length, a checksum over header and body, no number (C.4, "Format 1.0").
     static let v1 = WALVersion(major: 1, minor: 0)
-    /// Records with a number, a header checksum and a body checksum: what this build writes.
+    /// Records with a number, a header checksum and a body checksum (C.4, "Format 2.0").
     static let v2 = WALVersion(major: 2, minor: 0)
-    static let current = v2
+    /// 2.0 records whose put bodies may carry sparse vectors (put flag bit 1): the newest this build
+    /// writes, and only where needed (``forNewLog(after:sparse:)``).
+    static let v3 = WALVersion(major: 3, minor: 0)
+    static let current = v3
+
+    /// Whether records of this format can carry sparse vectors.
+    var holdsSparse: Bool { major >= 3 }
+
+    /// The format of a new WAL: 3.0 when `sparse` (it is to hold a sparse vector) or when the WAL
+    /// it follows (`previous`) was 3.0 (a collection that stores sparse vectors keeps doing so), else
+    /// 2.0, which a Strata older than 3.0 still reads.
+    static func forNewLog(after previous: WALVersion?, sparse: Bool = false) -> WALVersion {
+        sparse || (previous?.holdsSparse ?? false) ? v3 : v2
+    }
 
     /// Bytes of a record header in this format.
     var recordHeaderLength: Int { major == 1 ? 16 : 32 }
@@ -65,6 +92,13 @@ package enum WALFormat {
     static let headerLength = 32
     static let typePut: UInt8 = 1
     static let typeDelete: UInt8 = 2
+    /// Put flag bit 0: an upsert (informational: replay applies every put as an upsert).
+    static let flagUpsert: UInt8 = 1
+    /// Put flag bit 1 (3.0 only): every row ends with its sparse vector.
+    static let flagSparse: UInt8 = 2
+
+    /// The put flags `version` allows.
+    static func putFlags(_ version: WALVersion) -> UInt8 { version.holdsSparse ? flagUpsert | flagSparse : flagUpsert }
     /// Largest record body accepted on replay (1 GiB): a bigger length is treated as corruption.
     package static let maximumBodyLength: UInt64 = 1 << 30
 
@@ -80,8 +114,10 @@ package enum WALFormat {
         switch record {
         case .put(let rows, _):
             var n: UInt64 = 8
+            let sparse = record.hasSparse
             for row in rows {
                 n += 8 + 4 * UInt64(row.vector.count)
+                if sparse { n += 4 + 8 * UInt64(row.sparse?.indices.count ?? 0) }
                 for v in row.values {
                     switch v {
                     case .null: n += 1
@@ -107,19 +143,28 @@ package enum WALFormat {
         }
     }
 
-    /// The bytes of `record` in `version`'s record format; `number` is its record number (2.0 only).
+    /// The bytes of `record` in `version`'s record format; `number` is its record number (2.0 and
+    /// 3.0). A put with sparse vectors needs 3.0 (the caller checks ``WALVersion/holdsSparse``).
     static func encode(_ record: WALRecord, schema: SegmentSchema, version: WALVersion = .current, number: UInt64) -> [UInt8] {
         var body = ByteWriter(capacity: 1024)
         let type: UInt8, flags: UInt8
         switch record {
         case .put(let rows, let upsert):
+            let sparse = record.hasSparse
+            precondition(!sparse || version.holdsSparse, "a put with sparse vectors in a WAL \(version) record")
             type = typePut
-            flags = upsert ? 1 : 0
+            flags = (upsert ? 1 : 0) | (sparse ? flagSparse : 0)
             body.u32(UInt32(rows.count)); body.u32(UInt32(schema.dimension))
             for row in rows {
                 body.u64(row.id)
                 for x in row.vector { body.u32(x.bitPattern) }
                 for v in row.values { encodeValue(v, into: &body) }
+                if sparse {
+                    let s = row.sparse ?? SparseVector(indices: [], values: [])
+                    body.u32(UInt32(s.indices.count))
+                    for i in s.indices { body.u32(i) }
+                    for v in s.values { body.u32(v.bitPattern) }
+                }
             }
         case .delete(let ids):
             type = typeDelete
@@ -167,6 +212,26 @@ package enum WALFormat {
         }
     }
 
+    /// One row's sparse vector (3.0): u32 n, n indices, n weights; nil for n = 0. Anything but the
+    /// canonical form the writer logs (within the entry limit) is damage.
+    static func decodeSparse(_ r: inout ByteReader) throws(StrataError) -> SparseVector? {
+        let n = try r.u32()
+        guard n > 0 else { return nil }
+        guard Int(n) <= SparseVector.maximumNonZeros, UInt64(n) * 8 <= UInt64(r.remaining) else {
+            throw r.error("sparse vector of \(n) entries exceeds the record or the limit of \(SparseVector.maximumNonZeros)")
+        }
+        let at = r.absoluteOffset
+        var indices = [UInt32](repeating: 0, count: Int(n)), values = [Float](repeating: 0, count: Int(n))
+        for i in 0..<Int(n) { indices[i] = try r.u32() }
+        for i in 0..<Int(n) { values[i] = Float(bitPattern: try r.u32()) }
+        let s = SparseVector(indices: indices, values: values)
+        guard s.isCanonical, indices[Int(n) - 1] <= SparseVector.maximumIndex else {
+            throw StrataError(.corrupt, "sparse vector in WAL record is not canonical (indices strictly ascending, weights finite and non-zero)",
+                              section: "wal", offset: at)
+        }
+        return s
+    }
+
     static func decodeValue(_ r: inout ByteReader) throws(StrataError) -> PayloadValue {
         let at = r.absoluteOffset
         switch try r.u8() {
@@ -193,15 +258,18 @@ package enum WALFormat {
         }
     }
 
-    /// Decodes one record body (its checksum already verified).
+    /// Decodes one record body (its checksum already verified) of a WAL in `version`.
     static func decodeBody(type: UInt8, flags: UInt8, body: UnsafeRawBufferPointer, at offset: UInt64,
-                           schema: SegmentSchema) throws(StrataError) -> WALRecord {
+                           schema: SegmentSchema, version: WALVersion) throws(StrataError) -> WALRecord {
         var r = ByteReader(body, baseOffset: offset, section: "wal")
         switch type {
         case typePut:
+            let sparse = flags & flagSparse != 0
+            guard !sparse || version.holdsSparse else { throw r.error("a put with sparse vectors in a WAL \(version) record") }
             let count = try r.u32(), dim = try r.u32()
             guard Int(dim) == schema.dimension else { throw r.error("WAL record has dimension \(dim), collection has \(schema.dimension)") }
-            guard UInt64(count) * (8 + 4 * UInt64(dim)) <= UInt64(r.remaining) else { throw r.error("row count \(count) exceeds the record") }
+            let perRow = 8 + 4 * UInt64(dim) + (sparse ? 4 : 0)
+            guard UInt64(count) * perRow <= UInt64(r.remaining) else { throw r.error("row count \(count) exceeds the record") }
             var rows: [BufferedInput] = []
             rows.reserveCapacity(Int(count))
             for _ in 0..<count {
@@ -210,10 +278,10 @@ package enum WALFormat {
                 for d in 0..<Int(dim) { v[d] = Float(bitPattern: try r.u32()) }
                 var values: [PayloadValue] = []
                 for _ in schema.columns { values.append(try decodeValue(&r)) }
-                rows.append(BufferedInput(id: id, vector: v, values: values))
+                rows.append(BufferedInput(id: id, vector: v, values: values, sparse: sparse ? try decodeSparse(&r) : nil))
             }
             guard r.remaining == 0 else { throw r.error("trailing bytes in WAL record") }
-            return .put(rows: rows, upsert: flags & 1 != 0)
+            return .put(rows: rows, upsert: flags & flagUpsert != 0)
         case typeDelete:
             let count = try r.u32()
             guard UInt64(count) * 8 == UInt64(r.remaining) else { throw r.error("delete count \(count) does not match the record") }

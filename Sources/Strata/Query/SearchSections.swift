@@ -36,6 +36,12 @@ final class SearchSectionsBuilder {
         }
     }
 
+    /// A builder of the sparse_index section alone (no payload index, no BM25 column).
+    init(sparseOnly: ()) {
+        payload = []
+        text = []
+    }
+
     /// Whether anything is to be written.
     var isEmpty: Bool { payload.isEmpty && text.isEmpty && sparse.isEmpty }
 
@@ -70,12 +76,18 @@ extension SegmentWriter {
     public func setSparseVector(row: Int, _ vector: SparseVector) throws(StrataError) {
         guard row >= 0, row < rowCount else { throw StrataError(.invalidArgument, "row \(row) is not appended yet (\(rowCount) rows)") }
         try vector.validate()
-        let extras: SearchSectionsBuilder
-        if let e = searchBuilder { extras = e } else {
-            extras = try SearchSectionsBuilder(schema: schema, options: SearchSectionOptions())
-            searchBuilder = extras
+        storeSparse(vector, row: row)
+    }
+
+    /// Records the (checked) sparse vector of appended row `row` for the `sparse_index` section.
+    func storeSparse(_ vector: SparseVector, row: Int) {
+        if let e = searchBuilder {
+            e.sparse[row] = vector
+        } else {
+            let e = SearchSectionsBuilder(sparseOnly: ())
+            e.sparse[row] = vector
+            searchBuilder = e
         }
-        extras.sparse[row] = vector
     }
 }
 

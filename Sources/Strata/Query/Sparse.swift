@@ -19,60 +19,6 @@ import StrataFormat
 import StrataIndex
 import HeapModule
 
-/// A sparse vector: dimension indices and their weights.
-public struct SparseVector: Sendable, Equatable {
-    /// Dimension indices (any order; duplicates are summed when indexed).
-    public var indices: [UInt32]
-    /// Weights, one per index (finite).
-    public var values: [Float]
-
-    /// Creates a sparse vector.
-    public init(indices: [UInt32], values: [Float]) {
-        self.indices = indices
-        self.values = values
-    }
-
-    /// Throws `.invalidArgument` when the counts differ, `.nonFiniteValue` when a weight is not
-    /// finite, `.invalidValue` when the squared norm (duplicate indices summed, in Double) exceeds
-    /// `VectorLimits.maximumSquaredNorm`, so that sums of duplicates and sparse dot products stay
-    /// finite in float32.
-    public func validate() throws(StrataError) {
-        guard indices.count == values.count else {
-            throw StrataError(.invalidArgument, "sparse vector has \(indices.count) indices and \(values.count) values")
-        }
-        guard values.allSatisfy(\.isFinite) else { throw StrataError(.nonFiniteValue, "sparse vector holds NaN or infinity") }
-        var summed: [UInt32: Double] = [:]
-        for (i, v) in zip(indices, values) { summed[i, default: 0] += Double(v) }
-        try VectorLimits.check(squaredNorm: summed.values.reduce(0) { $0 + $1 * $1 }, what: "sparse vector")
-    }
-
-    /// Parses `index:weight,index:weight,...` (the CLI form).
-    public init(parsing text: String) throws(StrataError) {
-        var idx: [UInt32] = [], val: [Float] = []
-        for part in text.split(separator: ",") {
-            let f = part.split(separator: ":")
-            guard f.count == 2, let i = UInt32(f[0].trimmingSpaces()), let v = Float(f[1].trimmingSpaces()), v.isFinite else {
-                throw StrataError(.invalidArgument, "bad sparse entry '\(part)': expected index:weight")
-            }
-            idx.append(i); val.append(v)
-        }
-        self.init(indices: idx, values: val)
-    }
-
-    /// Sorted, duplicate-free (summed) entries.
-    func normalized() -> [(UInt32, Float)] {
-        var d: [UInt32: Float] = [:]
-        for (i, v) in zip(indices, values) { d[i, default: 0] += v }
-        return d.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-    }
-
-    /// Dot product with another sparse vector.
-    public func dot(_ o: SparseVector) -> Float {
-        let a = normalized(), b = Dictionary(uniqueKeysWithValues: o.normalized())
-        return a.reduce(0) { $0 + $1.1 * (b[$1.0] ?? 0) }
-    }
-}
-
 /// One hit of a sparse or text search: higher scores are better.
 public struct ScoredHit: Sendable, Equatable {
     /// External id.
@@ -164,9 +110,12 @@ struct PostingLists: @unchecked Sendable {
 
     /// Top-k rows by sum over terms of `score(term weight, value, row)` with MaxScore + block-max
     /// pruning. `score` must be non-decreasing in value and `bound(weight, value)` must bound it from
-    /// above for any row; `admit` filters rows (tested before scoring).
+    /// above for any row; `admit` filters rows (tested before scoring). Equal scores are ordered by
+    /// `tieKey(row)` ascending (default: the row): pruning only skips a row whose bound is below the
+    /// k-th score, so a row that ties it and sorts first still enters.
     func search<S: PostingScorer>(_ query: [QueryTerm], k: Int, rowCount: Int, scorer: S,
-                                  admit: ((Int) -> Bool)?) -> [(row: Int, score: Float)] {
+                                  admit: ((Int) -> Bool)?, tieKey: ((Int) -> UInt64)? = nil) -> [(row: Int, score: Float)] {
+        @inline(__always) func key(_ r: Int) -> UInt64 { tieKey?(r) ?? UInt64(r) }
         @inline(__always) func score(_ w: Float, _ v: Float, _ r: Int) -> Float { scorer.score(w, v, r) }
         @inline(__always) func bound(_ w: Float, _ v: Float) -> Float { scorer.bound(w, v) }
         var cursors: [Cursor] = []
@@ -198,7 +147,7 @@ struct PostingLists: @unchecked Sendable {
             if skip { continue }
             var i = firstEssential - 1
             while i >= 0 {
-                if s + prefix[i + 1] <= theta { break }
+                if s + prefix[i + 1] < theta { break }
                 // Seek cursor i to the first row >= r: gallop from the current position (seeks are
                 // mostly short), then binary search the last step.
                 var lo = cursors[i].pos, hi = cursors[i].end
@@ -210,18 +159,21 @@ struct PostingLists: @unchecked Sendable {
                 if lo < cursors[i].end && Int(rows[lo]) == r {
                     // Block-max: this block's maximum bounds the contribution more tightly than the term's.
                     let blockBound = bound(cursors[i].weight, blockMax[cursors[i].firstBlock + (lo - cursors[i].first) / Self.blockSize])
-                    if s + prefix[i] + blockBound > theta { s += score(cursors[i].weight, values[lo], r) }
+                    if s + prefix[i] + blockBound >= theta { s += score(cursors[i].weight, values[lo], r) }
                 }
                 i -= 1
             }
-            if heap.count < k { heap.insert(MinScore(score: s, row: r)) }
-            else if s > heap.min!.score { _ = heap.replaceMin(with: MinScore(score: s, row: r)) }
+            if heap.count < k { heap.insert(MinScore(score: s, row: r, key: key(r))) }
+            else if s >= heap.min!.score {
+                let candidate = MinScore(score: s, row: r, key: key(r))
+                if heap.min! < candidate { _ = heap.replaceMin(with: candidate) }
+            }
             if heap.count == k {
                 theta = heap.min!.score
-                while firstEssential < t && prefix[firstEssential + 1] <= theta { firstEssential += 1 }
+                while firstEssential < t && prefix[firstEssential + 1] < theta { firstEssential += 1 }
             }
         }
-        return heap.unordered.sorted { $0.score != $1.score ? $0.score > $1.score : $0.row < $1.row }.map { ($0.row, $0.score) }
+        return heap.unordered.sorted { $0.score != $1.score ? $0.score > $1.score : $0.key < $1.key }.map { ($0.row, $0.score) }
     }
 }
 
@@ -238,10 +190,13 @@ struct DotScorer: PostingScorer {
     @inline(__always) func bound(_ w: Float, _ v: Float) -> Float { w * v }
 }
 
+/// A heap entry: the heap's minimum is the worst hit kept (lowest score, then highest tie key).
 struct MinScore: Comparable {
     var score: Float
     var row: Int
-    static func < (a: MinScore, b: MinScore) -> Bool { a.score != b.score ? a.score < b.score : a.row > b.row }
+    var key: UInt64
+    static func < (a: MinScore, b: MinScore) -> Bool { a.score != b.score ? a.score < b.score : a.key > b.key }
+    static func == (a: MinScore, b: MinScore) -> Bool { a.score == b.score && a.key == b.key }
 }
 
 /// Encodes the sparse_index section.
@@ -317,15 +272,33 @@ extension Segment {
         try checkOpen()
         try query.validate()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
-        guard let ix = searchExtras?.sparse else { throw StrataError(.invalidArgument, "segment has no sparse_index section", path: path) }
+        guard searchExtras?.sparse != nil else { throw StrataError(.invalidArgument, "segment has no sparse_index section", path: path) }
+        return try sparseTopK(query.normalized(), k: k, filter: filter, admitRow: nil)
+    }
+
+    /// The search behind ``sparseSearch(query:k:filter:)``, for a checked, normalised query (query
+    /// terms of weight 0 are skipped: they add nothing and match nothing), over the rows that pass
+    /// `filter` and `admitRow` (a collection's live rows). A segment without a sparse_index has no
+    /// hits.
+    /// With `tiesById`, equal scores are ordered by id (a collection merges segments that way),
+    /// else by row.
+    func sparseTopK(_ q: [(UInt32, Float)], k: Int, filter: Filter?, admitRow: ((Int) -> Bool)?,
+                    tiesById: Bool = false) throws(StrataError) -> [ScoredHit] {
+        try checkOpen()
+        guard let ix = searchExtras?.sparse else { return [] }
         try checkBeforeRead(Segment.sparseSections)
         var compiled: CompiledFilter? = nil
         if let filter { compiled = try CompiledFilter(filter: filter, segment: self) }
-        let q = query.normalized()
-        let admit: ((Int) -> Bool)? = compiled.map { c in { c.test($0) } }
+        let admit: ((Int) -> Bool)?
+        switch (compiled, admitRow) {
+        case (nil, nil): admit = nil
+        case (let c?, nil): admit = { c.test($0) }
+        case (nil, let a?): admit = a
+        case (let c?, let a?): admit = { a($0) && c.test($0) }
+        }
         var qterms: [PostingLists.QueryTerm] = []
         var negative = false
-        for (dim, w) in q {
+        for (dim, w) in q where w != 0 {
             guard let t = ix.termOrdinal(dim) else { continue }
             if w < 0 { negative = true }
             qterms.append(.init(term: t, weight: w))
@@ -333,16 +306,18 @@ extension Segment {
         for qt in qterms {
             for b in ix.lists.blockStart(qt.term)..<ix.lists.blockStart(qt.term + 1) where ix.lists.blockMax[b] < 0 { negative = true }
         }
+        let tieKey: ((Int) -> UInt64)? = tiesById ? { self.unsafeId(ofRow: $0) } : nil
         let found: [(row: Int, score: Float)]
         if negative {
-            found = exhaustiveSparse(ix.lists, qterms, k: k, admit: admit)
+            found = exhaustiveSparse(ix.lists, qterms, k: k, admit: admit, tieKey: tieKey)
         } else {
-            found = ix.lists.search(qterms, k: k, rowCount: rowCount, scorer: DotScorer(), admit: admit)
+            found = ix.lists.search(qterms, k: k, rowCount: rowCount, scorer: DotScorer(), admit: admit, tieKey: tieKey)
         }
         return found.map { ScoredHit(id: unsafeId(ofRow: $0.row), row: $0.row, score: $0.score) }
     }
 
-    func exhaustiveSparse(_ lists: PostingLists, _ q: [PostingLists.QueryTerm], k: Int, admit: ((Int) -> Bool)?) -> [(row: Int, score: Float)] {
+    func exhaustiveSparse(_ lists: PostingLists, _ q: [PostingLists.QueryTerm], k: Int, admit: ((Int) -> Bool)?,
+                          tieKey: ((Int) -> UInt64)? = nil) -> [(row: Int, score: Float)] {
         var acc: [Int: Float] = [:]
         for qt in q {
             for p in lists.start(qt.term)..<lists.start(qt.term + 1) {
@@ -351,7 +326,7 @@ extension Segment {
             }
         }
         return acc.filter { admit?($0.key) ?? true }
-            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .sorted { $0.value != $1.value ? $0.value > $1.value : (tieKey?($0.key) ?? UInt64($0.key)) < (tieKey?($1.key) ?? UInt64($1.key)) }
             .prefix(k).map { ($0.key, $0.value) }
     }
 }

@@ -4,7 +4,8 @@
 import StrataFormat
 
 /// Checks rows against a schema: the vector (dimension, finite values, float16 range, norm limit,
-/// a direction for cosine) and the payload (known columns, types, nullability, value sizes).
+/// a direction for cosine), the payload (known columns, types, nullability, value sizes) and the
+/// sparse vector (``SparseVector/validate()``).
 /// Errors name the row by the caller's label and carry ``path`` when there is one.
 struct RowValidator {
     /// The schema rows must follow.
@@ -14,13 +15,23 @@ struct RowValidator {
     /// What a wrong dimension is compared with in messages ("schema", "collection").
     let owner: String
 
-    /// Checks one row given by column name: its vector, then its payload. Returns the payload in
+    /// Checks one row given by column name: its vector, its payload, its sparse vector. Returns the payload in
     /// schema column order (`.null` for a missing column). `label` names the row in errors.
     func check(_ row: SegmentRow, label: @autoclosure () -> String) throws(StrataError) -> [PayloadValue] {
         try checkVector(row.vector, label: label())
         let values = try positionalValues(row.payload, label: label())
         try checkValues(values, label: label())
+        if let sparse = row.sparse { try checkSparse(sparse, label: label()) }
         return values
+    }
+
+    /// Checks a row's sparse vector (``SparseVector/validate()``), naming the row in the error.
+    func checkSparse(_ sparse: SparseVector, label: @autoclosure () -> String) throws(StrataError) {
+        do {
+            try sparse.validate()
+        } catch {
+            throw StrataError(error.code, "\(label()): \(error.message)", path: path)
+        }
     }
 
     /// Payload by column name to values in schema column order. Throws `.unknownColumn`.

@@ -123,8 +123,9 @@ public final class SegmentWriter {
 
     /// Appends a batch of rows. The whole batch is checked before any row is written, so a bad row
     /// (wrong dimension, NaN/inf, a squared norm over `VectorLimits.maximumSquaredNorm`, unknown
-    /// column, type mismatch, null in a non-nullable column)
+    /// column, type mismatch, null in a non-nullable column, a bad sparse vector)
     /// rejects the batch and leaves the writer usable. Duplicate ids are detected by ``finish()``.
+    /// A row's sparse vector goes to the `sparse_index` section, as ``setSparseVector(row:_:)`` does.
     public func append(_ rows: [SegmentRow]) throws(StrataError) {
         try checkOpen()
         var positional: [[PayloadValue]] = []
@@ -134,6 +135,7 @@ public final class SegmentWriter {
         }
         for (row, values) in zip(rows, positional) {
             try row.vector.withBytes { (raw) throws(StrataError) in try appendChecked(id: row.id, vector: raw.bindMemory(to: Float.self), values: values) }
+            if let sparse = row.sparse { storeSparse(sparse, row: rowCount - 1) }
         }
     }
 
@@ -148,11 +150,14 @@ public final class SegmentWriter {
     /// Appends a row the collection already acknowledged (a buffer flush, a compaction copy): every
     /// check of ``append(id:vector:values:)`` but the norm limit, which applies when a row is
     /// admitted, so that rows stored before the limit existed are carried over, never lost.
-    func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+    /// A row's `sparse` vector was checked when it was admitted (a flush) or comes from a section
+    /// whose checksum was checked (a compaction) and is stored as it is.
+    func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue], sparse: SparseVector? = nil) throws(StrataError) {
         try checkOpen()
         try validator.checkVector(vector, label: "row id \(id)", normLimit: false)
         try validator.checkValues(values, label: "row id \(id)")
         try appendChecked(id: id, vector: vector, values: values)
+        if let sparse { storeSparse(sparse, row: rowCount - 1) }
     }
 
     private func checkOpen() throws(StrataError) {

@@ -182,7 +182,8 @@ public enum PayloadValue: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A row to write: external id, vector, and payload by column name (missing columns are null).
+/// A row to write: external id, vector, payload by column name (missing columns are null), and an
+/// optional sparse vector.
 public struct SegmentRow: Sendable {
     /// External id, unique within the segment.
     public var id: UInt64
@@ -190,11 +191,14 @@ public struct SegmentRow: Sendable {
     public var vector: [Float]
     /// Payload values by column name.
     public var payload: [String: PayloadValue]
+    /// An optional sparse vector (searched with `sparseSearch`; an empty one is the same as none).
+    public var sparse: SparseVector?
 
     /// Creates a row.
-    public init(id: UInt64, vector: [Float], payload: [String: PayloadValue] = [:]) {
+    public init(id: UInt64, vector: [Float], payload: [String: PayloadValue] = [:], sparse: SparseVector? = nil) {
         self.id = id
         self.vector = vector
         self.payload = payload
+        self.sparse = sparse
     }
 }

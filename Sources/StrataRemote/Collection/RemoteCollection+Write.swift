@@ -50,7 +50,10 @@ struct PendingWrite {
         switch kind {
         case .put(let rows, _):
             var n = 0
-            for r in rows { n += 16 + 4 * r.vector.count + 32 * r.values.count }
+            for r in rows {
+                n += 16 + 4 * r.vector.count + 32 * r.values.count
+                if let s = r.sparse { n += 4 + 8 * s.indices.count }
+            }
             return n
         case .delete(let ids): return 8 * ids.count
         case .flush, .addColumns: return 0

@@ -249,6 +249,13 @@ public final class RemoteCollection: Sendable {
         try await snapshot().snapshot.search(query: query, filter: filter, options: options)
     }
 
+    /// The `k` live rows whose sparse vectors have the highest dot product with `query` that pass
+    /// `filter`: highest score first, ties by id, `distance` the negated score (see
+    /// `CollectionSnapshot.sparseSearch(query:k:filter:)`).
+    public func sparseSearch(query: SparseVector, k: Int, filter: Filter? = nil) async throws(StrataError) -> [CollectionHit] {
+        try await snapshot().snapshot.sparseSearch(query: query, k: k, filter: filter)
+    }
+
     /// The live row with `id`, or nil.
     public func get(id: UInt64) async throws(StrataError) -> CollectionRecord? { try await snapshot().snapshot.get(id: id) }
 

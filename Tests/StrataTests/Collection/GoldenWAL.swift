@@ -79,3 +79,44 @@ extension GoldenWAL {
         return ["MANIFEST": manifest.encoded(), CollectionFiles.walName(1): wal]
     }
 }
+
+// Fixtures/collection-wal3.0/: MANIFEST + a format 3.0 WAL whose puts carry sparse vectors on some
+// rows (not all), a pure function of `GoldenWAL` like the 2.0 one.
+extension GoldenWAL {
+    static var v3URL: URL { repoRoot.appendingPathComponent("Fixtures/collection-wal3.0") }
+
+    /// Row `r`'s canonical sparse vector in version `v`: none for every third row, else two or three
+    /// entries (dyadic weights, so every dot product is exact).
+    static func sparse(_ r: Int, _ v: Int = 0) -> SparseVector? {
+        guard r % 3 != 2 else { return nil }
+        let n = 2 + (r + v) % 2
+        let indices = (0..<n).map { UInt32(($0 * 7 + r * 3 + v) % 16 + 16 * $0) }
+        return SparseVector(indices: indices, values: (0..<n).map { Float($0 + r % 4 + 1) / 4 })
+    }
+
+    static func sparseInput(_ r: Int, _ v: Int = 0) -> BufferedInput {
+        var i = input(r, v)
+        i.sparse = sparse(r, v)
+        return i
+    }
+
+    /// The 3.0 fixture's records: insert 0..<6 (sparse on some rows), upsert 1 (version 1, with a
+    /// sparse vector) and 4 (version 1, without one: it loses its sparse vector), delete 3, insert
+    /// 6..<8 without any sparse vector (a put without flag bit 1 in a 3.0 file).
+    static var v3Records: [WALRecord] {
+        [.put(rows: (0..<6).map { sparseInput($0) }, upsert: false), .put(rows: [sparseInput(1, 1), input(4, 1)], upsert: true),
+         .delete(ids: [GoldenV1.id(3)]), .put(rows: (6..<8).map { input($0) }, upsert: false)]
+    }
+
+    /// Live content after `v3Records`: row -> (version, whether it has its sparse vector).
+    static let v3Content: [Int: (version: Int, sparse: Bool)] = [0: (0, true), 1: (1, true), 2: (0, false), 4: (1, false),
+                                                                 5: (0, false), 6: (0, false), 7: (0, false)]
+
+    /// The 3.0 fixture's files: MANIFEST (generation 1, WAL 1, no segment) and a format 3.0 WAL.
+    static func v3Files() -> [String: [UInt8]] {
+        let manifest = Manifest(generation: 1, walSequence: 1, createdMilliseconds: v2CreatedMilliseconds, schema: schema, segments: [], obsolete: [])
+        var wal = WALFormat.header(sequence: 1, version: .v3)
+        for (i, r) in v3Records.enumerated() { wal += WALFormat.encode(r, schema: schema, version: .v3, number: UInt64(i + 1)) }
+        return ["MANIFEST": manifest.encoded(), CollectionFiles.walName(1): wal]
+    }
+}

@@ -76,7 +76,7 @@ final class ManifestEditTests: XCTestCase {
         // A WAL rotation: the old WAL is obsolete. The MANIFEST on disk names it until the rename,
         // so even with no grace period it stays until the next publish, which removes it.
         let oldWAL = "\(dir)/\(CollectionFiles.walName(before.walSequence))"
-        _ = try WALReader.create(directory: dir, sequence: before.walSequence + 1)
+        _ = try WALReader.create(directory: dir, sequence: before.walSequence + 1, version: .v2)
         let rotated = try XCTUnwrap(try ManifestEdit.commit(directory: dir, graceSeconds: 0) { current, _ in
             XCTAssertEqual(current, before)
             return ManifestEdit(walSequence: current.walSequence + 1)
