@@ -29,6 +29,11 @@ package struct ServedCollection: Codable, Sendable, Equatable {
     package var payloadIndexes: [String: String]
     /// Creation time, Unix milliseconds.
     package var createdMilliseconds: UInt64
+    /// The dense vector's name when the collection was created with a named one (Qdrant's
+    /// `vectors: {name: {...}}`); nil (absent in the JSON) for the unnamed vector.
+    package var vectorName: String? = nil
+    /// The sparse vector's name (`sparse_vectors`), nil when the collection has none.
+    package var sparseName: String? = nil
 
     /// No collection (a uid no definition has), for a look-up that found none.
     package static let placeholder = ServedCollection(name: "", uid: "", dimension: 1, metric: "cosine", shards: 1, columns: [],
@@ -49,6 +54,31 @@ package struct ServedCollection: Codable, Sendable, Equatable {
     /// The distance metric.
     package var distanceMetric: DistanceMetric {
         DistanceMetric.allCases.first { $0.description == metric } ?? .cosine
+    }
+
+    /// Checks a vector name a request used: for the dense vector nil (the list form, or no
+    /// `using`) or the collection's name (`""` when unnamed); for the sparse vector its name.
+    /// A 400 as Qdrant words it otherwise.
+    package func checkVectorName(_ name: String?, sparse: Bool, _ path: String) throws(QdrantError) {
+        if sparse {
+            guard let sparseName, name == sparseName else {
+                throw .wrongInput("Not existing vector name error: \(name ?? "") (\(path); "
+                                  + (sparseName.map { "the sparse vector is '\($0)')" } ?? "the collection has no sparse vector)"))
+            }
+        } else if let name, name != (vectorName ?? "") {
+            throw .wrongInput("Not existing vector name error: \(name) (\(path); the dense vector is "
+                              + (vectorName.map { "'\($0)')" } ?? "unnamed)") + (name == sparseName ? ", '\(name)' is sparse" : ""))
+        }
+    }
+
+    /// `points` with their vectors named as the collection names its dense vector.
+    package func naming(_ points: [PointOut]) -> [PointOut] {
+        guard let vectorName else { return points }
+        return points.map { p in
+            var q = p
+            if q.vector != nil { q.vectorName = vectorName }
+            return q
+        }
     }
 
     /// The payload columns as the engine's column specs (nullable).

@@ -3,7 +3,8 @@
 import Strata
 import StrataFormat
 
-/// PUT /collections/{c}: one unnamed dense vector per point, a distance, a shard count.
+/// PUT /collections/{c}: one dense vector per point (unnamed or named), a distance, at most one
+/// named sparse vector, a shard count.
 package struct CreateCollectionRequest: Sendable, Equatable {
     /// The vector dimension (`vectors.size`), 1...4096.
     package var dimension: Int
@@ -11,19 +12,23 @@ package struct CreateCollectionRequest: Sendable, Equatable {
     package var distance: QdrantDistance
     /// `shard_number`; nil when absent (the server picks its default).
     package var shardNumber: Int?
+    /// The dense vector's name when `vectors` named it, nil for the unnamed form.
+    package var vectorName: String? = nil
+    /// The sparse vector's name (`sparse_vectors`), nil when none.
+    package var sparseName: String? = nil
 
     /// Options that tune Qdrant's storage or indexing only, never results: accepted and ignored.
     static let tuningOnly: Set<String> = ["hnsw_config", "wal_config", "optimizers_config", "on_disk_payload",
                                           "replication_factor", "write_consistency_factor"]
 
-    /// Parses the body. Named vectors, sparse vectors, quantization, custom sharding, non-float32
-    /// datatypes, multivectors and the other options that would change results are refused (400).
+    /// Parses the body. More than one dense or sparse vector, quantization, custom sharding,
+    /// non-float32 datatypes, multivectors, an IDF modifier and the other options that would change
+    /// results are refused (400).
     package static func parse(_ body: JSONValue, limits: ServerLimits) throws(QdrantError) -> CreateCollectionRequest {
         let all: Set<String> = tuningOnly.union(["vectors", "shard_number", "sharding_method", "quantization_config",
                                                  "sparse_vectors", "strict_mode_config", "metadata", "payload",
                                                  "id_tracker", "init_from"])
         let o = try RequestBody.object(body, "body", allowed: all)
-        try RequestBody.refuse(o, "sparse_vectors", "body", "collections hold one dense vector")
         try RequestBody.refuse(o, "quantization_config", "body", "Strata chooses its own compression")
         try RequestBody.refuse(o, "strict_mode_config", "body", "use the server's limits")
         try RequestBody.refuse(o, "metadata", "body", "collections carry no metadata")
@@ -36,12 +41,20 @@ package struct CreateCollectionRequest: Sendable, Equatable {
         // Replicas are the object store's business (every node reads every shard): checked, ignored.
         _ = try RequestBody.int(o, "replication_factor", "body", in: 1...Int64(Int32.max))
         _ = try RequestBody.int(o, "write_consistency_factor", "body", in: 1...Int64(Int32.max))
-        guard let v = RequestBody.value(o, "vectors") else { throw .format("body", "missing field 'vectors'") }
-        guard case .object(let vo) = v, vo["size"] != nil || vo["distance"] != nil else {
-            if case .object = v { throw .wrongInput("body.vectors: named vectors are not supported (give {\"size\": n, \"distance\": d})") }
-            throw .format("body.vectors", "expected an object with size and distance, got \(v.kindName)")
+        guard var v = RequestBody.value(o, "vectors") else { throw .format("body", "missing field 'vectors'") }
+        guard case .object(let vo) = v else { throw .format("body.vectors", "expected an object with size and distance, got \(v.kindName)") }
+        var p = "body.vectors"
+        var vectorName: String? = nil
+        if vo["size"] == nil && vo["distance"] == nil {
+            // Named: {"name": {"size", "distance"}}, one of them.
+            guard vo.count == 1, let (name, params) = vo.first else {
+                throw .wrongInput("body.vectors: \(vo.count) named dense vectors; Strata stores one dense vector per point")
+            }
+            guard (1...255).contains(name.utf8.count) else { throw .wrongInput("body.vectors: a vector name must be 1...255 bytes of UTF-8") }
+            vectorName = name
+            v = params
+            p = "body.vectors.\(name)"
         }
-        let p = "body.vectors"
         let vp = try RequestBody.object(v, p, allowed: ["size", "distance", "hnsw_config", "on_disk", "memory",
                                                         "quantization_config", "datatype", "multivector_config"])
         try RequestBody.refuse(vp, "quantization_config", p, "Strata chooses its own compression")
@@ -55,7 +68,31 @@ package struct CreateCollectionRequest: Sendable, Equatable {
         guard let dn = try RequestBody.string(vp, "distance", p) else { throw .format(p, "missing field 'distance'") }
         let distance = try QdrantDistance.parse(dn, "\(p).distance")
         let shards = try RequestBody.int(o, "shard_number", "body", in: 1...Int64(limits.maxShardNumber))
-        return CreateCollectionRequest(dimension: size, distance: distance, shardNumber: shards)
+        var sparseName: String? = nil
+        if let sv = RequestBody.value(o, "sparse_vectors") {
+            guard case .object(let so) = sv else { throw .format("body.sparse_vectors", "expected an object of named sparse vectors, got \(sv.kindName)") }
+            guard so.count <= 1 else { throw .wrongInput("body.sparse_vectors: \(so.count) sparse vectors; Strata stores at most one per point") }
+            if let (name, params) = so.first {
+                let sp = "body.sparse_vectors.\(name)"
+                guard (1...255).contains(name.utf8.count) else { throw .wrongInput("body.sparse_vectors: a vector name must be 1...255 bytes of UTF-8") }
+                guard name != (vectorName ?? "") else { throw .wrongInput("\(sp): the dense vector already has this name") }
+                if params != .null {
+                    let po = try RequestBody.object(params, sp, allowed: ["index", "modifier"])
+                    if let m = try RequestBody.string(po, "modifier", sp), m != "none" {
+                        throw .wrongInput("\(sp).modifier '\(m)' is not supported (sparse scores are plain dot products)")
+                    }
+                    // index (full_scan_threshold, on_disk, datatype) tunes Qdrant's sparse index only.
+                    if let index = RequestBody.value(po, "index"), index != .null {
+                        let io = try RequestBody.object(index, "\(sp).index", allowed: ["full_scan_threshold", "on_disk", "datatype"])
+                        if let dt = try RequestBody.string(io, "datatype", "\(sp).index"), dt != "float32" {
+                            throw .wrongInput("\(sp).index.datatype '\(dt)' is not supported (float32 only)")
+                        }
+                    }
+                }
+                sparseName = name
+            }
+        }
+        return CreateCollectionRequest(dimension: size, distance: distance, shardNumber: shards, vectorName: vectorName, sparseName: sparseName)
     }
 }
 

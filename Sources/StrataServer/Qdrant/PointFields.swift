@@ -3,8 +3,9 @@
 //
 // Ids: Qdrant accepts unsigned 64-bit integers or UUID strings. Strata ids are UInt64, and the
 // JSON reader keeps integers exact only within Int64, so ids are 0...Int64.max; a UUID string gets
-// a 400 that says UUIDs are not supported. Vectors: one unnamed dense vector of float32s per point;
-// named, multi- and sparse vectors are refused with a 400 naming the field.
+// a 400 that says UUIDs are not supported. Vectors: one dense vector of float32s per point, unnamed
+// or named, and at most one named sparse vector ({"indices": [...], "values": [...]}); multi-vectors
+// are refused with a 400 naming the field. Which names a collection has is checked by the server.
 
 import Strata
 import StrataFormat
@@ -29,6 +30,18 @@ package enum PayloadSelection: Sendable, Equatable {
         case .exclude(let keys): return !keys.contains(name)
         }
     }
+}
+
+/// A point's vectors as a request gave them.
+package struct PointVectors: Sendable, Equatable {
+    /// The dense vector.
+    package var dense: [Float]
+    /// Its name in the named form (`""`: the unnamed vector), nil in the list form.
+    package var denseName: String?
+    /// The sparse vector, when given.
+    package var sparse: SparseVector? = nil
+    /// Its name.
+    package var sparseName: String? = nil
 }
 
 /// Point fields shared by the requests.
@@ -90,15 +103,79 @@ package enum PointFields {
             return out
         case .object(let o):
             if o["indices"] != nil || o["values"] != nil {
-                throw .wrongInput("\(path): sparse vectors are not supported (collections hold one dense vector)")
+                throw .wrongInput("\(path): a sparse vector where a dense vector is expected (name the sparse vector with 'using')")
             }
             if o["model"] != nil {
                 throw .wrongInput("\(path): inference objects (documents, images) are not supported; send a dense vector")
             }
-            throw .wrongInput("\(path): named vectors are not supported (collections hold one unnamed dense vector)")
+            throw .wrongInput("\(path): expected a dense vector (a list of numbers), got an object")
         default:
             throw .format(path, "expected a vector (a list of numbers), got \(v.kindName)")
         }
+    }
+
+    /// A sparse vector: `{"indices": [u32...], "values": [f32...]}`, equal counts, at most
+    /// `SparseVector.maximumNonZeros` entries, indices within `SparseVector.maximumIndex`, finite
+    /// weights (the engine's checks, as a 400 naming the field).
+    package static func sparseVector(_ v: JSONValue, _ path: String) throws(QdrantError) -> SparseVector {
+        let o = try RequestBody.object(v, path, allowed: ["indices", "values"])
+        guard let iv = try RequestBody.array(o, "indices", path) else { throw .format(path, "missing field 'indices'") }
+        guard let vv = try RequestBody.array(o, "values", path) else { throw .format(path, "missing field 'values'") }
+        guard iv.count == vv.count else { throw .format(path, "\(iv.count) indices but \(vv.count) values") }
+        guard iv.count <= SparseVector.maximumNonZeros else {
+            throw .format("\(path).indices", "\(iv.count) entries exceed the limit of \(SparseVector.maximumNonZeros)")
+        }
+        var indices: [UInt32] = []
+        var values: [Float] = []
+        indices.reserveCapacity(iv.count)
+        values.reserveCapacity(vv.count)
+        for (i, x) in iv.enumerated() {
+            guard case .int(let n) = x else { throw .format("\(path).indices[\(i)]", "expected an integer index, got \(x.kindName)") }
+            guard n >= 0, n <= Int64(SparseVector.maximumIndex) else {
+                throw .format("\(path).indices[\(i)]", "index \(n) is outside 0...\(SparseVector.maximumIndex)")
+            }
+            indices.append(UInt32(n))
+        }
+        for (i, x) in vv.enumerated() {
+            let f: Float
+            switch x {
+            case .int(let n): f = Float(n)
+            case .double(let d): f = Float(d)
+            default: throw .format("\(path).values[\(i)]", "expected a number, got \(x.kindName)")
+            }
+            guard f.isFinite else { throw .format("\(path).values[\(i)]", "out of the range of a 32-bit float") }
+            values.append(f)
+        }
+        let sparse = SparseVector(indices: indices, values: values)
+        do throws(StrataError) { try sparse.validate() } catch { throw .format(path, error.message) }
+        return sparse
+    }
+
+    /// A point's `vector`: a list (the unnamed dense vector) or an object of named vectors (`""`
+    /// names the unnamed one), of which one is dense and at most one sparse.
+    package static func pointVectors(_ v: JSONValue, _ path: String) throws(QdrantError) -> PointVectors {
+        guard case .object(let o) = v else { return PointVectors(dense: try vector(v, path), denseName: nil) }
+        if o["indices"] != nil || o["values"] != nil {
+            throw .wrongInput("\(path): a sparse vector needs its name ({\"name\": {\"indices\": [...], \"values\": [...]}}) beside the dense vector")
+        }
+        var out = PointVectors(dense: [], denseName: nil)
+        var sawDense = false
+        for name in o.keys.sorted() {
+            let x = o[name]!
+            let p = "\(path).\(name.isEmpty ? "\"\"" : name)"
+            if case .object(let xo) = x, xo["indices"] != nil || xo["values"] != nil {
+                guard out.sparse == nil else { throw .wrongInput("\(path): at most one sparse vector per point (got '\(out.sparseName ?? "")' and '\(name)')") }
+                out.sparse = try sparseVector(x, p)
+                out.sparseName = name
+            } else {
+                guard !sawDense else { throw .wrongInput("\(path): at most one dense vector per point (got '\(out.denseName ?? "")' and '\(name)')") }
+                out.dense = try vector(x, p)
+                out.denseName = name
+                sawDense = true
+            }
+        }
+        guard sawDense else { throw .wrongInput("\(path): every point needs its dense vector (Strata stores one per point)") }
+        return out
     }
 
     /// `with_payload`: a boolean, a list of keys, `{"include": [...]}` or `{"exclude": [...]}`.
@@ -131,15 +208,18 @@ package enum PointFields {
     }
 
     /// `with_vector` (also spelled `with_vectors` by older clients): a boolean, or a list of vector
-    /// names, of which only the unnamed vector exists (`[]` means none). `nil` gives false.
+    /// names (`[]` means none; any name asks for the dense vector, the only one returned). `nil`
+    /// gives false.
     package static func withVector(_ v: JSONValue?, _ path: String) throws(QdrantError) -> Bool {
         guard let v else { return false }
         switch v {
         case .null: return false
         case .bool(let b): return b
         case .array(let a):
-            guard a.isEmpty else { throw .wrongInput("\(path): named vectors are not supported (use true or false)") }
-            return false
+            for (i, x) in a.enumerated() {
+                guard case .string = x else { throw .format("\(path)[\(i)]", "expected a vector name, got \(x.kindName)") }
+            }
+            return !a.isEmpty
         default: throw .format(path, "expected a boolean, got \(v.kindName)")
         }
     }

@@ -11,6 +11,27 @@ package struct UpsertPoint: Sendable, Equatable {
     package var vector: [Float]
     /// The payload object; nil when absent or null.
     package var payload: [String: JSONValue]?
+    /// The dense vector's name when the request named it (`""`: the unnamed one); nil for a list.
+    package var vectorName: String? = nil
+    /// The sparse vector, when given (the collection's sparse vector name is the caller's check).
+    package var sparse: SparseVector? = nil
+    /// Its name.
+    package var sparseName: String? = nil
+
+    init(id: UInt64, vectors: PointVectors, payload: [String: JSONValue]?) {
+        self.init(id: id, vector: vectors.dense, payload: payload, vectorName: vectors.denseName,
+                  sparse: vectors.sparse, sparseName: vectors.sparseName)
+    }
+
+    package init(id: UInt64, vector: [Float], payload: [String: JSONValue]?, vectorName: String? = nil,
+                 sparse: SparseVector? = nil, sparseName: String? = nil) {
+        self.id = id
+        self.vector = vector
+        self.payload = payload
+        self.vectorName = vectorName
+        self.sparse = sparse
+        self.sparseName = sparseName
+    }
 }
 
 /// PUT /collections/{c}/points: `{"points": [{"id", "vector", "payload"}]}` or
@@ -60,7 +81,7 @@ package struct UpsertRequest: Sendable, Equatable {
                 let po = try RequestBody.object(x, p, allowed: ["id", "vector", "payload"])
                 guard let id = RequestBody.value(po, "id") else { throw .format(p, "missing field 'id'") }
                 guard let v = RequestBody.value(po, "vector") else { throw .format(p, "missing field 'vector'") }
-                points.append(UpsertPoint(id: try PointFields.id(id, "\(p).id"), vector: try PointFields.vector(v, "\(p).vector"),
+                points.append(UpsertPoint(id: try PointFields.id(id, "\(p).id"), vectors: try PointFields.pointVectors(v, "\(p).vector"),
                                           payload: try payload(RequestBody.value(po, "payload"), "\(p).payload")))
             }
             return UpsertRequest(points: points)
@@ -70,9 +91,19 @@ package struct UpsertRequest: Sendable, Equatable {
             guard let idsValue = RequestBody.value(bo, "ids") else { throw .format(p, "missing field 'ids'") }
             let ids = try PointFields.ids(idsValue, "\(p).ids", limit: max)
             guard let vectorsValue = RequestBody.value(bo, "vectors") else { throw .format(p, "missing field 'vectors'") }
-            guard case .array(let vs) = vectorsValue else {
-                if case .object = vectorsValue { throw .wrongInput("\(p).vectors: named vectors are not supported") }
-                throw .format("\(p).vectors", "expected a list of vectors, got \(vectorsValue.kindName)")
+            // The named form, {"name": [vector per id], ...}, is read as one named-vector object per id.
+            let vs: [JSONValue]
+            switch vectorsValue {
+            case .array(let a): vs = a
+            case .object(let named):
+                var perID = Array(repeating: [String: JSONValue](), count: ids.count)
+                for (name, column) in named {
+                    guard case .array(let a) = column else { throw .format("\(p).vectors.\(name)", "expected a list of vectors, got \(column.kindName)") }
+                    guard a.count == ids.count else { throw .format("\(p).vectors.\(name)", "\(a.count) vectors for \(ids.count) ids") }
+                    for (i, x) in a.enumerated() where x != .null { perID[i][name] = x }
+                }
+                vs = perID.map { .object($0) }
+            default: throw .format("\(p).vectors", "expected a list of vectors, got \(vectorsValue.kindName)")
             }
             guard vs.count == ids.count else { throw .format("\(p).vectors", "\(vs.count) vectors for \(ids.count) ids") }
             var payloads: [[String: JSONValue]?] = Array(repeating: nil, count: ids.count)
@@ -83,7 +114,7 @@ package struct UpsertRequest: Sendable, Equatable {
             var points: [UpsertPoint] = []
             points.reserveCapacity(ids.count)
             for i in 0..<ids.count {
-                points.append(UpsertPoint(id: ids[i], vector: try PointFields.vector(vs[i], "\(p).vectors[\(i)]"), payload: payloads[i]))
+                points.append(UpsertPoint(id: ids[i], vectors: try PointFields.pointVectors(vs[i], "\(p).vectors[\(i)]"), payload: payloads[i]))
             }
             return UpsertRequest(points: points, batchForm: true)
         case (nil, nil): throw .format("body", "expected 'points' (a list of points) or 'batch'")

@@ -15,6 +15,9 @@ package struct PointOut: Sendable, Equatable {
     package var payload: [PayloadValue]?
     /// The vector, when asked for.
     package var vector: [Float]?
+    /// The dense vector's name in a collection that named it: the vector is written as
+    /// `{name: [...]}` (sparse vectors are not returned).
+    package var vectorName: String? = nil
 
     /// Creates a point.
     package init(id: UInt64, score: Float? = nil, payload: [PayloadValue]? = nil, vector: [Float]? = nil) {
@@ -36,6 +39,10 @@ package struct CollectionSummary: Sendable, Equatable {
     package var segmentsCount: Int
     /// Points in indexed (sealed) segments, when known.
     package var indexedVectorsCount: Int?
+    /// The dense vector's name, nil when unnamed.
+    package var vectorName: String? = nil
+    /// The sparse vector's name, nil when none.
+    package var sparseName: String? = nil
     /// Payload indexes: field, type, points holding a value.
     package var payloadIndexes: [(field: String, type: PayloadIndexType, points: Int)]
     /// The graph's out-degree (reported as hnsw_config.m).
@@ -57,6 +64,7 @@ package struct CollectionSummary: Sendable, Equatable {
             && a.segmentsCount == b.segmentsCount && a.indexedVectorsCount == b.indexedVectorsCount
             && a.payloadIndexes.map(\.field) == b.payloadIndexes.map(\.field) && a.payloadIndexes.map(\.type) == b.payloadIndexes.map(\.type)
             && a.payloadIndexes.map(\.points) == b.payloadIndexes.map(\.points) && a.graphDegree == b.graphDegree && a.buildListSize == b.buildListSize
+            && a.vectorName == b.vectorName && a.sparseName == b.sparseName
     }
 }
 
@@ -191,9 +199,16 @@ package enum QdrantResponse {
             w.key("config"); w.beginObject()
             w.key("params"); w.beginObject()
             w.key("vectors"); w.beginObject()
+            if let name = c.vectorName { w.key(name); w.beginObject() }
             w.key("size"); w.int(Int64(c.dimension))
             w.key("distance"); w.string(c.distance.rawValue)
+            if c.vectorName != nil { w.endObject() }
             w.endObject()
+            if let name = c.sparseName {
+                w.key("sparse_vectors"); w.beginObject()
+                w.key(name); w.beginObject(); w.endObject()
+                w.endObject()
+            }
             w.key("shard_number"); w.int(Int64(c.shardNumber))
             w.key("replication_factor"); w.int(1)
             w.key("write_consistency_factor"); w.int(1)
@@ -254,7 +269,14 @@ package enum QdrantResponse {
                 w.beginObject(); w.endObject()
             }
         }
-        if let v = p.vector { w.key("vector"); w.floats(v) }
+        if let v = p.vector {
+            w.key("vector")
+            if let name = p.vectorName {
+                w.beginObject(); w.key(name); w.floats(v); w.endObject()
+            } else {
+                w.floats(v)
+            }
+        }
         w.endObject()
     }
 }

@@ -4,9 +4,11 @@
 //
 // What qdrant-client 1.20 sends (REST): query_points puts the top-level vector in
 // {"query": {"nearest": [...]}}, prefetch queries as plain lists, {"fusion": "rrf"} or
-// {"rrf": {"k": k}} for fusion, and always with_payload / with_vector. Unsupported query kinds
-// (recommend, discover, context, order_by, formula, sample, mmr, a point id as the query, sparse
-// or named vectors, nested prefetches, re-scoring prefetches with a vector) are a 400 naming them.
+// {"rrf": {"k": k}} for fusion, and always with_payload / with_vector. A sparse query is
+// {"indices": [...], "values": [...]} (plain or under "nearest") with `using` naming the sparse
+// vector; the search API names a vector with {"name": n, "vector": v}. Unsupported query kinds
+// (recommend, discover, context, order_by, formula, sample, mmr, a point id as the query, nested
+// prefetches, re-scoring prefetches with a vector) are a 400 naming them.
 
 import Strata
 import StrataFormat
@@ -25,15 +27,16 @@ package struct SearchParams: Sendable, Equatable {
         guard let v, v != .null else { return SearchParams() }
         // quantization, indexed_only and acorn tune Qdrant's own index: accepted, ignored.
         let o = try RequestBody.object(v, path, allowed: ["hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf"])
-        try RequestBody.refuse(o, "idf", path, "sparse vectors are not supported")
+        try RequestBody.refuse(o, "idf", path, "sparse scores are plain dot products (no IDF modifier)")
         return SearchParams(hnswEf: try RequestBody.int(o, "hnsw_ef", path, in: 1...65_535),
                             exact: try RequestBody.bool(o, "exact", path) ?? false)
     }
 }
 
-/// One dense-vector search, as every search form reduces to.
+/// One search, dense or sparse, as every search form reduces to.
 package struct VectorSearch: Sendable, Equatable {
-    /// The query vector (the collection's dimension is the caller's check).
+    /// The dense query vector (the collection's dimension is the caller's check); empty for a
+    /// sparse search.
     package var vector: [Float]
     /// The filter, nil for none.
     package var filter: QdrantFilter?
@@ -49,6 +52,11 @@ package struct VectorSearch: Sendable, Equatable {
     package var withPayload: PayloadSelection
     /// Whether to return vectors.
     package var withVector: Bool
+    /// The vector searched (`using`, or the search API's named vector): nil for the collection's
+    /// dense vector; the server checks the name against the collection.
+    package var using: String? = nil
+    /// The sparse query, for a search of the collection's sparse vector (score: dot product).
+    package var sparse: SparseVector? = nil
 }
 
 /// A query-API request, planned.
@@ -101,11 +109,27 @@ package enum SearchRequests {
         try RequestBody.refuse(o, "shard_key", path, "shards are chosen by id hash")
         guard let v = RequestBody.value(o, "vector") else { throw .format(path, "missing field 'vector'") }
         let (limit, offset) = try limitOffset(o, path, limits: limits, defaultLimit: nil)
-        return VectorSearch(vector: try PointFields.vector(v, "\(path).vector"),
-                            filter: try filter(o, path, limits: limits), limit: limit, offset: offset,
-                            scoreThreshold: try threshold(o, path), params: try SearchParams.parse(o["params"], "\(path).params"),
-                            withPayload: try PointFields.withPayload(o["with_payload"], "\(path).with_payload", default: .none),
-                            withVector: try PointFields.withVector(o["with_vector"] ?? o["with_vectors"], "\(path).with_vector"))
+        // {"name": n, "vector": dense or sparse} names the vector searched.
+        var using: String? = nil
+        var query = v
+        if case .object(let vo) = v, vo["name"] != nil {
+            let no = try RequestBody.object(v, "\(path).vector", allowed: ["name", "vector"])
+            using = try RequestBody.string(no, "name", "\(path).vector")
+            guard let inner = RequestBody.value(no, "vector") else { throw .format("\(path).vector", "missing field 'vector'") }
+            query = inner
+        }
+        var search = VectorSearch(vector: [], filter: try filter(o, path, limits: limits), limit: limit, offset: offset,
+                                  scoreThreshold: try threshold(o, path), params: try SearchParams.parse(o["params"], "\(path).params"),
+                                  withPayload: try PointFields.withPayload(o["with_payload"], "\(path).with_payload", default: .none),
+                                  withVector: try PointFields.withVector(o["with_vector"] ?? o["with_vectors"], "\(path).with_vector"),
+                                  using: using)
+        if case .object(let qo) = query, qo["indices"] != nil || qo["values"] != nil {
+            guard using != nil else { throw .wrongInput("\(path).vector: a sparse query needs its vector's name ({\"name\": ..., \"vector\": ...})") }
+            search.sparse = try PointFields.sparseVector(query, using == nil ? "\(path).vector" : "\(path).vector.vector")
+        } else {
+            search.vector = try PointFields.vector(query, using == nil ? "\(path).vector" : "\(path).vector.vector")
+        }
+        return search
     }
 
     /// POST points/search/batch: `{"searches": [search, ...]}`, at most `maxBatchSearches`.
@@ -135,7 +159,7 @@ package enum SearchRequests {
                                                           "offset", "with_vector", "with_payload", "lookup_from", "shard_key"])
         try RequestBody.refuse(o, "shard_key", path, "shards are chosen by id hash")
         try RequestBody.refuse(o, "lookup_from", path, "queries read their own collection")
-        try checkUsing(o, path)
+        let using = try RequestBody.string(o, "using", path)
         let withPayload = try PointFields.withPayload(o["with_payload"], "\(path).with_payload", default: .none)
         let withVector = try PointFields.withVector(o["with_vector"], "\(path).with_vector")
         let (limit, offset) = try limitOffset(o, path, limits: limits, defaultLimit: 10)
@@ -155,14 +179,15 @@ package enum SearchRequests {
             for (i, x) in list.enumerated() { prefetches.append(try prefetch(x, "\(path).prefetch[\(i)]", limits: limits)) }
         }
         switch query {
-        case .nearest(let vector)?:
+        case .nearest(let vector)?, .sparse(let vector)?:
             guard prefetches.isEmpty else {
                 throw .wrongInput("\(path): re-scoring prefetch results with a vector query is not supported (use {\"fusion\": \"rrf\"})")
             }
             let threshold = try threshold(o, path)
-            return .search(VectorSearch(vector: vector, filter: topFilter, limit: limit, offset: offset, scoreThreshold: threshold,
-                                        params: try SearchParams.parse(o["params"], "\(path).params"),
-                                        withPayload: withPayload, withVector: withVector))
+            return .search(try search(vector, using: using, path: path,
+                                      VectorSearch(vector: [], filter: topFilter, limit: limit, offset: offset, scoreThreshold: threshold,
+                                                   params: try SearchParams.parse(o["params"], "\(path).params"),
+                                                   withPayload: withPayload, withVector: withVector)))
         case .rrf(let k, let weights)?:
             guard !prefetches.isEmpty else { throw .format(path, "a fusion query needs at least one prefetch") }
             if let weights, weights.count != prefetches.count {
@@ -178,11 +203,33 @@ package enum SearchRequests {
         }
     }
 
-    private enum QueryField { case nearest([Float]), rrf(k: Int, weights: [Double]?) }
+    private enum QueryField { case nearest(QueryVector), sparse(QueryVector), rrf(k: Int, weights: [Double]?) }
+
+    /// A query's vector: dense or sparse.
+    private enum QueryVector { case dense([Float]), sparse(SparseVector) }
+
+    /// `base` searching `vector` in the vector named `using`; a sparse query needs the name.
+    private static func search(_ vector: QueryVector, using: String?, path: String, _ base: VectorSearch) throws(QdrantError) -> VectorSearch {
+        var s = base
+        s.using = using
+        switch vector {
+        case .dense(let v): s.vector = v
+        case .sparse(let v):
+            guard using != nil else { throw .wrongInput("\(path).using: a sparse query needs 'using' (the sparse vector's name)") }
+            s.sparse = v
+        }
+        return s
+    }
+
+    /// A dense list or a sparse `{"indices", "values"}` object.
+    private static func queryVector(_ v: JSONValue, _ path: String) throws(QdrantError) -> QueryVector {
+        if case .object(let o) = v, o["indices"] != nil || o["values"] != nil { return .sparse(try PointFields.sparseVector(v, path)) }
+        return .dense(try PointFields.vector(v, path))
+    }
 
     private static func parseQueryField(_ v: JSONValue, _ path: String) throws(QdrantError) -> QueryField {
         switch v {
-        case .array: return .nearest(try PointFields.vector(v, path))
+        case .array: return .nearest(.dense(try PointFields.vector(v, path)))
         case .int, .string: throw .wrongInput("\(path): a point id as the query (search by an existing point's vector) is not supported")
         case .object(let o):
             if let n = o["nearest"] {
@@ -190,7 +237,7 @@ package enum SearchRequests {
                 try RequestBody.refuse(no, "mmr", path, "MMR re-ranking is not implemented")
                 if case .int = n { throw .wrongInput("\(path).nearest: a point id as the query is not supported") }
                 if case .string = n { throw .wrongInput("\(path).nearest: a point id as the query is not supported") }
-                return .nearest(try PointFields.vector(n, "\(path).nearest"))
+                return .nearest(try queryVector(n, "\(path).nearest"))
             }
             if let f = o["fusion"] {
                 _ = try RequestBody.object(v, path, allowed: ["fusion"])
@@ -219,7 +266,8 @@ package enum SearchRequests {
             for kind in ["recommend", "discover", "context", "order_by", "formula", "sample", "relevance_feedback"] where o[kind] != nil {
                 throw .wrongInput("\(path): '\(kind)' queries are not supported (nearest and rrf fusion only)")
             }
-            return .nearest(try PointFields.vector(v, path))     // sparse / named / inference: its own message
+            if o["indices"] != nil || o["values"] != nil { return .sparse(.sparse(try PointFields.sparseVector(v, path))) }
+            return .nearest(.dense(try PointFields.vector(v, path)))     // inference objects: its own message
         default:
             throw .format(path, "expected a vector, {\"nearest\": vector} or a fusion, got \(v.kindName)")
         }
@@ -229,21 +277,18 @@ package enum SearchRequests {
         let o = try RequestBody.object(v, path, allowed: ["prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "lookup_from"])
         try RequestBody.refuse(o, "prefetch", path, "prefetches may not nest")
         try RequestBody.refuse(o, "lookup_from", path, "queries read their own collection")
-        try checkUsing(o, path)
+        let using = try RequestBody.string(o, "using", path)
         guard let q = RequestBody.value(o, "query") else { throw .format(path, "a prefetch needs a query vector") }
-        guard case .nearest(let vector) = try parseQueryField(q, "\(path).query") else {
-            throw .wrongInput("\(path).query: a prefetch's query must be a vector (fusion goes in the top-level query)")
+        let vector: QueryVector
+        switch try parseQueryField(q, "\(path).query") {
+        case .nearest(let v), .sparse(let v): vector = v
+        case .rrf: throw .wrongInput("\(path).query: a prefetch's query must be a vector (fusion goes in the top-level query)")
         }
         let (limit, _) = try limitOffset(o, path, limits: limits, defaultLimit: 10)
-        return VectorSearch(vector: vector, filter: try filter(o, path, limits: limits), limit: limit, offset: 0,
-                            scoreThreshold: try threshold(o, path), params: try SearchParams.parse(o["params"], "\(path).params"),
-                            withPayload: .none, withVector: false)
-    }
-
-    private static func checkUsing(_ o: [String: JSONValue], _ path: String) throws(QdrantError) {
-        if let using = try RequestBody.string(o, "using", path), !using.isEmpty {
-            throw .wrongInput("\(path).using: named vectors are not supported ('\(using)'); collections hold one unnamed vector")
-        }
+        return try search(vector, using: using, path: path,
+                          VectorSearch(vector: [], filter: try filter(o, path, limits: limits), limit: limit, offset: 0,
+                                       scoreThreshold: try threshold(o, path), params: try SearchParams.parse(o["params"], "\(path).params"),
+                                       withPayload: .none, withVector: false))
     }
 
     private static func filter(_ o: [String: JSONValue], _ path: String, limits: ServerLimits) throws(QdrantError) -> QdrantFilter? {

@@ -41,7 +41,12 @@ package enum InternalRequest: Sendable {
         switch self {
         case .search(let s, let k):
             w.key("k"); w.int(Int64(k))
-            w.key("vector"); w.floats(s.vector)
+            if let sparse = s.sparse {
+                w.key("sparse"); ShardWire.writeSparse(sparse, into: &w)
+                if let using = s.using { w.key("using"); w.string(using) }
+            } else {
+                w.key("vector"); w.floats(s.vector)
+            }
             writeFilter(s.filter, &w)
             if let ef = s.params.hnswEf { w.key("hnsw_ef"); w.int(Int64(ef)) }
             w.key("exact"); w.bool(s.params.exact)
@@ -107,12 +112,17 @@ package enum InternalRequest: Sendable {
         switch operation {
         case "search":
             guard let k = try RequestBody.int(o, "k", "body", in: 1...Int64(limits.maxLimit) * 2),
-                  let v = o["vector"] else { throw .format("body", "expected k and vector") }
+                  o["vector"] != nil || o["sparse"] != nil else { throw .format("body", "expected k and vector (or sparse)") }
             let threshold = try RequestBody.number(o, "score_threshold", "body").map(Float.init)
-            let s = VectorSearch(vector: try PointFields.vector(v, "body.vector"), filter: try filter(), limit: k, offset: 0,
+            var s = VectorSearch(vector: try o["vector"].map { v throws(QdrantError) in try PointFields.vector(v, "body.vector") } ?? [],
+                                 filter: try filter(), limit: k, offset: 0,
                                  scoreThreshold: threshold,
                                  params: SearchParams(hnswEf: try RequestBody.int(o, "hnsw_ef", "body", in: 1...65_535), exact: try flag("exact")),
                                  withPayload: try flag("with_payload") ? .all : .none, withVector: try flag("with_vector"))
+            if let sparse = o["sparse"] {
+                s.sparse = try PointFields.sparseVector(sparse, "body.sparse")
+                s.using = try RequestBody.string(o, "using", "body")
+            }
             return (uid, .search(s, k: k))
         case "retrieve":
             return (uid, .retrieve(ids: try ids(), payload: try flag("with_payload"), vector: try flag("with_vector")))

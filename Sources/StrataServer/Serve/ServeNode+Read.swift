@@ -15,14 +15,16 @@ extension ServeNode {
     /// A nearest-neighbour search over every shard.
     package func search(_ name: String, _ s: VectorSearch, allowPartial: Bool) async throws(QdrantError) -> PointsAnswer {
         let c = try collection(name)
-        guard s.vector.count == c.dimension else {
+        try c.checkVectorName(s.using, sparse: s.sparse != nil, "using")
+        guard s.sparse != nil || s.vector.count == c.dimension else {
             throw .wrongInput("Vector dimension error: expected dim: \(c.dimension), got \(s.vector.count)")
         }
         let k = s.offset + s.limit
         let (results, report) = try await metrics.timeFanOut { () async throws(QdrantError) in
             try await fanOut(c, shards: Array(0..<c.shards), allowPartial: allowPartial) { _ in .search(s, k: k) }
         }
-        // By (distance, id), as one exact search over all the rows would order them.
+        // By (distance, id), as one exact search over all the rows would order them (a sparse
+        // search's distance is minus its score).
         var all: [(point: PointOut, distance: Float)] = []
         for r in results {
             guard r.distances.count == r.points.count else {
@@ -32,7 +34,7 @@ extension ServeNode {
         }
         all.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.point.id < $1.point.id }
         let page = all.dropFirst(s.offset).prefix(s.limit).map(\.point)
-        return PointsAnswer(points: page, columns: c.columnSpecs, report: report)
+        return PointsAnswer(points: c.naming(page), columns: c.columnSpecs, report: report)
     }
 
     /// The query API: a search, a reciprocal-rank fusion of prefetch searches, or a scroll.
@@ -69,6 +71,7 @@ extension ServeNode {
                     var q = p
                     q.payload = byID[p.id]?.payload
                     q.vector = byID[p.id]?.vector
+                    q.vectorName = byID[p.id]?.vectorName
                     return q
                 }
             }
@@ -94,7 +97,7 @@ extension ServeNode {
         var ordered: [PointOut] = []
         var emitted = Set<UInt64>()
         for id in r.ids where emitted.insert(id).inserted { if let p = byID[id] { ordered.append(p) } }
-        return PointsAnswer(points: ordered, columns: c.columnSpecs, report: report)
+        return PointsAnswer(points: c.naming(ordered), columns: c.columnSpecs, report: report)
     }
 
     /// A page of points in id order from `offset`, and the id the next page starts at.
@@ -107,7 +110,7 @@ extension ServeNode {
         let all = results.flatMap { $0.padded(to: c.columns.count) }.sorted { $0.id < $1.id }
         let page = Array(all.prefix(r.limit))
         let next = all.count > r.limit ? all[r.limit].id : nil
-        return PointsAnswer(points: page, columns: c.columnSpecs, report: report, nextPageOffset: next)
+        return PointsAnswer(points: c.naming(page), columns: c.columnSpecs, report: report, nextPageOffset: next)
     }
 
     /// How many points the filter admits (every count is exact).

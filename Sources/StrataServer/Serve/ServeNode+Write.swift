@@ -11,8 +11,12 @@ extension ServeNode {
     package func upsert(_ name: String, _ original: UpsertRequest) async throws(QdrantError) {
         var c = try collection(name)
         let request = original.deduplicated()
-        for (i, p) in request.points.enumerated() where p.vector.count != c.dimension {
-            throw .wrongInput("Vector dimension error: expected dim: \(c.dimension), got \(p.vector.count) (body.points[\(i)].vector)")
+        for (i, p) in request.points.enumerated() {
+            guard p.vector.count == c.dimension else {
+                throw .wrongInput("Vector dimension error: expected dim: \(c.dimension), got \(p.vector.count) (body.points[\(i)].vector)")
+            }
+            try c.checkVectorName(p.vectorName, sparse: false, "body.points[\(i)].vector")
+            if p.sparse != nil { try c.checkVectorName(p.sparseName, sparse: true, "body.points[\(i)].vector") }
         }
         // Columns for new keys (their type is the first value's), stored before any row uses them.
         let mapped = try request.mapPayloads(columns: c.columnSpecs, limits: limits)

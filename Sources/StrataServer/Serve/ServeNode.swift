@@ -53,7 +53,7 @@ package final class ServeNode: Sendable {
         let c = ServedCollection(name: name, uid: RemoteLayout.randomHex(), dimension: request.dimension,
                                  metric: request.distance.metric.description,
                                  shards: request.shardNumber ?? max(1, view.nodeIDs.count), columns: [], payloadIndexes: [:],
-                                 createdMilliseconds: WallClock.milliseconds())
+                                 createdMilliseconds: WallClock.milliseconds(), vectorName: request.vectorName, sparseName: request.sparseName)
         let created: Int64?
         do throws(StrataError) {
             try await host.createShards(c)
@@ -122,8 +122,10 @@ package final class ServeNode: Sendable {
             guard let t = PayloadIndexType(rawValue: v) else { return nil }
             return (k, t, points)
         }
-        let summary = CollectionSummary(dimension: c.dimension, distance: QdrantDistance(c.distanceMetric), shardNumber: c.shards,
+        var summary = CollectionSummary(dimension: c.dimension, distance: QdrantDistance(c.distanceMetric), shardNumber: c.shards,
                                         pointsCount: points, segmentsCount: segments, payloadIndexes: indexes)
+        summary.vectorName = c.vectorName
+        summary.sparseName = c.sparseName
         return (summary, report)
     }
 

@@ -16,6 +16,7 @@ package struct ShardOperations: Sendable {
     /// after merging), with their payload and vector when asked.
     package func search(_ handle: RemoteCollection, _ c: ServedCollection, _ search: VectorSearch, k: Int) async throws(QdrantError) -> ShardResult {
         let view = try await snapshot(handle)
+        if let sparse = search.sparse { return try sparseSearch(view, sparse, search, k: k) }
         let schema = view.schema
         guard search.vector.count == schema.dimension else {
             throw .wrongInput("Vector dimension error: expected dim: \(schema.dimension), got \(search.vector.count)")
@@ -41,6 +42,34 @@ package struct ShardOperations: Sendable {
         for h in hits {
             let score = distance.score(distance: h.distance)
             if let t = search.scoreThreshold, !distance.passes(score: score, threshold: t) { continue }
+            result.points.append(try point(h.id, score: score, view: view, payload: search.withPayload != .none, vector: search.withVector))
+            result.distances.append(h.distance)
+        }
+        return result
+    }
+
+    /// The `k` best points of a sparse search: score = the dot product with the query (Qdrant's),
+    /// higher first, ties by id; a row without a sparse vector, or sharing no index, never matches.
+    /// Exact: the engine scores every posting of the query's terms (block-max pruning only skips
+    /// what cannot enter the top k).
+    private func sparseSearch(_ view: CollectionSnapshot, _ query: SparseVector, _ search: VectorSearch, k: Int) throws(QdrantError) -> ShardResult {
+        let bound = try search.filter?.bind(columns: view.schema.columns, limits: limits) ?? .all
+        let filter: Filter? = bound.filter.isEmpty ? nil : bound.filter
+        var hits: [CollectionHit]
+        do throws(StrataError) {
+            if let ids = bound.ids {
+                // has_id: every match, then those ids (the engine has no id filter for sparse search).
+                let all = view.count
+                hits = all == 0 ? [] : try view.sparseSearch(query: query, k: all, filter: filter).filter { ids.contains($0.id) }
+            } else {
+                hits = try view.sparseSearch(query: query, k: k + bound.excludedIds.count, filter: filter)
+            }
+        } catch { throw QdrantError(error) }
+        if !bound.excludedIds.isEmpty { hits = hits.filter { !bound.excludedIds.contains($0.id) } }
+        var result = ShardResult(generation: view.generation)
+        for h in hits.prefix(k) {
+            let score = -h.distance
+            if let t = search.scoreThreshold, score < t { continue }
             result.points.append(try point(h.id, score: score, view: view, payload: search.withPayload != .none, vector: search.withVector))
             result.distances.append(h.distance)
         }
@@ -129,7 +158,7 @@ package struct ShardOperations: Sendable {
         for (p, values) in zip(points, mapped.rows) {
             var payload: [String: PayloadValue] = [:]
             for (col, v) in zip(columns, values) where v != .null { payload[col.name] = v }
-            rows.append(SegmentRow(id: p.id, vector: p.vector, payload: payload))
+            rows.append(SegmentRow(id: p.id, vector: p.vector, payload: payload, sparse: p.sparse))
         }
         do throws(StrataError) { try await writer.upsert(rows) } catch { throw QdrantError(error) }
     }

@@ -128,7 +128,15 @@ package enum ShardWire {
         for p in points {
             w.beginObject()
             w.key("id"); w.uint(p.id)
-            w.key("vector"); w.floats(p.vector)
+            w.key("vector")
+            if p.vectorName != nil || p.sparse != nil {
+                w.beginObject()
+                w.key(p.vectorName ?? ""); w.floats(p.vector)
+                if let sparse = p.sparse { w.key(p.sparseName ?? ""); writeSparse(sparse, into: &w) }
+                w.endObject()
+            } else {
+                w.floats(p.vector)
+            }
             if let payload = p.payload {
                 w.key("payload"); writeJSON(.object(payload), into: &w)
             }
@@ -137,6 +145,16 @@ package enum ShardWire {
         w.endArray()
         w.endObject()
         return w.bytes
+    }
+
+    /// `{"indices": [...], "values": [...]}`.
+    package static func writeSparse(_ v: SparseVector, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("indices"); w.beginArray()
+        for i in v.indices { w.uint(UInt64(i)) }
+        w.endArray()
+        w.key("values"); w.floats(v.values)
+        w.endObject()
     }
 
     /// Writes a parsed JSON value back out.

@@ -19,13 +19,19 @@ final class QdrantRequestTests: XCTestCase {
 
     func testCreateCollectionRefusals() throws {
         let l = limits
-        assertQdrantError(400, ["named vectors"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"a":{"size":4,"distance":"Dot"}}}"#), limits: l) }
+        XCTAssertEqual(try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"a":{"size":4,"distance":"Dot"}}}"#), limits: l),
+                       CreateCollectionRequest(dimension: 4, distance: .dot, shardNumber: nil, vectorName: "a"))
+        assertQdrantError(400, ["2 named dense vectors"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"a":{"size":4,"distance":"Dot"},"b":{"size":4,"distance":"Dot"}}}"#), limits: l) }
         assertQdrantError(400, ["Manhattan"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Manhattan"}}"#), limits: l) }
         assertQdrantError(400, ["body.vectors.distance", "unknown distance 'cosine'"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"cosine"}}"#), limits: l) }
         assertQdrantError(400, ["body.vectors.size", "outside 1...4096"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":0,"distance":"Dot"}}"#), limits: l) }
         assertQdrantError(400, ["body.vectors.size", "expected an integer"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":"4","distance":"Dot"}}"#), limits: l) }
         assertQdrantError(400, ["missing field 'vectors'"]) { try CreateCollectionRequest.parse(qdrantBody(#"{}"#), limits: l) }
-        assertQdrantError(400, ["sparse_vectors is not supported"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"sparse_vectors":{"s":{}}}"#), limits: l) }
+        XCTAssertEqual(try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"sparse_vectors":{"s":{"index":{"on_disk":true}}}}"#), limits: l),
+                       CreateCollectionRequest(dimension: 4, distance: .dot, shardNumber: nil, sparseName: "s"))
+        assertQdrantError(400, ["2 sparse vectors"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"sparse_vectors":{"s":{},"t":{}}}"#), limits: l) }
+        assertQdrantError(400, ["modifier 'idf'"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"sparse_vectors":{"s":{"modifier":"idf"}}}"#), limits: l) }
+        assertQdrantError(400, ["already has this name"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"d":{"size":4,"distance":"Dot"}},"sparse_vectors":{"d":{}}}"#), limits: l) }
         assertQdrantError(400, ["quantization_config is not supported"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"quantization_config":{"scalar":{"type":"int8"}}}"#), limits: l) }
         assertQdrantError(400, ["datatype 'uint8'"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot","datatype":"uint8"}}"#), limits: l) }
         assertQdrantError(400, ["sharding_method 'custom'"]) { try CreateCollectionRequest.parse(qdrantBody(#"{"vectors":{"size":4,"distance":"Dot"},"sharding_method":"custom"}"#), limits: l) }
@@ -94,8 +100,19 @@ final class QdrantRequestTests: XCTestCase {
         assertQdrantError(400, ["body.points[0].vector[0]", "32-bit float"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1e39]}]}"#), limits: l) }
         assertQdrantError(400, ["squared norm"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[1e19, 1e19]}]}"#), limits: l) }
         assertQdrantError(400, ["body.points[0].vector", "at least one element"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[]}]}"#), limits: l) }
-        assertQdrantError(400, ["named vectors"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"text":[1,2]}}]}"#), limits: l) }
-        assertQdrantError(400, ["sparse vectors"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"indices":[1],"values":[2]}}]}"#), limits: l) }
+        let named = try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"text":[1,2],"s":{"indices":[7,3],"values":[0.5,2]}}}]}"#), limits: l)
+        XCTAssertEqual(named.points, [UpsertPoint(id: 1, vector: [1, 2], payload: nil, vectorName: "text",
+                                                  sparse: SparseVector(indices: [7, 3], values: [0.5, 2]), sparseName: "s")])
+        let batch = try UpsertRequest.parse(qdrantBody(#"{"batch":{"ids":[1,2],"vectors":{"":[[1],[2]],"s":[{"indices":[1],"values":[1]},null]}}}"#), limits: l)
+        XCTAssertEqual(batch.points.map(\.sparse), [SparseVector(indices: [1], values: [1]), nil])
+        XCTAssertEqual(batch.points.map(\.vectorName), ["", ""])
+        assertQdrantError(400, ["needs its name"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"indices":[1],"values":[2]}}]}"#), limits: l) }
+        assertQdrantError(400, ["at most one dense vector"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"a":[1],"b":[2]}}]}"#), limits: l) }
+        assertQdrantError(400, ["at most one sparse vector"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"a":[1],"s":{"indices":[1],"values":[1]},"t":{"indices":[1],"values":[1]}}}]}"#), limits: l) }
+        assertQdrantError(400, ["needs its dense vector"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"s":{"indices":[1],"values":[1]}}}]}"#), limits: l) }
+        assertQdrantError(400, ["1 indices but 2 values"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"":[1],"s":{"indices":[1],"values":[1,2]}}}]}"#), limits: l) }
+        assertQdrantError(400, [".s.indices[0]", "outside"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"":[1],"s":{"indices":[-1],"values":[1]}}}]}"#), limits: l) }
+        assertQdrantError(400, [".s.values[0]", "32-bit float"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":{"":[1],"s":{"indices":[1],"values":[1e39]}}}]}"#), limits: l) }
         assertQdrantError(400, ["multi-vectors"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vector":[[1,2],[3,4]]}]}"#), limits: l) }
         assertQdrantError(400, ["body.points[0]", "missing field 'vector'"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1}]}"#), limits: l) }
         assertQdrantError(400, ["body.points[0]", "unknown field 'vectors'"]) { try UpsertRequest.parse(qdrantBody(#"{"points":[{"id":1,"vectors":[1]}]}"#), limits: l) }
@@ -154,7 +171,8 @@ final class QdrantRequestTests: XCTestCase {
         XCTAssertFalse(PayloadSelection.exclude(["n"]).includes("n"))
         XCTAssertTrue(try PointFields.withVector(.bool(true), "v"))
         XCTAssertFalse(try PointFields.withVector(qdrantBody("[]"), "v"))
-        assertQdrantError(400, ["named vectors"]) { try PointFields.withVector(qdrantBody(#"["text"]"#), "v") }
+        XCTAssertTrue(try PointFields.withVector(qdrantBody(#"["text"]"#), "v"))
+        assertQdrantError(400, ["v[0]", "vector name"]) { try PointFields.withVector(qdrantBody(#"[1]"#), "v") }
     }
 
     func testWaitParameter() throws {

@@ -74,7 +74,13 @@ final class QdrantSearchRequestTests: XCTestCase {
         assertQdrantError(400, ["3 searches exceed the limit of 2"]) {
             try SearchRequests.parseSearchBatch(qdrantBody(#"{"searches":[{"vector":[1],"limit":1},{"vector":[1],"limit":1},{"vector":[1],"limit":1}]}"#), limits: ServerLimits(maxBatchSearches: 2))
         }
-        assertQdrantError(400, ["named vectors"]) { try SearchRequests.parseSearch(qdrantBody(#"{"vector":{"name":"a","vector":[1]},"limit":1}"#), limits: ServerLimits()) }
+        let named = try SearchRequests.parseSearch(qdrantBody(#"{"vector":{"name":"a","vector":[1]},"limit":1}"#), limits: ServerLimits())
+        XCTAssertEqual(named.using, "a")
+        XCTAssertEqual(named.vector, [1])
+        let sparse = try SearchRequests.parseSearch(qdrantBody(#"{"vector":{"name":"s","vector":{"indices":[4],"values":[0.5]}},"limit":1}"#), limits: ServerLimits())
+        XCTAssertEqual(sparse.sparse, SparseVector(indices: [4], values: [0.5]))
+        XCTAssertEqual(sparse.using, "s")
+        assertQdrantError(400, ["sparse query needs its vector's name"]) { try SearchRequests.parseSearch(qdrantBody(#"{"vector":{"indices":[4],"values":[0.5]},"limit":1}"#), limits: ServerLimits()) }
     }
 
     func testQueryRefusalsAndLimits() throws {
@@ -95,8 +101,15 @@ final class QdrantSearchRequestTests: XCTestCase {
         assertQdrantError(400, ["a point id as the query"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":42}"#), limits: l) }
         assertQdrantError(400, ["a point id as the query"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":{"nearest":42}}"#), limits: l) }
         assertQdrantError(400, ["MMR"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":{"nearest":[1],"mmr":{"diversity":0.5}}}"#), limits: l) }
-        assertQdrantError(400, ["sparse vectors"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":{"indices":[1],"values":[1]}}"#), limits: l) }
-        assertQdrantError(400, ["using: named vectors"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":[1],"using":"text"}"#), limits: l) }
+        assertQdrantError(400, ["sparse query needs 'using'"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":{"indices":[1],"values":[1]}}"#), limits: l) }
+        guard case .search(let dense) = try SearchRequests.parseQuery(qdrantBody(#"{"query":[1],"using":"text"}"#), limits: l) else { return XCTFail("a search") }
+        XCTAssertEqual(dense.using, "text")
+        guard case .search(let sparse) = try SearchRequests.parseQuery(qdrantBody(#"{"query":{"nearest":{"indices":[1],"values":[2]}},"using":"s"}"#), limits: l) else { return XCTFail("a search") }
+        XCTAssertEqual(sparse.sparse, SparseVector(indices: [1], values: [2]))
+        guard case .fusion(let hybrid) = try SearchRequests.parseQuery(qdrantBody(#"{"prefetch":[{"query":[1],"using":"d","limit":5},{"query":{"indices":[1],"values":[2]},"using":"s"}],"query":{"fusion":"rrf"}}"#), limits: l) else { return XCTFail("a fusion") }
+        XCTAssertEqual(hybrid.prefetches.map(\.using), ["d", "s"])
+        XCTAssertEqual(hybrid.prefetches.map(\.sparse), [nil, SparseVector(indices: [1], values: [2])])
+        XCTAssertEqual(hybrid.prefetches.map(\.limit), [5, 10])
         XCTAssertNoThrow(try SearchRequests.parseQuery(qdrantBody(#"{"query":[1],"using":""}"#), limits: l))
         assertQdrantError(400, ["body.score_threshold", "expected a number"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":[1],"score_threshold":"0.5"}"#), limits: l) }
         assertQdrantError(400, ["unknown field 'top'"]) { try SearchRequests.parseQuery(qdrantBody(#"{"query":[1],"top":5}"#), limits: l) }
