@@ -45,7 +45,7 @@ final class SegmentCache: Sendable {
     /// Files fetched and checked by this process (checked again only after removal).
     private let checked = Mutex(Set<String>())
     /// Fetches by this cache: count and bytes.
-    private let counters = Mutex((fetches: 0, bytes: UInt64(0)))
+    private let counters = Mutex((fetches: 0, bytes: UInt64(0), hits: 0))
 
     init(options: SegmentCacheOptions, store: any ObjectStore, layout: RemoteLayout) throws(StrataError) {
         self.options = options
@@ -65,8 +65,9 @@ final class SegmentCache: Sendable {
         }
     }
 
-    /// Objects fetched so far and their bytes.
-    var fetched: (fetches: Int, bytes: UInt64) { counters.withLock { $0 } }
+    /// Objects fetched so far (misses) and their bytes, and hits: files a load needed and found
+    /// cached and sound.
+    var fetched: (fetches: Int, bytes: UInt64, hits: Int) { counters.withLock { $0 } }
 
     /// The local path of a file.
     func path(_ name: String) -> String { directory + "/" + name }
@@ -85,6 +86,7 @@ final class SegmentCache: Sendable {
     /// Makes each file present and sound (`bytes`: its expected size, when known).
     func ensure(_ files: [(name: String, bytes: UInt64?)]) async throws(StrataError) {
         let missing = files.filter { !isSound($0.name, bytes: $0.bytes) }
+        counters.withLock { $0.hits += files.count - missing.count }
         guard !missing.isEmpty else { return }
         let limit = max(1, options.parallelDownloads)
         do {

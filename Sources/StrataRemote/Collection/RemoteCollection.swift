@@ -275,6 +275,9 @@ public final class RemoteCollection: Sendable {
     /// Objects fetched into the cache by this handle, and their bytes.
     public var cacheFetches: (objects: Int, bytes: UInt64) { let f = cache.fetched; return (f.fetches, f.bytes) }
 
+    /// Segments and bitmaps this handle's loads found already in the cache (no fetch).
+    public var cacheHits: Int { cache.fetched.hits }
+
     /// Picks up a head committed by another process (a compactor; for a reader also the writer) and,
     /// for a reader, WAL objects written since the last refresh.
     func refresh() async throws(StrataError) {

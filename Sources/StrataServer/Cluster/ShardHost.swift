@@ -240,9 +240,10 @@ package final class ShardHost: Sendable {
         state.withLock { $0.slots[ShardID(collection: c.name, uid: c.uid, shard: shard)]?.writer === writer }
     }
 
-    /// Whether this node holds the writer of a shard now.
-    package func holdsWriter(_ c: ServedCollection, shard: Int) -> Bool {
-        state.withLock { $0.slots[ShardID(collection: c.name, uid: c.uid, shard: shard)]?.writer != nil }
+    /// Whether `handle` is the shard's writer on this node and can still write (its state has every
+    /// acknowledged write).
+    package func isLiveWriter(_ handle: RemoteCollection, of c: ServedCollection, shard: Int) -> Bool {
+        isCurrentWriter(handle, of: c, shard: shard) && handle.writeFailure == nil
     }
 
     /// A handle to read a shard: the writer when this node holds one that can still write, else a

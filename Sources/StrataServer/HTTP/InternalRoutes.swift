@@ -41,7 +41,9 @@ package func addInternalRoutes(to router: Router<BasicRequestContext>, holder: N
             } else {
                 let handle: RemoteCollection
                 do throws(StrataError) { handle = try await node.host.reader(c, shard: shard) } catch { throw QdrantError(error) }
-                result = try await node.runLocally(r, on: handle, c)
+                var answer = try await node.runLocally(r, on: handle, c)
+                answer.fromCache = !node.host.isLiveWriter(handle, of: c, shard: shard)
+                result = answer
             }
             return Respond.bytes(ShardWire.encode(result))
         }

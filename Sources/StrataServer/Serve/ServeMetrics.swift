@@ -1,7 +1,7 @@
 // The node's metrics (swift-metrics; `strata serve` exports them in Prometheus text format at
 // /metrics). Request counts and latency per endpoint come from Hummingbird's MetricsMiddleware;
 // these are Strata's own: search fan-out and per-shard search latency, WAL commit latency,
-// compactions, and gauges refreshed at every scrape (rows, segments and cache fetches per shard).
+// compactions, and gauges refreshed at every scrape (rows, segments, cache hits and fetches per shard).
 import CoreMetrics
 import Metrics
 import Strata
@@ -37,12 +37,13 @@ package struct ServeMetrics: Sendable {
     }
 
     /// Sets the per-shard gauges.
-    package func recordShard(_ shard: ShardID, rows: Int, segments: Int, generation: UInt64, cacheFetches: Int, cacheBytes: UInt64) {
+    package func recordShard(_ shard: ShardID, rows: Int, segments: Int, generation: UInt64, cacheFetches: Int, cacheBytes: UInt64, cacheHits: Int) {
         let dims = [("collection", shard.collection), ("shard", String(shard.shard))]
         Gauge(label: "strata_shard_rows", dimensions: dims).record(rows)
         Gauge(label: "strata_shard_segments", dimensions: dims).record(segments)
         Gauge(label: "strata_shard_generation", dimensions: dims).record(Int64(truncatingIfNeeded: generation))
         Gauge(label: "strata_cache_fetches", dimensions: dims).record(cacheFetches)
+        Gauge(label: "strata_cache_hits", dimensions: dims).record(cacheHits)
         Gauge(label: "strata_cache_fetched_bytes", dimensions: dims).record(Int64(truncatingIfNeeded: cacheBytes))
     }
 

@@ -112,19 +112,25 @@ extension ServeNode {
         if let owner = view.owner(of: c, shard: shard), owner != me, let node = view.node(owner) {
             do {
                 let answer = try await peers.post(node, Self.internalPath(c, shard, request), body: request.encoded(uid: c.uid), timeoutSeconds: 10)
-                if answer.status == 200 { return (try ShardWire.decode(answer.body, columns: c.columnSpecs, peer: owner), owner) }
+                if answer.status == 200 {
+                    let r = try ShardWire.decode(answer.body, columns: c.columnSpecs, peer: owner)
+                    return (r, owner + (r.fromCache ? "(cache)" : ""))
+                }
                 let e = QdrantError(status: answer.status, body: answer.body)
                 if answer.status < 500 { throw e }
                 logger.debug("owner failed a read; reading the shard here", metadata: ["owner": "\(owner)", "error": "\(e.message)"])
             } catch let error as QdrantError {
                 throw error
+            } catch let error as StrataError where error.code == .corrupt {
+                // A peer that answers what this node cannot decode (another version?) is worth a warning.
+                logger.warning("owner's answer could not be decoded; reading the shard here", metadata: ["owner": "\(owner)", "error": "\(error.message)"])
             } catch {
                 logger.debug("owner unreachable; reading the shard here", metadata: ["owner": "\(owner)", "error": "\(error)"])
             }
         }
         let handle: RemoteCollection
         do throws(StrataError) { handle = try await host.reader(c, shard: shard) } catch { throw QdrantError(error) }
-        return (try await runLocally(request, on: handle, c), me + (host.holdsWriter(c, shard: shard) ? "" : "(cache)"))
+        return (try await runLocally(request, on: handle, c), me + (host.isLiveWriter(handle, of: c, shard: shard) ? "" : "(cache)"))
     }
 
     /// `/strata/internal/v1/collections/{c}/shards/{s}/{operation}`.

@@ -38,7 +38,7 @@ extension ServeNode {
                   let view = try? await w.snapshot() else { continue }
             let fetched = w.cacheFetches
             metrics.recordShard(id, rows: view.snapshot.count, segments: view.snapshot.version.segments.count,
-                                generation: view.generation, cacheFetches: fetched.objects, cacheBytes: fetched.bytes)
+                                generation: view.generation, cacheFetches: fetched.objects, cacheBytes: fetched.bytes, cacheHits: w.cacheHits)
         }
     }
 }

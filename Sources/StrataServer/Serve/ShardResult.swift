@@ -17,6 +17,9 @@ package struct ShardResult: Sendable {
     package var count: Int = 0
     /// Segments of the shard's snapshot (collection info).
     package var segments: Int = 0
+    /// Whether a read was answered by a read-only handle (or a writer that can no longer write)
+    /// rather than the shard's live writer: `strata-shards` marks it `(cache)`.
+    package var fromCache = false
 
     package init(generation: UInt64, points: [PointOut] = [], count: Int = 0, segments: Int = 0) {
         self.generation = generation

@@ -1,5 +1,5 @@
 // The internal API's JSON between nodes (docs/SERVE.md, "Internal API"): a shard's answer as
-//   {"generation": g, "count": n, "segments": s,
+//   {"generation": g, "count": n, "segments": s, "cache": true (read not by the live writer)?,
 //    "points": [{"id": u64, "score": f32?, "distance": f32?, "payload": [value per column]?, "vector": [f32]?}]}
 // Payload values are positional (the shard's column order, a prefix of the collection's): null,
 // a JSON integer (int64), a number (float64), true/false, a string, or an array of strings. Floats
@@ -17,6 +17,7 @@ package enum ShardWire {
         w.key("generation"); w.uint(r.generation)
         w.key("count"); w.int(Int64(r.count))
         w.key("segments"); w.int(Int64(r.segments))
+        if r.fromCache { w.key("cache"); w.bool(true) }
         w.key("points"); w.beginArray()
         for (i, p) in r.points.enumerated() {
             w.beginObject()
@@ -61,6 +62,7 @@ package enum ShardWire {
         var result = ShardResult(generation: UInt64(g))
         if case .int(let n)? = o["count"] { result.count = Int(n) }
         if case .int(let n)? = o["segments"] { result.segments = Int(n) }
+        if case .bool(let b)? = o["cache"] { result.fromCache = b }
         result.points.reserveCapacity(list.count)
         for item in list {
             guard case .object(let p) = item, case .int(let idValue)? = p["id"] else { throw bad("a point without an id") }
