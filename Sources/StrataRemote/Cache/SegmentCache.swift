@@ -7,7 +7,9 @@
 // segment (every byte of a bitmap) verified, fsynced, then renamed into place and the directory
 // fsynced. A cached file is trusted by name only if its size is right and it opens (footer,
 // directory and header checksums); one that does not is removed and fetched again. Eviction is
-// least-recently-used by bytes, over files that no Version of this process references.
+// least-recently-used by bytes, over files that no Version of this process references, across the
+// whole cache directory: every collection's subdirectory counts against one capacity (a serving
+// node opens a handle per shard, all in one directory).
 import StrataFormat
 import Strata
 import Synchronization
@@ -20,9 +22,10 @@ public struct SegmentCacheOptions: Sendable {
     /// The cache directory (shared by collections; each gets a subdirectory). Environment:
     /// `STRATA_CACHE_DIR`.
     public var directory: String
-    /// Bytes the cached files may take before unreferenced ones are evicted, least recently used
-    /// first. Files that open snapshots reference are never evicted, so the cache can exceed this
-    /// while they are held. Environment: `STRATA_CACHE_BYTES`. Default 8 GiB.
+    /// Bytes the cached files of every collection in `directory` may take together before
+    /// unreferenced ones are evicted, least recently used first. Files that open snapshots reference
+    /// are never evicted, so the cache can exceed this while they are held. Environment:
+    /// `STRATA_CACHE_BYTES`. Default 8 GiB.
     public var capacityBytes: UInt64
     /// Downloads in flight at once. Default 4.
     public var parallelDownloads: Int
@@ -179,21 +182,31 @@ final class SegmentCache: Sendable {
     private func touch(_ p: String) { _ = utimensat(AT_FDCWD, p, nil, 0) }
 
     /// Evicts least-recently-used files that no Version of this process references until the
-    /// cache is within its capacity.
+    /// whole cache directory (every collection's subdirectory) is within its capacity. Another
+    /// collection's evicted file is fetched again by its own cache when next needed (its check
+    /// starts with the file's existence).
     func evict() {
-        guard let names = try? FileSystem.list(directory) else { return }
-        var files: [(name: String, size: UInt64, used: Int)] = []
+        guard let subdirectories = try? FileSystem.list(options.directory) else { return }
+        var files: [(path: String, size: UInt64, used: Int)] = []
         var total: UInt64 = 0
-        for n in names where (n.hasPrefix("seg-") || n.hasPrefix("del-")) {
-            var st = stat()
-            guard stat(path(n), &st) == 0 else { continue }
-            files.append((n, UInt64(st.st_size), st.st_mtim.tv_sec))
-            total += UInt64(st.st_size)
+        for sub in subdirectories {
+            let dir = options.directory + "/" + sub
+            guard FileSystem.isDirectory(dir), let names = try? FileSystem.list(dir) else { continue }
+            for n in names where (n.hasPrefix("seg-") || n.hasPrefix("del-")) {
+                var st = stat()
+                guard stat(dir + "/" + n, &st) == 0 else { continue }
+                files.append((dir + "/" + n, UInt64(st.st_size), st.st_mtim.tv_sec))
+                total += UInt64(st.st_size)
+            }
         }
         guard total > options.capacityBytes else { return }
         for f in files.sorted(by: { $0.used < $1.used }) where total > options.capacityBytes {
-            guard !FileReferences.shared.isReferenced(path(f.name)) else { continue }
-            discard(f.name)
+            guard !FileReferences.shared.isReferenced(f.path) else { continue }
+            if f.path.hasPrefix(directory + "/") {
+                discard(String(f.path.dropFirst(directory.count + 1)))
+            } else {
+                FileSystem.removeIfPresent(f.path)
+            }
             total -= f.size
         }
     }

@@ -252,3 +252,61 @@ func XCTAssertThrowsErrorAsync<T>(_ expression: @autoclosure () async throws -> 
         handler(error)
     }
 }
+
+final class SegmentCacheCapacityTests: XCTestCase {
+    /// Segment files under a cache directory, by collection subdirectory.
+    private func cachedSegments(_ root: String) throws -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for sub in try FileManager.default.contentsOfDirectory(atPath: root) {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: root + "/" + sub)) ?? []
+            out[sub] = files.filter { $0.hasPrefix("seg-") }.sorted()
+        }
+        return out
+    }
+
+    /// The capacity is the whole directory's: a collection's fetch evicts another collection's
+    /// unreferenced files (a serving node keeps every shard's handle in one directory).
+    func testTheCapacityCoversEveryCollectionInTheDirectory() async throws {
+        let a = try RemoteFixture("cache-a")
+        let b = try RemoteFixture("cache-b")
+        defer { Task { await a.shutdown(); await b.shutdown() } }
+        for f in [a, b] {
+            let c = try await f.create()
+            try await c.insert((1...200).map(RemoteFixture.row))
+            try await c.flush()
+            await c.close()
+        }
+        let shared = a.cacheRoot + "-shared"
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        // Opens a reader, counts its rows and closes it: the handle (and the files its snapshot
+        // references) is gone when this returns.
+        func rows(_ f: RemoteFixture, capacity: UInt64, whileOpen: () throws -> Void = {}) async throws -> Int {
+            var o = f.options()
+            o.cache = SegmentCacheOptions(directory: shared, capacityBytes: capacity)
+            let r = try await RemoteCollection.open(layout: f.layout, access: .readOnly, store: f.store, metadata: f.metadata, options: o)
+            let n = try await r.count()
+            try whileOpen()
+            await r.close()
+            return n
+        }
+        let countA = try await rows(a, capacity: 1 << 30)
+        XCTAssertEqual(countA, 200)
+        let before = try cachedSegments(shared)
+        XCTAssertEqual(before.count, 1)
+        XCTAssertEqual(before.values.first?.count, 1, "\(before)")
+
+        // B's reader fetches one segment into a 1-byte cache: A's file, unreferenced now, goes; B's,
+        // which B's snapshot holds, stays.
+        let countB = try await rows(b, capacity: 1) {
+            let after = try cachedSegments(shared)
+            XCTAssertEqual(after.count, 2)
+            XCTAssertEqual(after.values.map(\.count).sorted(), [0, 1], "A's segment evicted, B's kept: \(after)")
+            XCTAssertEqual(after.first { !$0.value.isEmpty }?.key.contains("cache-b"), true, "\(after)")
+        }
+        XCTAssertEqual(countB, 200)
+
+        // A reads again: its cache fetches the evicted file again.
+        let countAgain = try await rows(a, capacity: 1 << 30)
+        XCTAssertEqual(countAgain, 200)
+    }
+}
