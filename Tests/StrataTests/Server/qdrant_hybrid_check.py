@@ -321,7 +321,7 @@ def run(client, local):
         checked.append("search_named_sparse: skipped in local mode")
     else:
         def search(name, body):
-            r = client.http.api_client.request(type_=dict, method="POST", url="/collections/{collection_name}/points/search",
+            r = client.http.client.request(type_=dict, method="POST", url="/collections/{collection_name}/points/search",
                                                path_params={"collection_name": name}, json=body)
             return [(p["id"], p["score"]) for p in r["result"]]
 
