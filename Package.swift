@@ -120,7 +120,7 @@ let package = Package(
                                                   .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
                     // Python checks run by the tests with the venv python tools/qdrant-client.sh makes.
-                    exclude: ["Server/qdrant_shapes.py", "Server/qdrant_client_check.py"]),
+                    exclude: ["Server/qdrant_shapes.py", "Server/qdrant_client_check.py", "Server/qdrant_hybrid_check.py"]),
     ],
     swiftLanguageModes: [.v6]
 )
