@@ -7,14 +7,6 @@ import XCTest
 
 final class ServeQdrantClientTests: StrataTestCase {
     func testQdrantClientAgainstTwoNodes() throws {
-        let python = try qdrantClientPython()
-        let env = try RemoteTestEnvironment.current()
-        let cluster = ServeTestCluster(env: env, name: "serve-client", scratch: tmp, apiKey: "test-key-\(UInt32.random(in: 0...UInt32.max))")
-        addTeardownBlock { cluster.stopAll() }
-        try cluster.start("c0", extra: ["--compact-interval", "0", "--flush-rows", "1000"])
-        try cluster.start("c1", extra: ["--compact-interval", "0", "--flush-rows", "1000"])
-        let (status, text) = try runPython(python, [repoRoot.appendingPathComponent("Tests/StrataTests/Server/qdrant_client_check.py").path, cluster.nodes[1].url, cluster.apiKey!])
-        XCTAssertEqual(status, 0, "qdrant_client_check.py: \(text.suffix(3000))\nnode c1: \(cluster.nodes[1].log.suffix(2000))")
-        XCTAssertTrue(text.contains("\"ok\": true"), text.suffix(2000).description)
+        try runQdrantClientCheck("qdrant_client_check.py", cluster: "serve-client", nodes: ("c0", "c1"))
     }
 }

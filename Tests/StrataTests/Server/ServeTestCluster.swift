@@ -173,3 +173,20 @@ func qdrantClientPython() throws -> String {
     if env["CI"] == "true" { throw ServeTestFailure(description: "CI=true but STRATA_TEST_QDRANT_PYTHON is not set (tools/test.sh sets it)") }
     throw XCTSkip("STRATA_TEST_QDRANT_PYTHON not set: run tools/test.sh, which installs qdrant-client 1.20.0 (tools/qdrant-client.sh)")
 }
+
+extension StrataTestCase {
+    /// Starts two nodes with an API key (no background compaction, flushes every 1,000 rows) and
+    /// runs a qdrant-client check script (Tests/StrataTests/Server/`script`) against the second:
+    /// it must exit 0 and print `"ok": true`.
+    func runQdrantClientCheck(_ script: String, cluster name: String, nodes: (String, String)) throws {
+        let python = try qdrantClientPython()
+        let env = try RemoteTestEnvironment.current()
+        let cluster = ServeTestCluster(env: env, name: name, scratch: tmp, apiKey: "test-key-\(UInt32.random(in: 0...UInt32.max))")
+        addTeardownBlock { cluster.stopAll() }
+        for id in [nodes.0, nodes.1] { try cluster.start(id, extra: ["--compact-interval", "0", "--flush-rows", "1000"]) }
+        let path = repoRoot.appendingPathComponent("Tests/StrataTests/Server/\(script)").path
+        let (status, text) = try runPython(python, [path, cluster.nodes[1].url, cluster.apiKey!])
+        XCTAssertEqual(status, 0, "\(script): \(text.suffix(3000))\nnode \(nodes.1): \(cluster.nodes[1].log.suffix(2000))")
+        XCTAssertTrue(text.contains("\"ok\": true"), text.suffix(2000).description)
+    }
+}
