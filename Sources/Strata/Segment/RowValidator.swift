@@ -5,7 +5,7 @@ import StrataFormat
 
 /// Checks rows against a schema: the vector (dimension, finite values, float16 range, norm limit,
 /// a direction for cosine), the payload (known columns, types, nullability, value sizes) and the
-/// sparse vector (``SparseVector/validate()``).
+/// sparse vector (`SparseVector.validate()`).
 /// Errors name the row by the caller's label and carry ``path`` when there is one.
 struct RowValidator {
     /// The schema rows must follow.
@@ -25,7 +25,7 @@ struct RowValidator {
         return values
     }
 
-    /// Checks a row's sparse vector (``SparseVector/validate()``), naming the row in the error.
+    /// Checks a row's sparse vector (`SparseVector.validate()`), naming the row in the error.
     func checkSparse(_ sparse: SparseVector, label: @autoclosure () -> String) throws(StrataError) {
         do {
             try sparse.validate()
