@@ -130,6 +130,8 @@ extension Compactor {
         var options = SegmentOpenOptions(cacheBudgetBytes: 0)
         options.skipsDerivedSections = true
         let segment = try Segment.open(path: "\(path)/\(entry.name)", options: options)
+        // A damaged schema would otherwise show as a mismatch with the manifest: name the section.
+        try segment.checkSectionChecksums([.schema])
         guard UInt64(segment.rowCount) == entry.rowCount, manifest.fits(segment.schema, entry: entry) else {
             throw StrataError(.corrupt, "segment \(entry.name) does not match its manifest entry (rows, dimension, metric or columns)",
                               path: CollectionFiles.manifest(path), section: "manifest")
@@ -188,8 +190,8 @@ extension Compactor {
             } else {
                 notes.append("PQ sub-spaces not readable: default")
             }
-            if let g = section(.graph), let view = try? DiskGraphView(bytes: segment.sectionBytes(g)) {
-                ix.graph.maxDegree = view.maxDegree
+            if let g = section(.graph), let r = Self.graphDegree(of: segment, graph: g) {
+                ix.graph.maxDegree = r
             } else {
                 notes.append("graph degree R not readable from the damaged graph header: default R \(ix.graph.maxDegree)")
             }
@@ -214,6 +216,24 @@ extension Compactor {
         }
         p.search = SearchSectionOptions(indexedColumns: try columns(.payloadIndex), bm25Columns: try columns(.textIndex))
         return (p, notes)
+    }
+
+    /// The maximum degree R the graph section of `segment` was built with: from its header when it
+    /// parses; else the R at header byte 32 or the one whose record size is the one at byte 36,
+    /// whichever (alone) gives a layout of the section's length (the directory is checksummed).
+    /// nil when that does not single one out.
+    static func graphDegree(of segment: Segment, graph g: SectionInfo) -> Int? {
+        let bytes = segment.sectionBytes(g)
+        if let view = try? DiskGraphView(bytes: bytes) { return view.maxDegree }
+        guard bytes.count >= 40 else { return nil }
+        let stated = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt32.self)))
+        let recordSize = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 36, as: UInt32.self)))
+        let found = (1...1024).filter { r in
+            guard let geo = try? DiskGraphLayout.Geometry(count: segment.rowCount, dimension: segment.schema.dimension,
+                                                          elementType: segment.schema.elementType, maxDegree: r) else { return false }
+            return geo.totalBytes == bytes.count && (r == stated || geo.recordSize == recordSize)
+        }
+        return found.count == 1 ? found[0] : nil
     }
 
     /// The column names of a payload_index or text_index section's table (a 32-byte header with the
