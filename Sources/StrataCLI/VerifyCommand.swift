@@ -14,6 +14,13 @@ struct VerifyCommand: AsyncParsableCommand {
         For s3://BUCKET/PATH: the head in etcd against its manifest object, collection.json, every segment and delete bitmap \
         the manifest names (downloaded afresh into a temporary directory under the cache directory, so that the store's bytes \
         are checked) and the WAL objects after the head. Problems name the object.
+
+        --repair DIR (local collections): takes COMPACT.lock (like `strata compact`; when another compaction holds it, nothing is \
+        repaired), checks every segment, and rebuilds each one whose only damage is in derived sections (pq_codebook, pq_codes, \
+        graph, payload_index, text_index: a checksum mismatch or a section that does not parse) from its live rows, with the \
+        options read from the segment, published by a manifest edit as a compaction is. Primary data (header, directory, schema, \
+        ids, id_index, vectors, payload columns, sparse_index, delete bitmaps) is never rebuilt: it is named (file, section, offset) \
+        and left unchanged. Then verifies the collection. Exit 0 sound afterwards, 1 damage left, 2 usage or I/O.
         """)
 
     @Argument(help: "Segment file, collection directory, or s3://BUCKET/PATH.")
@@ -21,6 +28,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
+
+    @Flag(name: .long, help: "Local collection only: rebuild segments whose derived sections (PQ, graph, payload index, BM25) are damaged from their primary sections, then verify. Damaged primary data is reported (exit 1), never rebuilt.")
+    var repair = false
 
     @OptionGroup var remote: RemoteFlags
 
@@ -43,6 +53,10 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if repair {
+            guard CollectionReadCommands.isCollection(segment) else { throw ValidationError("--repair needs a collection directory, not a segment file") }
+            return try CollectionRepair.run(directory: segment, json: json)
+        }
         if CollectionReadCommands.isCollection(segment) { return try await CollectionReadCommands.verify(directory: segment, json: json, remote: remote) }
         let start = monotonicSeconds()
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,

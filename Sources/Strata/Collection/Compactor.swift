@@ -263,7 +263,9 @@ public final class Compactor {
 
     /// Takes the compaction lock (without waiting), removes the compactor's leftovers, runs the
     /// plan task by task (each published on its own) and removes expired obsolete files. When the
-    /// lock is busy, returns at once with `lockBusy`. `maxTasks` stops early (tests).
+    /// lock is busy, returns at once with `lockBusy`. `maxTasks` stops early (tests). A segment
+    /// whose derived section does not parse (which stops every open) is first rebuilt from its
+    /// primary sections, as `repair()` does; that rewrite is the first of `done`.
     ///
     /// Every section a task copies from an input is checked against its checksum before the task
     /// publishes (see `copyLiveRows(of:into:)`): damage stops the run with `.checksumMismatch`
@@ -280,9 +282,21 @@ public final class Compactor {
         }
         defer { lock.unlock() }
         var removed = try Maintenance.cleanUp(directory: path, owner: .compactor, graceSeconds: policy.graceSeconds)
-        var version = try openCurrentVersion(reusing: nil)
-        let thePlan = plan(version.manifest)
         var done: [CompactionResult.Done] = []
+        var version: Version
+        while true {
+            do {
+                version = try openCurrentVersion(reusing: nil)
+                break
+            } catch {
+                // A derived section that does not parse stops every open: rebuild that segment from
+                // its primary sections (Compactor+Repair.swift), once each, then plan as usual.
+                guard let name = segmentWithDerivedDamage(error), !done.contains(where: { $0.task.inputs == [name] }),
+                      let fixed = try repairLocked(only: [name]).repaired.first else { throw error }
+                done.append(fixed.done)
+            }
+        }
+        let thePlan = plan(version.manifest)
         for task in thePlan.tasks.prefix(maxTasks) {
             if let d = try runTask(task, version: version) { done.append(d) }
             version = try openCurrentVersion(reusing: version)
@@ -300,12 +314,20 @@ public final class Compactor {
     }
 
     func runTask(_ task: CompactionTask, version: Version) throws(StrataError) -> CompactionResult.Done? {
-        let start = monotonicSeconds()
         let inputs = task.inputs.compactMap { name in version.segments.first { $0.entry.name == name } }
         guard inputs.count == task.inputs.count else { return nil }
+        return try runTask(task, inputs: inputs, schema: version.manifest.schema)
+    }
+
+    /// Runs `task` over `inputs` (its segments, opened, in order; repair passes segments opened
+    /// without their derived sections): builds the output with `schema` (the manifest's),
+    /// publishes it, carries deletes over.
+    /// nil when an input was no longer live at the publish.
+    func runTask(_ task: CompactionTask, inputs: [OpenSegment], schema: SegmentSchema) throws(StrataError) -> CompactionResult.Done? {
+        let start = monotonicSeconds()
         var created: [String] = []
         do throws(StrataError) {
-            let outputEntry = try Self.buildOutput(of: inputs, schema: version.manifest.schema, policy: policy, directory: path)
+            let outputEntry = try Self.buildOutput(of: inputs, schema: schema, policy: policy, directory: path)
             if let outputEntry { created.append(outputEntry.name) }
             // Under MANIFEST.lock: carry over rows deleted since the snapshot (a writer's flush
             // may have published new bitmaps of the inputs), swap the inputs for the output.

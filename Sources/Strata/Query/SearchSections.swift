@@ -97,9 +97,9 @@ final class SegmentSearchExtras: Sendable {
     let sparse: SparseIndexView?
     let text: [TextIndexView]
 
-    /// Parses the sections present in `list`; nil when there are none.
+    /// Parses the sections present in `list` (only sparse_index when `primaryOnly`).
     static func open(list: [SectionInfo], view: (SectionInfo) -> UnsafeRawBufferPointer, schema: SegmentSchema,
-                     rowCount: Int, hasANN: Bool) throws(StrataError) -> SegmentSearchExtras {
+                     rowCount: Int, hasANN: Bool, primaryOnly: Bool = false) throws(StrataError) -> SegmentSearchExtras {
         func one(_ kind: SectionKind) throws(StrataError) -> SectionInfo? {
             let found = list.filter { $0.kind == kind }
             guard found.count <= 1 else {
@@ -108,13 +108,13 @@ final class SegmentSearchExtras: Sendable {
             return found.first
         }
         var payload: PayloadIndexes? = nil
-        if let s = try one(.payloadIndex) {
+        if !primaryOnly, let s = try one(.payloadIndex) {
             payload = try PayloadIndexes(bytes: view(s), fileOffset: s.offset, schema: schema, rowCount: rowCount)
         }
         var sparse: SparseIndexView? = nil
         if let s = try one(.sparseIndex) { sparse = try SparseIndexView(bytes: view(s), fileOffset: s.offset, rowCount: rowCount) }
         var text: [TextIndexView] = []
-        if let s = try one(.textIndex) { text = try TextIndexView.parseSection(view(s), fileOffset: s.offset, schema: schema, rowCount: rowCount) }
+        if !primaryOnly, let s = try one(.textIndex) { text = try TextIndexView.parseSection(view(s), fileOffset: s.offset, schema: schema, rowCount: rowCount) }
         return SegmentSearchExtras(payload: payload, sparse: sparse, text: text)
     }
 

@@ -128,9 +128,19 @@ extension Segment {
         return report
     }
 
+    /// The structural checks of ``verify()`` that read the index and search sections (graph
+    /// invariants and records, payload, sparse and text postings), without the checksum pass.
+    func indexAndSearchProblems() -> [StrataError] {
+        var problems: [StrataError] = []
+        func fail(_ e: StrataError) { problems.append(e.inFile(path)) }
+        if let ix = annIndex { verifyIndex(ix, fail: fail) }
+        verifySearchSections(fail: fail)
+        return problems
+    }
+
     /// Graph invariants (degree <= R, neighbour ids in range, no self loops, every node reachable
     /// from the entry point) and that each graph record holds the same vector as the vectors section.
-    private func verifyIndex(_ ix: SegmentANNIndex, fail: (StrataError) -> Void) {
+    func verifyIndex(_ ix: SegmentANNIndex, fail: (StrataError) -> Void) {
         let graphOffset = sections.first { $0.kind == .graph }?.offset
         let g = ix.graph.validate()
         for p in g.problems { fail(StrataError(.corrupt, p, section: "graph", offset: graphOffset)) }

@@ -177,7 +177,7 @@ public final class Segment: @unchecked Sendable {
 
         let indexKinds: [SectionKind] = [.pqCodebook, .pqCodes, .graph]
         let indexSections = indexKinds.map { kind in list.filter { $0.kind == kind } }
-        if indexSections.allSatisfy({ $0.isEmpty }) {
+        if indexSections.allSatisfy({ $0.isEmpty }) || options.skipsDerivedSections {
             annIndex = nil
         } else {
             guard indexSections.allSatisfy({ $0.count == 1 }) else {
@@ -190,7 +190,8 @@ public final class Segment: @unchecked Sendable {
                                            dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset),
                                            cacheBudgetBytes: options.cacheBudgetBytes)
         }
-        let extras = try SegmentSearchExtras.open(list: list, view: view, schema: schema, rowCount: rowCount, hasANN: annIndex != nil)
+        let extras = try SegmentSearchExtras.open(list: list, view: view, schema: schema, rowCount: rowCount, hasANN: annIndex != nil,
+                                                  primaryOnly: options.skipsDerivedSections)
         searchExtras = extras.payload == nil && extras.sparse == nil && extras.text.isEmpty ? nil : extras
         // Vectors are read at random by search (one row at a time).
         file.advise(.random, range: Int(vectors.offset)..<Int(vectors.offset + vectors.length))

@@ -45,6 +45,12 @@ public struct SegmentOpenOptions: Sendable, Equatable {
     /// of each kind costs a pass over the sections it touches (docs/SEGMENT-FORMAT.md section 10).
     public var verify: Bool
 
+    /// Leave the derived sections (pq_codebook, pq_codes, graph, payload_index, text_index)
+    /// unparsed: the segment opens without an index or search sections, as long as its primary
+    /// sections are sound (repair reads a segment whose derived sections are damaged this way).
+    /// sparse_index is parsed: a collection keeps its sparse vectors only there.
+    package var skipsDerivedSections = false
+
     /// Creates options.
     public init(cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes, verify: Bool = false) {
         self.cacheBudgetBytes = cacheBudgetBytes
