@@ -34,14 +34,18 @@ extension StrataCollection {
         }
     }
 
-    /// Seals the buffer into a new segment (with an index when it has enough rows), writes delete
-    /// bitmaps for pending deletes of sealed rows, starts a new WAL and publishes a manifest.
-    /// Returns nil when there was nothing to flush.
+    /// Seals the buffer into a new segment, writes delete bitmaps for pending deletes of sealed
+    /// rows, starts a new WAL and publishes a manifest. The segment gets an index when it has
+    /// enough rows: built here, or, with ``CollectionOptions/backgroundIndex``, later by the
+    /// background builder (the segment is searched exactly until then). Returns nil when there
+    /// was nothing to flush.
     @discardableResult
     public func flush() throws(StrataError) -> FlushSummary? {
         try writeLock.locked { () throws(StrataError) -> FlushSummary? in
             try checkWritable()
-            return try flushLocked()
+            let summary = try flushLocked()
+            indexer?.notify()
+            return summary
         }
     }
 
@@ -62,8 +66,10 @@ extension StrataCollection {
             if !m.index.isEmpty {
                 let name = CollectionFiles.newSegmentName(.writer)
                 created.append(name)
-                newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: oldVersion.manifest.schema,
-                                             options: options.segmentWriterOptions.sealing(oldVersion.manifest.schema, growingTo: schema))
+                var wo = options.segmentWriterOptions.sealing(oldVersion.manifest.schema, growingTo: schema)
+                // Columns only (ids, vectors, payload and search sections): the builder adds the ANN index.
+                if indexesInBackground { wo.index = nil }
+                newEntry = try m.sealSegment(path: "\(path)/\(name)", name: name, schema: oldVersion.manifest.schema, options: wo)
             }
             // 2. The next WAL (durable, not yet referenced).
             let nextSequence = oldVersion.manifest.walSequence + 1

@@ -9,7 +9,8 @@ extension StrataCollection {
     /// batch or is already live (use ``upsert(_:)`` to replace), `.dimensionMismatch`,
     /// `.nonFiniteValue`, `.invalidValue` (see `VectorLimits`), `.unknownColumn`, `.typeMismatch`,
     /// `.invalidArgument` (also for a bad sparse vector: see `SparseVector.validate()`). A rejected
-    /// batch writes nothing. May flush when the buffer passes its threshold, and flushes first when
+    /// batch writes nothing. May flush when the buffer passes its threshold (and then wait for the
+    /// background index builder, see ``CollectionOptions/maxUnindexedRows``), and flushes first when
     /// a row carries a sparse vector and the current WAL is older than format 3.0.
     public func insert(_ rows: [SegmentRow]) throws(StrataError) { try put(rows, upsert: false) }
 
@@ -59,6 +60,8 @@ extension StrataCollection {
             let (rowsBuffered, bytes) = stateLock.locked { (mem.index.count, mem.bytes) }
             if rowsBuffered >= options.flushThresholdRows || bytes >= options.flushThresholdBytes {
                 _ = try flushLocked()
+                // Back-pressure: waits while the builder's backlog is over `maxUnindexedRows`.
+                afterFlush()
             }
         }
     }

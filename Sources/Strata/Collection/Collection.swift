@@ -41,6 +41,17 @@ public struct CollectionOptions: Sendable {
     /// the sections they touch (once per open segment) and throw `.checksumMismatch` on damage.
     /// Default false (search trusts section bytes; `strata scrub` checks them in the background).
     public var verifyReads = false
+    /// Build ANN indexes in the background (Collection+BackgroundIndex.swift): a flush writes an
+    /// unindexed segment (exact search) and returns; a builder thread of the writer then replaces
+    /// each unindexed segment of at least `index.minimumRows` rows with an indexed copy. False: the
+    /// flush builds the index itself before the write that triggered it returns. Default true;
+    /// ignored when `index` is nil or the collection is open read-only.
+    public var backgroundIndex = true
+    /// Back-pressure of background indexing: once the unindexed segments waiting for the builder
+    /// hold more than this many rows, a write that flushes waits until the builder brings them
+    /// back under it (so neither unindexed segments nor exact-scan cost grow without bound).
+    /// Segments the builder failed on (damage) are not counted. Default 200,000.
+    public var maxUnindexedRows = 200_000
 
     /// How this collection opens its segments.
     package var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
@@ -125,6 +136,8 @@ public final class StrataCollection: @unchecked Sendable {
     /// The WAL records are appended to (nil read-only or once closed).
     var wal: WALWriter?
     private var writerLock: FileLock?
+    /// The background index builder (nil: none; read-only, disabled or no index).
+    var indexer: BackgroundIndexer?
     /// Set by a failure that leaves the state on disk unknown (a WAL append, a manifest publish):
     /// later writes throw it.
     var failed: StrataError?
@@ -216,6 +229,7 @@ public final class StrataCollection: @unchecked Sendable {
                 let c = StrataCollection(path: path, access: access, options: options,
                                    version: version, mem: mem, wal: wal, writerLock: lock)
                 c.recovery = summary
+                c.startBackgroundIndexing()
                 return c
             } catch {
                 // A publish by another process can remove obsolete files this open was about to use.
@@ -226,8 +240,10 @@ public final class StrataCollection: @unchecked Sendable {
         }
     }
 
-    /// Releases the writer lock and the WAL. Later writes throw.
+    /// Stops the background index builder (a build in flight is abandoned and its file removed),
+    /// releases the writer lock and the WAL. Later writes throw.
     public func close() {
+        indexer?.stop()
         writeLock.locked {
             stateLock.locked {
                 wal?.close()

@@ -379,15 +379,19 @@ public final class Compactor {
     /// returns its manifest entry; nil when no row is live. The inputs' sections are checked as
     /// they are copied (see `copyLiveRows(of:into:)`). On failure nothing it made is left behind.
     /// The task part shared by the local compactor and the remote one (which builds in its cache).
+    /// `owner` names the file (the writer's background index builder writes `seg-w…` files, which
+    /// a compactor's cleanup leaves alone); `progress` is given the index build's progress.
     package static func buildOutput(of inputs: [OpenSegment], schema: SegmentSchema, policy: CompactionPolicy,
-                                    directory: String) throws(StrataError) -> ManifestSegment? {
+                                    directory: String, owner: CollectionFiles.Owner = .compactor,
+                                    progress: (@Sendable (IndexBuildProgress) -> Void)? = nil) throws(StrataError) -> ManifestSegment? {
         let liveRows = inputs.reduce(0) { $0 + $1.segment.rowCount - ($1.bitmap?.deletedCount ?? 0) }
         // The inputs' schemas decide the output's search sections: check them before they are used.
         for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
         guard liveRows > 0 else { return nil }
-        let name = CollectionFiles.newSegmentName(.compactor)
+        let name = CollectionFiles.newSegmentName(owner)
         var wo = SegmentWriterOptions()
         wo.rowsPerBlock = policy.rowsPerBlock
+        wo.progress = progress
         // The graph build gets what the budget leaves after the writer's own 64 B per row:
         // a task larger than an in-memory build allows is built out of core.
         wo.index = policy.index.map { options in

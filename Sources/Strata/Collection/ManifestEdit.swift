@@ -31,6 +31,11 @@ package struct ManifestEdit {
     package var removedSegments: Set<String> = []
     /// A new segment: in the place of the first removed segment, or after the last one.
     package var addedSegment: ManifestSegment? = nil
+    /// A segment replaced by a copy of the same rows in the same order (the background index
+    /// builder's output): the copy takes the old file's place and keeps the delete bitmap the
+    /// manifest names for it *now* (rows deleted during the build stay deleted, since row numbers
+    /// are the same); only the old segment file becomes obsolete.
+    package var reindexed: (old: String, new: ManifestSegment)? = nil
     /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
     package var walSequence: UInt64? = nil
     /// The schema from now on: the current one with nullable columns appended (WAL records are
@@ -48,11 +53,14 @@ package struct ManifestEdit {
     }
 
     /// Whether the edit changes nothing (only garbage collection may then publish).
-    var isEmpty: Bool { bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && walSequence == nil && schema == nil }
+    var isEmpty: Bool {
+        bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && reindexed == nil && walSequence == nil && schema == nil
+    }
 
     /// `current` with this edit applied: the next generation, created at `now`, with the files
     /// the edit retires listed as obsolete since `now` (old bitmaps, then removed segments with
-    /// their bitmaps in manifest order, then the old WAL). Throws `.invalidArgument` when the edit
+    /// their bitmaps in manifest order, then the old WAL; a reindexed segment's old file comes
+    /// after the old bitmaps). Throws `.invalidArgument` when the edit
     /// names a segment that `current` does not list, a schema that does not extend `current`'s with
     /// nullable columns, or a segment with more columns than the schema (nothing is published then).
     package func applied(to current: Manifest, now: UInt64) throws(StrataError) -> Manifest {
@@ -77,6 +85,19 @@ package struct ManifestEdit {
             if let old = next.segments[i].deleteFile { next.obsolete.append(ObsoleteFile(name: old, sinceMilliseconds: now)) }
             next.segments[i].deleteFile = change.file
             next.segments[i].deletedCount = change.deletedCount
+        }
+        if let reindexed {
+            guard let i = next.segments.firstIndex(where: { $0.name == reindexed.old }) else {
+                throw StrataError(.invalidArgument, "a manifest edit reindexes segment \(reindexed.old), which the manifest does not list")
+            }
+            guard reindexed.new.rowCount == next.segments[i].rowCount, reindexed.new.columns(of: next.schema) <= next.schema.columns.count else {
+                throw StrataError(.invalidArgument, "a manifest edit reindexes segment \(reindexed.old) with a copy of another shape")
+            }
+            var entry = reindexed.new
+            entry.deleteFile = next.segments[i].deleteFile
+            entry.deletedCount = next.segments[i].deletedCount
+            next.obsolete.append(ObsoleteFile(name: reindexed.old, sinceMilliseconds: now))
+            next.segments[i] = entry
         }
         if !removedSegments.isEmpty || addedSegment != nil {
             let missing = removedSegments.subtracting(current.segments.map(\.name))

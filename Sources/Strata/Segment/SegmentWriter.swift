@@ -150,13 +150,15 @@ public final class SegmentWriter {
     /// Appends a row the collection already acknowledged (a buffer flush, a compaction copy): every
     /// check of ``append(id:vector:values:)`` but the norm limit, which applies when a row is
     /// admitted, so that rows stored before the limit existed are carried over, never lost.
+    /// `vector` is already in stored form (normalised for cosine when it was admitted): it is
+    /// written as it is, so a row's stored bits never change between buffer, flush and compaction.
     /// A row's `sparse` vector was checked when it was admitted (a flush) or comes from a section
     /// whose checksum was checked (a compaction) and is stored as it is.
     func appendAdmitted(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue], sparse: SparseVector? = nil) throws(StrataError) {
         try checkOpen()
         try validator.checkVector(vector, label: "row id \(id)", normLimit: false)
         try validator.checkValues(values, label: "row id \(id)")
-        try appendChecked(id: id, vector: vector, values: values)
+        try appendChecked(id: id, vector: vector, values: values, stored: true)
         if let sparse { storeSparse(sparse, row: rowCount - 1) }
     }
 
@@ -164,9 +166,9 @@ public final class SegmentWriter {
         guard state == .open else { throw StrataError(.invalidArgument, "writer is already finished", path: path) }
     }
 
-    private func appendChecked(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue]) throws(StrataError) {
+    private func appendChecked(id: UInt64, vector: UnsafeBufferPointer<Float>, values: [PayloadValue], stored: Bool = false) throws(StrataError) {
         do {
-            try appendVector(vector)
+            try appendVector(vector, stored: stored)
             for (i, value) in values.enumerated() { try columns[i].append(value) }
             searchBuilder?.add(values: values)
             ids.append(id)
@@ -178,9 +180,9 @@ public final class SegmentWriter {
         }
     }
 
-    private func appendVector(_ vector: UnsafeBufferPointer<Float>) throws(StrataError) {
+    private func appendVector(_ vector: UnsafeBufferPointer<Float>, stored: Bool) throws(StrataError) {
         let dim = schema.dimension
-        if schema.metric == .cosine {
+        if schema.metric == .cosine, !stored {
             rowScratch.withUnsafeMutableBufferPointer { _ = VectorLimits.unitVector(vector, into: $0) }
         } else {
             for d in 0..<dim { rowScratch[d] = vector[d] }
