@@ -136,6 +136,10 @@ enum CollectionHandles {
                         _ body: (any CollectionHandle) async throws -> T) async throws -> T {
         switch try CollectionLocation(text) {
         case .local(let path):
+            // A command exits once its write returns: its flushes build their indexes themselves
+            // (a background build would be abandoned at the exit).
+            var options = options
+            options.backgroundIndex = false
             let c = access == .readWrite ? try openCollectionForWriting(path, options: options)
                                          : try StrataCollection.open(path: path, access: .readOnly, options: options)
             return try await run(LocalCollectionHandle(c, location: path), body)

@@ -27,6 +27,13 @@ struct CollectionStatsCommand: AsyncParsableCommand {
         var buffered_rows: Int; var pending_deletes: Int; var segment_bytes: UInt64; var bitmap_bytes: UInt64; var wal_bytes: UInt64
         var obsolete_files: Int; var segments: [SegmentJSON]; var wal_format: String; var wal_side_files: [String]
         var strata_version = StrataRelease.version; var format_versions = FormatVersionsJSON()
+        var background_index: BackgroundIndexJSON
+    }
+    /// Unindexed segments awaiting the writer's background index builder, and what that builder is
+    /// doing when this process is the writer (`building`, `phase`: nil otherwise).
+    struct BackgroundIndexJSON: Encodable {
+        var unindexed_segments: Int; var unindexed_rows: Int; var building: String?; var phase: String?; var done: Int; var total: Int
+        var queued: [String]; var failed: [String: String]
     }
 
     static func output(_ path: String, _ c: any CollectionHandle) async throws -> Output {
@@ -39,7 +46,18 @@ struct CollectionStatsCommand: AsyncParsableCommand {
                       segments: s.segments.map { SegmentJSON(name: $0.name, rows: $0.rows, deleted_rows: $0.deletedRows,
                                                              deleted_fraction: $0.deletedFraction, bytes: $0.bytes, indexed: $0.indexed,
                                                              delete_file: $0.deleteFile, columns: $0.columns) },
-                      wal_format: s.walFormat, wal_side_files: s.walSideFiles)
+                      wal_format: s.walFormat, wal_side_files: s.walSideFiles, background_index: backgroundIndex(s))
+    }
+
+    /// The unindexed segments large enough for an index (default `IndexOptions.minimumRows`), and the
+    /// in-process builder's state when the stats have one.
+    static func backgroundIndex(_ s: CollectionStats) -> BackgroundIndexJSON {
+        let minimum = max(1, IndexOptions().minimumRows)
+        let waiting = s.segments.filter { !$0.indexed && $0.rows >= minimum }
+        let b = s.backgroundIndex
+        return BackgroundIndexJSON(unindexed_segments: waiting.count, unindexed_rows: waiting.reduce(0) { $0 + $1.rows },
+                                   building: b?.building, phase: b?.phase, done: b?.done ?? 0, total: b?.total ?? 0,
+                                   queued: b?.queued ?? waiting.map(\.name), failed: b?.failed ?? [:])
     }
 
     func run() async throws {
@@ -51,6 +69,10 @@ struct CollectionStatsCommand: AsyncParsableCommand {
                      o.deleted_rows, o.total_rows, o.deleted_fraction * 100, formatBytes(o.segment_bytes), formatBytes(o.bitmap_bytes),
                      formatBytes(o.wal_bytes), o.obsolete_files))
         print("  WAL format \(o.wal_format)\(o.wal_side_files.isEmpty ? "" : "; side files (never replayed): " + o.wal_side_files.joined(separator: ", "))")
+        let b = o.background_index
+        print("  background index: \(b.unindexed_segments) unindexed segments (\(b.unindexed_rows) rows) awaiting an index"
+              + (b.building.map { "; building \($0)" + (b.phase.map { " (\($0) \(b.done)/\(b.total))" } ?? "") } ?? "")
+              + (b.failed.isEmpty ? "" : "; refused: " + b.failed.keys.sorted().joined(separator: ", ")))
         for s in o.segments {
             print(String(format: "  %@  %9d rows  %5.1f%% deleted  %10@  %@", s.name, s.rows, s.deleted_fraction * 100,
                          formatBytes(s.bytes), s.indexed ? "indexed" : "exact"))

@@ -38,7 +38,7 @@ struct StrataCommand: AsyncParsableCommand {
                       CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
                       CollectionScrubCommand.self, CollectionGCCommand.self, CollectionPushCommand.self, CollectionPullCommand.self,
-                      FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self, ServeCommand.self]
+                      FilterBenchCommand.self, BenchRemoteCommand.self, BenchIngestCommand.self, GenCommand.self, ServeCommand.self]
     )
 }
 

@@ -38,6 +38,8 @@ public struct BackgroundIndexStats: Sendable, Equatable {
     public var built: Int = 0
     /// Segments the builder refused (damaged input; left as they are, searched exactly), with why.
     public var failed: [String: String] = [:]
+    /// Writes waiting for the backlog to come under ``CollectionOptions/maxUnindexedRows``.
+    public var writersWaiting: Int = 0
 }
 
 /// The builder thread of one writable collection.
@@ -48,7 +50,16 @@ final class BackgroundIndexer: Sendable {
         var progress: IndexBuildProgress?
         var built = 0
         var failed: [String: StrataError] = [:]
+        var writersWaiting = 0
     }
+
+    /// Hooks for tests: `paused` holds the builder before its next build; `beforePublish` runs on
+    /// the builder thread after a build (given the input's name), before its swap is published.
+    package struct TestHooks: Sendable {
+        package var paused = false
+        package var beforePublish: (@Sendable (String) -> Void)? = nil
+    }
+    package let hooks = Mutex(TestHooks())
 
     private let state = Mutex(State())
     /// Held by the thread around a publish; `stop()` takes it so that none follows its return.
@@ -95,7 +106,11 @@ final class BackgroundIndexer: Sendable {
 
     /// Waits until the queue of `collection` holds at most `maxRows` rows (or the builder stopped).
     func waitForBacklog(of collection: StrataCollection, atMost maxRows: Int) {
+        state.withLock { $0.writersWaiting += 1 }
+        defer { state.withLock { $0.writersWaiting -= 1 } }
         while !isStopped {
+            // A swap the builder could not install (a flush was rotating the WAL) is picked up here.
+            try? collection.refresh()
             let backlog = queue(of: collection.stateLock.locked { collection.version }).reduce(0) { $0 + Int($1.rowCount) }
             if backlog <= maxRows { return }
             wake.signal()
@@ -109,15 +124,19 @@ final class BackgroundIndexer: Sendable {
         let queue = queue(of: version)
         var out = BackgroundIndexStats(building: s.building, phase: s.progress?.phase, done: s.progress?.done ?? 0,
                                        total: s.progress?.total ?? 0, queued: queue.map(\.name).filter { $0 != s.building },
-                                       backlogRows: queue.reduce(0) { $0 + Int($1.rowCount) }, built: s.built)
+                                       backlogRows: queue.reduce(0) { $0 + Int($1.rowCount) }, built: s.built,
+                                       writersWaiting: s.writersWaiting)
         for (name, error) in s.failed { out.failed[name] = error.description }
         return out
     }
 
     /// Builds and swaps in one queued segment; false when there was none (or the collection failed).
     private func step(_ c: StrataCollection) -> Bool {
+        // Swaps published by this builder (or a compactor) that are not installed yet: never build a
+        // segment that is already gone.
+        try? c.refresh()
         let (version, failed) = c.stateLock.locked { (c.version, c.failed) }
-        guard failed == nil, let entry = queue(of: version).first,
+        guard failed == nil, !hooks.withLock({ $0.paused }), let entry = queue(of: version).first,
               let input = version.segments.first(where: { $0.entry.name == entry.name }) else { return false }
         state.withLock { $0.building = entry.name; $0.progress = nil }
         defer {
@@ -143,6 +162,7 @@ final class BackgroundIndexer: Sendable {
         let all = OpenSegment(entry: input.entry, segment: input.segment, bitmap: nil)
         guard let output = try Compactor.buildOutput(of: [all], schema: schema, policy: policy, directory: c.path, owner: .writer,
                                                      progress: { [weak self] p in self?.state.withLock { $0.progress = p } }) else { return }
+        if let hook = hooks.withLock({ $0.beforePublish }) { hook(input.entry.name) }
         let published: Manifest?
         do throws(ManifestEdit.Failure) {
             published = try publishLock.withLock { _ throws(ManifestEdit.Failure) -> Manifest? in
@@ -164,7 +184,7 @@ final class BackgroundIndexer: Sendable {
             return
         }
         state.withLock { $0.built += 1 }
-        c.install(published, after: version)
+        c.install(published)
     }
 }
 
@@ -189,8 +209,8 @@ extension StrataCollection {
 
     /// Makes `manifest`, published by the builder, the version writes and snapshots see, unless a
     /// newer one is installed or a flush has rotated the WAL (its version, or the next refresh,
-    /// picks the change up).
-    fileprivate func install(_ manifest: Manifest, after previous: Version) {
+    /// picks the change up; so does the builder's next step).
+    fileprivate func install(_ manifest: Manifest) {
         let current = stateLock.locked { version }
         guard manifest.generation > current.manifest.generation, manifest.walSequence == current.manifest.walSequence,
               let next = try? Version.open(directory: path, manifest: manifest, reusing: current, options: options.segmentOpenOptions) else { return }
@@ -212,6 +232,7 @@ extension StrataCollection {
         guard let indexer else { return true }
         let deadline = monotonicSeconds() + timeoutSeconds
         while monotonicSeconds() < deadline {
+            try? refresh()
             if indexer.queue(of: stateLock.locked { version }).isEmpty { return true }
             if indexer.isStopped { return false }
             indexer.notify()

@@ -6,7 +6,9 @@ import StrataIndex
 extension StrataCollection {
     /// Segments, rows, deletes and bytes, the WAL's format and the WAL side files in the directory.
     public func stats() throws(StrataError) -> CollectionStats {
-        CollectionStats(snapshot: try snapshot(), walSideFiles: try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted())
+        var stats = CollectionStats(snapshot: try snapshot(), walSideFiles: try FileSystem.list(path).filter(WALSideFile.isSideFile).sorted())
+        stats.backgroundIndex = backgroundIndexStats
+        return stats
     }
 }
 
@@ -82,6 +84,10 @@ public struct CollectionStats: Sendable {
     /// out at open) and `wal-<seq>.log.damaged-<offset>` (a WAL as it was before `strata recover`).
     /// Never replayed and never removed by Strata.
     public var walSideFiles: [String]
+    /// The background index builder of this handle (the build in progress, the segments queued):
+    /// nil when the handle has none (read-only, or background indexing off). In-process only: another
+    /// process sees the unindexed segments (``SegmentStats/indexed``), not the builder.
+    public var backgroundIndex: BackgroundIndexStats? = nil
 }
 
 /// What replay of the WAL found when a collection was opened (``StrataCollection/recovery``).

@@ -20,10 +20,12 @@ class CollectionTestCase: StrataTestCase {
     static let schema = SegmentSchema(dimension: dim, elementType: .float32, metric: .l2,
                                       columns: [ColumnSpec(name: "ver", type: .int64), ColumnSpec(name: "tag", type: .string, nullable: true)])
 
-    func options(flushRows: Int = 1_000_000, index: IndexOptions? = nil, grace: Double = 0) -> CollectionOptions {
+    func options(flushRows: Int = 1_000_000, index: IndexOptions? = nil, grace: Double = 0, backgroundIndex: Bool = false) -> CollectionOptions {
         var o = CollectionOptions()
         o.flushThresholdRows = flushRows
         o.index = index
+        // Off unless a test asks: most tests check what a flush itself writes.
+        o.backgroundIndex = backgroundIndex
         o.obsoleteFileGraceSeconds = grace
         return o
     }
