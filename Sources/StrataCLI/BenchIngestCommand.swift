@@ -64,7 +64,7 @@ struct BenchIngestCommand: ParsableCommand {
         guard (vectors == nil) != (gen == nil) else { throw ValidationError("give --vectors F or --gen N") }
         guard batch >= 1, flushRows >= 1, k >= 1, searchEvery >= 0, dim >= 1 else { throw ValidationError("--batch, --flush-rows, --k, --dim must be >= 1") }
         if let gen, gen < 1 { throw ValidationError("--gen must be >= 1") }
-        guard Metric(name: metric) != nil else { throw ValidationError("unknown metric \(metric)") }
+        guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric \(metric)") }
     }
 
     struct Output: Encodable {
@@ -81,7 +81,7 @@ struct BenchIngestCommand: ParsableCommand {
         options.backgroundIndex = !syncIndex
         options.flushThresholdRows = flushRows
         options.maxUnindexedRows = maxUnindexedRows
-        let schema = SegmentSchema(dimension: dimension, metric: Metric(name: metric)!)
+        let schema = SegmentSchema(dimension: dimension, elementType: .float32, metric: DistanceMetric(name: metric)!)
         let c = try StrataCollection.create(path: directory, schema: schema, options: options)
         defer { c.close() }
         var random = SplitMix(seed: 1)

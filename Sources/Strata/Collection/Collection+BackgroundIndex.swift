@@ -162,6 +162,12 @@ final class BackgroundIndexer: Sendable {
         let all = OpenSegment(entry: input.entry, segment: input.segment, bitmap: nil)
         guard let output = try Compactor.buildOutput(of: [all], schema: schema, policy: policy, directory: c.path, owner: .writer,
                                                      progress: { [weak self] p in self?.state.withLock { $0.progress = p } }) else { return }
+        guard output.indexed else {
+            // No index after all (the index builder declined): a swap would change nothing and the
+            // segment would be queued again.
+            FileSystem.removeIfPresent("\(c.path)/\(output.name)")
+            throw StrataError(.invalidArgument, "the index build of \(input.entry.name) produced no index", path: c.path)
+        }
         if let hook = hooks.withLock({ $0.beforePublish }) { hook(input.entry.name) }
         let published: Manifest?
         do throws(ManifestEdit.Failure) {

@@ -66,6 +66,7 @@ final class CollectionSearchSectionsTests: StrataTestCase {
         options.index?.graph.buildListSize = 32
         options.index?.pqSubspaces = 4
         options.search = SearchSectionOptions(indexedColumns: ["tag", "n"])
+        options.backgroundIndex = false             // the flush itself indexes the first segment
         let c = try StrataCollection.create(path: tmpPath("fc"), schema: schema, options: options)
         var rng = SplitMix64(seed: 42)
         var live: [UInt64: ([Float], [PayloadValue])] = [:]
