@@ -14,6 +14,7 @@ final class BackgroundIndexTests: CollectionTestCase {
     var smallIndex: IndexOptions {
         var ix = IndexOptions()
         ix.minimumRows = 100
+        ix.graph.maxDegree = 8
         ix.graph.buildListSize = 16
         ix.pqTrainingSample = 100
         ix.pqIterations = 2
@@ -129,7 +130,7 @@ final class BackgroundIndexTests: CollectionTestCase {
             }
         }
         try c.insert(rows(0..<300))
-        try eventually("the race ran and the builder published") { raced.withLock { $0 } && (try segments(c)).contains { $0.indexed } }
+        try eventually("the race ran and the builder published") { try raced.withLock { $0 } && segments(c).contains { $0.indexed } }
         XCTAssertTrue(c.waitForBackgroundIndex(timeoutSeconds: 60))
         XCTAssertEqual(errors.withLock { $0 }, [])
         for id: UInt64 in [3, 4, 5] { model[id] = nil }
@@ -167,10 +168,10 @@ final class BackgroundIndexTests: CollectionTestCase {
             }
         }
         try c.insert(rows(0..<300))
-        try eventually("the compaction ran") { ran.withLock { $0 } != nil || !errors.withLock { $0 }.isEmpty }
+        eventually("the compaction ran") { ran.withLock { $0 } != nil || !errors.withLock { $0 }.isEmpty }
         XCTAssertEqual(errors.withLock { $0 }, [])
         XCTAssertEqual(ran.withLock { $0 }?.done.map(\.task.kind), [.index])
-        try eventually("the builder is idle") { c.backgroundIndexStats?.building == nil }
+        eventually("the builder is idle") { c.backgroundIndexStats?.building == nil }
         let segs = try segments(c)
         XCTAssertEqual(segs.count, 1)
         XCTAssertTrue(segs[0].indexed)
@@ -193,8 +194,8 @@ final class BackgroundIndexTests: CollectionTestCase {
             }
         }
         try c.insert(rows(0..<300))
-        try eventually("closed mid-build") { closed.withLock { $0 } }
-        try eventually("the builder is idle") { c.backgroundIndexStats?.building == nil }
+        eventually("closed mid-build") { closed.withLock { $0 } }
+        eventually("the builder is idle") { c.backgroundIndexStats?.building == nil }
         XCTAssertEqual(try Manifest.read(directory: dir).segments.map(\.indexed), [false], "nothing published after close")
         XCTAssertEqual(try FileSystem.list(dir).filter { $0.hasPrefix("seg-") || $0.hasPrefix(".seg-") }.count, 1, "the copy was removed")
         assertStrataError(.invalidArgument) { try c.insert(self.rows([1000])) }
@@ -218,11 +219,11 @@ final class BackgroundIndexTests: CollectionTestCase {
             done.withLock { $0 = true }
         }
         writer.start()
-        try eventually("the writer waits") { c.backgroundIndexStats?.writersWaiting == 1 }
+        eventually("the writer waits") { c.backgroundIndexStats?.writersWaiting == 1 }
         XCTAssertFalse(done.withLock { $0 })
         XCTAssertEqual(c.backgroundIndexStats?.backlogRows, 600)
         c.indexer!.hooks.withLock { $0.paused = false }
-        try eventually("the write returned") { done.withLock { $0 } }
+        eventually("the write returned") { done.withLock { $0 } }
         XCTAssertLessThanOrEqual(c.backgroundIndexStats?.backlogRows ?? .max, 500, "the write returned only under the bound")
         XCTAssertTrue(c.waitForBackgroundIndex(timeoutSeconds: 60))
         XCTAssertEqual(try c.count(), 600)
@@ -238,11 +239,11 @@ final class BackgroundIndexTests: CollectionTestCase {
         // Flip a byte of the vectors section (it starts at the first page).
         let file = "\(dir)/\(name)"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
-        bytes[SegmentFormat.pageSize + 100] ^= 0x40
+        bytes[Int(SegmentFormat.pageSize) + 100] ^= 0x40
         try bytes.write(to: URL(fileURLWithPath: file))
         let reopened = try StrataCollection.open(path: dir, options: backgroundOptions())
         defer { reopened.close() }
-        try eventually("the builder refused the segment") { reopened.backgroundIndexStats?.failed[name] != nil }
+        eventually("the builder refused the segment") { reopened.backgroundIndexStats?.failed[name] != nil }
         XCTAssertTrue(reopened.backgroundIndexStats!.failed[name]!.contains("checksum"), reopened.backgroundIndexStats!.failed[name]!)
         XCTAssertEqual(try segments(reopened).map(\.name), [name], "the damaged segment stays as it is")
         XCTAssertEqual(try segments(reopened).map(\.indexed), [false])
