@@ -24,8 +24,7 @@ class CollectionTestCase: StrataTestCase {
         var o = CollectionOptions()
         o.flushThresholdRows = flushRows
         o.index = index
-        // Off unless a test asks: most tests check what a flush itself writes.
-        o.backgroundIndex = backgroundIndex
+        o.backgroundIndex = backgroundIndex      // off unless asked: most tests check what a flush writes
         o.obsoleteFileGraceSeconds = grace
         return o
     }
