@@ -281,4 +281,17 @@ final class BackgroundIndexTests: CollectionTestCase {
         XCTAssertEqual(Array(try (1..<300).map { try c.get(id: UInt64($0))!.vector.map(\.bitPattern) }), Array(buffered[1...]),
                        "compaction keeps them too")
     }
+    func testBenchIngestReportsThroughputAndAcknowledgesEveryRow() throws {
+        let dir = tmpPath("ingest")
+        let r = try runStrata(["bench-ingest", dir, "--gen", "2500", "--dim", "8", "--batch", "500", "--flush-rows", "1000",
+                               "--search-every", "2", "--json"], scratch: tmp)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        XCTAssertEqual(doc["rows"] as? Int, 2500)
+        XCTAssertEqual(doc["mode"] as? String, "background-index")
+        XCTAssertEqual(doc["recall_at_k"] as? Double, 1, "searches over unindexed segments and the buffer are exact")
+        XCTAssertEqual(try StrataCollection.open(path: dir, access: .readOnly).count(), 2500)
+        let both = try runStrata(["bench-ingest", tmpPath("x"), "--gen", "10", "--vectors", "v.fvecs"], scratch: tmp)
+        XCTAssertEqual(both.status, 2, "--gen and --vectors together are a usage error")
+    }
 }

@@ -74,6 +74,9 @@ final class BackgroundIndexer: Sendable {
 
     var isStopped: Bool { state.withLock { $0.stopped } }
 
+    /// Whether no build is in progress (a finished one has published, counted and installed).
+    var isIdle: Bool { state.withLock { $0.building == nil } }
+
     /// Starts the thread over `collection` (held weakly: a collection dropped without close stops it).
     func start(_ collection: StrataCollection) {
         weak let weakCollection = collection
@@ -231,7 +234,8 @@ extension StrataCollection {
         return indexer.stats(over: stateLock.locked { version })
     }
 
-    /// Waits until the builder has indexed every queued segment (or stopped, or refused one).
+    /// Waits until the builder has indexed every queued segment and is idle (or stopped; a refused
+    /// segment is not waited for).
     /// For tests and benchmarks; `timeoutSeconds` bounds the wait. Returns whether the queue is empty.
     @discardableResult
     public func waitForBackgroundIndex(timeoutSeconds: Double = 600) -> Bool {
@@ -239,7 +243,7 @@ extension StrataCollection {
         let deadline = monotonicSeconds() + timeoutSeconds
         while monotonicSeconds() < deadline {
             try? refresh()
-            if indexer.queue(of: stateLock.locked { version }).isEmpty { return true }
+            if indexer.isIdle, indexer.queue(of: stateLock.locked { version }).isEmpty { return true }
             if indexer.isStopped { return false }
             indexer.notify()
             usleep(20_000)
