@@ -133,6 +133,7 @@ enum RemoteBench {
             var lo = CollectionOptions()
             lo.flushThresholdRows = Int.max
             lo.flushThresholdBytes = Int.max
+            lo.backgroundIndex = false               // the flush indexes: the comparison needs the index now
             let local = try StrataCollection.create(path: localPath, schema: schema, options: lo)
             var at = 0
             while at < n { try local.insert(rows(at..<min(n, at + 1_000))); at += 1_000 }

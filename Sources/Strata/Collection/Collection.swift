@@ -45,7 +45,8 @@ public struct CollectionOptions: Sendable {
     /// unindexed segment (exact search) and returns; a builder thread of the writer then replaces
     /// each unindexed segment of at least `index.minimumRows` rows with an indexed copy. False: the
     /// flush builds the index itself before the write that triggered it returns. Default true;
-    /// ignored when `index` is nil or the collection is open read-only.
+    /// ignored when `index` is nil, when the collection is open read-only, and by remote collections
+    /// (their flush indexes as before).
     public var backgroundIndex = true
     /// Back-pressure of background indexing: once the unindexed segments waiting for the builder
     /// hold more than this many rows, a write that flushes waits until the builder brings them
