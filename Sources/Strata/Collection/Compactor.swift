@@ -5,6 +5,8 @@
 // Inputs become obsolete files, removed after the grace period when no reader of this process
 // holds them. A kill -9 at any instant leaves either the old manifest (the new segment is an
 // unreferenced leftover that the next compaction removes) or the new one.
+import CoreMetrics
+import Logging
 import StrataFormat
 import StrataIndex
 #if canImport(Glibc)
@@ -37,6 +39,11 @@ public struct CompactionPolicy: Sendable {
     public var rowsPerBlock: Int = 1024
     /// Payload indexes / BM25 columns to add to merged segments (those of the inputs are always kept).
     public var search = SearchSectionOptions()
+    /// Where compaction logs and counts its tasks (CollectionMetrics.swift); by default a no-op
+    /// logger and the process's `MetricsSystem`.
+    public var logger: Logger = .strataNoOp
+    /// The factory of compaction's metrics; nil: the process's `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)? = nil
 
     /// Defaults.
     public init() {}
@@ -302,7 +309,8 @@ public final class Compactor {
             version = try openCurrentVersion(reusing: version)
         }
         removed += try Maintenance.cleanUp(directory: path, owner: .compactor, graceSeconds: policy.graceSeconds)
-        return CompactionResult(lockBusy: false, plan: thePlan, done: done, filesRemoved: removed, seconds: monotonicSeconds() - start)
+        return CollectionObserver(logger: policy.logger, factory: policy.metricsFactory)
+            .compacted(CompactionResult(lockBusy: false, plan: thePlan, done: done, filesRemoved: removed, seconds: monotonicSeconds() - start), version: version)
     }
 
     /// Reads and opens the current manifest under MANIFEST.lock, so that no publisher removes an
