@@ -23,14 +23,14 @@ final class OpsCLITests: StrataTestCase {
         var live = Set<UInt64>()
         try c.insert(rows(Array(stride(from: 100, to: 0, by: -2)).map(UInt64.init)))
         try c.flush()
-        try c.insert(rows((0..<40).map { UInt64($0 * 5 + 1) }))
-        try c.delete(ids: [2, 4, 6, 11])
+        try c.insert(rows((0..<40).map { UInt64($0 * 5 + 101) }))
+        try c.delete(ids: [2, 4, 6, 111])
         try c.flush()
         try c.insert(rows([1000, 3, 7]))
         try c.delete(ids: [8])
         for id in stride(from: 100, to: 0, by: -2) { live.insert(UInt64(id)) }
-        for i in 0..<40 { live.insert(UInt64(i * 5 + 1)) }
-        live.subtract([2, 4, 6, 11, 8])
+        for i in 0..<40 { live.insert(UInt64(i * 5 + 101)) }
+        live.subtract([2, 4, 6, 111, 8])
         live.formUnion([1000, 3, 7])
         c.close()
         return (dir, live.sorted())
@@ -70,13 +70,16 @@ final class OpsCLITests: StrataTestCase {
     func testScrollRefusesHostileArguments() throws {
         let (dir, _) = try makeCollection()
         for args in [["--limit", "0"], ["--limit", "-1"], ["--limit", "100001"], ["--limit", "99999999999999999999"], ["--limit", "x"],
-                     ["--after", "-1"], ["--after", "18446744073709551616"], ["--after", "1e3"], ["--filter", "{"],
-                     ["--filter", #"{"must":[{"is_null":{"key":"nope"}}]}"#]] {
+                     ["--after", "-1"], ["--after", "18446744073709551616"], ["--after", "1e3"], ["--filter", "{"]] {
             let r = try runStrata(["scroll", dir, "--json"] + args, scratch: tmp)
             XCTAssertFalse(r.crashed, "\(args)")
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertEqual(r.stdoutText, "", "\(args)")
         }
+        // A filter on a column the collection lacks is a data error (exit 1), as for `search --filter`.
+        let unknown = try runStrata(["scroll", dir, "--filter", #"{"must":[{"is_null":{"key":"nope"}}]}"#], scratch: tmp)
+        XCTAssertEqual(unknown.status, 1, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("unknownColumn"), unknown.stderr)
     }
 
     func testStatsParts() throws {
