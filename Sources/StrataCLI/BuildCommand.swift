@@ -101,6 +101,7 @@ struct BuildCommand: ParsableCommand {
                 if message.hasSuffix(" rows"), let n = Int(message.dropLast(5)) { reporter.update(phase: "rows", done: n, total: nil) } else { reporter.note(message) }
             }
         let (summary, seconds, dimension) = (built.summary, built.seconds, built.dimension)
+        reporter.finish(done: summary.rowCount)
         let mbps = Double(summary.fileBytes) / 1e6 / seconds
         if json {
             try printJSON(Summary(path: out, rows: summary.rowCount, dimension: dimension, file_bytes: summary.fileBytes,

@@ -110,8 +110,11 @@ struct ProgressEvent: Codable, Equatable {
 final class ProgressReporter: Sendable {
     let command: String
     let mode: ProgressMode
-    private struct State { var phase = ""; var phaseStart = 0.0; var lastWrite = 0.0 }
+    /// The first phase is timed from the reporter's creation (work may run a while before its
+    /// first report), later ones from their first report.
+    private struct State { var phase: String? = nil; var phaseStart = monotonicSeconds(); var lastWrite = 0.0 }
     private let state = Mutex(State())
+    private let created = monotonicSeconds()
     /// Where lines go (stderr); replaceable for tests.
     private let sink: @Sendable (String) -> Void
 
@@ -130,7 +133,11 @@ final class ProgressReporter: Sendable {
         let t = monotonicSeconds()
         let event: ProgressEvent? = state.withLock { s in
             let first = s.phase != phase
-            if first { s.phase = phase; s.phaseStart = t; s.lastWrite = 0 }
+            if first {
+                if s.phase != nil { s.phaseStart = t }
+                s.phase = phase
+                s.lastWrite = 0
+            }
             let last = total.map { done >= $0 } ?? false
             guard first || last || t - s.lastWrite >= 0.5 || !detail.isEmpty else { return nil }
             s.lastWrite = t
@@ -141,6 +148,15 @@ final class ProgressReporter: Sendable {
                                  rate: rate, eta_s: eta, detail: detail)
         }
         if let event { sink(render(event)) }
+    }
+
+    /// The last report of a command: phase `done`, `done` units of `done` in all, timed from the
+    /// reporter's creation (always written).
+    func finish(done: Int, unit: String = "rows") {
+        guard isActive else { return }
+        let elapsed = monotonicSeconds() - created
+        sink(render(ProgressEvent(command: command, phase: "done", done: done, total: done, unit: unit, elapsed_s: elapsed,
+                                  rate: elapsed > 0 && done > 0 ? Double(done) / elapsed : nil, eta_s: 0, detail: "")))
     }
 
     /// A note (what a phase found, a step begun) without counts: a line on a terminal, an event

@@ -90,8 +90,8 @@ struct CollectionStatsCommand: AsyncParsableCommand {
 extension CollectionStatsCommand {
     static func printParts(_ p: PartsJSON) {
         func line(_ x: PartJSON) -> String {
-            String(format: "    %@ %10@ %5.1f%%   resident %10@ %5.1f%%", pad(x.name, 24), formatBytes(x.bytes), x.percent,
-                   formatBytes(x.resident_bytes), x.resident_percent)
+            "    " + pad(x.name, 24) + pad(formatBytes(x.bytes), 11, right: true) + String(format: " %5.1f%%", x.percent)
+                + "   resident" + pad(formatBytes(x.resident_bytes), 11, right: true) + String(format: " %5.1f%%", x.resident_percent)
         }
         print("  parts (\(formatBytes(p.total_bytes)), \(formatBytes(p.resident_bytes)) in the page cache):")
         for x in p.totals { print(line(x)) }

@@ -89,6 +89,7 @@ struct GenCommand: ParsableCommand {
         let s = try SyntheticDataset.generate(spec, directory: out, threads: threads) { done in
             reporter.update(phase: "rows", done: done, total: rows)
         }
+        reporter.finish(done: rows)
         let summary = Summary(directory: out, rows: rows, dimension: dim, clusters: clusters, intrinsic_dim: intrinsicDim, queries: queries, gt_k: gtK,
                               seed: seed, normalize: normalize, threads: s.threads, base_bytes: s.baseBytes,
                               seconds: s.totalSeconds, ground_truth_seconds: s.groundTruthSeconds,
