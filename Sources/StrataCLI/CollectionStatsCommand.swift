@@ -67,11 +67,11 @@ struct CollectionStatsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let o = try await CollectionHandles.with(directory, access: .readOnly, remote: remote) { c in
-            var o = try await Self.output(directory, c)
-            if parts, let local = c as? LocalCollectionHandle { o.parts = Self.partsJSON(try local.collection.partStats()) }
-            return o
-        }
+        // Residency first: opening the collection reads index pages into the cache.
+        var measured: PartsJSON? = nil
+        if parts, case .local(let path) = try CollectionLocation(directory) { measured = Self.partsJSON(try CollectionPartStats.measure(directory: path)) }
+        var o = try await CollectionHandles.with(directory, access: .readOnly, remote: remote) { c in try await Self.output(directory, c) }
+        o.parts = measured
         if json { try printJSON(o); return }
         print("collection \(directory): generation \(o.generation), \(o.dimension) dims, \(o.metric)")
         print("  live rows \(o.live_rows) (segments \(o.total_rows - o.deleted_rows), buffer \(o.buffered_rows), pending deletes \(o.pending_deletes))")

@@ -3,8 +3,12 @@
 // per file and in total, and how many of those bytes are in the page cache now.
 import StrataFormat
 import StrataIndex
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Bytes and page-cache residency of a collection's parts (``StrataCollection/partStats()``).
+/// Bytes and page-cache residency of a collection's parts (``StrataCollection/partStats()``,
+/// ``measure(directory:)``).
 public struct CollectionPartStats: Sendable {
     /// One part of one file.
     public struct Part: Sendable, Equatable {
@@ -27,7 +31,7 @@ public struct CollectionPartStats: Sendable {
         /// Its parts; their bytes add up to ``bytes``.
         public var parts: [Part]
     }
-    /// The files of the snapshot measured: its segments (oldest first), their bitmaps, the WAL.
+    /// The files measured: the manifest's segments (oldest first) with their bitmaps, and the WAL.
     public var files: [File]
     /// Bytes of every file.
     public var totalBytes: UInt64 { files.reduce(0) { $0 + $1.bytes } }
@@ -43,25 +47,45 @@ public struct CollectionPartStats: Sendable {
         return byName.values.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.name < $1.name }
     }
 
-    /// Measures the files of `snapshot`, a local collection's, in `directory`.
-    package init(snapshot: CollectionSnapshot, directory: String) throws(StrataError) {
-        files = []
-        for s in snapshot.version.segments {
-            files.append(try Self.segmentFile(s.segment, name: s.entry.name))
-            if let d = s.entry.deleteFile { files.append(try Self.wholeFile("\(directory)/\(d)", name: d, part: "bitmap")) }
+    /// Measures the files the current manifest of the collection in `directory` names. Opens no
+    /// segment (opening one reads its index pages into the cache): each file's residency is taken
+    /// first, then its section directory is read from the footer (`pread`, a page or two at the
+    /// end). Throws `.io` for a file it cannot read, and what a damaged manifest or footer throws.
+    public static func measure(directory: String) throws(StrataError) -> CollectionPartStats {
+        var attempt = 0
+        while true {
+            do {
+                return try CollectionPartStats(manifest: try Manifest.read(directory: directory), directory: directory)
+            } catch {
+                // A compaction may have removed a file between the manifest read and the measure.
+                attempt += 1
+                if error.code == .io, error.errno == ENOENT, attempt < 5 { continue }
+                throw error
+            }
         }
-        let wal = CollectionFiles.walName(snapshot.version.manifest.walSequence)
+    }
+
+    private init(manifest: Manifest, directory: String) throws(StrataError) {
+        files = []
+        for entry in manifest.segments {
+            files.append(try Self.segmentFile("\(directory)/\(entry.name)", name: entry.name, columns: manifest.schema.columns.map(\.name)))
+            if let d = entry.deleteFile { files.append(try Self.wholeFile("\(directory)/\(d)", name: d, part: "bitmap")) }
+        }
+        let wal = CollectionFiles.walName(manifest.walSequence)
         if FileSystem.exists("\(directory)/\(wal)") { files.append(try Self.wholeFile("\(directory)/\(wal)", name: wal, part: "wal")) }
     }
 
     private static func wholeFile(_ path: String, name: String, part: String) throws(StrataError) -> File {
         let r = try PageResidency(path: path)
-        let size = try FileSystem.fileSize(path)
-        return File(name: name, bytes: size, parts: [Part(name: part, bytes: size, residentBytes: r.residentBytes(0..<size))])
+        return File(name: name, bytes: r.length, parts: [Part(name: part, bytes: r.length, residentBytes: r.residentBytes(0..<r.length))])
     }
 
-    private static func segmentFile(_ seg: Segment, name: String) throws(StrataError) -> File {
-        let r = try PageResidency(path: seg.path)
+    /// The parts of one segment file. Column sections are named by the collection's columns (a
+    /// segment's columns are a prefix of them: columns are only ever appended).
+    private static func segmentFile(_ path: String, name: String, columns: [String]) throws(StrataError) -> File {
+        let r = try PageResidency(path: path)
+        let layout: SegmentDirectory
+        do { layout = try SegmentDirectory(path: path, size: r.length) } catch { throw error.inFile(path) }
         var parts: [Part] = []
         func add(_ name: String, _ ranges: [Range<UInt64>]) {
             let bytes = ranges.reduce(0) { $0 + UInt64($1.count) }
@@ -73,15 +97,17 @@ public struct CollectionPartStats: Sendable {
                 parts.append(Part(name: name, bytes: bytes, residentBytes: resident))
             }
         }
-        add("layout", [seg.headerRange, seg.directoryRange.lowerBound..<seg.footerRange.upperBound])
-        var covered: [Range<UInt64>] = [seg.headerRange, seg.directoryRange.lowerBound..<seg.footerRange.upperBound]
-        for s in seg.sections {
+        let header = 0..<min(SegmentFormat.pageSize, r.length)
+        let tail = layout.directoryOffset..<r.length
+        add("layout", [header, tail])
+        var covered = [header, tail]
+        for s in layout.sections {
             let range = s.offset..<(s.offset + s.length)
             covered.append(range)
             switch s.kind {
             case .column?:
                 let i = Int(s.ordinal)
-                add("column:" + (i < seg.schema.columns.count ? seg.schema.columns[i].name : "#\(i)"), [range])
+                add("column:" + (i < columns.count ? columns[i] : "#\(i)"), [range])
             case let kind?: add(kind.description, [range])
             case nil: add("unknown_\(s.kindNumber)", [range])
             }
@@ -94,16 +120,60 @@ public struct CollectionPartStats: Sendable {
             if c.lowerBound > at { gaps.append(at..<c.lowerBound) }
             at = max(at, c.upperBound)
         }
-        if seg.fileBytes > at { gaps.append(at..<seg.fileBytes) }
+        if r.length > at { gaps.append(at..<r.length) }
         add("padding", gaps)
-        return File(name: name, bytes: seg.fileBytes, parts: parts)
+        return File(name: name, bytes: r.length, parts: parts)
+    }
+}
+
+/// A segment's section directory read from its footer without mapping the file (Segment.open
+/// checks the same structure, and more, when it maps one).
+struct SegmentDirectory {
+    let directoryOffset: UInt64
+    let sections: [SectionInfo]
+
+    init(path: String, size: UInt64) throws(StrataError) {
+        let footerLength = UInt64(SegmentFormat.footerLength)
+        guard size >= SegmentFormat.pageSize + footerLength else {
+            throw StrataError(.truncated, "file is \(size) bytes; a segment has at least \(SegmentFormat.pageSize + footerLength)", section: "header", offset: size)
+        }
+        let file = try SystemFile.openForReading(path)
+        defer { file.close() }
+        let footerOffset = size - footerLength
+        var footerBytes = [UInt8](repeating: 0, count: SegmentFormat.footerLength)
+        try footerBytes.withMutableBytes { (b) throws(StrataError) in try file.read(into: b, fromAbsoluteOffset: footerOffset) }
+        let footer = try footerBytes.withBytes { (b) throws(StrataError) in try SegmentFooter.decode(b, at: footerOffset) }
+        guard footer.fileLength == size, footer.directoryOffset >= SegmentFormat.pageSize,
+              footer.directoryLength == UInt64(footer.sectionCount) * UInt64(SegmentFormat.directoryEntryLength),
+              Checked.fits(offset: footer.directoryOffset, length: footer.directoryLength, within: footerOffset) else {
+            throw StrataError(.corrupt, "footer does not fit the file (\(size) bytes)", section: "footer", offset: footerOffset)
+        }
+        var dir = [UInt8](repeating: 0, count: Int(footer.directoryLength))
+        try dir.withMutableBytes { (b) throws(StrataError) in try file.read(into: b, fromAbsoluteOffset: footer.directoryOffset) }
+        directoryOffset = footer.directoryOffset
+        sections = try dir.withBytes { (b) throws(StrataError) -> [SectionInfo] in
+            guard Checksum.xxh3(b) == footer.directoryChecksum else {
+                throw StrataError(.checksumMismatch, "section directory checksum mismatch", section: "directory", offset: footer.directoryOffset)
+            }
+            var r = ByteReader(b, baseOffset: footer.directoryOffset, section: "directory")
+            var list: [SectionInfo] = []
+            for _ in 0..<footer.sectionCount {
+                let at = r.absoluteOffset
+                let s = try SectionInfo.decode(&r)
+                guard Checked.fits(offset: s.offset, length: s.length, within: footer.directoryOffset) else {
+                    throw StrataError(.corrupt, "section out of range", section: "directory", offset: at)
+                }
+                list.append(s)
+            }
+            return list
+        }
     }
 }
 
 extension StrataCollection {
-    /// Bytes and page-cache residency of every part of the current snapshot's files (see
-    /// ``CollectionPartStats``). Reads no data: residency comes from `mincore` on fresh mappings.
+    /// Bytes and page-cache residency of every part of the files the current manifest names (see
+    /// ``CollectionPartStats/measure(directory:)``).
     public func partStats() throws(StrataError) -> CollectionPartStats {
-        try CollectionPartStats(snapshot: try snapshot(), directory: path)
+        try CollectionPartStats.measure(directory: path)
     }
 }
