@@ -38,7 +38,19 @@ struct ScrollCommand: AsyncParsableCommand {
     }
 
     struct Row: Encodable { var id: UInt64; var payload: [String: JSONValue]; var vector: [Float]? }
-    struct Output: Encodable { var generation: UInt64; var after: UInt64?; var limit: Int; var next_id: UInt64?; var rows: [Row] }
+    struct Output: Encodable {
+        var generation: UInt64; var after: UInt64?; var limit: Int; var next_id: UInt64?; var rows: [Row]
+        enum CodingKeys: String, CodingKey { case generation, after, limit, next_id, rows }
+        /// `after` and `next_id` are always present (null at the start and after the last page).
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(generation, forKey: .generation)
+            try c.encode(after, forKey: .after)
+            try c.encode(limit, forKey: .limit)
+            try c.encode(next_id, forKey: .next_id)
+            try c.encode(rows, forKey: .rows)
+        }
+    }
 
     func run() async throws {
         let parsed = try filter.map { try Filter(json: $0) }

@@ -51,6 +51,7 @@ final class OpsCLITests: StrataTestCase {
             let rows = try XCTUnwrap(doc["rows"] as? [[String: Any]])
             got += rows.compactMap { ($0["id"] as? NSNumber)?.uint64Value }
             XCTAssertEqual((rows.first?["payload"] as? [String: Any])?["n"] as? Int, rows.first.flatMap { ($0["id"] as? NSNumber)?.intValue })
+            XCTAssertTrue(doc.keys.contains("next_id"), "next_id is always present (null after the last page)")
             guard let next = (doc["next_id"] as? NSNumber)?.uint64Value else { break }
             after = next
         }
