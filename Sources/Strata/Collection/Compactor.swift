@@ -44,6 +44,8 @@ public struct CompactionPolicy: Sendable {
     public var logger: Logger = .strataNoOp
     /// The factory of compaction's metrics; nil: the process's `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)? = nil
+    /// Called with (tasks finished, tasks planned) once the plan is made and after each task.
+    public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
 
     /// Defaults.
     public init() {}
@@ -304,10 +306,13 @@ public final class Compactor {
             }
         }
         let thePlan = plan(version.manifest)
-        for task in thePlan.tasks.prefix(maxTasks) {
+        let planned = min(maxTasks, thePlan.tasks.count)
+        for (i, task) in thePlan.tasks.prefix(maxTasks).enumerated() {
+            policy.progress?(i, planned)
             if let d = try runTask(task, version: version) { done.append(d) }
             version = try openCurrentVersion(reusing: version)
         }
+        policy.progress?(planned, planned)
         removed += try Maintenance.cleanUp(directory: path, owner: .compactor, graceSeconds: policy.graceSeconds)
         return CollectionObserver(logger: policy.logger, factory: policy.metricsFactory)
             .compacted(CompactionResult(lockBusy: false, plan: thePlan, done: done, filesRemoved: removed, seconds: monotonicSeconds() - start), version: version)

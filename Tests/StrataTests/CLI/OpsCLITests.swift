@@ -139,12 +139,13 @@ final class OpsCLITests: StrataTestCase {
         XCTAssertTrue(phases.contains { $0.hasPrefix("index:") }, "index build phases reported: \(phases)")
 
         let (dir, _) = try makeCollection()
-        for (command, args) in [("scrub", ["scrub", dir]), ("verify", ["verify", dir]), ("compact", ["compact", dir])] {
+        for (command, args) in [("scrub", ["scrub", dir]), ("verify", ["verify", dir]), ("compact", ["compact", dir, "--merge-factor", "2"])] {
             let r = try runStrata(args + ["--progress", "json", "--json"], scratch: tmp)
             XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
             let e = try progressEvents(r, command: command)
             XCTAssertEqual(e.first?["done"] as? Int, 0, command)
             XCTAssertEqual(e.last?["done"] as? Int, e.last?["total"] as? Int, "\(command) ends with its phase done")
+            if command == "compact" { XCTAssertEqual(e.last?["done"] as? Int, 1, "the two segments merged: \(r.stderr)") }
         }
         // Without --progress json, and stderr not a terminal: nothing on stderr.
         let quiet = try runStrata(["scrub", dir, "--json"], scratch: tmp)

@@ -60,8 +60,11 @@ final class CollectionMetricsTests: CollectionTestCase {
         policy.index?.minimumRows = 100
         policy.metricsFactory = metrics
         policy.logger = Logger(label: "test") { _ in RecordingLogHandler(box: box) }
+        let steps = Mutex<[[Int]]>([])
+        policy.progress = { done, total in steps.withLock { $0.append([done, total]) } }
         let r = try Compactor(path: tmpPath("c"), policy: policy).run()
         XCTAssertEqual(r.done.count, 1)
+        XCTAssertEqual(steps.withLock { $0 }, [[0, 1], [1, 1]], "progress before and after the one task")
         XCTAssertEqual(try metrics.expectCounter(CollectionMetricNames.compactions).totalValue, 1)
         XCTAssertEqual(try metrics.expectCounter(CollectionMetricNames.indexBuilds).totalValue, 2, "the merged output is indexed")
         XCTAssertEqual(box.messages.withLock { $0.filter { $0.hasPrefix("info compaction task published") }.count }, 1)
