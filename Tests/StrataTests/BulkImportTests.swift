@@ -215,15 +215,63 @@ final class BulkImportTests: StrataTestCase {
         XCTAssertEqual(try reopened.get(id: 5)?.payload.first, .string("old-5"))
     }
 
+    func testWALRecordsNeverReplayOverImportedRows() throws {
+        let input = makeInput(1_000, seed: 6)
+        let (v, p, i) = try writeFiles(input)
+        let c = try makeCollection(flushed: true)
+        // The WAL now holds a put and a delete of an id the import brings; the buffer holds no live row.
+        let id = input.ids[10]
+        try c.insert([SegmentRow(id: id, vector: [Float](repeating: 0.25, count: 8), payload: ["name": .string("gone")])])
+        XCTAssertEqual(try c.delete(ids: [id]), 1)
+        _ = try BulkImport.run(into: c, vectors: v, payload: p, ids: i, plan: plan(1_000, threads: 1), writerOptions: c.options.segmentWriterOptions)
+        XCTAssertEqual(try c.get(id: id)?.payload.first, .string(input.names[10]))
+        c.close()
+        let reopened = try StrataCollection.open(path: tmpPath("coll"))
+        defer { reopened.close() }
+        XCTAssertEqual(try reopened.get(id: id)?.payload.first, .string(input.names[10]), "replay must not delete an imported row")
+        XCTAssertEqual(try reopened.count(), 35 + 1_000)
+    }
+
+    func testImportCommand() throws {
+        let input = makeInput(1_500, seed: 8)
+        let (v, p, i) = try writeFiles(input)
+        let dir = tmpPath("cli")
+        XCTAssertEqual(try runStrata(["create", dir, "--dim", "8", "--metric", "l2", "--schema", "name:string,n:int64?"], scratch: tmp).status, 0)
+        let r = try runStrata(["import", dir, "--vectors", v, "--payload", p, "--ids", i, "--segment-rows", "600", "--threads", "2", "--json"],
+                              scratch: tmp)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        XCTAssertEqual(json["rows"] as? Int, 1_500)
+        XCTAssertEqual((json["segments"] as? [String])?.count, 3)
+        let c = try StrataCollection.open(path: dir, access: .readOnly)
+        try assertHolds(c, input)
+        // Again: every id is live now, so all of it is refused (exit 1, naming a row).
+        let again = try runStrata(["import", dir, "--vectors", v, "--payload", p, "--ids", i], scratch: tmp)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("already exists in the collection"), again.stderr)
+        let remote = try runStrata(["import", "s3://bucket/coll", "--vectors", v], scratch: tmp)
+        XCTAssertEqual(remote.status, 2, remote.stderr)
+        XCTAssertTrue(remote.stderr.contains("does not support s3://"), remote.stderr)
+    }
+
+    func testEmptyImportPublishesNothing() throws {
+        let c = try makeCollection(flushed: true)
+        let generation = try c.stats().generation
+        let summary = try c.importSegments(count: 0, writerOptions: c.options.segmentWriterOptions, describe: { _, _ in "" }) { (_, _) throws(StrataError) in }
+        XCTAssertEqual(summary.rows, 0)
+        XCTAssertEqual(summary.generation, generation)
+        XCTAssertEqual(try c.stats().generation, generation)
+    }
+
     func testPlanSharesTheBudget() {
         let unbounded = BulkImportPlan(rows: 10_000_000, segmentRows: 1_000_000, threads: 4, memoryBudget: nil, cores: 8)
         XCTAssertEqual(unbounded.threads, 4)
         XCTAssertEqual(unbounded.buildThreadsPerSegment, 2)
         XCTAssertNil(unbounded.indexBudgetPerSegment)
-        // 1 GiB cannot hold four builds of 1M rows (64 MiB of writer bookkeeping + 64 MiB of index each... and more).
-        let tight = BulkImportPlan(rows: 10_000_000, segmentRows: 1_000_000, threads: 4, memoryBudget: 1 << 30, cores: 8)
+        // 512 MiB cannot hold four builds of 1M rows (each: 64 B per row and 32 MiB for the writer, 64 MiB of index).
+        let tight = BulkImportPlan(rows: 10_000_000, segmentRows: 1_000_000, threads: 4, memoryBudget: 512 << 20, cores: 8)
         XCTAssertLessThan(tight.threads, 4)
-        XCTAssertLessThanOrEqual(tight.threads * (tight.indexBudgetPerSegment! + BulkImportPlan.writerBytes(rows: 1_000_000)), 1 << 30)
+        XCTAssertLessThanOrEqual(tight.threads * (tight.indexBudgetPerSegment! + BulkImportPlan.writerBytes(rows: 1_000_000)), 512 << 20)
         XCTAssertEqual(BulkImportPlan(rows: 10, segmentRows: 1_000, threads: 4, memoryBudget: nil, cores: 8).threads, 1, "one segment, one build")
     }
 }

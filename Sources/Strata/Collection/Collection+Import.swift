@@ -66,6 +66,10 @@ extension StrataCollection {
             var published: Manifest? = nil
             do throws(StrataError) {
                 let entries = try built.run(count: count, threads: threads, fill: fill)
+                guard !entries.isEmpty else {
+                    return ImportSummary(segments: [], rows: 0, bytes: 0, indexedSegments: 0, generation: old.manifest.generation,
+                                         seconds: monotonicSeconds() - start)
+                }
                 var opened: [OpenSegment] = []
                 for e in entries {
                     opened.append(OpenSegment(entry: e, segment: try Segment.open(path: "\(path)/\(e.name)", options: options.segmentOpenOptions),
