@@ -61,6 +61,9 @@ let package = Package(
                 // safe wrappers (Distance, DistanceKernels, QuantizedScanKernels, Prefetch).
                 "StrataFormat", "StrataIndex",
                 .product(name: "HeapModule", package: "swift-collections"),
+                // The application's logger and metrics (CollectionOptions.logger / metricsFactory).
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // Collections in an object store: an S3 client (SigV4), an etcd client (v3 JSON gateway), the
@@ -118,7 +121,8 @@ let package = Package(
         ),
         .testTarget(name: "StrataTests", dependencies: ["Strata", "StrataFormat", "StrataIndex", "StrataTools", "StrataRemote", "StrataServer", "StrataTestSupport", "CStrataKernels",
                                                   .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                                                  .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+                                                  .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "MetricsTestKit", package: "swift-metrics")],
                     // Python checks run by the tests with the venv python tools/qdrant-client.sh makes.
                     exclude: ["Server/qdrant_shapes.py", "Server/qdrant_client_check.py", "Server/qdrant_hybrid_check.py"]),
     ],

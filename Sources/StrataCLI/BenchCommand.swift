@@ -31,6 +31,10 @@ struct BenchCommand: ParsableCommand {
           help: "Start each beam's record reads together (madvise WILLNEED); default on with --cold, off warm.")
     var readAhead: Bool?
 
+    @Flag(name: .customLong("direct-io"),
+          help: "Read graph records with direct I/O (O_DIRECT, io_uring), keeping --beam-width reads in flight (pipelined); the page cache holds none of the graph.")
+    var directIO = false
+
     @Option(name: .customLong("cache-mb"), help: "MiB of RAM for the cache of graph records nearest the entry point (default 14; 0 disables).")
     var cacheMB: Double?
 
@@ -96,6 +100,7 @@ struct BenchCommand: ParsableCommand {
         var cold: Bool
         var beam_width: Int
         var read_ahead: Bool
+        var direct_io: Bool
         var cache_nodes: Int
         var cache_mb: Double
         var kernels: String
@@ -135,9 +140,11 @@ struct BenchCommand: ParsableCommand {
         }
         defer { if segment == nil { try? FileManager.default.removeItem(atPath: segmentPath) } }
         let readBefore = ProcessStatistics.diskReadBytes()
-        let openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
-        let beamWidth = self.beamWidth ?? (cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
-        let readAhead = self.readAhead ?? cold
+        var openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
+        openOptions.directIO = directIO
+        let beamWidth = self.beamWidth ?? (directIO ? SearchOptions.defaultDirectBeamWidth
+                                           : cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
+        let readAhead = directIO ? false : self.readAhead ?? cold
         var seg = try Segment.open(path: segmentPath, options: openOptions)
         let rssAfterOpen = ProcessStatistics.residentAnonymousMB()
         if !seg.hasIndex { FileHandle.standardError.write(Data("note: segment has no index; searches are exact\n".utf8)) }
@@ -188,7 +195,7 @@ struct BenchCommand: ParsableCommand {
         let cacheSummary = seg.nodeCacheSummary
         let output = Output(dataset: dataset, segment: segmentPath, build_seconds: buildSeconds, segment_bytes: seg.fileBytes,
                             rows: seg.rowCount, queries: n, k: k, threads: threads, cold: cold, beam_width: beamWidth,
-                            read_ahead: readAhead, cache_nodes: cacheSummary.nodes, cache_mb: Double(cacheSummary.bytes) / 1048576,
+                            read_ahead: readAhead, direct_io: directIO, cache_nodes: cacheSummary.nodes, cache_mb: Double(cacheSummary.bytes) / 1048576,
                             kernels: StrataRuntime.kernelInstructionSet,
                             rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: ProcessStatistics.residentAnonymousMB(),
                             disk_read_bytes: readTotal, points: points)
@@ -196,7 +203,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(output)
         } else {
             print("segment \(segmentPath): \(seg.rowCount) rows, \(formatBytes(seg.fileBytes))" + (buildSeconds.map { String(format: ", built in %.1f s", $0) } ?? ""))
-            print("node cache: \(cacheSummary.nodes) records (\(cacheSummary.completeLevels) complete BFS levels), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), read-ahead \(readAhead ? "on" : "off")")
+            print("node cache: \(cacheSummary.nodes) records (\(cacheSummary.completeLevels) complete BFS levels), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), " + (directIO ? "direct I/O" : "read-ahead \(readAhead ? "on" : "off")"))
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))
         }

@@ -50,6 +50,8 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON summary.")
     var json = false
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     func validate() throws {
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)' (l2, ip, cosine)") }
         if payload != nil, schema == nil { throw ValidationError("--payload needs --schema") }
@@ -89,12 +91,17 @@ struct BuildCommand: ParsableCommand {
         var options = SegmentWriterOptions()
         options.rowsPerBlock = rowsPerBlock
         options.index = index.options()
-        options.progress = indexBuildProgressPrinter()
+        let reporter = progressFlags.reporter("build")
+        options.progress = reporter.indexBuild
         options.search = SearchSectionOptions(indexedColumns: Self.list(payloadIndex), bm25Columns: Self.list(bm25))
         let built = try SegmentBuild.run(
             vectors: vectors, payload: payload, columns: columns, ids: ids, sparse: sparseVectors, metric: DistanceMetric(name: metric)!,
-            elementType: f16 ? .float16 : .float32, options: options, out: out, progress: progress)
+            elementType: f16 ? .float16 : .float32, options: options, out: out) { message in
+                // SegmentBuild reports "N rows" every 100,000 rows, then a note before the index build.
+                if message.hasSuffix(" rows"), let n = Int(message.dropLast(5)) { reporter.update(phase: "rows", done: n, total: nil) } else { reporter.note(message) }
+            }
         let (summary, seconds, dimension) = (built.summary, built.seconds, built.dimension)
+        reporter.finish(done: summary.rowCount)
         let mbps = Double(summary.fileBytes) / 1e6 / seconds
         if json {
             try printJSON(Summary(path: out, rows: summary.rowCount, dimension: dimension, file_bytes: summary.fileBytes,

@@ -4,6 +4,8 @@ import Foundation
 import Strata
 import StrataFormat
 import Synchronization
+import ArgumentParser
+import StrataIndex
 
 /// Writes a JSON document to stdout (sorted keys, one document).
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -49,29 +51,149 @@ func progress(_ message: String) {
     if isatty(2) != 0 { FileHandle.standardError.write(Data((message + "\n").utf8)) }
 }
 
-/// A progress callback for index builds that prints phase, rows done, rate and ETA to stderr at most
-/// twice a second, or nil when stderr is not a terminal.
-func indexBuildProgressPrinter() -> (@Sendable (IndexBuildProgress) -> Void)? {
-    guard isatty(2) != 0 else { return nil }
-    struct State { var phase = ""; var phaseStart = 0.0; var lastPrint = 0.0 }
-    let state = Mutex(State())
-    return { p in
-        let t = monotonicSeconds()
-        let line: String? = state.withLock { s in
-            if s.phase != p.phase { s.phase = p.phase; s.phaseStart = t; s.lastPrint = 0 }
-            guard t - s.lastPrint >= 0.5 || p.done == p.total || !p.detail.isEmpty else { return nil }
-            s.lastPrint = t
-            let elapsed = t - s.phaseStart
-            var text = "index \(p.phase): \(p.done)/\(p.total)"
-            if elapsed > 1, p.done > 0, p.total > p.done {
-                let rate = Double(p.done) / elapsed
-                text += String(format: ", %.0f/s, ETA %.0f s", rate, Double(p.total - p.done) / rate)
-            }
-            if !p.detail.isEmpty { text += " (\(p.detail))" }
-            return text
-        }
-        if let line { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+/// Where long commands report their progress (`--progress`): `auto` prints a line on stderr when it
+/// is a terminal (and nothing otherwise), `json` writes one JSON object per line on stderr whatever
+/// it is, `none` prints nothing.
+enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, json, none
+}
+
+/// The `--progress` option of the long commands (build, compact, verify, scrub, gen).
+struct ProgressFlags: ParsableArguments {
+    @Option(name: .long, help: "Progress on stderr: auto (a line when stderr is a terminal), json (one JSON object per line), none.")
+    var progress: ProgressMode = .auto
+
+    /// A reporter for `command`.
+    func reporter(_ command: String) -> ProgressReporter { ProgressReporter(command: command, mode: progress) }
+}
+
+/// One progress report as `--progress json` writes it: phase, units done and in all, rate and ETA.
+struct ProgressEvent: Codable, Equatable {
+    /// The command reporting (`build`, `compact`, ...).
+    var command: String
+    /// What is running (`rows`, `index:graph`, `segments`, ...).
+    var phase: String
+    /// Units done so far in this phase.
+    var done: Int
+    /// Units in all, when known.
+    var total: Int?
+    /// What is counted (`rows`, `segments`, `bytes`, ...).
+    var unit: String
+    /// Seconds since the phase began.
+    var elapsed_s: Double
+    /// Units per second over the phase so far (nil before a second has passed or nothing is done).
+    var rate: Double?
+    /// Seconds left at that rate (nil without a rate or a total).
+    var eta_s: Double?
+    /// A short note, may be empty.
+    var detail: String
+
+    /// Every key always present (null when unknown), so that a script reads a fixed shape.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(command, forKey: .command)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(done, forKey: .done)
+        try c.encode(total, forKey: .total)
+        try c.encode(unit, forKey: .unit)
+        try c.encode(elapsed_s, forKey: .elapsed_s)
+        try c.encode(rate, forKey: .rate)
+        try c.encode(eta_s, forKey: .eta_s)
+        try c.encode(detail, forKey: .detail)
     }
+}
+
+/// Reports the progress of a long command on stderr: a line at most twice a second per phase when
+/// stderr is a terminal (mode `auto`), one JSON object per report in mode `json` (throttled the
+/// same way; the first and last report of a phase are always written). Thread-safe: index builds
+/// report from worker threads.
+final class ProgressReporter: Sendable {
+    let command: String
+    let mode: ProgressMode
+    /// The first phase is timed from the reporter's creation (work may run a while before its
+    /// first report), later ones from their first report.
+    private struct State { var phase: String? = nil; var phaseStart = monotonicSeconds(); var lastWrite = 0.0 }
+    private let state = Mutex(State())
+    private let created = monotonicSeconds()
+    /// Where lines go (stderr); replaceable for tests.
+    private let sink: @Sendable (String) -> Void
+
+    init(command: String, mode: ProgressMode, sink: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+        self.command = command
+        self.mode = mode == .auto && isatty(2) == 0 ? .none : mode
+        self.sink = sink
+    }
+
+    /// Whether anything is reported.
+    var isActive: Bool { mode != .none }
+
+    /// Reports `done` of `total` units of `phase`.
+    func update(phase: String, done: Int, total: Int?, unit: String = "rows", detail: String = "") {
+        guard isActive else { return }
+        let t = monotonicSeconds()
+        let event: ProgressEvent? = state.withLock { s in
+            let first = s.phase != phase
+            if first {
+                if s.phase != nil { s.phaseStart = t }
+                s.phase = phase
+                s.lastWrite = 0
+            }
+            let last = total.map { done >= $0 } ?? false
+            guard first || last || t - s.lastWrite >= 0.5 || !detail.isEmpty else { return nil }
+            s.lastWrite = t
+            let elapsed = t - s.phaseStart
+            let rate: Double? = elapsed >= 1 && done > 0 ? Double(done) / elapsed : nil
+            let eta: Double? = rate.flatMap { r in total.map { Double(max(0, $0 - done)) / r } }
+            return ProgressEvent(command: command, phase: phase, done: done, total: total, unit: unit, elapsed_s: elapsed,
+                                 rate: rate, eta_s: eta, detail: detail)
+        }
+        if let event { sink(render(event)) }
+    }
+
+    /// The last report of a command: phase `done`, `done` units of `done` in all, timed from the
+    /// reporter's creation (always written).
+    func finish(done: Int, unit: String = "rows") {
+        guard isActive else { return }
+        let elapsed = monotonicSeconds() - created
+        sink(render(ProgressEvent(command: command, phase: "done", done: done, total: done, unit: unit, elapsed_s: elapsed,
+                                  rate: elapsed > 0 && done > 0 ? Double(done) / elapsed : nil, eta_s: 0, detail: "")))
+    }
+
+    /// A note (what a phase found, a step begun) without counts: a line on a terminal, an event
+    /// with `done` 0 in JSON.
+    func note(_ message: String, phase: String = "note") {
+        guard isActive else { return }
+        if mode == .json {
+            sink(render(ProgressEvent(command: command, phase: phase, done: 0, total: nil, unit: "", elapsed_s: 0, rate: nil, eta_s: nil,
+                                      detail: message)))
+        } else {
+            sink(message)
+        }
+    }
+
+    /// The callback for an index build (`SegmentWriterOptions.progress`), or nil when inactive.
+    var indexBuild: (@Sendable (IndexBuildProgress) -> Void)? {
+        guard isActive else { return nil }
+        return { [self] p in update(phase: "index:" + p.phase, done: p.done, total: p.total, unit: p.phase == "graph" ? "partitions" : "rows", detail: p.detail) }
+    }
+
+    private func render(_ e: ProgressEvent) -> String {
+        if mode == .json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        }
+        var text = "\(e.command) \(e.phase): \(e.done)" + (e.total.map { "/\($0)" } ?? "") + (e.unit.isEmpty ? "" : " \(e.unit)")
+        if let r = e.rate { text += String(format: ", %.0f/s", r) }
+        if let eta = e.eta_s, eta > 0 { text += String(format: ", ETA %.0f s", eta) }
+        if !e.detail.isEmpty { text += " (\(e.detail))" }
+        return text
+    }
+}
+
+/// The index build callback of a command without `--progress` (bench): lines on a terminal only.
+func indexBuildProgressPrinter() -> (@Sendable (IndexBuildProgress) -> Void)? {
+    ProgressReporter(command: "index", mode: .auto).indexBuild
 }
 
 /// Human-readable byte count.

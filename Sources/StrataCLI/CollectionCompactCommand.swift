@@ -50,6 +50,8 @@ struct CollectionCompactCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     @OptionGroup var remote: RemoteFlags
 
     static func parseBytes(_ text: String) -> Int? {
@@ -103,11 +105,17 @@ struct CollectionCompactCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let reporter = progressFlags.reporter("compact")
+        if !dryRun { reporter.update(phase: "compact", done: 0, total: nil, unit: "tasks") }
         switch try CollectionLocation(directory) {
         case .local(let path):
-            let compactor = Compactor(path: path, policy: policy())
+            var p = policy()
+            if reporter.isActive { p.progress = { done, total in reporter.update(phase: "compact", done: done, total: total, unit: "tasks") } }
+            let compactor = Compactor(path: path, policy: p)
             if dryRun { return try printPlan(try compactor.plan()) }
             let r = try compactor.run()
+            // The policy's callback reported each task; a busy lock ends the run before any plan.
+            if r.lockBusy { reporter.update(phase: "compact", done: 0, total: 0, unit: "tasks") }
             var out = Output(path: directory, dry_run: false, lock_busy: r.lockBusy, generation: r.done.last?.generation ?? r.plan?.generation,
                              tasks: r.done.map(Self.taskJSON), skipped: r.plan?.skipped ?? [], files_removed: r.filesRemoved, seconds: r.seconds)
             if r.lockBusy { out.generation = nil; out.tasks = []; out.skipped = []; out.files_removed = 0 }
@@ -117,6 +125,7 @@ struct CollectionCompactCommand: AsyncParsableCommand {
                 let compactor = RemoteCompactor(layout: t.layout, store: t.s3, metadata: t.etcd, options: t.options, policy: policy())
                 if dryRun { return try printPlan(try await t.mapMissing { () async throws(StrataError) in try await compactor.plan() }) }
                 let r = try await t.mapMissing { () async throws(StrataError) in try await compactor.run() }
+                reporter.update(phase: "compact", done: r.done.count, total: r.done.count, unit: "tasks")
                 var out = Output(path: directory, dry_run: false, lock_busy: r.busy, generation: r.generation, tasks: r.done.map(Self.taskJSON),
                                  skipped: r.plan?.skipped ?? [], files_removed: 0, seconds: r.seconds)
                 out.dropped = r.dropped

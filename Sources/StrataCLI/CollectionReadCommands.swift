@@ -76,8 +76,9 @@ enum CollectionReadCommands {
 
     /// Verifies a collection directory or, for an `s3://` address, the head, its manifest, every
     /// object it names and the WAL objects after it; exit 1 when anything is wrong.
-    static func verify(directory: String, json: Bool, remote: RemoteFlags) async throws {
+    static func verify(directory: String, json: Bool, remote: RemoteFlags, progress: ProgressReporter? = nil) async throws {
         let start = monotonicSeconds()
+        progress?.update(phase: "verify", done: 0, total: nil, unit: "segments")
         var out: VerifyOutput
         switch try CollectionLocation(directory) {
         case .local(let path):
@@ -90,6 +91,7 @@ enum CollectionReadCommands {
             out.wal_objects_checked = r.walObjectsChecked
         }
         out.seconds = monotonicSeconds() - start
+        progress?.update(phase: "verify", done: out.segments_checked, total: out.segments_checked, unit: "segments")
         if json { try printJSON(out) } else if out.ok {
             let remote = out.generation.map { ", generation \($0), \(out.objects_checked ?? 0) objects of which \(out.wal_objects_checked ?? 0) WAL objects" } ?? ""
             print("\(directory): OK (\(out.segments_checked) segments, \(out.live_rows) live rows, \(formatBytes(out.bytes_checked)) checked\(remote))")

@@ -26,6 +26,8 @@ struct CollectionScrubCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     func validate() throws {
         guard rate.isFinite, rate == 0 || rate >= 0.001 else {
             throw ValidationError("--rate must be 0 (no limit) or at least 0.001 MB/s (1,000 bytes per second)")
@@ -41,7 +43,10 @@ struct CollectionScrubCommand: ParsableCommand {
 
     func run() throws {
         let start = monotonicSeconds()
+        let reporter = progressFlags.reporter("scrub")
+        reporter.update(phase: "scrub", done: 0, total: nil, unit: "bytes")
         let r = try StrataCollection.scrub(path: directory, bytesPerSecond: rate > 0 ? rate * 1e6 : nil)
+        reporter.update(phase: "scrub", done: Int(r.bytesChecked), total: Int(r.bytesChecked), unit: "bytes")
         let out = Output(path: directory, ok: r.isSound, generation: r.generation, segments_checked: r.segmentsChecked,
                          bitmaps_checked: r.bitmapsChecked, wal_checked: r.walChecked, bytes_checked: r.bytesChecked,
                          seconds: monotonicSeconds() - start, rate_limit_mb_per_s: rate > 0 ? rate : nil,

@@ -4,6 +4,7 @@ import StrataTools
 import ArgumentParser
 import Foundation
 import Strata
+import StrataRemote
 
 /// `strata stats DIR|s3://BUCKET/PATH`: segments, rows, deleted fraction, bytes.
 struct CollectionStatsCommand: AsyncParsableCommand {
@@ -17,6 +18,9 @@ struct CollectionStatsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @Flag(name: .long, help: "Local collection: bytes, share and page-cache residency of each part (sections by kind, payload columns, bitmaps, WAL), per file and in total.")
+    var parts = false
+
     @OptionGroup var remote: RemoteFlags
 
     struct SegmentJSON: Encodable { var name: String; var rows: Int; var deleted_rows: Int; var deleted_fraction: Double; var bytes: UInt64
@@ -27,6 +31,22 @@ struct CollectionStatsCommand: AsyncParsableCommand {
         var buffered_rows: Int; var pending_deletes: Int; var segment_bytes: UInt64; var bitmap_bytes: UInt64; var wal_bytes: UInt64
         var obsolete_files: Int; var segments: [SegmentJSON]; var wal_format: String; var wal_side_files: [String]
         var strata_version = StrataRelease.version; var format_versions = FormatVersionsJSON()
+        var parts: PartsJSON?
+    }
+    struct PartJSON: Encodable { var name: String; var bytes: UInt64; var percent: Double; var resident_bytes: UInt64; var resident_percent: Double }
+    struct FilePartsJSON: Encodable { var name: String; var bytes: UInt64; var parts: [PartJSON] }
+    struct PartsJSON: Encodable { var total_bytes: UInt64; var resident_bytes: UInt64; var totals: [PartJSON]; var files: [FilePartsJSON] }
+
+    /// Each part's bytes as a share of the whole collection, and its resident share of itself.
+    static func partsJSON(_ p: CollectionPartStats) -> PartsJSON {
+        let total = p.totalBytes
+        func part(_ x: CollectionPartStats.Part) -> PartJSON {
+            PartJSON(name: x.name, bytes: x.bytes, percent: total == 0 ? 0 : 100 * Double(x.bytes) / Double(total), resident_bytes: x.residentBytes,
+                     resident_percent: x.bytes == 0 ? 0 : 100 * Double(x.residentBytes) / Double(x.bytes))
+        }
+        let totals = p.totals
+        return PartsJSON(total_bytes: total, resident_bytes: totals.reduce(0) { $0 + $1.residentBytes }, totals: totals.map(part),
+                         files: p.files.map { FilePartsJSON(name: $0.name, bytes: $0.bytes, parts: $0.parts.map(part)) })
     }
 
     static func output(_ path: String, _ c: any CollectionHandle) async throws -> Output {
@@ -42,8 +62,16 @@ struct CollectionStatsCommand: AsyncParsableCommand {
                       wal_format: s.walFormat, wal_side_files: s.walSideFiles)
     }
 
+    func validate() throws {
+        if parts, S3Address.isAddress(directory) { throw ValidationError("--parts needs a local collection directory (page-cache residency is of local files)") }
+    }
+
     func run() async throws {
-        let o = try await CollectionHandles.with(directory, access: .readOnly, remote: remote) { c in try await Self.output(directory, c) }
+        // Residency first: opening the collection reads index pages into the cache.
+        var measured: PartsJSON? = nil
+        if parts, case .local(let path) = try CollectionLocation(directory) { measured = Self.partsJSON(try CollectionPartStats.measure(directory: path)) }
+        var o = try await CollectionHandles.with(directory, access: .readOnly, remote: remote) { c in try await Self.output(directory, c) }
+        o.parts = measured
         if json { try printJSON(o); return }
         print("collection \(directory): generation \(o.generation), \(o.dimension) dims, \(o.metric)")
         print("  live rows \(o.live_rows) (segments \(o.total_rows - o.deleted_rows), buffer \(o.buffered_rows), pending deletes \(o.pending_deletes))")
@@ -54,6 +82,22 @@ struct CollectionStatsCommand: AsyncParsableCommand {
         for s in o.segments {
             print(String(format: "  %@  %9d rows  %5.1f%% deleted  %10@  %@", s.name, s.rows, s.deleted_fraction * 100,
                          formatBytes(s.bytes), s.indexed ? "indexed" : "exact"))
+        }
+        if let p = o.parts { Self.printParts(p) }
+    }
+}
+
+extension CollectionStatsCommand {
+    static func printParts(_ p: PartsJSON) {
+        func line(_ x: PartJSON) -> String {
+            "    " + pad(x.name, 24) + pad(formatBytes(x.bytes), 11, right: true) + String(format: " %5.1f%%", x.percent)
+                + "   resident" + pad(formatBytes(x.resident_bytes), 11, right: true) + String(format: " %5.1f%%", x.resident_percent)
+        }
+        print("  parts (\(formatBytes(p.total_bytes)), \(formatBytes(p.resident_bytes)) in the page cache):")
+        for x in p.totals { print(line(x)) }
+        for f in p.files {
+            print("  \(f.name) (\(formatBytes(f.bytes))):")
+            for x in f.parts { print(line(x)) }
         }
     }
 }

@@ -52,6 +52,8 @@ struct GenCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON summary.")
     var json = false
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     var spec: SyntheticDatasetSpec {
         var s = SyntheticDatasetSpec(rows: rows, dimension: dim, clusters: clusters, seed: seed, queries: queries,
                                      groundTruthK: gtK, normalize: normalize)
@@ -83,14 +85,11 @@ struct GenCommand: ParsableCommand {
     }
 
     func run() throws {
-        var lastReport = monotonicSeconds()
+        let reporter = progressFlags.reporter("gen")
         let s = try SyntheticDataset.generate(spec, directory: out, threads: threads) { done in
-            let t = monotonicSeconds()
-            if t - lastReport >= 1 || done == rows {
-                lastReport = t
-                progress("\(done) / \(rows) rows")
-            }
+            reporter.update(phase: "rows", done: done, total: rows)
         }
+        reporter.finish(done: rows)
         let summary = Summary(directory: out, rows: rows, dimension: dim, clusters: clusters, intrinsic_dim: intrinsicDim, queries: queries, gt_k: gtK,
                               seed: seed, normalize: normalize, threads: s.threads, base_bytes: s.baseBytes,
                               seconds: s.totalSeconds, ground_truth_seconds: s.groundTruthSeconds,

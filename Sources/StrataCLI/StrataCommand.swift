@@ -36,7 +36,7 @@ struct StrataCommand: AsyncParsableCommand {
         version: StrataRelease.summary,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
                       CollectionCreateCommand.self, CollectionInsertCommand.self, ImportCommand.self, CollectionDeleteCommand.self,
-                      CollectionFlushCommand.self, CollectionStatsCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
+                      CollectionFlushCommand.self, CollectionStatsCommand.self, ScrollCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
                       CollectionScrubCommand.self, CollectionGCCommand.self, CollectionPushCommand.self, CollectionPullCommand.self,
                       FilterBenchCommand.self, BenchRemoteCommand.self, GenCommand.self, ServeCommand.self]
     )

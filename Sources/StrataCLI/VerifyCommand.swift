@@ -29,6 +29,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     @Flag(name: .long, help: "Local collection only: rebuild segments whose derived sections (PQ, graph, payload index, BM25) are damaged from their primary sections, then verify. Damaged primary data is reported (exit 1), never rebuilt.")
     var repair = false
 
@@ -57,10 +59,13 @@ struct VerifyCommand: AsyncParsableCommand {
             guard CollectionReadCommands.isCollection(segment) else { throw ValidationError("--repair needs a collection directory, not a segment file") }
             return try CollectionRepair.run(directory: segment, json: json)
         }
-        if CollectionReadCommands.isCollection(segment) { return try await CollectionReadCommands.verify(directory: segment, json: json, remote: remote) }
+        if CollectionReadCommands.isCollection(segment) { return try await CollectionReadCommands.verify(directory: segment, json: json, remote: remote, progress: progressFlags.reporter("verify")) }
         let start = monotonicSeconds()
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
                             bytes_checked: 0, seconds: 0, gb_per_s: 0)
+        let reporter = progressFlags.reporter("verify")
+        reporter.update(phase: "verify", done: 0, total: nil, unit: "bytes")
+        defer { reporter.update(phase: "verify", done: Int(report.bytes_checked), total: Int(report.bytes_checked), unit: "bytes") }
         do {
             let seg = try Segment.open(path: segment)
             let r = seg.verify()

@@ -139,9 +139,9 @@ extension StrataCollection {
                 wal = nextWAL
             }
             oldWAL.close()
-            return FlushSummary(segment: newEntry?.name, rows: newEntry.map { Int($0.rowCount) } ?? 0, bytes: newEntry?.fileBytes ?? 0,
+            return options.observer.flushed(indexed: newEntry?.indexed ?? false, FlushSummary(segment: newEntry?.name, rows: newEntry.map { Int($0.rowCount) } ?? 0, bytes: newEntry?.fileBytes ?? 0,
                                 bitmapsWritten: changed.count, deletesApplied: applied, generation: published.generation,
-                                seconds: monotonicSeconds() - start)
+                                seconds: monotonicSeconds() - start))
         } catch {
             for name in created { FileSystem.removeIfPresent("\(path)/\(name)") }
             throw error

@@ -56,6 +56,7 @@ extension StrataCollection {
                 _ = try flushLocked(sparseWAL: true)
             }
             try append(record)
+            options.observer.inserted(rows: inputs.count)
             let (rowsBuffered, bytes) = stateLock.locked { (mem.index.count, mem.bytes) }
             if rowsBuffered >= options.flushThresholdRows || bytes >= options.flushThresholdBytes {
                 _ = try flushLocked()

@@ -14,6 +14,8 @@
 // Concurrency: one writer process (LOCK), any number of read-only processes, one compactor
 // (COMPACT.lock). Manifest read-modify-publish is serialised by MANIFEST.lock. Within a process,
 // a Collection is safe to share between threads: writes are serialised, snapshots are values.
+import CoreMetrics
+import Logging
 import StrataFormat
 import StrataIndex
 import Synchronization
@@ -41,6 +43,14 @@ public struct CollectionOptions: Sendable {
     /// the sections they touch (once per open segment) and throw `.checksumMismatch` on damage.
     /// Default false (search trusts section bytes; `strata scrub` checks them in the background).
     public var verifyReads = false
+    /// Where the collection logs (flushes at debug level); a no-op logger by default. The library
+    /// prints nothing of its own.
+    public var logger: Logger = .strataNoOp
+    /// The factory of the collection's counters and timers (names in ``CollectionMetricNames``);
+    /// nil: the process's `MetricsSystem.factory`, a no-op until the application bootstraps it.
+    public var metricsFactory: (any MetricsFactory)? = nil
+    /// The logger and metrics made from these options.
+    package var observer: CollectionObserver { CollectionObserver(logger: logger, factory: metricsFactory) }
 
     /// How this collection opens its segments.
     package var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
@@ -300,12 +310,12 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Searches the current snapshot. See ``CollectionSnapshot/search(query:options:)``.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
-        try snapshot().search(query: query, options: options)
+        try self.options.observer.timeSearch { () throws(StrataError) in try snapshot().search(query: query, options: options) }
     }
 
     /// The k nearest live rows that pass `filter` (see ``CollectionSnapshot/search(query:filter:options:)``).
     public func search(query: [Float], filter: Filter, options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
-        try snapshot().search(query: query, filter: filter, options: options)
+        try self.options.observer.timeSearch { () throws(StrataError) in try snapshot().search(query: query, filter: filter, options: options) }
     }
 
     /// The live row with `id`, or nil.

@@ -5,6 +5,8 @@
 // Inputs become obsolete files, removed after the grace period when no reader of this process
 // holds them. A kill -9 at any instant leaves either the old manifest (the new segment is an
 // unreferenced leftover that the next compaction removes) or the new one.
+import CoreMetrics
+import Logging
 import StrataFormat
 import StrataIndex
 #if canImport(Glibc)
@@ -37,6 +39,13 @@ public struct CompactionPolicy: Sendable {
     public var rowsPerBlock: Int = 1024
     /// Payload indexes / BM25 columns to add to merged segments (those of the inputs are always kept).
     public var search = SearchSectionOptions()
+    /// Where compaction logs and counts its tasks (CollectionMetrics.swift); by default a no-op
+    /// logger and the process's `MetricsSystem`.
+    public var logger: Logger = .strataNoOp
+    /// The factory of compaction's metrics; nil: the process's `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)? = nil
+    /// Called with (tasks finished, tasks planned) once the plan is made and after each task.
+    public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
 
     /// Defaults.
     public init() {}
@@ -297,12 +306,16 @@ public final class Compactor {
             }
         }
         let thePlan = plan(version.manifest)
-        for task in thePlan.tasks.prefix(maxTasks) {
+        let planned = min(maxTasks, thePlan.tasks.count)
+        for (i, task) in thePlan.tasks.prefix(maxTasks).enumerated() {
+            policy.progress?(i, planned)
             if let d = try runTask(task, version: version) { done.append(d) }
             version = try openCurrentVersion(reusing: version)
         }
+        policy.progress?(planned, planned)
         removed += try Maintenance.cleanUp(directory: path, owner: .compactor, graceSeconds: policy.graceSeconds)
-        return CompactionResult(lockBusy: false, plan: thePlan, done: done, filesRemoved: removed, seconds: monotonicSeconds() - start)
+        return CollectionObserver(logger: policy.logger, factory: policy.metricsFactory)
+            .compacted(CompactionResult(lockBusy: false, plan: thePlan, done: done, filesRemoved: removed, seconds: monotonicSeconds() - start), version: version)
     }
 
     /// Reads and opens the current manifest under MANIFEST.lock, so that no publisher removes an

@@ -45,6 +45,18 @@ public struct SegmentOpenOptions: Sendable, Equatable {
     /// of each kind costs a pass over the sections it touches (docs/SEGMENT-FORMAT.md section 10).
     public var verify: Bool
 
+    /// Read graph records with direct I/O (O_DIRECT, through io_uring where the kernel offers it)
+    /// instead of through the mapping, as DiskANN does: unfiltered searches then keep
+    /// ``SearchOptions/beamWidth`` reads in flight and expand each node as its read finishes
+    /// (pipelined, PipeANN's method), and the page cache holds none of the graph, so the memory a
+    /// search needs is the node cache plus a few 4 KB buffers per searching thread, whatever the
+    /// segment's size. For segments much larger than the RAM given to them; warm segments are
+    /// faster through the mapping. Filtered searches still read through the mapping. Off by default.
+    public var directIO = false
+    /// With ``directIO``, use io_uring where the kernel offers it (else pread, one read at a time);
+    /// tests turn it off to check the fallback.
+    package var directIOUsesRing = true
+
     /// Leave the derived sections (pq_codebook, pq_codes, graph, payload_index, text_index)
     /// unparsed: the segment opens without an index or search sections, as long as its primary
     /// sections are sound (repair reads a segment whose derived sections are damaged this way).
@@ -91,6 +103,9 @@ public struct SearchOptions: Sendable, Equatable {
     /// (0.9504, ~1,400-1,600 QPS), W 8 gets 0.955 at L 28 (~1,500-1,700 QPS) with 8 hops instead of 11.
     public static let defaultColdBeamWidth = 8
 
+    /// Reads kept in flight by a search over direct I/O (``SegmentOpenOptions/directIO``).
+    public static let defaultDirectBeamWidth = 4
+
     /// Options for a segment that is mostly not in the page cache: read-ahead on and the cold beam width.
     public static func cold(k: Int = 10, listSize: Int = 64) -> SearchOptions {
         SearchOptions(k: k, listSize: listSize, beamWidth: defaultColdBeamWidth, readAhead: true)
@@ -111,7 +126,8 @@ final class SegmentANNIndex: Sendable {
 
     init(codebook: UnsafeRawBufferPointer, codes mapped: UnsafeRawBufferPointer, graph graphBytes: UnsafeRawBufferPointer,
          rowCount: Int, dimension: Int, metric: DistanceMetric, offsets: (UInt64, UInt64, UInt64),
-         cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes) throws(StrataError) {
+         cacheBudgetBytes: Int = SegmentOpenOptions.defaultCacheBudgetBytes, directPath: String? = nil,
+         directUsesRing: Bool = true) throws(StrataError) {
         do {
             quantizer = try ProductQuantizer(deserializing: codebook)
         } catch { throw StrataError(error.code, error.message, section: "pq_codebook", offset: offsets.0) }
@@ -127,7 +143,8 @@ final class SegmentANNIndex: Sendable {
         codes = try ResidentCodes(copying: mapped, count: rowCount, codeSize: quantizer.codeSize)
         let built = NodeCache(graph: graph, budgetBytes: max(0, cacheBudgetBytes))
         cache = built.cachedCount > 0 ? built : nil
-        searchers = try BeamSearcherPool(graph: graph, quantizer: quantizer, codes: codes, cache: cache)
+        let direct = try directPath.map { (p) throws(StrataError) in try DirectGraphFile(path: p, sectionOffset: offsets.2, usesRing: directUsesRing) }
+        searchers = try BeamSearcherPool(graph: graph, quantizer: quantizer, codes: codes, cache: cache, direct: direct)
     }
 }
 

@@ -20,6 +20,11 @@ package final class BeamSearcher {
     let codeOwner: ResidentCodes?
     /// Records of the nodes nearest the entry point, read from RAM instead of the mapping.
     package let cache: NodeCache?
+    /// The segment file opened for direct reads: unfiltered searches read records with it
+    /// (BeamSearcher+Direct.swift) instead of through the mapping; nil reads through the mapping.
+    let directFile: DirectGraphFile?
+    /// The reads in flight of direct searches (made on first use).
+    var directQueue: DirectReadQueue?
 
     let codes: UnsafePointer<UInt8>
     let m: Int
@@ -60,14 +65,14 @@ package final class BeamSearcher {
     package convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes,
                              metric: DistanceMetric? = nil, cache: NodeCache? = nil) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)
-        self.init(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: metric, owner: codes, cache: cache)
+        self.init(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: metric, owner: codes, cache: cache, direct: nil)
     }
 
     /// Creates a searcher over codes the caller keeps alive (see also ``ResidentCodes``).
     package convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
                              metric: DistanceMetric? = nil) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.count, cache: nil)
-        self.init(checked: graph, quantizer: quantizer, codes: codes, metric: metric, owner: nil, cache: nil)
+        self.init(checked: graph, quantizer: quantizer, codes: codes, metric: metric, owner: nil, cache: nil, direct: nil)
     }
 
     /// The checks of the throwing initialisers (``BeamSearcherPool`` makes them once for all its searchers).
@@ -86,8 +91,9 @@ package final class BeamSearcher {
 
     /// A searcher over arguments that passed ``check(graph:quantizer:codeBytes:cache:)``.
     init(checked graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
-         metric: DistanceMetric?, owner: ResidentCodes?, cache: NodeCache?) {
+         metric: DistanceMetric?, owner: ResidentCodes?, cache: NodeCache?, direct: DirectGraphFile?) {
         self.codeOwner = owner
+        self.directFile = direct
         self.cache = cache.flatMap { $0.cachedCount > 0 ? $0 : nil }
         self.graph = graph
         self.quantizer = quantizer
@@ -132,8 +138,13 @@ package final class BeamSearcher {
 
     /// As ``search(_:parameters:)`` with the query given by pointer. Unsafe: `query` must hold
     /// `dimension` finite floats, and the knobs must have passed ``BeamSearchParameters/validate()``.
+    /// With a direct file (see ``BeamSearcherPool``), the search reads records with direct I/O,
+    /// keeping `beamWidth` reads in flight (BeamSearcher+Direct.swift).
     package func search(unsafeQuery query: UnsafePointer<Float>, parameters: BeamSearchParameters) -> [(row: Int, distance: Float)] {
-        results(count: traverse(query, parameters, EveryRow(), nonPassingBudget: 0))
+        if let io = directReads(width: parameters.beamWidth) {
+            return results(count: traverseDirect(query, parameters, io))
+        }
+        return results(count: traverse(query, parameters, EveryRow(), nonPassingBudget: 0))
     }
 
     /// The approximate k nearest rows of `query` among those `filter` admits: the list holds up to

@@ -14,6 +14,8 @@ package final class BeamSearcherPool: Sendable {
     package let codes: ResidentCodes
     /// Records nearest the entry point, shared by the searchers; nil when empty.
     package let cache: NodeCache?
+    /// The segment file opened for direct reads, or nil to read records through the mapping.
+    package let direct: DirectGraphFile?
     private let idle = Mutex<[Idle]>([])
 
     // @unchecked Sendable: a searcher in the idle list is used by no thread; it is owned by the one
@@ -23,18 +25,22 @@ package final class BeamSearcherPool: Sendable {
     /// A pool over a graph, its quantiser and codes, and an optional node cache.
     /// - Throws: `StrataError.Code.invalidArgument` when they do not belong together (see
     ///   ``BeamSearcher/init(graph:quantizer:codes:metric:cache:)``).
-    package init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes, cache: NodeCache?) throws(StrataError) {
+    /// With `direct`, unfiltered searches read graph records with direct I/O (filtered ones still
+    /// read through the mapping).
+    package init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes, cache: NodeCache?,
+                 direct: DirectGraphFile? = nil) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)
         self.graph = graph
         self.quantizer = quantizer
         self.codes = codes
         self.cache = cache.flatMap { $0.cachedCount > 0 ? $0 : nil }
+        self.direct = direct
     }
 
     /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
     package func withSearcher<R>(_ body: (BeamSearcher) -> R) -> R {
         let searcher = idle.withLock { $0.popLast() }?.searcher
-            ?? BeamSearcher(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: nil, owner: codes, cache: cache)
+            ?? BeamSearcher(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: nil, owner: codes, cache: cache, direct: direct)
         defer { idle.withLock { $0.append(Idle(searcher: searcher)) } }
         return body(searcher)
     }

@@ -335,7 +335,7 @@ package enum PartitionedGraphBuilder {
 final class MergeScratch: @unchecked Sendable {
     let ids: UnsafeMutablePointer<UInt32>
     let dist: UnsafeMutablePointer<Float>
-    let removed: UnsafeMutablePointer<Bool>
+    let occlusion: UnsafeMutablePointer<Float>
     let vectors: UnsafeMutablePointer<Float>
     let query: UnsafeMutablePointer<Float>
     /// Each candidate's slot in `vectors` (the prune sorts candidates, not their vectors).
@@ -351,7 +351,7 @@ final class MergeScratch: @unchecked Sendable {
         self.dimension = dimension
         ids = .allocate(capacity: maxCandidates)
         dist = .allocate(capacity: maxCandidates)
-        removed = .allocate(capacity: maxCandidates)
+        occlusion = .allocate(capacity: maxCandidates)
         vectors = .allocate(capacity: maxCandidates * dimension)
         query = .allocate(capacity: dimension)
         slots = .allocate(capacity: maxCandidates)
@@ -360,7 +360,7 @@ final class MergeScratch: @unchecked Sendable {
     }
 
     deinit {
-        ids.deallocate(); dist.deallocate(); removed.deallocate(); vectors.deallocate(); query.deallocate()
+        ids.deallocate(); dist.deallocate(); occlusion.deallocate(); vectors.deallocate(); query.deallocate()
         slots.deallocate(); widened.deallocate(); keptIds.deallocate()
     }
 
@@ -377,7 +377,7 @@ final class MergeScratch: @unchecked Sendable {
             dist[i] = gathered.squaredDistance(query, i)
             slots[i] = UInt32(i)
         }
-        let kept = RobustPrune.prune(PruneCandidates(ids: ids, distances: dist, removed: removed, rowKeys: slots, count: count),
+        let kept = RobustPrune.prune(PruneCandidates(ids: ids, distances: dist, occlusion: occlusion, rowKeys: slots, count: count),
                                      node: row, alpha: alpha, maxDegree: r, rows: gathered, scratch: widened, into: keptIds)
         ids.update(from: keptIds, count: kept)
         return kept

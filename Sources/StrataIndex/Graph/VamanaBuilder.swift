@@ -110,7 +110,7 @@ final class VamanaScratch {
     var poolDist: UnsafeMutablePointer<Float>
     var poolCount = 0
     var poolCapacity: Int
-    var removed: UnsafeMutablePointer<Bool>
+    var occlusion: UnsafeMutablePointer<Float>
     var newIds: UnsafeMutablePointer<UInt32>
     /// One row widened to float32 (a pruning candidate read from the float16 copy).
     let row: UnsafeMutablePointer<Float>
@@ -126,14 +126,14 @@ final class VamanaScratch {
         poolCapacity = max(4 * listSize, 2 * maxListWidth) + 16
         poolIds = .allocate(capacity: poolCapacity)
         poolDist = .allocate(capacity: poolCapacity)
-        removed = .allocate(capacity: poolCapacity)
+        occlusion = .allocate(capacity: poolCapacity)
         newIds = .allocate(capacity: maxListWidth + 1)
         row = .allocate(capacity: max(1, dimension))
     }
 
     deinit {
         stamps.deallocate(); listIds.deallocate(); listDist.deallocate(); listDone.deallocate()
-        poolIds.deallocate(); poolDist.deallocate(); removed.deallocate(); newIds.deallocate()
+        poolIds.deallocate(); poolDist.deallocate(); occlusion.deallocate(); newIds.deallocate()
         row.deallocate()
     }
 
@@ -149,11 +149,11 @@ final class VamanaScratch {
         let n = poolCapacity * 2
         let ni = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
         let nd = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        let nr = UnsafeMutablePointer<Bool>.allocate(capacity: n)
+        let nr = UnsafeMutablePointer<Float>.allocate(capacity: n)
         ni.update(from: poolIds, count: poolCount)
         nd.update(from: poolDist, count: poolCount)
-        poolIds.deallocate(); poolDist.deallocate(); removed.deallocate()
-        poolIds = ni; poolDist = nd; removed = nr
+        poolIds.deallocate(); poolDist.deallocate(); occlusion.deallocate()
+        poolIds = ni; poolDist = nd; occlusion = nr
         poolCapacity = n
     }
 
@@ -405,7 +405,7 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
     /// R ids into `out`; returns how many. Reorders the pool.
     @inline(__always)
     func robustPrune(node: Int, _ s: VamanaScratch, alpha: Float, out: UnsafeMutablePointer<UInt32>) -> Int {
-        RobustPrune.prune(PruneCandidates(ids: s.poolIds, distances: s.poolDist, removed: s.removed, count: s.poolCount),
+        RobustPrune.prune(PruneCandidates(ids: s.poolIds, distances: s.poolDist, occlusion: s.occlusion, count: s.poolCount),
                           node: node, alpha: alpha, maxDegree: r, rows: navRows, scratch: s.row, into: out)
     }
 

@@ -101,10 +101,9 @@ extension RemoteCollection {
                     }
                     _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
                     cache.evict()
-                    return StrataCollection.FlushSummary(segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0,
-                                                         bytes: entry?.fileBytes ?? 0, bitmapsWritten: changed.count,
-                                                         deletesApplied: applied, generation: manifest.generation,
-                                                         seconds: monotonicSeconds() - start)
+                    return options.collection.observer.flushed(indexed: entry?.indexed ?? false, StrataCollection.FlushSummary(
+                        segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0, bytes: entry?.fileBytes ?? 0, bitmapsWritten: changed.count,
+                        deletesApplied: applied, generation: manifest.generation, seconds: monotonicSeconds() - start))
                 case .lost(let now, let writerHeld):
                     guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
                         let why = !writerHeld ? "the writer key no longer holds this writer's token"

@@ -102,6 +102,7 @@ extension RemoteCollection {
         guard !inputs.isEmpty else { return }
         try WALFormat.checkSize(.put(rows: inputs, upsert: upsert), path: layout.address)
         _ = try await submit(.put(inputs, upsert: upsert))
+        options.collection.observer.inserted(rows: inputs.count)
     }
 
     func checkWritable() throws(StrataError) {

@@ -246,7 +246,13 @@ public final class RemoteCollection: Sendable {
 
     /// The k nearest live rows to `query` that pass `filter` (see `CollectionSnapshot`).
     public func search(query: [Float], filter: Filter? = nil, options: SearchOptions = SearchOptions()) async throws(StrataError) -> [CollectionHit] {
-        try await snapshot().snapshot.search(query: query, filter: filter, options: options)
+        let snap = try await snapshot().snapshot
+        return try self.options.collection.observer.timeSearch { () throws(StrataError) in try snap.search(query: query, filter: filter, options: options) }
+    }
+
+    /// A page of live rows in id order after `after` (see `CollectionSnapshot.scroll(after:limit:filter:)`).
+    public func scroll(after: UInt64? = nil, limit: Int, filter: Filter? = nil) async throws(StrataError) -> ScrollPage {
+        try await snapshot().snapshot.scroll(after: after, limit: limit, filter: filter)
     }
 
     /// The `k` live rows whose sparse vectors have the highest dot product with `query` that pass

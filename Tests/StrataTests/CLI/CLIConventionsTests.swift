@@ -12,7 +12,7 @@ final class CLIConventionsTests: StrataTestCase {
     /// Every subcommand name `strata` lists in its help (hidden ones included, from the source; there
     /// are none: the collection test rig is the separate `strata-soak` executable).
     static let subcommands = ["build", "dump", "verify", "search", "bench", "create", "insert", "delete", "flush", "stats",
-                              "compact", "recover", "scrub", "gc", "push", "pull", "bench-filter", "bench-remote", "gen", "serve"]
+                              "compact", "recover", "scrub", "gc", "push", "pull", "bench-filter", "bench-remote", "gen", "serve", "scroll"]
 
     func jsonObject(_ r: CLIResult) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], "not one JSON object: \(r.stdoutText.prefix(300))")

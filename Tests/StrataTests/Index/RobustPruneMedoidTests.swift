@@ -13,7 +13,7 @@ final class RobustPruneMedoidTests: XCTestCase {
         for (i, x) in points.enumerated() { rows[i * d] = x }
         var ids = candidates
         var dists = candidates.map { (points[Int($0)] - points[node]) * (points[Int($0)] - points[node]) }
-        var removed = [Bool](repeating: false, count: candidates.count)
+        var occlusion = [Float](repeating: 0, count: candidates.count)
         var out = [UInt32](repeating: 0, count: r)
         var scratch = [Float](repeating: 0, count: d)
         // Gathered: candidate k's row copied to slot k, found through row keys (as the merge does).
@@ -24,11 +24,11 @@ final class RobustPruneMedoidTests: XCTestCase {
             dense.withUnsafeBufferPointer { dp in
                 ids.withUnsafeMutableBufferPointer { ip in
                     dists.withUnsafeMutableBufferPointer { dsp in
-                        removed.withUnsafeMutableBufferPointer { rmp in
+                        occlusion.withUnsafeMutableBufferPointer { rmp in
                             keys.withUnsafeMutableBufferPointer { kp in
                                 scratch.withUnsafeMutableBufferPointer { sp in
                                     out.withUnsafeMutableBufferPointer { op in
-                                        let list = PruneCandidates(ids: ip.baseAddress!, distances: dsp.baseAddress!, removed: rmp.baseAddress!,
+                                        let list = PruneCandidates(ids: ip.baseAddress!, distances: dsp.baseAddress!, occlusion: rmp.baseAddress!,
                                                                    rowKeys: gathered ? kp.baseAddress! : nil, count: candidates.count)
                                         if gathered {
                                             return RobustPrune.prune(list, node: node, alpha: alpha, maxDegree: r,
@@ -60,6 +60,17 @@ final class RobustPruneMedoidTests: XCTestCase {
         XCTAssertEqual(prune(points: points, node: 0, candidates: [3, 2, 1, 4], alpha: 1.3, r: 2), [1, 4])
         // The node itself and repeated ids are dropped.
         XCTAssertEqual(prune(points: points, node: 0, candidates: [0, 1, 1, 4, 4], alpha: 1, r: 8), [1, 4])
+    }
+
+    func testPruneFillsWithDiverseNeighboursBeforeWhatOnlyALargerAlphaAdmits() {
+        // node 0 at 0; id 1 at 1, id 2 at 12, id 3 at -13. Seen from id 1, id 2 is occluded by a
+        // factor 144 / 121 = 1.19: admitted at alpha 1.2 but not at 1. Id 3 lies the other way.
+        // Progressive occlusion takes id 3 (admitted at alpha 1) before id 2, so with R = 2 the
+        // list keeps both directions; a single pass at alpha 1.2 would have kept 1 and 2.
+        let points: [Float] = [0, 1, 12, -13]
+        XCTAssertEqual(prune(points: points, node: 0, candidates: [3, 2, 1], alpha: 1.2, r: 2), [1, 3])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: [3, 2, 1], alpha: 1.2, r: 8), [1, 3, 2])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: [3, 2, 1], alpha: 1, r: 8), [1, 3])
     }
 
     func testPruneBreaksDistanceTiesByIdAndReadsGatheredRowsThroughKeys() {

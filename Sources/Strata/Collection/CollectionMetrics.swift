@@ -1,0 +1,89 @@
+// What a collection reports to its application: swift-log messages through the `Logger` the caller
+// passes (``CollectionOptions/logger``, a no-op logger by default) and swift-metrics counters and
+// timers made with the caller's factory (``CollectionOptions/metricsFactory``; nil: the process's
+// bootstrapped `MetricsSystem`, which `strata serve` exports at /metrics). The library prints nothing.
+//
+// Metric names (all prefixed `strata_collection_`, so none is also counted by the server's own
+// `strata_*` metrics, which time requests and shard fan-out around these calls):
+//   inserted_rows_total   counter   rows inserted or upserted (acknowledged batches)
+//   flushes_total         counter   flushes that published a manifest
+//   flush_seconds         timer     wall time of each of those flushes
+//   index_builds_total    counter   segments written with an ANN index (flushes and compaction outputs)
+//   compactions_total     counter   compaction tasks published
+//   search_seconds        timer     each `StrataCollection.search` (its count is the number of searches)
+import CoreMetrics
+import Logging
+import StrataFormat
+
+/// The names of the library's metrics.
+public enum CollectionMetricNames {
+    /// Rows inserted or upserted.
+    public static let insertedRows = "strata_collection_inserted_rows_total"
+    /// Flushes published.
+    public static let flushes = "strata_collection_flushes_total"
+    /// Flush wall time.
+    public static let flushSeconds = "strata_collection_flush_seconds"
+    /// Indexed segments written.
+    public static let indexBuilds = "strata_collection_index_builds_total"
+    /// Compaction tasks published.
+    public static let compactions = "strata_collection_compactions_total"
+    /// Search wall time.
+    public static let searchSeconds = "strata_collection_search_seconds"
+}
+
+/// The logger and metrics of one collection (or compactor), made from its options.
+package struct CollectionObserver: Sendable {
+    let logger: Logger
+    let factory: any MetricsFactory
+
+    /// With `factory` nil: the process's `MetricsSystem.factory` (a no-op until bootstrapped).
+    package init(logger: Logger, factory: (any MetricsFactory)?) {
+        self.logger = logger
+        self.factory = factory ?? MetricsSystem.factory
+    }
+
+    /// Counts an acknowledged batch of `rows` rows.
+    package func inserted(rows: Int) {
+        guard rows > 0 else { return }
+        Counter(label: CollectionMetricNames.insertedRows, factory: factory).increment(by: rows)
+    }
+
+    /// Counts a published flush (and the index build of its segment); returns `summary`.
+    package func flushed(indexed: Bool, _ summary: StrataCollection.FlushSummary) -> StrataCollection.FlushSummary {
+        Counter(label: CollectionMetricNames.flushes, factory: factory).increment()
+        Timer(label: CollectionMetricNames.flushSeconds, factory: factory).recordNanoseconds(Self.nanoseconds(summary.seconds))
+        if indexed { Counter(label: CollectionMetricNames.indexBuilds, factory: factory).increment() }
+        logger.debug("flushed", metadata: ["segment": "\(summary.segment ?? "-")", "rows": "\(summary.rows)", "bytes": "\(summary.bytes)",
+                                           "generation": "\(summary.generation)", "seconds": "\(summary.seconds)"])
+        return summary
+    }
+
+    /// Counts the published tasks of a compaction run and those of their outputs that are indexed
+    /// in `version` (the one opened after the last task); returns `result`.
+    func compacted(_ result: CompactionResult, version: Version) -> CompactionResult {
+        let indexedOutputs = result.done.filter { d in version.segments.contains { $0.entry.name == d.output && $0.entry.indexed } }.count
+        if !result.done.isEmpty { Counter(label: CollectionMetricNames.compactions, factory: factory).increment(by: result.done.count) }
+        if indexedOutputs > 0 { Counter(label: CollectionMetricNames.indexBuilds, factory: factory).increment(by: indexedOutputs) }
+        for d in result.done {
+            logger.info("compaction task published", metadata: ["kind": "\(d.task.kind.rawValue)", "inputs": "\(d.task.inputs.joined(separator: ","))",
+                                                                "output": "\(d.output ?? "-")", "rows": "\(d.rowsWritten)", "seconds": "\(d.seconds)"])
+        }
+        return result
+    }
+
+    /// Runs a search and records its wall time.
+    package func timeSearch<T>(_ body: () throws(StrataError) -> T) throws(StrataError) -> T {
+        let start = monotonicSeconds()
+        defer { Timer(label: CollectionMetricNames.searchSeconds, factory: factory).recordNanoseconds(Self.nanoseconds(monotonicSeconds() - start)) }
+        return try body()
+    }
+
+    private static func nanoseconds(_ seconds: Double) -> Int64 {
+        seconds.isFinite && seconds > 0 ? Int64(min(seconds * 1e9, 9e18)) : 0
+    }
+}
+
+extension Logger {
+    /// A logger that drops everything: the default of ``CollectionOptions/logger``.
+    public static var strataNoOp: Logger { Logger(label: "strata", factory: { _ in SwiftLogNoOpLogHandler() }) }
+}

@@ -1,0 +1,114 @@
+// The search over direct reads (DirectGraphReads.swift), pipelined as PipeANN does it: instead of
+// reading a beam of W records and waiting for all of them before the next hop, up to W reads are kept
+// in flight at all times. Whenever one finishes, its node is expanded at once (exact distance from
+// the record, PQ distances of its unvisited neighbours into the candidate list), and the best
+// candidates not yet read take the free read slots. The disk never idles while distances are
+// computed, a slow read does not hold up the others, and a read is issued for the candidate that is
+// best *now*, with what every finished read taught the list.
+//
+// Nodes in the NodeCache are expanded without a read as soon as they are the best unread
+// candidate. The search ends when every candidate of the list has been expanded and no read is in
+// flight; every expanded node is reranked exactly, as in the synchronous search.
+import StrataFormat
+import CStrataKernels
+
+extension BeamSearcher {
+    /// The read queue for a search keeping `width` reads in flight, made on first use (and made
+    /// again for a wider beam); nil when the segment is not read directly or the ring broke.
+    func directReads(width: Int) -> DirectReadQueue? {
+        guard let file = directFile else { return nil }
+        if let q = directQueue, q.slots >= width { return q.broken ? nil : q }
+        let q = DirectReadQueue(file: file, geometry: graph.geometry, slots: max(width, directQueue?.slots ?? 0))
+        directQueue = q
+        return q
+    }
+
+    /// The pipelined search over direct reads (unfiltered); leaves the top results sorted in
+    /// `resultIds/resultDist[0..<returned]`. `p.beamWidth` is the number of reads kept in flight.
+    func traverseDirect(_ q: UnsafePointer<Float>, _ p: BeamSearchParameters, _ io: DirectReadQueue) -> Int {
+        lastStats = BeamSearchStats()
+        if n == 0 { return 0 }
+        let l = p.listSize, w = min(p.beamWidth, io.slots), k = p.k
+        ensureCapacity(list: l, results: max(resultCapacity, 4 * l + 64))
+        quantizer.computeDistanceTable(query: q, metric: metric, into: table)
+        var seen = visited
+        seen.clear()
+        defer { visited = seen }
+        let geo = graph.geometry
+        let base = graph.bytes.baseAddress!
+        let vb = geo.vectorBytes
+        let rmax = geo.maxDegree
+        let ids = listIds, dists = listDist, flags = listFlags
+        let expanded = BeamSearcher.expandedFlag
+        var stats = BeamSearchStats()
+        var results = 0
+        var size = 1
+        var cursor = 0
+
+        var start = UInt32(graph.medoid)
+        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
+        ids[0] = start; dists[0] = freshDist[0]; flags[0] = BeamSearcher.passesFlag
+        _ = seen.insert(start)
+
+        // Expands node v from its record: exact distance, then its unvisited neighbours into the list.
+        func expand(_ v: Int, _ rec: UnsafeRawPointer) {
+            if results + 1 > resultCapacity { ensureCapacity(list: l, results: resultCapacity * 2 + 1) }
+            resultIds[results] = UInt32(v)
+            resultDist[results] = exactDistance(q, rec)
+            results += 1
+            let d = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
+            let nb = rec + vb + 4
+            seen.reserve(d)
+            var freshCount = 0
+            for j in 0..<d {
+                let u = UInt32(littleEndian: nb.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))
+                if Int(u) >= n || !seen.insert(u) { continue }
+                fresh[freshCount] = u
+                freshCount += 1
+                let cp = codes + Int(u) * m
+                strata_prefetch(cp)
+                strata_prefetch(cp + m - 1)
+            }
+            ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: fresh, count: freshCount, into: freshDist)
+            stats.pqDistances += freshCount
+            for j in 0..<freshCount {
+                let pos = insert(fresh[j], freshDist[j], listSize: l, &size)
+                if pos < cursor { cursor = pos }
+            }
+        }
+
+        while true {
+            // Fill the free read slots with the best candidates not yet read; cached ones are
+            // expanded on the spot (which may put better candidates ahead of the cursor).
+            while io.hasFreeSlot && io.slotsInUse < w {
+                while cursor < size && flags[cursor] & expanded != 0 { cursor += 1 }
+                if cursor >= size { break }
+                flags[cursor] |= expanded
+                let v = Int(ids[cursor])
+                if let c = cache, let rec = c.record(v) {
+                    stats.cachedRecords += 1
+                    stats.recordsRead += 1
+                    expand(v, rec)
+                    continue
+                }
+                io.queue(v)
+                stats.recordsRead += 1
+            }
+            io.submit()
+            guard let slot = io.next() else { break }
+            stats.hops += 1
+            let v = io.node(in: slot)
+            if v >= 0 {
+                expand(v, io.record(in: slot, node: v))
+            } else {
+                // The read failed: the mapping still has the record.
+                let u = -1 - v
+                expand(u, base + geo.recordOffset(u))
+            }
+            io.release(slot)
+        }
+        stats.exactDistances = results
+        lastStats = stats
+        return selectTop(results, k)
+    }
+}

@@ -1,0 +1,133 @@
+// Search over direct reads (SegmentOpenOptions.directIO): graph records read with O_DIRECT through
+// io_uring (or pread where the ring is unavailable), pipelined. With one read in flight the search
+// expands exactly the nodes the mapped search expands, in the same order; with more, the order
+// depends on which read finishes first, so the answers are checked against exact distances and
+// brute-force recall instead.
+import Foundation
+import XCTest
+@testable import Strata
+@testable import StrataFormat
+@testable import StrataIndex
+
+final class DirectIOSearchTests: StrataTestCase {
+    private let dimension = 24
+
+    private func rows(count: Int, seed: UInt64) -> [SegmentRow] {
+        var rng = SplitMix64(seed: seed)
+        let centers = (0..<20).map { _ in (0..<dimension).map { _ in rng.gaussianish() * 3 } }
+        return (0..<count).map { i in
+            let c = centers[rng.int(centers.count)]
+            return SegmentRow(id: UInt64(i) * 3 + 7, vector: c.map { $0 + rng.gaussianish() })
+        }
+    }
+
+    private func writeIndexed(_ path: String, rows: [SegmentRow]) throws {
+        var options = SegmentWriterOptions()
+        options.index = .smallTestIndex
+        let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: dimension, metric: .l2), options: options)
+        try writer.append(rows)
+        try writer.finish()
+    }
+
+    private func open(_ path: String, cache: Int, ring: Bool = true) throws -> Segment {
+        var options = SegmentOpenOptions(cacheBudgetBytes: cache)
+        options.directIO = true
+        options.directIOUsesRing = ring
+        return try Segment.open(path: path, options: options)
+    }
+
+    private func l2(_ a: [Float], _ b: [Float]) -> Float {
+        var s: Float = 0
+        for i in a.indices { s += (a[i] - b[i]) * (a[i] - b[i]) }
+        return s
+    }
+
+    func testOneReadInFlightExpandsWhatTheMappedSearchExpands() throws {
+        let data = rows(count: 4000, seed: 21)
+        let path = tmpPath("direct.seg")
+        try writeIndexed(path, rows: data)
+        for cache in [0, 48 << 10] {
+            let mapped = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: cache))
+            for ring in [true, false] {
+                let direct = try open(path, cache: cache, ring: ring)
+                var rng = SplitMix64(seed: 9)
+                for _ in 0..<40 {
+                    let q = data[rng.int(data.count)].vector.map { $0 + rng.gaussianish() * 0.4 }
+                    let options = SearchOptions(k: 10, listSize: 32, beamWidth: 1)
+                    let (want, wantStats) = try mapped.searchWithStats(query: q, options: options)
+                    let (got, gotStats) = try direct.searchWithStats(query: q, options: options)
+                    XCTAssertEqual(got.map(\.id), want.map(\.id), "cache \(cache), ring \(ring)")
+                    XCTAssertEqual(got.map(\.distance), want.map(\.distance))
+                    XCTAssertEqual(gotStats?.recordsRead, wantStats?.recordsRead)
+                    XCTAssertEqual(gotStats?.cachedRecords, wantStats?.cachedRecords)
+                }
+            }
+        }
+    }
+
+    func testPipelinedSearchReturnsExactDistancesAndKeepsRecall() throws {
+        let data = rows(count: 5000, seed: 4)
+        let path = tmpPath("direct-w.seg")
+        try writeIndexed(path, rows: data)
+        let mapped = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let byId = Dictionary(uniqueKeysWithValues: data.map { ($0.id, $0.vector) })
+        for ring in [true, false] {
+            let direct = try open(path, cache: 32 << 10, ring: ring)
+            for w in [2, 4, 8, 16] {
+                var rng = SplitMix64(seed: 77)
+                var hitsDirect = 0, hitsMapped = 0
+                for _ in 0..<50 {
+                    let q = data[rng.int(data.count)].vector.map { $0 + rng.gaussianish() * 0.4 }
+                    let truth = Set(data.map { ($0.id, l2($0.vector, q)) }.sorted { $0.1 < $1.1 }.prefix(10).map(\.0))
+                    let options = SearchOptions(k: 10, listSize: 40, beamWidth: w)
+                    let got = try direct.search(query: q, options: options)
+                    XCTAssertEqual(got.count, 10)
+                    XCTAssertEqual(Set(got.map(\.id)).count, got.count, "no id twice")
+                    for (a, b) in zip(got, got.dropFirst()) { XCTAssertLessThanOrEqual(a.distance, b.distance) }
+                    for h in got {
+                        let v = try XCTUnwrap(byId[h.id])
+                        XCTAssertEqual(h.distance, l2(v, q), accuracy: 1e-3 * max(1, h.distance), "reranked from the record read")
+                    }
+                    hitsDirect += got.filter { truth.contains($0.id) }.count
+                    hitsMapped += try mapped.search(query: q, options: options).filter { truth.contains($0.id) }.count
+                }
+                let recall = Double(hitsDirect) / 500, mappedRecall = Double(hitsMapped) / 500
+                XCTAssertGreaterThan(recall, 0.7, "W \(w), ring \(ring)")
+                XCTAssertGreaterThan(recall, mappedRecall - 0.03, "W \(w), ring \(ring): direct \(recall), mapped \(mappedRecall)")
+            }
+        }
+    }
+
+    func testSearchersOnManyThreadsAgree() throws {
+        let data = rows(count: 3000, seed: 8)
+        let path = tmpPath("direct-threads.seg")
+        try writeIndexed(path, rows: data)
+        let direct = try open(path, cache: 0)
+        let mapped = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let queries = (0..<64).map { data[$0 * 40].vector }
+        let options = SearchOptions(k: 5, listSize: 24, beamWidth: 1)
+        let want = try queries.map { try mapped.search(query: $0, options: options).map(\.id) }
+        let got = UnsafeMutableBufferPointer<[UInt64]>.allocate(capacity: queries.count)
+        got.initialize(repeating: [])
+        defer { got.deallocate() }
+        nonisolated(unsafe) let out = got
+        DispatchQueue.concurrentPerform(iterations: queries.count) { i in
+            out[i] = (try? direct.search(query: queries[i], options: options).map(\.id)) ?? []
+        }
+        XCTAssertEqual(Array(got), want)
+    }
+
+    func testFilesThatCannotBeReadDirectlyAreTypedErrors() throws {
+        let missing = tmpPath("missing.seg")
+        XCTAssertThrowsError(try DirectGraphFile(path: missing, sectionOffset: 4096)) { error in
+            XCTAssertEqual((error as? StrataError)?.code, .io)
+            XCTAssertEqual((error as? StrataError)?.path, missing)
+        }
+        let path = tmpPath("present.seg")
+        try writeIndexed(path, rows: rows(count: 2500, seed: 1))
+        XCTAssertThrowsError(try DirectGraphFile(path: path, sectionOffset: 4095)) { error in
+            XCTAssertEqual((error as? StrataError)?.code, .invalidArgument)
+        }
+        XCTAssertNoThrow(try DirectGraphFile(path: path, sectionOffset: 8192))
+    }
+}
