@@ -42,6 +42,8 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var write: CollectionWriteFlags
 
+    @OptionGroup var progressFlags: ProgressFlags
+
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 
@@ -73,10 +75,18 @@ struct ImportCommand: ParsableCommand {
         let rows = try VectorFile(path: vectors).count
         let plan = BulkImportPlan(rows: rows, segmentRows: segmentRows, threads: threads ?? max(1, cores / 2),
                                   memoryBudget: memoryBudget.flatMap(CollectionCompactCommand.parseBytes), cores: cores)
+        let reporter = progressFlags.reporter("import")
         var writerOptions = options.segmentWriterOptions
-        writerOptions.progress = indexBuildProgressPrinter()
+        writerOptions.progress = reporter.indexBuild
         let summary = try BulkImport.run(into: collection, vectors: vectors, payload: payload, ids: ids, plan: plan,
-                                         writerOptions: writerOptions, progress: { progress($0) })
+                                         writerOptions: writerOptions) { event in
+            switch event {
+            case .rows(let done, let total): reporter.update(phase: "rows", done: done, total: total)
+            case .sealing(let k, let count, let rows, let indexing):
+                reporter.note("segment \(k + 1) of \(count): \(rows) rows read, sealing\(indexing ? " and indexing" : "")")
+            }
+        }
+        reporter.finish(done: summary.rows)
         let out = Output(rows: summary.rows, segments: summary.segments, indexed_segments: summary.indexedSegments, bytes: summary.bytes,
                          seconds: summary.seconds, rows_per_s: summary.seconds > 0 ? Double(summary.rows) / summary.seconds : 0,
                          generation: summary.generation, threads: plan.threads, segment_rows: plan.segmentRows)

@@ -50,17 +50,25 @@ package struct BulkImportPlan: Sendable, Equatable {
 
 /// Reads input files into a collection as sealed segments (``StrataCollection/importSegments(count:threads:writerOptions:describe:fill:)``).
 package enum BulkImport {
+    /// What an import reports while it runs.
+    package enum Progress: Sendable {
+        /// `done` of `total` input rows read (every 100,000 rows).
+        case rows(done: Int, total: Int)
+        /// Segment `segment` (0-based) of `count` is read and is being finished (index built).
+        case sealing(segment: Int, count: Int, rows: Int, indexing: Bool)
+    }
+
     /// Rows per segment when not given.
     package static let defaultSegmentRows = 1_000_000
 
     /// Imports the rows of `vectors` (with `payload`, in the collection's column order, and `ids`,
     /// one per line; default: the row numbers) into `collection` as segments of `plan.segmentRows`
     /// rows, with `writerOptions` (the collection's flush options) adjusted by `plan`. Side files
-    /// are checked to have exactly one line per vector first. `progress` gets a line every
-    /// 100,000 rows (from whichever build thread reaches it).
+    /// are checked to have exactly one line per vector first. `progress` hears every 100,000 rows
+    /// (from whichever build thread reaches it) and each segment's sealing.
     package static func run(into collection: StrataCollection, vectors: String, payload: String?, ids: String?,
                             plan: BulkImportPlan, writerOptions: SegmentWriterOptions,
-                            progress: @escaping @Sendable (String) -> Void = { _ in }) throws(StrataError) -> StrataCollection.ImportSummary {
+                            progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(StrataError) -> StrataCollection.ImportSummary {
         let columns = collection.schema.columns
         let input = try InputRows(vectors: vectors, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
         let rows = input.rows.count
@@ -79,7 +87,6 @@ package enum BulkImport {
         let indexRows = options.index.map { max(1, $0.minimumRows) } ?? Int.max
         let count = (rows + segmentRows - 1) / segmentRows
         let done = Atomic<Int>(0)
-        let start = monotonicSeconds()
         return try collection.importSegments(count: count, threads: plan.threads, writerOptions: options,
                                              describe: { k, row in "row \(k * segmentRows + row) of \(vectors)" },
                                              fill: { (k, writer) throws(StrataError) in
@@ -92,13 +99,9 @@ package enum BulkImport {
                     throw part.locate(error, row: row)
                 }
                 let n = done.add(1, ordering: .relaxed).newValue
-                if n % 100_000 == 0 {
-                    let seconds = monotonicSeconds() - start
-                    let rate = Double(n) / max(seconds, 1e-9)
-                    progress(String(format: "import: %d/%d rows read, %.0f rows/s, segment %d of %d", n, rows, rate, k + 1, count))
-                }
+                if n % 100_000 == 0 { progress(.rows(done: n, total: rows)) }
             }
-            progress("import: segment \(k + 1) of \(count): \(range.count) rows read, sealing\(writer.rowCount >= indexRows ? " and indexing" : "")")
+            progress(.sealing(segment: k, count: count, rows: range.count, indexing: writer.rowCount >= indexRows))
         })
     }
 
