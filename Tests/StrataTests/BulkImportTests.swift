@@ -237,9 +237,15 @@ final class BulkImportTests: StrataTestCase {
         let (v, p, i) = try writeFiles(input)
         let dir = tmpPath("cli")
         XCTAssertEqual(try runStrata(["create", dir, "--dim", "8", "--metric", "l2", "--schema", "name:string,n:int64?"], scratch: tmp).status, 0)
-        let r = try runStrata(["import", dir, "--vectors", v, "--payload", p, "--ids", i, "--segment-rows", "600", "--threads", "2", "--json"],
-                              scratch: tmp)
+        let r = try runStrata(["import", dir, "--vectors", v, "--payload", p, "--ids", i, "--segment-rows", "600", "--threads", "2", "--json",
+                               "--progress", "json"], scratch: tmp)
         XCTAssertEqual(r.status, 0, r.stderr)
+        // Progress: one JSON object per stderr line; a note per segment sealed, then "done".
+        let events = try r.stderr.split(separator: "\n").map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertTrue(events.allSatisfy { $0["command"] as? String == "import" }, r.stderr)
+        XCTAssertEqual(events.filter { ($0["detail"] as? String)?.contains("rows read, sealing") ?? false }.count, 3, r.stderr)
+        XCTAssertEqual(events.last?["phase"] as? String, "done", r.stderr)
+        XCTAssertEqual(events.last?["done"] as? Int, 1_500, r.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
         XCTAssertEqual(json["rows"] as? Int, 1_500)
         XCTAssertEqual((json["segments"] as? [String])?.count, 3)
