@@ -35,7 +35,7 @@ struct StrataCommand: AsyncParsableCommand {
         """,
         version: StrataRelease.summary,
         subcommands: [BuildCommand.self, DumpCommand.self, VerifyCommand.self, SearchCommand.self, BenchCommand.self,
-                      CollectionCreateCommand.self, CollectionInsertCommand.self, CollectionDeleteCommand.self,
+                      CollectionCreateCommand.self, CollectionInsertCommand.self, ImportCommand.self, CollectionDeleteCommand.self,
                       CollectionFlushCommand.self, CollectionStatsCommand.self, ScrollCommand.self, CollectionCompactCommand.self, CollectionRecoverCommand.self,
                       CollectionScrubCommand.self, CollectionGCCommand.self, CollectionPushCommand.self, CollectionPullCommand.self,
                       FilterBenchCommand.self, BenchRemoteCommand.self, BenchIngestCommand.self, GenCommand.self, ServeCommand.self]

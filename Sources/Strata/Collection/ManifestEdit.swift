@@ -36,6 +36,8 @@ package struct ManifestEdit {
     /// manifest names for it *now* (rows deleted during the build stay deleted, since row numbers
     /// are the same); only the old segment file becomes obsolete.
     package var reindexed: (old: String, new: ManifestSegment)? = nil
+    /// New segments appended after all others, in this order (a bulk import's).
+    package var appendedSegments: [ManifestSegment] = []
     /// The WAL that receives records from now on (the current one becomes obsolete); nil: unchanged.
     package var walSequence: UInt64? = nil
     /// The schema from now on: the current one with nullable columns appended (WAL records are
@@ -54,7 +56,8 @@ package struct ManifestEdit {
 
     /// Whether the edit changes nothing (only garbage collection may then publish).
     var isEmpty: Bool {
-        bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && reindexed == nil && walSequence == nil && schema == nil
+        bitmaps.isEmpty && removedSegments.isEmpty && addedSegment == nil && reindexed == nil && appendedSegments.isEmpty
+            && walSequence == nil && schema == nil
     }
 
     /// `current` with this edit applied: the next generation, created at `now`, with the files
@@ -77,6 +80,14 @@ package struct ManifestEdit {
         }
         if let c = addedSegment?.columnCount, c > next.schema.columns.count {
             throw StrataError(.invalidArgument, "a manifest edit adds segment \(addedSegment!.name) with \(c) columns, the schema has \(next.schema.columns.count)")
+        }
+        for added in appendedSegments {
+            guard added.columnCount ?? 0 <= next.schema.columns.count else {
+                throw StrataError(.invalidArgument, "a manifest edit adds segment \(added.name) with \(added.columnCount!) columns, the schema has \(next.schema.columns.count)")
+            }
+            guard !current.segments.contains(where: { $0.name == added.name }) else {
+                throw StrataError(.invalidArgument, "a manifest edit adds segment \(added.name), which the manifest already lists")
+            }
         }
         for change in bitmaps {
             guard let i = next.segments.firstIndex(where: { $0.name == change.segment }) else {
@@ -120,6 +131,7 @@ package struct ManifestEdit {
             if !placed, let addedSegment { segments.append(addedSegment) }
             next.segments = segments
         }
+        next.segments += appendedSegments
         if let walSequence {
             next.obsolete.append(ObsoleteFile(name: CollectionFiles.walName(current.walSequence), sinceMilliseconds: now))
             next.walSequence = walSequence

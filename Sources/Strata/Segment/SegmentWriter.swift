@@ -5,7 +5,9 @@
 // finished LZ4 blocks into a side spool file. `finish()` appends ids, id index, schema and the
 // spooled columns, writes directory, footer and header, fsyncs, renames into place and fsyncs the
 // directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
-// id index is sorted (ids, sort order, (id, row) pairs); one open block per column (<= maxBlockBytes
+// id index is sorted in memory (ids, sort order, (id, row) pairs), or, above
+// SegmentWriterOptions.idSortMemoryBytes, the bound plus 8 B per row for an external sort
+// (IdIndexSort.swift); one open block per column (<= maxBlockBytes
 // + one value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
 // holds what the index build needs (StrataIndex's Build/IndexBuilder.swift: PQ codes and the graph,
 // in memory or out of core within IndexOptions.memoryBudget), which reads the vectors from the
@@ -28,6 +30,14 @@ public struct SegmentWriterOptions: Sendable {
     public var index: IndexOptions? = nil
     /// Payload indexes and BM25 columns written as format-1.2 search sections (Strata/Query/SearchSections.swift).
     public var search = SearchSectionOptions()
+    /// Memory for sorting the id index at ``SegmentWriter/finish()`` (about 40 B per row in
+    /// memory); a segment with more rows than that allows is sorted externally, in runs spilled to
+    /// temporary files next to the segment and merged (the same bytes). nil: the index build's
+    /// ``IndexOptions/memoryBudget`` when there is one, else always in memory.
+    public var idSortMemoryBytes: Int? = nil
+    /// How a duplicate-id error names row r of this segment (a bulk import names the input file's
+    /// row); nil: `row r`.
+    package var rowLabel: (@Sendable (Int) -> String)? = nil
     /// Called between units of the index build (phases, rows done), e.g. to print progress; nil: silent.
     public var progress: (@Sendable (IndexBuildProgress) -> Void)? = nil
 
@@ -257,23 +267,38 @@ public final class SegmentWriter {
             cursor = alignUp(cursor + UInt64(bytes.count), SegmentFormat.pageSize)
         }
 
-        // ids (row order), then the id index: (id, row) pairs sorted by id.
-        let idBytes = ids.map { $0.littleEndian }
-        try idBytes.withBytes { (raw) throws(StrataError) in try put(.ids, raw) }
-        var order = Array(0..<ids.count)
-        order.sort { ids[$0] < ids[$1] }
-        var pairs: [UInt64] = []
-        pairs.reserveCapacity(ids.count * 2)
-        for (k, row) in order.enumerated() {
-            if k > 0, ids[order[k - 1]] == ids[row] {
-                throw StrataError(.duplicateId, "id \(ids[row]) appears in rows \(order[k - 1]) and \(row)")
+        /// A section whose bytes come in chunks (`body` calls its argument with each).
+        func putStreamed(_ kind: SectionKind, _ body: ((UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) -> Void) throws(StrataError) {
+            let checksum = Checksum.Streaming()
+            var written: UInt64 = 0
+            try body { (bytes) throws(StrataError) in
+                try file.write(bytes, atAbsoluteOffset: cursor + written)
+                checksum.update(bytes)
+                written += UInt64(bytes.count)
             }
-            pairs.append(ids[row].littleEndian)
-            pairs.append(UInt64(row).littleEndian)
+            sections.append(SectionInfo(kindNumber: kind.rawValue, required: true, compression: 0,
+                                        checksumType: SectionInfo.checksumXXH3, offset: cursor,
+                                        length: written, decodedLength: written, checksum: checksum.digest, ordinal: SectionInfo.noOrdinal))
+            cursor = alignUp(cursor + written, SegmentFormat.pageSize)
         }
-        order = []
-        try pairs.withBytes { (raw) throws(StrataError) in try put(.idIndex, raw) }
-        pairs = []
+
+        // ids (row order), then the id index: (id, row) pairs sorted by id, in memory or, above
+        // the writer's bound, by an external sort (IdIndexSort.swift); the same bytes either way.
+        try putStreamed(.ids) { (emit) throws(StrataError) in
+            var chunk: [UInt64] = []
+            chunk.reserveCapacity(min(ids.count, 1 << 16))
+            var start = 0
+            while start < ids.count {
+                let end = min(ids.count, start + (1 << 16))
+                chunk.removeAll(keepingCapacity: true)
+                for i in start..<end { chunk.append(ids[i].littleEndian) }
+                try chunk.withBytes(emit)
+                start = end
+            }
+        }
+        let sort = IdIndexSort(rows: ids.count, memoryBytes: options.idSortMemoryBytes ?? options.index?.memoryBudget, tempPrefix: tempPath,
+                               rowLabel: options.rowLabel ?? { "row \($0)" })
+        try putStreamed(.idIndex) { (emit) throws(StrataError) in try sort.write(ids: ids, emit: emit) }
 
         let schemaBytes = SchemaCodec.encode(schema.columns)
         try schemaBytes.withBytes { (raw) throws(StrataError) in try put(.schema, raw) }

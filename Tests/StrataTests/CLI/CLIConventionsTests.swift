@@ -11,7 +11,7 @@ import XCTest
 final class CLIConventionsTests: StrataTestCase {
     /// Every subcommand name `strata` lists in its help (hidden ones included, from the source; there
     /// are none: the collection test rig is the separate `strata-soak` executable).
-    static let subcommands = ["build", "dump", "verify", "search", "bench", "create", "insert", "delete", "flush", "stats",
+    static let subcommands = ["build", "dump", "verify", "search", "bench", "create", "insert", "import", "delete", "flush", "stats",
                               "compact", "recover", "scrub", "gc", "push", "pull", "bench-filter", "bench-remote", "bench-ingest", "gen", "serve", "scroll"]
 
     func jsonObject(_ r: CLIResult) throws -> [String: Any] {

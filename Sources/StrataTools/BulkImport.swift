@@ -1,0 +1,119 @@
+// The input side of `strata import`: a vector file (and payload and id files) cut into consecutive
+// row ranges of `segmentRows`, each read in file order into one segment of
+// StrataCollection.importSegments (Strata/Collection/Collection+Import.swift), which builds up to
+// `threads` of them at once and publishes them all in one manifest edit, bypassing the WAL.
+//
+// Memory: the files are mapped and read in order; each running segment build holds its writer
+// (8 B per row for the ids, one payload block per column) and its index build, whose budget is the
+// import's --memory-budget shared by the builds running at once (BulkImportPlan).
+import Strata
+import StrataFormat
+import StrataIndex
+import Synchronization
+
+/// How an import splits its rows, threads and memory.
+package struct BulkImportPlan: Sendable, Equatable {
+    /// Rows per segment (the last one may have fewer).
+    package var segmentRows: Int
+    /// Segment builds at once.
+    package var threads: Int
+    /// Graph build threads per segment build (nil: all cores).
+    package var buildThreadsPerSegment: Int?
+    /// The index build budget of each segment build (nil: in memory).
+    package var indexBudgetPerSegment: Int?
+    /// The id-sort bound of each segment writer (nil: in memory).
+    package var idSortBytesPerSegment: Int?
+
+    /// Memory a segment build needs besides its index build: the writer's 8 B per row of ids and
+    /// its per-row bookkeeping (the compactor counts 64 B per row), plus fixed buffers.
+    static func writerBytes(rows: Int) -> Int { rows * 64 + (32 << 20) }
+    /// The least an index build can work with (PartitionedGraphBuilder keeps 32 MiB for itself).
+    static let minimumIndexBudget = 64 << 20
+
+    /// A plan for `rows` rows: `threads` builds at once (fewer when `memoryBudget` cannot give
+    /// each a workable share), sharing `cores` cores and `memoryBudget` bytes (nil: unbounded).
+    package init(rows: Int, segmentRows: Int, threads: Int, memoryBudget: Int?, cores: Int) {
+        self.segmentRows = max(1, segmentRows)
+        let segments = max(1, (rows + self.segmentRows - 1) / self.segmentRows)
+        var t = max(1, min(threads, segments))
+        if let memoryBudget {
+            let perBuild = Self.writerBytes(rows: self.segmentRows) + Self.minimumIndexBudget
+            t = max(1, min(t, memoryBudget / perBuild))
+            let share = memoryBudget / t
+            indexBudgetPerSegment = max(Self.minimumIndexBudget, share - Self.writerBytes(rows: self.segmentRows))
+            idSortBytesPerSegment = max(1 << 20, share / 4)
+        }
+        self.threads = t
+        buildThreadsPerSegment = t > 1 ? max(1, cores / t) : nil
+    }
+}
+
+/// Reads input files into a collection as sealed segments (``StrataCollection/importSegments(count:threads:writerOptions:describe:fill:)``).
+package enum BulkImport {
+    /// What an import reports while it runs.
+    package enum Progress: Sendable {
+        /// `done` of `total` input rows read (every 100,000 rows).
+        case rows(done: Int, total: Int)
+        /// Segment `segment` (0-based) of `count` is read and is being finished (index built).
+        case sealing(segment: Int, count: Int, rows: Int, indexing: Bool)
+    }
+
+    /// Rows per segment when not given.
+    package static let defaultSegmentRows = 1_000_000
+
+    /// Imports the rows of `vectors` (with `payload`, in the collection's column order, and `ids`,
+    /// one per line; default: the row numbers) into `collection` as segments of `plan.segmentRows`
+    /// rows, with `writerOptions` (the collection's flush options) adjusted by `plan`. Side files
+    /// are checked to have exactly one line per vector first. `progress` hears every 100,000 rows
+    /// (from whichever build thread reaches it) and each segment's sealing.
+    package static func run(into collection: StrataCollection, vectors: String, payload: String?, ids: String?,
+                            plan: BulkImportPlan, writerOptions: SegmentWriterOptions,
+                            progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(StrataError) -> StrataCollection.ImportSummary {
+        let columns = collection.schema.columns
+        let input = try InputRows(vectors: vectors, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
+        let rows = input.rows.count
+        guard input.vectors.dimension == collection.schema.dimension || rows == 0 else {
+            throw StrataError(.dimensionMismatch, "vectors have \(input.vectors.dimension) dimensions, collection has \(collection.schema.dimension)",
+                              path: vectors)
+        }
+        for side in [payload, ids].compactMap({ $0 }) { try checkLineCount(side, rows: rows, vectors: vectors) }
+        var options = writerOptions
+        if options.index != nil {
+            options.index!.memoryBudget = plan.indexBudgetPerSegment ?? options.index!.memoryBudget
+            options.index!.graph.threads = plan.buildThreadsPerSegment ?? options.index!.graph.threads
+        }
+        options.idSortMemoryBytes = plan.idSortBytesPerSegment
+        let segmentRows = plan.segmentRows
+        let indexRows = options.index.map { max(1, $0.minimumRows) } ?? Int.max
+        let count = (rows + segmentRows - 1) / segmentRows
+        let done = Atomic<Int>(0)
+        return try collection.importSegments(count: count, threads: plan.threads, writerOptions: options,
+                                             describe: { k, row in "row \(k * segmentRows + row) of \(vectors)" },
+                                             fill: { (k, writer) throws(StrataError) in
+            let range = (k * segmentRows)..<min(rows, (k + 1) * segmentRows)
+            let part = try InputRows(vectors: vectors, rows: range, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
+            try part.forEach { (row) throws(StrataError) in
+                do throws(StrataError) {
+                    try part.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
+                } catch {
+                    throw part.locate(error, row: row)
+                }
+                let n = done.add(1, ordering: .relaxed).newValue
+                if n % 100_000 == 0 { progress(.rows(done: n, total: rows)) }
+            }
+            progress(.sealing(segment: k, count: count, rows: range.count, indexing: writer.rowCount >= indexRows))
+        })
+    }
+
+    /// Throws `.corrupt` when `path` has fewer or more lines than the vector file has rows.
+    static func checkLineCount(_ path: String, rows: Int, vectors: String) throws(StrataError) {
+        var cursor = try LineReader(path: path).makeCursor()
+        let skipped = cursor.skip(rows)
+        guard skipped == rows else {
+            throw StrataError(.corrupt, "the file ends before line \(skipped + 1), which row \(skipped) of \(vectors) needs", path: path)
+        }
+        guard !cursor.hasMoreContent() else {
+            throw StrataError(.corrupt, "more lines than the \(rows) rows of \(vectors)", path: path)
+        }
+    }
+}
