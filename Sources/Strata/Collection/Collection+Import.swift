@@ -46,8 +46,11 @@ extension StrataCollection {
     /// file the import made and leaves the collection as it was. After a publish whose outcome is
     /// unknown the handle refuses further writes, as after a failed flush.
     /// - Parameters:
+    ///   - count: segments to build (0 publishes nothing).
+    ///   - threads: segments filled and finished at once (at least 1).
     ///   - writerOptions: options of the segment writers (index, search sections, id-sort memory).
     ///   - describe: how errors name row `row` of segment k, e.g. `row 75 of base.fvecs (id 75)`.
+    ///   - fill: appends the rows of segment k to the writer it is given.
     /// - Throws: `.duplicateId`, what `fill` throws, and the writer's and publish's errors.
     public func importSegments(count: Int, threads: Int = 1, writerOptions: SegmentWriterOptions,
                                describe: @escaping @Sendable (_ segment: Int, _ row: Int) -> String,
@@ -58,7 +61,7 @@ extension StrataCollection {
         return try writeLock.locked { () throws(StrataError) -> ImportSummary in
             try checkWritable()
             if !stateLock.locked({ mem.isEmpty }) || (wal?.length ?? 0) > UInt64(WALFormat.headerLength) {
-                try flushLocked(growingTo: stateLock.locked { version.manifest.schema })
+                _ = try flushLocked(growingTo: stateLock.locked { version.manifest.schema })
             }
             let old = stateLock.locked { version }
             let schema = old.manifest.schema

@@ -33,7 +33,7 @@ public struct SegmentWriterOptions: Sendable {
     /// Memory for sorting the id index at ``SegmentWriter/finish()`` (about 40 B per row in
     /// memory); a segment with more rows than that allows is sorted externally, in runs spilled to
     /// temporary files next to the segment and merged (the same bytes). nil: the index build's
-    /// ``IndexOptions/memoryBudget`` when there is one, else always in memory.
+    /// `IndexOptions.memoryBudget` when there is one, else always in memory.
     public var idSortMemoryBytes: Int? = nil
     /// How a duplicate-id error names row r of this segment (a bulk import names the input file's
     /// row); nil: `row r`.

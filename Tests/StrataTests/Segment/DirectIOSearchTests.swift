@@ -13,20 +13,11 @@ final class DirectIOSearchTests: StrataTestCase {
     private let dimension = 24
 
     private func rows(count: Int, seed: UInt64) -> [SegmentRow] {
-        var rng = SplitMix64(seed: seed)
-        let centers = (0..<20).map { _ in (0..<dimension).map { _ in rng.gaussianish() * 3 } }
-        return (0..<count).map { i in
-            let c = centers[rng.int(centers.count)]
-            return SegmentRow(id: UInt64(i) * 3 + 7, vector: c.map { $0 + rng.gaussianish() })
-        }
+        clusteredRows(count: count, dimension: dimension, clusters: 20, seed: seed, idStride: 3, idBase: 7)
     }
 
     private func writeIndexed(_ path: String, rows: [SegmentRow]) throws {
-        var options = SegmentWriterOptions()
-        options.index = .smallTestIndex
-        let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: dimension, metric: .l2), options: options)
-        try writer.append(rows)
-        try writer.finish()
+        try writeIndexedSegment(path, rows: rows, dimension: dimension)
     }
 
     private func open(_ path: String, cache: Int, ring: Bool = true) throws -> Segment {

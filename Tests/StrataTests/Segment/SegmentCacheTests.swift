@@ -12,20 +12,11 @@ final class SegmentCacheTests: StrataTestCase {
     private let dimension = 16
 
     private func sampleRows(count: Int, seed: UInt64) -> [SegmentRow] {
-        var rng = SplitMix64(seed: seed)
-        let centers = (0..<16).map { _ in (0..<dimension).map { _ in rng.gaussianish() * 3 } }
-        return (0..<count).map { i in
-            let c = centers[rng.int(centers.count)]
-            return SegmentRow(id: UInt64(i) * 5 + 1, vector: c.map { $0 + rng.gaussianish() })
-        }
+        clusteredRows(count: count, dimension: dimension, clusters: 16, seed: seed, idStride: 5, idBase: 1)
     }
 
     private func writeIndexed(_ path: String, rows: [SegmentRow]) throws {
-        var options = SegmentWriterOptions()
-        options.index = .smallTestIndex
-        let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: dimension, metric: .l2), options: options)
-        try writer.append(rows)
-        try writer.finish()
+        try writeIndexedSegment(path, rows: rows, dimension: dimension)
     }
 
     func testResultsAreIdenticalWithAndWithoutCacheAndReadAhead() throws {
