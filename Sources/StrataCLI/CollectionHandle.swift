@@ -6,6 +6,7 @@ import Foundation
 import Strata
 import StrataFormat
 import StrataRemote
+import StrataTools
 
 /// A batch write that failed, and whether the batch is in the collection anyway (nil: unknown).
 struct BatchFailure: Error {
@@ -34,6 +35,8 @@ protocol CollectionHandle: AnyObject {
     /// The local file of segment `name` of the current view (for a remote collection, fetched
     /// through the cache) and how to name it; `.notFound` when the view has no such segment.
     func segmentFile(named name: String) async throws(StrataError) -> (path: String, shownAs: String)
+    /// Builds the job's segments and publishes them in one manifest edit (`strata import`).
+    func importSegments(_ job: BulkImportJob) async throws(StrataError) -> StrataCollection.ImportSummary
     /// Releases the collection (locks, leases, clients).
     func close() async
 }
@@ -75,6 +78,10 @@ final class LocalCollectionHandle: CollectionHandle {
                               + (manifest.segments.isEmpty ? "none" : manifest.segments.map(\.name).joined(separator: ", ")) + ")", path: location)
         }
         return (location + "/" + name, location + "/" + name)
+    }
+
+    func importSegments(_ job: BulkImportJob) async throws(StrataError) -> StrataCollection.ImportSummary {
+        try collection.importSegments(count: job.count, threads: job.threads, writerOptions: job.writerOptions, describe: job.describe, fill: job.fill)
     }
 
     func close() async { collection.close() }
@@ -122,6 +129,11 @@ final class RemoteCollectionHandle: CollectionHandle {
 
     func segmentFile(named name: String) async throws(StrataError) -> (path: String, shownAs: String) {
         (try await collection.cachedSegment(named: name), location + "/seg/" + name)
+    }
+
+    func importSegments(_ job: BulkImportJob) async throws(StrataError) -> StrataCollection.ImportSummary {
+        try await collection.importSegments(count: job.count, threads: job.threads, writerOptions: job.writerOptions,
+                                            describe: job.describe, fill: job.fill)
     }
 
     func close() async { await collection.close() }

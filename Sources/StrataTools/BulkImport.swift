@@ -48,6 +48,22 @@ package struct BulkImportPlan: Sendable, Equatable {
     }
 }
 
+/// The segments an import builds and how each is filled: the arguments of
+/// ``StrataCollection/importSegments(count:threads:writerOptions:describe:fill:)`` (and of a remote
+/// collection's `importSegments`).
+package struct BulkImportJob: Sendable {
+    /// Segments to build.
+    package var count: Int
+    /// Segment builds at once.
+    package var threads: Int
+    /// Options of the segment writers.
+    package var writerOptions: SegmentWriterOptions
+    /// How errors name row `row` of segment k.
+    package var describe: @Sendable (_ segment: Int, _ row: Int) -> String
+    /// Appends the rows of segment k to its writer.
+    package var fill: @Sendable (_ segment: Int, _ writer: SegmentWriter) throws(StrataError) -> Void
+}
+
 /// Reads input files into a collection as sealed segments (``StrataCollection/importSegments(count:threads:writerOptions:describe:fill:)``).
 package enum BulkImport {
     /// What an import reports while it runs.
@@ -63,17 +79,32 @@ package enum BulkImport {
 
     /// Imports the rows of `vectors` (with `payload`, in the collection's column order, and `ids`,
     /// one per line; default: the row numbers) into `collection` as segments of `plan.segmentRows`
-    /// rows, with `writerOptions` (the collection's flush options) adjusted by `plan`. Side files
-    /// are checked to have exactly one line per vector first. `progress` hears every 100,000 rows
-    /// (from whichever build thread reaches it) and each segment's sealing.
+    /// rows, with `writerOptions` (the collection's flush options) adjusted by `plan`: the
+    /// ``BulkImportJob`` that ``job(schema:vectors:payload:ids:plan:writerOptions:progress:)`` makes.
     package static func run(into collection: StrataCollection, vectors: String, payload: String?, ids: String?,
                             plan: BulkImportPlan, writerOptions: SegmentWriterOptions,
                             progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(StrataError) -> StrataCollection.ImportSummary {
-        let columns = collection.schema.columns
+        let job = try job(schema: collection.schema, vectors: vectors, payload: payload, ids: ids, plan: plan,
+                          writerOptions: writerOptions, progress: progress)
+        return try collection.importSegments(count: job.count, threads: job.threads, writerOptions: job.writerOptions,
+                                             describe: job.describe, fill: job.fill)
+    }
+
+    /// What an import of `vectors` into a collection of `schema` builds: segments of
+    /// `plan.segmentRows` consecutive rows, the writer options (`writerOptions` adjusted by `plan`),
+    /// and the fill of each segment. Side files are checked to have exactly one line per vector
+    /// first. `progress` hears every 100,000 rows (from whichever build thread reaches it) and each
+    /// segment's sealing.
+    /// - Throws: `.dimensionMismatch`, the files' open and format errors, `.corrupt` for a side
+    ///   file with too few or too many lines.
+    package static func job(schema: SegmentSchema, vectors: String, payload: String?, ids: String?,
+                            plan: BulkImportPlan, writerOptions: SegmentWriterOptions,
+                            progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(StrataError) -> BulkImportJob {
+        let columns = schema.columns
         let input = try InputRows(vectors: vectors, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
         let rows = input.rows.count
-        guard input.vectors.dimension == collection.schema.dimension || rows == 0 else {
-            throw StrataError(.dimensionMismatch, "vectors have \(input.vectors.dimension) dimensions, collection has \(collection.schema.dimension)",
+        guard input.vectors.dimension == schema.dimension || rows == 0 else {
+            throw StrataError(.dimensionMismatch, "vectors have \(input.vectors.dimension) dimensions, collection has \(schema.dimension)",
                               path: vectors)
         }
         for side in [payload, ids].compactMap({ $0 }) { try checkLineCount(side, rows: rows, vectors: vectors) }
@@ -87,9 +118,9 @@ package enum BulkImport {
         let indexRows = options.index.map { max(1, $0.minimumRows) } ?? Int.max
         let count = (rows + segmentRows - 1) / segmentRows
         let done = Atomic<Int>(0)
-        return try collection.importSegments(count: count, threads: plan.threads, writerOptions: options,
-                                             describe: { k, row in "row \(k * segmentRows + row) of \(vectors)" },
-                                             fill: { (k, writer) throws(StrataError) in
+        return BulkImportJob(count: count, threads: plan.threads, writerOptions: options,
+                             describe: { k, row in "row \(k * segmentRows + row) of \(vectors)" },
+                             fill: { (k, writer) throws(StrataError) in
             let range = (k * segmentRows)..<min(rows, (k + 1) * segmentRows)
             let part = try InputRows(vectors: vectors, rows: range, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
             try part.forEach { (row) throws(StrataError) in

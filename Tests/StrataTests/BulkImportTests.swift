@@ -255,9 +255,6 @@ final class BulkImportTests: StrataTestCase {
         let again = try runStrata(["import", dir, "--vectors", v, "--payload", p, "--ids", i], scratch: tmp)
         XCTAssertEqual(again.status, 1)
         XCTAssertTrue(again.stderr.contains("already exists in the collection"), again.stderr)
-        let remote = try runStrata(["import", "s3://bucket/coll", "--vectors", v], scratch: tmp)
-        XCTAssertEqual(remote.status, 2, remote.stderr)
-        XCTAssertTrue(remote.stderr.contains("does not support s3://"), remote.stderr)
     }
 
     func testEmptyImportPublishesNothing() throws {

@@ -11,10 +11,8 @@
 // All or nothing: the segments are written under their final `seg-w*` names (through temporary
 // files), not referenced by any manifest until the edit; a failure removes them, a kill leaves them
 // as unreferenced leftovers that the next read-write open removes (as for a flush).
-import Dispatch
 import StrataFormat
 import StrataIndex
-import Synchronization
 
 extension StrataCollection {
     /// What ``importSegments(count:threads:writerOptions:describe:fill:)`` published.
@@ -31,6 +29,15 @@ extension StrataCollection {
         public var generation: UInt64
         /// Wall seconds, lock wait included.
         public var seconds: Double
+
+        package init(segments: [String], rows: Int, bytes: UInt64, indexedSegments: Int, generation: UInt64, seconds: Double) {
+            self.segments = segments
+            self.rows = rows
+            self.bytes = bytes
+            self.indexedSegments = indexedSegments
+            self.generation = generation
+            self.seconds = seconds
+        }
     }
 
     /// Imports `count` segments in one manifest edit, bypassing the WAL: `fill(k, writer)` appends
@@ -65,7 +72,7 @@ extension StrataCollection {
             }
             let old = stateLock.locked { version }
             let schema = old.manifest.schema
-            let built = ImportBuild(directory: path, schema: schema, options: writerOptions, describe: describe)
+            let built = SegmentImportBuild(directory: path, schema: schema, options: writerOptions, describe: describe)
             var published: Manifest? = nil
             do throws(StrataError) {
                 let entries = try built.run(count: count, threads: threads, fill: fill)
@@ -118,7 +125,7 @@ extension StrataCollection {
     /// Throws `.duplicateId` for an id that two rows of `segments` share, or that is live in
     /// `version` (whose buffer is empty). One pass over the segments' id indexes in id order (a
     /// heap merge), so memory does not grow with the rows.
-    static func checkImportedIds(_ segments: [Segment], against version: Version,
+    package static func checkImportedIds(_ segments: [Segment], against version: Version,
                                  describe: (_ segment: Int, _ row: Int) -> String) throws(StrataError) {
         for s in segments { try s.checkSectionChecksums([.idIndex]) }
         func pair(_ s: Int, _ i: Int) -> (id: UInt64, row: UInt64) {
@@ -143,75 +150,5 @@ extension StrataCollection {
                 next[top.run] += 1
             }
         }
-    }
-}
-
-/// The segments of one import while they are built: their files, and the parallel build.
-private final class ImportBuild: Sendable {
-    let directory: String
-    let schema: SegmentSchema
-    let options: SegmentWriterOptions
-    let describe: @Sendable (Int, Int) -> String
-    /// Files made so far (finished segments); removed on failure unless kept.
-    private let files = Mutex<(names: [String], keep: Bool)>(([], false))
-
-    init(directory: String, schema: SegmentSchema, options: SegmentWriterOptions, describe: @escaping @Sendable (Int, Int) -> String) {
-        self.describe = describe
-        self.directory = directory
-        self.schema = schema
-        self.options = options
-    }
-
-    /// Builds segments 0..<count with up to `threads` at once; returns their entries in order.
-    /// The first failure (lowest segment number among those that failed) is thrown once the
-    /// running builds have stopped; segments not yet started are not started.
-    func run(count: Int, threads: Int,
-             fill: @escaping @Sendable (Int, SegmentWriter) throws(StrataError) -> Void) throws(StrataError) -> [ManifestSegment] {
-        let nextSegment = Atomic<Int>(0)
-        let results = Mutex<[Int: ManifestSegment]>([:])
-        let failure = Mutex<(segment: Int, error: StrataError)?>(nil)
-        let workers = max(1, min(threads, count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while failure.withLock({ $0 == nil }) {
-                let k = nextSegment.add(1, ordering: .relaxed).oldValue
-                guard k < count else { return }
-                do throws(StrataError) {
-                    let entry = try self.build(segment: k, fill: fill)
-                    results.withLock { $0[k] = entry }
-                } catch {
-                    failure.withLock { f in if f == nil || f!.segment > k { f = (k, error) } }
-                }
-            }
-        }
-        if let f = failure.withLock({ $0 }) { throw f.error }
-        return results.withLock { r in (0..<count).map { r[$0]! } }
-    }
-
-    private func build(segment k: Int, fill: @Sendable (Int, SegmentWriter) throws(StrataError) -> Void) throws(StrataError) -> ManifestSegment {
-        let name = CollectionFiles.newSegmentName(.writer)
-        files.withLock { $0.names.append(name) }
-        var options = self.options
-        let describe = self.describe
-        options.rowLabel = { describe(k, $0) }
-        let writer = try SegmentWriter(path: "\(directory)/\(name)", schema: schema, options: options)
-        do {
-            try fill(k, writer)
-        } catch {
-            writer.abort()
-            throw error
-        }
-        let summary = try writer.finish()
-        return ManifestSegment(name: name, deleteFile: nil, rowCount: UInt64(summary.rowCount), deletedCount: 0,
-                               fileBytes: summary.fileBytes, indexed: summary.sections.contains { $0.kind == .graph },
-                               columnCount: schema.columns.count)
-    }
-
-    /// The files are referenced (or may be): never remove them.
-    func keepFiles() { files.withLock { $0.keep = true } }
-
-    /// Removes the finished segments unless they were kept.
-    func removeFiles() {
-        let names = files.withLock { $0.keep ? [] : $0.names }
-        for n in names { FileSystem.removeIfPresent("\(directory)/\(n)") }
     }
 }

@@ -29,18 +29,21 @@ struct PendingWrite {
         case flush
         /// A flush that also appends these columns to the schema (RemoteCollection+Schema.swift).
         case addColumns([ColumnSpec])
+        /// A bulk import (RemoteCollection+Import.swift).
+        case importSegments(RemoteImportJob)
     }
     enum Done {
         case written(Int)
         case flushed(StrataCollection.FlushSummary?)
+        case imported(StrataCollection.ImportSummary)
     }
     var kind: Kind
     var done: CheckedContinuation<Result<Done, StrataError>, Never>
 
-    /// Whether the committer runs it alone (a flush, with or without a schema change).
+    /// Whether the committer runs it alone (a flush, with or without a schema change, or an import).
     var isFlush: Bool {
         switch kind {
-        case .flush, .addColumns: return true
+        case .flush, .addColumns, .importSegments: return true
         case .put, .delete: return false
         }
     }
@@ -56,7 +59,7 @@ struct PendingWrite {
             }
             return n
         case .delete(let ids): return 8 * ids.count
-        case .flush, .addColumns: return 0
+        case .flush, .addColumns, .importSegments: return 0
         }
     }
 }
@@ -145,6 +148,10 @@ extension RemoteCollection {
             guard !batch.isEmpty else { return }
             if batch[0].isFlush {
                 do {
+                    if case .importSegments(let job) = batch[0].kind {
+                        batch[0].done.resume(returning: .success(.imported(try await importNow(job))))
+                        continue
+                    }
                     var columns: [ColumnSpec]? = nil
                     if case .addColumns(let c) = batch[0].kind { columns = c }
                     batch[0].done.resume(returning: .success(.flushed(try await flushNow(growing: columns))))
@@ -197,7 +204,8 @@ extension RemoteCollection {
                     records.append(r)
                 }
                 answers.append(.success(.written(live.count)))
-            case .flush, .addColumns:
+            case .flush, .addColumns, .importSegments:
+                // Never in a group: the committer runs these alone.
                 answers.append(.success(.flushed(nil)))
             }
         }

@@ -126,6 +126,44 @@ final class RemoteCLITests: StrataTestCase {
         XCTAssertEqual(vj["segments_checked"] as? Int, 1)
     }
 
+    func testImportIntoARemoteCollectionAnswersAsALocalImport() throws {
+        let remote = address("import")
+        let local = tmpPath("import-local")
+        let base = sample.appendingPathComponent("base.fvecs").path
+        let payload = sample.appendingPathComponent("payload.tsv").path
+        for target in [remote, local] {
+            _ = try json(try strata(["create", target, "--dim", "32", "--metric", "cosine", "--schema", SampleDataset.schemaSpec, "--json"]))
+        }
+        let importArgs = ["--vectors", base, "--payload", payload, "--segment-rows", "800", "--threads", "2", "--json"]
+        // Killed after its segments are uploaded, before its commit: nothing is visible.
+        let killed = try strata(["import", remote] + importArgs, environment: ["STRATA_FAULT_EXIT_AT": "after-segment-upload"])
+        XCTAssertEqual(killed.status, 86, killed.stderr)
+        let empty = try json(try strata(["stats", remote, "--json"]))
+        XCTAssertEqual(empty["live_rows"] as? Int, 0)
+        // Once the killed writer's lease has lapsed, the same import runs in full.
+        var done: CLIResult? = nil
+        for _ in 0..<40 {
+            let r = try strata(["import", remote] + importArgs)
+            if r.status == 0 { done = r; break }
+            XCTAssertTrue(r.stderr.contains("writer"), r.stderr)
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let r = try json(try XCTUnwrap(done, "the import never got the writer lease"))
+        let l = try json(try strata(["import", local] + importArgs))
+        for doc in [r, l] {
+            XCTAssertEqual(doc["rows"] as? Int, SampleDataset.baseCount)
+            XCTAssertEqual((doc["segments"] as? [String])?.count, (SampleDataset.baseCount + 799) / 800)
+        }
+        let query = ["--query", sample.appendingPathComponent("query.fvecs").path, "--k", "10", "--exact", "--json"]
+        XCTAssertEqual(try results(try json(try strata(["search", remote] + query))), try results(try json(try strata(["search", local] + query))))
+        let stats = try json(try strata(["stats", remote, "--json"]))
+        XCTAssertEqual(stats["live_rows"] as? Int, SampleDataset.baseCount)
+        // Every id is live now: a second import is refused (exit 1) and commits nothing.
+        let again = try strata(["import", remote] + importArgs)
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains("already exists in the collection"), again.stderr)
+    }
+
     func testVerifyReportsCorruptObjectsByName() async throws {
         let remote = address("corrupt")
         try createAndInsert(remote)

@@ -1,0 +1,155 @@
+// Bulk import into a remote collection: sealed (indexed) segments built in the node-local cache
+// from the caller's rows, in parallel, uploaded, and published by ONE commit that appends them after
+// the existing segments. The rows never pass through the WAL.
+//
+// The committer runs an import alone, as it runs a flush: no write is stored meanwhile, so the
+// state the ids are checked against is the state the commit extends. The buffer is flushed first
+// (a WAL object replayed after the import must never hold rows older than the imported ones).
+//
+// All or nothing: before the commit the new segment objects are orphans (gc removes them after its
+// grace period) and their cache files are removed; a kill leaves the same. Racing a compactor: the
+// commit loses, the import re-reads the head and, when only segments changed (same WAL sequence),
+// retries on top of it; its uploaded segments stay valid and its id checks too (a compaction adds
+// no rows). Any other change means another writer: this one is fenced out.
+import Strata
+import StrataFormat
+import Synchronization
+
+/// An import waiting for the committer: what to build, and how.
+struct RemoteImportJob: Sendable {
+    var count: Int
+    var threads: Int
+    var writerOptions: SegmentWriterOptions
+    var describe: @Sendable (Int, Int) -> String
+    var fill: @Sendable (Int, SegmentWriter) throws(StrataError) -> Void
+}
+
+extension RemoteCollection {
+    /// Imports `count` segments in one commit, bypassing the WAL: `fill(k, writer)` appends the
+    /// rows of segment k (k = 0..<count, in input order) to a fresh writer of the collection's
+    /// schema; up to `threads` segments are filled and finished (index built) at once, in the
+    /// node-local cache, then uploaded. The buffer is flushed first; other writes of this process
+    /// wait for the import.
+    ///
+    /// Before anything is committed, ids are checked across the new segments (unique) and against
+    /// the collection's live rows (absent), with memory independent of the row count; errors name
+    /// the row by `describe(k, row)`. Any error before the commit leaves the collection as it was
+    /// (uploaded objects are orphans for `strata gc`).
+    /// - Parameters:
+    ///   - count: segments to build (0 commits nothing).
+    ///   - threads: segments filled and finished at once (at least 1).
+    ///   - writerOptions: options of the segment writers (index, search sections, id-sort memory).
+    ///   - describe: how errors name row `row` of segment k.
+    ///   - fill: appends the rows of segment k to the writer it is given.
+    /// - Throws: `.duplicateId`, what `fill` throws, the writer's errors, the store's and etcd's
+    ///   (`.io`), `.busy` when this writer was fenced out or lost the commit race too often, and
+    ///   `.invalidArgument` on a read-only handle.
+    public func importSegments(count: Int, threads: Int = 1, writerOptions: SegmentWriterOptions,
+                               describe: @escaping @Sendable (_ segment: Int, _ row: Int) -> String,
+                               fill: @escaping @Sendable (_ segment: Int, _ writer: SegmentWriter) throws(StrataError) -> Void)
+        async throws(StrataError) -> StrataCollection.ImportSummary {
+        try checkWritable()
+        guard count >= 0, threads >= 1 else { throw StrataError(.invalidArgument, "import needs count >= 0 and threads >= 1", path: layout.address) }
+        let job = RemoteImportJob(count: count, threads: threads, writerOptions: writerOptions, describe: describe, fill: fill)
+        guard case .imported(let summary) = try await submit(.importSegments(job)) else {
+            throw StrataError(.invalidArgument, "import got another answer than its summary", path: layout.address)
+        }
+        return summary
+    }
+
+    /// The import itself; run by the committer, never alongside a write.
+    func importNow(_ job: RemoteImportJob) async throws(StrataError) -> StrataCollection.ImportSummary {
+        let start = monotonicSeconds()
+        try checkWritable()
+        if state.withLock({ !$0.mem.isEmpty }) { _ = try await flushNow() }
+        try checkLease()
+        try await resolveUncertain()
+        let (base, baseHead, baseRevision, next) = state.withLock { ($0.version, $0.head, $0.headRevision, $0.nextSequence) }
+        guard state.withLock({ $0.mem.isEmpty }) else {
+            throw StrataError(.busy, "the buffer was not empty after the flush before the import; try again", path: layout.address)
+        }
+        // The new files are held (FileReferences) from their creation, so that no eviction of this
+        // process removes them before the Version that references them exists.
+        let held = Mutex<[String]>([])
+        defer { FileReferences.shared.release(held.withLock { $0 }) }
+        let cache = self.cache
+        let built = SegmentImportBuild(directory: cache.directory, schema: base.manifest.schema, options: job.writerOptions,
+                                       describe: job.describe, created: { name in
+            let p = cache.path(name)
+            held.withLock { $0.append(p) }
+            FileReferences.shared.retain([p])
+        })
+        do throws(StrataError) {
+            let entries = try await offPool("strata-import") { () throws(StrataError) in
+                try built.run(count: job.count, threads: job.threads, fill: job.fill)
+            }
+            guard !entries.isEmpty else {
+                return StrataCollection.ImportSummary(segments: [], rows: 0, bytes: 0, indexedSegments: 0, generation: base.manifest.generation,
+                                                      seconds: monotonicSeconds() - start)
+            }
+            let openOptions = options.collection.segmentOpenOptions
+            try await offPool("strata-import-ids") { () throws(StrataError) in
+                var segments: [Segment] = []
+                for e in entries { segments.append(try Segment.open(path: cache.path(e.name), options: openOptions)) }
+                try StrataCollection.checkImportedIds(segments, against: base, describe: job.describe)
+            }
+            for e in entries {
+                _ = try await store.upload(layout.segmentObject(e.name), fromFile: cache.path(e.name), condition: .ifAbsent)
+            }
+            FaultPoint.afterSegmentUpload.reach()
+            let loader = RemoteLoader(store: store, metadata: metadata, layout: layout, cache: cache, options: options)
+            let commit = RemoteCommit(store: store, metadata: metadata, layout: layout, nodeName: options.nodeName)
+            var fresh = base
+            var current = (baseHead, baseRevision)
+            for _ in 0..<max(1, options.commitAttempts) {
+                try checkLease()
+                var edit = ManifestEdit(walSequence: next)
+                edit.appendedSegments = entries
+                let manifest = try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
+                switch try await commit.publish(manifest, replacing: current, writerToken: token) {
+                case .committed(let head, let revision):
+                    built.keepFiles()
+                    let version: Version
+                    do throws(StrataError) {
+                        version = try await loader.open(manifest, reusing: fresh)
+                    } catch {
+                        let e = StrataError(error.code, "import committed generation \(manifest.generation) but could not open it: \(error.message); "
+                                            + "reopen the collection", path: error.path ?? layout.address)
+                        state.withLock { s in
+                            s.head = head
+                            s.headRevision = revision
+                            if s.failed == nil { s.failed = e }
+                        }
+                        throw e
+                    }
+                    state.withLock { s in
+                        s.head = head
+                        s.headRevision = revision
+                        s.version = version
+                    }
+                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
+                    cache.evict()
+                    return StrataCollection.ImportSummary(segments: entries.map(\.name), rows: entries.reduce(0) { $0 + Int($1.rowCount) },
+                                                          bytes: entries.reduce(0) { $0 + $1.fileBytes },
+                                                          indexedSegments: entries.filter(\.indexed).count,
+                                                          generation: manifest.generation, seconds: monotonicSeconds() - start)
+                case .lost(let now, let writerHeld):
+                    guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
+                        let why = !writerHeld ? "the writer key no longer holds this writer's token"
+                            : now == nil ? "the collection's head is gone" : "the head moved to another WAL sequence"
+                        let e = Self.fenced(layout, why)
+                        state.withLock { if $0.failed == nil { $0.failed = e } }
+                        throw e
+                    }
+                    // A compaction committed: append on top of it.
+                    fresh = try await loader.load(now.0, revision: now.1, reusing: fresh).version
+                    current = now
+                }
+            }
+            throw StrataError(.busy, "import lost the commit race \(options.commitAttempts) times in a row; try again", path: layout.address)
+        } catch {
+            built.removeFiles()
+            throw error
+        }
+    }
+}
