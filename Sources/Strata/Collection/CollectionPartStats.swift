@@ -126,8 +126,8 @@ public struct CollectionPartStats: Sendable {
     }
 }
 
-/// A segment's section directory read from its footer without mapping the file (Segment.open
-/// checks the same structure, and more, when it maps one).
+/// A segment's section directory read from its footer without mapping the file, with the checks
+/// Segment.open makes (SectionDirectory.swift).
 struct SegmentDirectory {
     let directoryOffset: UInt64
     let sections: [SectionInfo]
@@ -143,30 +143,11 @@ struct SegmentDirectory {
         var footerBytes = [UInt8](repeating: 0, count: SegmentFormat.footerLength)
         try footerBytes.withMutableBytes { (b) throws(StrataError) in try file.read(into: b, fromAbsoluteOffset: footerOffset) }
         let footer = try footerBytes.withBytes { (b) throws(StrataError) in try SegmentFooter.decode(b, at: footerOffset) }
-        guard footer.fileLength == size, footer.directoryOffset >= SegmentFormat.pageSize,
-              footer.directoryLength == UInt64(footer.sectionCount) * UInt64(SegmentFormat.directoryEntryLength),
-              Checked.fits(offset: footer.directoryOffset, length: footer.directoryLength, within: footerOffset) else {
-            throw StrataError(.corrupt, "footer does not fit the file (\(size) bytes)", section: "footer", offset: footerOffset)
-        }
+        try SectionDirectory.checkPlacement(footer, size: size, footerOffset: footerOffset)
         var dir = [UInt8](repeating: 0, count: Int(footer.directoryLength))
         try dir.withMutableBytes { (b) throws(StrataError) in try file.read(into: b, fromAbsoluteOffset: footer.directoryOffset) }
         directoryOffset = footer.directoryOffset
-        sections = try dir.withBytes { (b) throws(StrataError) -> [SectionInfo] in
-            guard Checksum.xxh3(b) == footer.directoryChecksum else {
-                throw StrataError(.checksumMismatch, "section directory checksum mismatch", section: "directory", offset: footer.directoryOffset)
-            }
-            var r = ByteReader(b, baseOffset: footer.directoryOffset, section: "directory")
-            var list: [SectionInfo] = []
-            for _ in 0..<footer.sectionCount {
-                let at = r.absoluteOffset
-                let s = try SectionInfo.decode(&r)
-                guard Checked.fits(offset: s.offset, length: s.length, within: footer.directoryOffset) else {
-                    throw StrataError(.corrupt, "section out of range", section: "directory", offset: at)
-                }
-                list.append(s)
-            }
-            return list
-        }
+        sections = try dir.withBytes { (b) throws(StrataError) in try SectionDirectory.decode(b, footer: footer) }
     }
 }
 

@@ -75,9 +75,7 @@ public final class Segment: @unchecked Sendable {
         let header = try SegmentHeader.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<SegmentFormat.headerLength]))
         let footerOffset = size - UInt64(SegmentFormat.footerLength)
         let footer = try SegmentFooter.decode(UnsafeRawBufferPointer(rebasing: bytes[Int(footerOffset)...]), at: footerOffset)
-        guard footer.fileLength == size else {
-            throw StrataError(.truncated, "file is \(size) bytes, footer says \(footer.fileLength)", section: "footer", offset: footerOffset + 32)
-        }
+        try SectionDirectory.checkPlacement(footer, size: size, footerOffset: footerOffset)
         guard let dim = Optional(Int(header.dimension)), (1...SegmentSchema.maximumDimension).contains(dim),
               let elementType = VectorElementType(rawValue: header.elementType),
               let metric = DistanceMetric(rawValue: header.metric) else {
@@ -91,46 +89,7 @@ public final class Segment: @unchecked Sendable {
         formatVersion = (header.major, header.minor)
         vectorStride = Int(header.vectorStride)
 
-        // Directory.
-        guard footer.directoryLength == UInt64(footer.sectionCount) * 64,
-              footer.directoryOffset >= SegmentFormat.pageSize,
-              footer.directoryOffset % SegmentFormat.pageSize == 0,
-              Checked.fits(offset: footer.directoryOffset, length: footer.directoryLength, within: footerOffset),
-              footer.directoryOffset + footer.directoryLength == footerOffset else {
-            throw StrataError(.corrupt, "section directory out of range", section: "footer", offset: footerOffset)
-        }
-        let dirBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(footer.directoryOffset)..<Int(footerOffset)])
-        guard Checksum.xxh3(dirBytes) == footer.directoryChecksum else {
-            throw StrataError(.checksumMismatch, "section directory checksum mismatch", section: "directory", offset: footer.directoryOffset)
-        }
-        var r = ByteReader(dirBytes, baseOffset: footer.directoryOffset, section: "directory")
-        var list: [SectionInfo] = []
-        for _ in 0..<footer.sectionCount {
-            let at = r.absoluteOffset
-            let s = try SectionInfo.decode(&r)
-            guard s.offset >= SegmentFormat.pageSize, s.offset % SegmentFormat.pageSize == 0,
-                  Checked.fits(offset: s.offset, length: s.length, within: footer.directoryOffset) else {
-                throw StrataError(.corrupt, "section \(s.kind?.description ?? "kind \(s.kindNumber)") out of range or unaligned", section: "directory", offset: at)
-            }
-            if s.kind == nil, s.required {
-                throw StrataError(.unsupportedFeature, "required section kind \(s.kindNumber) is unknown to this reader: upgrade Strata", section: "directory", offset: at)
-            }
-            guard s.checksumType == SectionInfo.checksumXXH3 || s.kind == nil else {
-                throw StrataError(.unsupportedFeature, "unknown checksum type \(s.checksumType)", section: "directory", offset: at + 7)
-            }
-            guard s.compression == 0 || s.kind == nil else {
-                throw StrataError(.unsupportedFeature, "unknown section compression \(s.compression)", section: "directory", offset: at + 6)
-            }
-            guard (s.kind == .column) != (s.ordinal == SectionInfo.noOrdinal) || s.kind == nil else {
-                throw StrataError(.corrupt, "section ordinal \(s.ordinal) does not fit kind \(s.kind!)", section: "directory", offset: at + 40)
-            }
-            list.append(s)
-        }
-        // Sections must not overlap.
-        let sorted = list.filter { $0.length > 0 }.sorted { $0.offset < $1.offset }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where a.offset + a.length > b.offset {
-            throw StrataError(.corrupt, "sections \(a.kind?.description ?? "?") and \(b.kind?.description ?? "?") overlap", section: "directory", offset: b.offset)
-        }
+        let list = try SectionDirectory.decode(UnsafeRawBufferPointer(rebasing: bytes[Int(footer.directoryOffset)..<Int(footerOffset)]), footer: footer)
         sections = list
 
         func single(_ kind: SectionKind) throws(StrataError) -> SectionInfo {
