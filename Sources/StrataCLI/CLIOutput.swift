@@ -196,6 +196,15 @@ func indexBuildProgressPrinter() -> (@Sendable (IndexBuildProgress) -> Void)? {
     ProgressReporter(command: "index", mode: .auto).indexBuild
 }
 
+extension ProgressReporter {
+    /// A ``VerifyProgress`` (bytes checked of bytes in all) reported as `phase`; nil when
+    /// nothing is reported.
+    func verifyProgress(phase: String) -> VerifyProgress? {
+        guard isActive else { return nil }
+        return { [self] done, total in update(phase: phase, done: done, total: total, unit: "bytes") }
+    }
+}
+
 /// Human-readable byte count.
 func formatBytes(_ n: UInt64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]

@@ -78,20 +78,22 @@ enum CollectionReadCommands {
     /// object it names and the WAL objects after it; exit 1 when anything is wrong.
     static func verify(directory: String, json: Bool, remote: RemoteFlags, progress: ProgressReporter? = nil) async throws {
         let start = monotonicSeconds()
-        progress?.update(phase: "verify", done: 0, total: nil, unit: "segments")
         var out: VerifyOutput
         switch try CollectionLocation(directory) {
         case .local(let path):
-            out = VerifyOutput(path: directory, report: try StrataCollection.verify(path: path))
+            // Bytes of the segment files, within each segment and after it.
+            let report = try StrataCollection.verify(path: path, progress: progress?.verifyProgress(phase: "verify"))
+            out = VerifyOutput(path: directory, report: report)
         case .remote(let address):
+            progress?.update(phase: "verify", done: 0, total: nil, unit: "segments")
             let r = try await RemoteTarget.with(address, flags: remote) { t in try await t.verify() }
             out = VerifyOutput(path: directory, report: r.report)
             out.generation = r.generation
             out.objects_checked = r.objectsChecked
             out.wal_objects_checked = r.walObjectsChecked
+            progress?.update(phase: "verify", done: out.segments_checked, total: out.segments_checked, unit: "segments")
         }
         out.seconds = monotonicSeconds() - start
-        progress?.update(phase: "verify", done: out.segments_checked, total: out.segments_checked, unit: "segments")
         if json { try printJSON(out) } else if out.ok {
             let remote = out.generation.map { ", generation \($0), \(out.objects_checked ?? 0) objects of which \(out.wal_objects_checked ?? 0) WAL objects" } ?? ""
             print("\(directory): OK (\(out.segments_checked) segments, \(out.live_rows) live rows, \(formatBytes(out.bytes_checked)) checked\(remote))")

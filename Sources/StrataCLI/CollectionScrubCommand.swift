@@ -44,9 +44,9 @@ struct CollectionScrubCommand: ParsableCommand {
     func run() throws {
         let start = monotonicSeconds()
         let reporter = progressFlags.reporter("scrub")
-        reporter.update(phase: "scrub", done: 0, total: nil, unit: "bytes")
-        let r = try StrataCollection.scrub(path: directory, bytesPerSecond: rate > 0 ? rate * 1e6 : nil)
-        reporter.update(phase: "scrub", done: Int(r.bytesChecked), total: Int(r.bytesChecked), unit: "bytes")
+        // Bytes of the segment files, within each segment and after it.
+        let r = try StrataCollection.scrub(path: directory, bytesPerSecond: rate > 0 ? rate * 1e6 : nil,
+                                           progress: reporter.verifyProgress(phase: "scrub"))
         let out = Output(path: directory, ok: r.isSound, generation: r.generation, segments_checked: r.segmentsChecked,
                          bitmaps_checked: r.bitmapsChecked, wal_checked: r.walChecked, bytes_checked: r.bytesChecked,
                          seconds: monotonicSeconds() - start, rate_limit_mb_per_s: rate > 0 ? rate : nil,

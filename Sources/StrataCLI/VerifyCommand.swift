@@ -64,11 +64,10 @@ struct VerifyCommand: AsyncParsableCommand {
         var report = Report(path: segment, ok: true, problems: [], sections_checked: 0, blocks_checked: 0,
                             bytes_checked: 0, seconds: 0, gb_per_s: 0)
         let reporter = progressFlags.reporter("verify")
-        reporter.update(phase: "verify", done: 0, total: nil, unit: "bytes")
-        defer { reporter.update(phase: "verify", done: Int(report.bytes_checked), total: Int(report.bytes_checked), unit: "bytes") }
         do {
             let seg = try Segment.open(path: segment)
-            let r = seg.verify()
+            // Bytes of the checksum pass, about every MiB (the reporter throttles what it writes).
+            let r = seg.verify(progress: reporter.verifyProgress(phase: "verify"))
             report.problems = r.problems.map { Problem(code: $0.code.rawValue, message: $0.message, section: $0.section, offset: $0.offset) }
             report.sections_checked = r.sectionsChecked
             report.blocks_checked = r.blocksChecked

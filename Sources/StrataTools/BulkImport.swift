@@ -107,14 +107,17 @@ package enum BulkImport {
             throw StrataError(.dimensionMismatch, "vectors have \(input.vectors.dimension) dimensions, collection has \(schema.dimension)",
                               path: vectors)
         }
-        for side in [payload, ids].compactMap({ $0 }) { try checkLineCount(side, rows: rows, vectors: vectors) }
+        let segmentRows = plan.segmentRows
+        // One pass over each side file checks its line count and records where each segment's
+        // lines start, so that segment k's reader does not scan the file from line 1 (O(n^2)).
+        let payloadStarts = try payload.map { (p) throws(StrataError) in try checkLineCount(p, rows: rows, vectors: vectors, every: segmentRows) }
+        let idStarts = try ids.map { (p) throws(StrataError) in try checkLineCount(p, rows: rows, vectors: vectors, every: segmentRows) }
         var options = writerOptions
         if options.index != nil {
             options.index!.memoryBudget = plan.indexBudgetPerSegment ?? options.index!.memoryBudget
             options.index!.graph.threads = plan.buildThreadsPerSegment ?? options.index!.graph.threads
         }
         options.idSortMemoryBytes = plan.idSortBytesPerSegment
-        let segmentRows = plan.segmentRows
         let indexRows = options.index.map { max(1, $0.minimumRows) } ?? Int.max
         let count = (rows + segmentRows - 1) / segmentRows
         let done = Atomic<Int>(0)
@@ -122,7 +125,9 @@ package enum BulkImport {
                              describe: { k, row in "row \(k * segmentRows + row) of \(vectors)" },
                              fill: { (k, writer) throws(StrataError) in
             let range = (k * segmentRows)..<min(rows, (k + 1) * segmentRows)
-            let part = try InputRows(vectors: vectors, rows: range, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers)
+            let starts = InputRows.SideFileStarts(payload: payloadStarts?[k], ids: idStarts?[k])
+            let part = try InputRows(vectors: vectors, rows: range, payload: payload, columns: columns, ids: ids.map { .file($0) } ?? .rowNumbers,
+                                     starts: starts)
             try part.forEach { (row) throws(StrataError) in
                 do throws(StrataError) {
                     try part.vectors.withRow(row.fileRow) { (v) throws(StrataError) in try writer.append(id: row.id, vector: v, values: row.values) }
@@ -137,14 +142,26 @@ package enum BulkImport {
     }
 
     /// Throws `.corrupt` when `path` has fewer or more lines than the vector file has rows.
-    static func checkLineCount(_ path: String, rows: Int, vectors: String) throws(StrataError) {
+    /// Returns the position of line `k * every + 1` (the first line of segment k) for each
+    /// segment k of `every` rows.
+    static func checkLineCount(_ path: String, rows: Int, vectors: String, every: Int) throws(StrataError) -> [LineReader.Position] {
         var cursor = try LineReader(path: path).makeCursor()
-        let skipped = cursor.skip(rows)
+        var starts: [LineReader.Position] = []
+        starts.reserveCapacity(rows / max(1, every) + 1)
+        var skipped = 0
+        while skipped < rows {
+            starts.append(cursor.position)
+            let step = min(max(1, every), rows - skipped)
+            let n = cursor.skip(step)
+            skipped += n
+            guard n == step else { break }
+        }
         guard skipped == rows else {
             throw StrataError(.corrupt, "the file ends before line \(skipped + 1), which row \(skipped) of \(vectors) needs", path: path)
         }
         guard !cursor.hasMoreContent() else {
             throw StrataError(.corrupt, "more lines than the \(rows) rows of \(vectors)", path: path)
         }
+        return starts
     }
 }

@@ -50,6 +50,7 @@ public final class InputRows {
     private let payload: LineReader?
     private let idLines: LineReader?
     private let sparse: LineReader?
+    private let starts: SideFileStarts
 
     /// Opens (maps) the files.
     /// - Parameters:
@@ -59,11 +60,14 @@ public final class InputRows {
     ///   - columns: The payload columns, in TSV field order.
     ///   - ids: Where the rows' external ids come from (default: the row numbers).
     ///   - sparse: text file of sparse vectors.
+    ///   - starts: recorded positions in the side files (``LineReader/Cursor/position``) at or
+    ///     before the line of `rows.lowerBound`, so that reading starts there instead of scanning
+    ///     from line 1; a side file without one is scanned from its start.
     /// - Throws: `.io` for a file that cannot be opened or is not a regular file, `.invalidArgument`
     ///   for `rows` outside the file or sequential ids that would pass UInt64.max, and the vector
     ///   file's format errors.
     public init(vectors: String, rows: Range<Int>? = nil, payload: String? = nil, columns: [ColumnSpec] = [],
-                ids: InputIdSource = .rowNumbers, sparse: String? = nil) throws(StrataError) {
+                ids: InputIdSource = .rowNumbers, sparse: String? = nil, starts: SideFileStarts = SideFileStarts()) throws(StrataError) {
         vectorsPath = vectors
         self.vectors = try VectorFile(path: vectors)
         let count = self.vectors.count
@@ -84,6 +88,34 @@ public final class InputRows {
         self.payload = try payload.map { (p) throws(StrataError) in try LineReader(path: p) }
         if case .file(let p) = ids { idLines = try LineReader(path: p) } else { idLines = nil }
         self.sparse = try sparse.map { (p) throws(StrataError) in try LineReader(path: p) }
+        self.starts = starts
+    }
+
+    /// Known positions in the side files from which the first row's lines are reached without
+    /// reading the files from their start (nil: from line 1).
+    public struct SideFileStarts: Sendable, Equatable {
+        /// In the payload file.
+        public var payload: LineReader.Position?
+        /// In the ids file.
+        public var ids: LineReader.Position?
+        /// In the sparse-vector file.
+        public var sparse: LineReader.Position?
+
+        /// Positions in the side files (nil: the file's start).
+        public init(payload: LineReader.Position? = nil, ids: LineReader.Position? = nil, sparse: LineReader.Position? = nil) {
+            self.payload = payload
+            self.ids = ids
+            self.sparse = sparse
+        }
+    }
+
+    /// A cursor of `reader` at the line of row `row` (line `row + 1`), from `start` when that is
+    /// not past it.
+    static func cursor(_ reader: LineReader, atRow row: Int, from start: LineReader.Position?) -> LineReader.Cursor {
+        var c: LineReader.Cursor
+        if let start, start.lineNumber <= row { c = reader.makeCursor(at: start) } else { c = reader.makeCursor() }
+        c.skip(row - c.lineNumber)
+        return c
     }
 
     /// `row 75 of base.fvecs (id 75)`: how errors name a row.
@@ -126,12 +158,10 @@ public final class InputRows {
         init(input: InputRows) {
             self.input = input
             nextRow = input.rows.lowerBound
-            idCursor = input.idLines?.makeCursor()
-            payloadCursor = input.payload?.makeCursor()
-            sparseCursor = input.sparse?.makeCursor()
-            _ = idCursor?.skip(input.rows.lowerBound)
-            _ = payloadCursor?.skip(input.rows.lowerBound)
-            _ = sparseCursor?.skip(input.rows.lowerBound)
+            let first = input.rows.lowerBound
+            idCursor = input.idLines.map { InputRows.cursor($0, atRow: first, from: input.starts.ids) }
+            payloadCursor = input.payload.map { InputRows.cursor($0, atRow: first, from: input.starts.payload) }
+            sparseCursor = input.sparse.map { InputRows.cursor($0, atRow: first, from: input.starts.sparse) }
             parser = TSVPayloadParser(columns: input.columns)
         }
 
@@ -182,8 +212,7 @@ public final class InputRows {
         case .rowNumbers: return id < UInt64(rows.upperBound) && id >= UInt64(rows.lowerBound) ? Int(id) : nil
         case .sequential(let first): return id >= first && id - first < UInt64(rows.count) ? rows.lowerBound + Int(id - first) : nil
         case .file:
-            var cursor = idLines!.makeCursor()
-            cursor.skip(rows.lowerBound)
+            var cursor = InputRows.cursor(idLines!, atRow: rows.lowerBound, from: starts.ids)
             for r in rows {
                 guard let line = try cursor.next() else { return nil }
                 if UInt64(line.trimmingSpaces()) == id { return r }

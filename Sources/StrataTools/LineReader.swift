@@ -2,7 +2,16 @@
 // ids, sparse vectors): the file is mapped, lines are split at `\n` (a `\r` before it is dropped),
 // and text is decoded as UTF-8 only after it was checked, so that an invalid byte is reported with
 // its line and column instead of being replaced by U+FFFD.
+//
+// A cursor can start at a recorded ``LineReader/Position`` (a line's number and byte offset), so a
+// reader of rows k*S..<(k+1)*S does not scan lines 1..k*S again: `strata import` records the
+// position of each segment's first line in the one pass that counts the lines.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Strata
 import StrataFormat
 import StrataIndex
@@ -23,6 +32,32 @@ public struct LineReader {
     /// A cursor at the first line.
     public func makeCursor() -> Cursor { Cursor(bytes: file.bytes, owner: file, path: path) }
 
+    /// A cursor at `position`, as recorded by ``Cursor/position`` of a cursor over the same file:
+    /// it reads the same lines, with the same line numbers, as a cursor that skipped to there.
+    /// A position past the end of the file gives a cursor at the end.
+    public func makeCursor(at position: Position) -> Cursor {
+        var c = makeCursor()
+        c.move(to: position)
+        return c
+    }
+
+    /// Where a cursor stands: the next line starts at byte `offset` and is line `lineNumber + 1`.
+    public struct Position: Sendable, Equatable {
+        /// Byte offset of the start of the next line.
+        public var offset: Int
+        /// The number of lines before it (the 1-based number of the line returned last).
+        public var lineNumber: Int
+
+        /// The start of a file.
+        public static let start = Position(offset: 0, lineNumber: 0)
+
+        /// A position: the next line starts at `offset` and `lineNumber` lines come before it.
+        public init(offset: Int, lineNumber: Int) {
+            self.offset = offset
+            self.lineNumber = lineNumber
+        }
+    }
+
     /// Reads lines in order; ``lineNumber`` is the 1-based number of the line returned last.
     public struct Cursor {
         let bytes: UnsafeRawBufferPointer
@@ -36,6 +71,14 @@ public struct LineReader {
             self.bytes = bytes
             self.owner = owner
             self.path = path
+        }
+
+        /// Where the cursor stands, for ``LineReader/makeCursor(at:)``.
+        public var position: Position { Position(offset: at, lineNumber: lineNumber) }
+
+        mutating func move(to position: Position) {
+            at = min(max(0, position.offset), bytes.count)
+            lineNumber = max(0, position.lineNumber)
         }
 
         /// The next line's bytes without `\n` (and a `\r` before it); nil at the end of the file.
@@ -71,11 +114,12 @@ public struct LineReader {
 
         private mutating func nextRange() -> Range<Int>? {
             guard at < bytes.count else { return nil }
-            var end = at
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            // memchr: the newline scan is most of the time spent on a large side file.
+            let base = bytes.baseAddress!
+            let end = memchr(base + at, 0x0A, bytes.count - at).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
             var lineEnd = end
             if lineEnd > at, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            defer { at = end + 1 }
+            defer { at = min(end + 1, bytes.count) }
             lineNumber += 1
             return at..<lineEnd
         }

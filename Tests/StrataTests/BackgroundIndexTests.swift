@@ -206,6 +206,40 @@ final class BackgroundIndexTests: CollectionTestCase {
         try assertContent(reopened, Dictionary(uniqueKeysWithValues: (0..<300).map { (UInt64($0), Int64(0)) }))
     }
 
+    func testCloseCancelsABuildInFlightAtItsNextBatch() throws {
+        let dir = tmpPath("c")
+        let c = try StrataCollection.create(path: dir, schema: Self.schema, options: backgroundOptions(flushRows: 5_000))
+        // The build asks once after PQ, then before each of its batches (5,000 rows: 64 per pass);
+        // the third time, the collection is closed from under it.
+        let checks = Mutex(0)
+        let before = Mutex<Manifest?>(nil)
+        c.indexer!.hooks.withLock {
+            $0.whileBuilding = { [unowned c] in
+                let n = checks.withLock { $0 += 1; return $0 }
+                if n == 3 {
+                    before.withLock { $0 = try? Manifest.read(directory: dir) }
+                    c.close()
+                }
+            }
+        }
+        try c.insert(rows(0..<5_000))
+        eventually("closed mid-build") { before.withLock { $0 } != nil }
+        eventually("the builder is idle") { c.backgroundIndexStats?.building == nil }
+        let stats = try XCTUnwrap(c.backgroundIndexStats)
+        XCTAssertEqual(stats.cancelled, 1, "the build reports it was cancelled")
+        XCTAssertEqual(stats.built, 0)
+        XCTAssertEqual(stats.failed, [:], "a cancelled build is not a refused segment")
+        XCTAssertEqual(checks.withLock { $0 }, 3, "no batch ran after the close")
+        let after = try Manifest.read(directory: dir)
+        XCTAssertEqual(after.generation, before.withLock { $0 }?.generation, "no manifest edit was published")
+        XCTAssertEqual(after.segments.map(\.indexed), [false])
+        let listing = try FileSystem.list(dir)
+        XCTAssertEqual(listing.filter { $0.hasPrefix("seg-") || $0.hasPrefix(".seg-") }.count, 1, "the copy's temporary file was removed: \(listing)")
+        let reopened = try StrataCollection.open(path: dir, options: options(index: smallIndex))
+        defer { reopened.close() }
+        try assertContent(reopened, Dictionary(uniqueKeysWithValues: (0..<5_000).map { (UInt64($0), Int64(0)) }))
+    }
+
     func testBackPressureWaitsForTheBuilderOverTheBound() throws {
         let dir = tmpPath("c")
         let c = try StrataCollection.create(path: dir, schema: Self.schema, options: backgroundOptions(flushRows: 300, maxUnindexedRows: 500))

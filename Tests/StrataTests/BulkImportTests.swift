@@ -102,6 +102,31 @@ final class BulkImportTests: StrataTestCase {
         }
     }
 
+    func testEveryRowOfAManySegmentImportGetsItsOwnSideFileLines() throws {
+        // 9 segments; each reader starts at the side-file positions recorded by the line count.
+        let input = makeInput(2_500, seed: 6)
+        let (v, p, i) = try writeFiles(input)
+        let c = try makeCollection(flushed: true)
+        let summary = try BulkImport.run(into: c, vectors: v, payload: p, ids: i, plan: plan(300, threads: 2), writerOptions: c.options.segmentWriterOptions)
+        XCTAssertEqual(summary.segments.count, 9)
+        XCTAssertEqual(try c.count(), 35 + 2_500)
+        for r in 0..<2_500 {
+            let got = try XCTUnwrap(try c.get(id: input.ids[r]), "id \(input.ids[r]) of row \(r)")
+            XCTAssertEqual(got.vector, input.vectors[r], "row \(r)")
+            XCTAssertEqual(got.payload, [.string(input.names[r]), input.numbers[r].map { .int64($0) } ?? .null], "row \(r)")
+        }
+        // A bad id in segment 7 is reported with its own line number.
+        var lines = input.ids.map(String.init)
+        lines[2_101] = "x2101"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: tmpPath("bad.ids"), atomically: true, encoding: .utf8)
+        let e = try assertUnchanged(c, .corrupt) {
+            _ = try BulkImport.run(into: c, vectors: v, payload: p, ids: self.tmpPath("bad.ids"), plan: self.plan(300, threads: 2),
+                                   writerOptions: c.options.segmentWriterOptions)
+        }
+        XCTAssertTrue(e?.message.hasPrefix("line 2102: 'x2101' is not an unsigned 64-bit integer (the id of row 2101 of") ?? false, e?.message ?? "")
+        XCTAssertEqual(e?.path, tmpPath("bad.ids"))
+    }
+
     func testImportedSegmentsAreIndexed() throws {
         let input = makeInput(1_200, seed: 2)
         let (v, p, i) = try writeFiles(input)

@@ -12,6 +12,9 @@
 //
 // Back-pressure (`CollectionOptions.maxUnindexedRows`): a write that flushed waits while the
 // unindexed segments queued for the builder hold more rows than that.
+//
+// `close()` stops the builder: a build in flight is cancelled at its next batch of inserted rows
+// (IndexBuildCancellation), its temporary file removed, and nothing is published.
 import Dispatch
 import StrataFormat
 import StrataIndex
@@ -36,6 +39,8 @@ public struct BackgroundIndexStats: Sendable, Equatable {
     public var backlogRows: Int = 0
     /// Segments swapped for an indexed copy since open.
     public var built: Int = 0
+    /// Builds cancelled by `close()` before they finished (their files removed, nothing published).
+    public var cancelled: Int = 0
     /// Segments the builder refused (damaged input; left as they are, searched exactly), with why.
     public var failed: [String: String] = [:]
     /// Writes waiting for the backlog to come under ``CollectionOptions/maxUnindexedRows``.
@@ -49,15 +54,18 @@ final class BackgroundIndexer: Sendable {
         var building: String?
         var progress: IndexBuildProgress?
         var built = 0
+        var cancelled = 0
         var failed: [String: StrataError] = [:]
         var writersWaiting = 0
     }
 
     /// Hooks for tests: `paused` holds the builder before its next build; `beforePublish` runs on
-    /// the builder thread after a build (given the input's name), before its swap is published.
+    /// the builder thread after a build (given the input's name), before its swap is published;
+    /// `whileBuilding` runs on the builder thread each time the index build asks whether to stop.
     package struct TestHooks: Sendable {
         package var paused = false
         package var beforePublish: (@Sendable (String) -> Void)? = nil
+        package var whileBuilding: (@Sendable () -> Void)? = nil
     }
     package let hooks = Mutex(TestHooks())
 
@@ -128,7 +136,7 @@ final class BackgroundIndexer: Sendable {
         var out = BackgroundIndexStats(building: s.building, phase: s.progress?.phase, done: s.progress?.done ?? 0,
                                        total: s.progress?.total ?? 0, queued: queue.map(\.name).filter { $0 != s.building },
                                        backlogRows: queue.reduce(0) { $0 + Int($1.rowCount) }, built: s.built,
-                                       writersWaiting: s.writersWaiting)
+                                       cancelled: s.cancelled, writersWaiting: s.writersWaiting)
         for (name, error) in s.failed { out.failed[name] = error.description }
         return out
     }
@@ -149,7 +157,11 @@ final class BackgroundIndexer: Sendable {
         do {
             try build(input, schema: version.manifest.schema, collection: c, version: version)
         } catch {
-            state.withLock { $0.failed[entry.name] = error }
+            if IndexBuildCancellation.isCancellation(error) && isStopped {
+                state.withLock { $0.cancelled += 1 }
+            } else {
+                state.withLock { $0.failed[entry.name] = error }
+            }
         }
         return true
     }
@@ -163,8 +175,15 @@ final class BackgroundIndexer: Sendable {
         policy.search = c.options.search
         // Every row, deleted ones too, in order: the bitmaps of the input stay valid for the copy.
         let all = OpenSegment(entry: input.entry, segment: input.segment, bitmap: nil)
+        // Asked once per batch of the graph build: close() cancels a build in flight.
+        let shouldStop: @Sendable () -> Bool = { [weak self] in
+            guard let self else { return true }
+            if let hook = hooks.withLock({ $0.whileBuilding }) { hook() }
+            return isStopped
+        }
         guard let output = try Compactor.buildOutput(of: [all], schema: schema, policy: policy, directory: c.path, owner: .writer,
-                                                     progress: { [weak self] p in self?.state.withLock { $0.progress = p } }) else { return }
+                                                     progress: { [weak self] p in self?.state.withLock { $0.progress = p } },
+                                                     shouldStop: shouldStop) else { return }
         guard output.indexed else {
             // No index after all (the index builder declined): a swap would change nothing and the
             // segment would be queued again.

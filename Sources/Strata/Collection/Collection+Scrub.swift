@@ -3,7 +3,7 @@
 // segment is found by whoever reads it with checks: compaction and flush refuse it, `search
 // --verify` reports it, and scrub, run from cron, finds it before either. It takes no lock and
 // changes nothing: it reads the current manifest and checks every live segment (every section
-// checksum, every payload block, every invariant: ``Segment/verify()``), every delete bitmap
+// checksum, every payload block, every invariant: ``Segment/verify(progress:)``), every delete bitmap
 // against its segment and manifest entry, and the WAL the manifest names, reading at most
 // `bytesPerSecond`.
 import StrataFormat
@@ -12,7 +12,7 @@ import StrataIndex
 import Glibc
 #endif
 
-/// What ``StrataCollection/scrub(path:bytesPerSecond:)`` found.
+/// What ``StrataCollection/scrub(path:bytesPerSecond:progress:)`` found.
 public struct CollectionScrubReport: Sendable {
     /// Damage and broken invariants, each naming the file (and section and offset where known).
     public var problems: [StrataError]
@@ -37,12 +37,14 @@ extension StrataCollection {
     /// without changing anything, reading segment data at no more than `bytesPerSecond` on average
     /// (nil: no limit). Safe next to a writer, readers and a compactor: a file that a compaction
     /// removes during the scrub (after its grace period) is skipped with a note when the current
-    /// manifest no longer names it.
+    /// manifest no longer names it. `progress` hears the bytes of the manifest's segment files
+    /// checked so far (``VerifyProgress``); bitmaps and the WAL are not counted.
     ///
     /// Throws `.io` when `path` is not a directory or a file cannot be read for a reason other than
     /// damage (permissions); every finding about the bytes (a missing or damaged MANIFEST included)
     /// is a problem in the report.
-    public static func scrub(path: String, bytesPerSecond: Double? = nil) throws(StrataError) -> CollectionScrubReport {
+    public static func scrub(path: String, bytesPerSecond: Double? = nil,
+                             progress: VerifyProgress? = nil) throws(StrataError) -> CollectionScrubReport {
         guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         var report = CollectionScrubReport(problems: [], notes: [], generation: 0, segmentsChecked: 0, bitmapsChecked: 0,
                                            walChecked: false, bytesChecked: 0)
@@ -66,8 +68,10 @@ extension StrataCollection {
             return true
         }
 
+        var bytes = SegmentFileProgress(manifest: manifest, directory: path, progress: progress)
         for entry in manifest.segments {
             let segPath = "\(path)/\(entry.name)"
+            defer { bytes.finished(entry.name) }
             let seg: Segment
             do { seg = try Segment.open(path: segPath, options: SegmentOpenOptions(cacheBudgetBytes: 0)) } catch {
                 if vanished(error, entry.name) { continue }
@@ -75,7 +79,7 @@ extension StrataCollection {
                 report.problems.append(error.inFile(segPath))
                 continue
             }
-            let r = seg.verify(pacedBy: limiter)
+            let r = seg.verify(pacedBy: limiter, progress: bytes.within(entry.name))
             report.problems += r.problems
             report.bytesChecked += r.bytesChecked
             report.segmentsChecked += 1

@@ -15,7 +15,7 @@ extension CollectionSnapshot {
     public func segment(named name: String) -> Segment? { version.segments.first { $0.entry.name == name }?.segment }
 }
 
-/// What ``StrataCollection/verify(path:)`` found.
+/// What ``StrataCollection/verify(path:progress:)`` found.
 public struct CollectionVerifyReport: Sendable {
     /// Problems: corruption or broken invariants (each names the file).
     public var problems: [StrataError]
@@ -41,11 +41,13 @@ public struct CollectionVerifyReport: Sendable {
 }
 
 extension StrataCollection {
-    /// Checks a collection without changing it: manifest, every segment (``Segment/verify()``),
+    /// Checks a collection without changing it: manifest, every segment (``Segment/verify(progress:)``),
     /// every delete bitmap, the WAL (a damaged record is a problem, a torn tail and WAL side files
     /// are notes), and uniqueness of live ids. Throws only for I/O errors on the directory itself;
-    /// everything else is reported.
-    public static func verify(path: String) throws(StrataError) -> CollectionVerifyReport {
+    /// everything else is reported. `progress` hears the bytes of the manifest's segment files
+    /// checked so far, within each segment and after it (``VerifyProgress``); the bitmaps, the WAL
+    /// and the id check after the segments are not counted.
+    public static func verify(path: String, progress: VerifyProgress? = nil) throws(StrataError) -> CollectionVerifyReport {
         var report = CollectionVerifyReport()
         guard FileSystem.isDirectory(path) else { throw StrataError(.io, "not a directory", path: path) }
         let manifest: Manifest
@@ -54,7 +56,7 @@ extension StrataCollection {
             report.problems.append(error)
             return report
         }
-        verifyFiles(of: manifest, in: path, report: &report)
+        verifyFiles(of: manifest, in: path, report: &report, progress: progress)
         do {
             let walName = CollectionFiles.walName(manifest.walSequence)
             let scan = try WALReader.scan(path: "\(path)/\(walName)", sequence: manifest.walSequence, schema: manifest.schema)
@@ -101,17 +103,19 @@ extension StrataCollection {
         return report
     }
 
-    /// Checks every segment of `manifest` in `directory` (``Segment/verify()``, its row count) and
+    /// Checks every segment of `manifest` in `directory` (``Segment/verify(progress:)``, its row count) and
     /// its delete bitmap against it. Problems name `address(name)` (default: the file's path; a
     /// remote collection names the object).
     package static func verifyFiles(of manifest: Manifest, in directory: String, address: ((String) -> String)? = nil,
-                                    report: inout CollectionVerifyReport) {
+                                    report: inout CollectionVerifyReport, progress: VerifyProgress? = nil) {
         let name = { (file: String) in address?(file) ?? "\(directory)/\(file)" }
+        var bytes = SegmentFileProgress(manifest: manifest, directory: directory, progress: progress)
         for entry in manifest.segments {
             let segPath = "\(directory)/\(entry.name)"
+            defer { bytes.finished(entry.name) }
             do {
                 let seg = try Segment.open(path: segPath)
-                let r = seg.verify()
+                let r = seg.verify(progress: bytes.within(entry.name))
                 report.problems += r.problems.map { $0.inFile(name(entry.name)) }
                 report.bytesChecked += r.bytesChecked
                 report.segmentsChecked += 1
@@ -149,5 +153,40 @@ extension CollectionSnapshot {
         }
         guard duplicates > 0 else { return nil }
         return StrataError(.duplicateId, "\(duplicates) ids are live in more than one segment", path: path)
+    }
+}
+
+/// Progress in bytes of a collection's segment files (``VerifyProgress``), for verify and scrub:
+/// the total is the files' sizes when the check begins (a missing file counts 0); a segment's own
+/// progress moves within its share, and its end adds its whole size.
+struct SegmentFileProgress {
+    private let progress: VerifyProgress?
+    private let sizes: [String: Int]
+    private let total: Int
+    private var done = 0
+
+    init(manifest: Manifest, directory: String, progress: VerifyProgress?) {
+        self.progress = progress
+        var sizes: [String: Int] = [:]
+        if progress != nil {
+            for e in manifest.segments { sizes[e.name] = (try? FileSystem.fileSize("\(directory)/\(e.name)")).map { Int($0) } ?? 0 }
+        }
+        self.sizes = sizes
+        total = sizes.values.reduce(0, +)
+        progress?(0, total)
+    }
+
+    /// The progress of segment `name`'s own verification, mapped into the collection's bytes.
+    func within(_ name: String) -> VerifyProgress? {
+        guard let progress else { return nil }
+        let (base, size, total) = (done, sizes[name] ?? 0, total)
+        return { d, _ in progress(base + min(max(0, d), size), total) }
+    }
+
+    /// Segment `name` is checked (or skipped): its whole size is done.
+    mutating func finished(_ name: String) {
+        guard let progress else { return }
+        done += sizes[name] ?? 0
+        progress(done, total)
     }
 }

@@ -64,8 +64,11 @@ public struct CollectionOptions: Sendable {
     /// The logger and metrics made from these options.
     package var observer: CollectionObserver { CollectionObserver(logger: logger, factory: metricsFactory) }
 
+    /// The node cache of each indexed segment, in bytes (tests make it small to see misses).
+    package var nodeCacheBudgetBytes = SegmentOpenOptions.defaultCacheBudgetBytes
+
     /// How this collection opens its segments.
-    package var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(verify: verifyReads) }
+    package var segmentOpenOptions: SegmentOpenOptions { SegmentOpenOptions(cacheBudgetBytes: nodeCacheBudgetBytes, verify: verifyReads) }
 
     /// Defaults.
     public init() {}
@@ -327,12 +330,23 @@ public final class StrataCollection: @unchecked Sendable {
 
     /// Searches the current snapshot. See ``CollectionSnapshot/search(query:options:)``.
     public func search(query: [Float], options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
-        try self.options.observer.timeSearch { () throws(StrataError) in try snapshot().search(query: query, options: options) }
+        try observedSearch(query: query, filter: nil, options: options)
     }
 
     /// The k nearest live rows that pass `filter` (see ``CollectionSnapshot/search(query:filter:options:)``).
     public func search(query: [Float], filter: Filter, options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
-        try self.options.observer.timeSearch { () throws(StrataError) in try snapshot().search(query: query, filter: filter, options: options) }
+        try observedSearch(query: query, filter: filter, options: options)
+    }
+
+    /// Runs a search of the current snapshot under the search metrics (its time, its node-cache
+    /// hits and misses).
+    private func observedSearch(query: [Float], filter: Filter?, options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+        let observer = self.options.observer
+        return try observer.timeSearch { () throws(StrataError) in
+            var reads = GraphRecordReads()
+            defer { observer.searched(reads) }
+            return try snapshot().search(query: query, filter: filter, options: options, reads: &reads)
+        }
     }
 
     /// The live row with `id`, or nil.

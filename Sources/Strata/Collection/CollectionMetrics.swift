@@ -11,9 +11,14 @@
 //   index_builds_total    counter   segments written with an ANN index (flushes and compaction outputs)
 //   compactions_total     counter   compaction tasks published
 //   search_seconds        timer     each `StrataCollection.search` (its count is the number of searches)
+//   node_cache_hits_total   counter graph records a search read from a segment's node cache
+//   node_cache_misses_total counter graph records a search read from the segment file (page cache or disk)
+//                                   (hits + misses: every graph record the searches expanded; each
+//                                   search adds its totals once, nothing is counted per record)
 import CoreMetrics
 import Logging
 import StrataFormat
+import StrataIndex
 
 /// The names of the library's metrics.
 public enum CollectionMetricNames {
@@ -29,6 +34,28 @@ public enum CollectionMetricNames {
     public static let compactions = "strata_collection_compactions_total"
     /// Search wall time.
     public static let searchSeconds = "strata_collection_search_seconds"
+    /// Graph records searches read from a node cache.
+    public static let nodeCacheHits = "strata_collection_node_cache_hits_total"
+    /// Graph records searches read from a segment file.
+    public static let nodeCacheMisses = "strata_collection_node_cache_misses_total"
+}
+
+/// The graph records one collection search read, from the segments' node caches or their files
+/// (summed from each segment search's counters, then counted once per search).
+package struct GraphRecordReads: Sendable, Equatable {
+    /// Records served by a node cache.
+    package var cached = 0
+    /// Records read from the segment file.
+    package var fromFile = 0
+
+    package init() {}
+
+    /// Adds the counters of one beam search (nil: an exact search, which reads no records).
+    mutating func add(_ stats: BeamSearchStats?) {
+        guard let stats else { return }
+        cached += stats.cachedRecords
+        fromFile += stats.recordsRead - stats.cachedRecords
+    }
 }
 
 /// The logger and metrics of one collection (or compactor), made from its options.
@@ -69,6 +96,12 @@ package struct CollectionObserver: Sendable {
                                                                 "output": "\(d.output ?? "-")", "rows": "\(d.rowsWritten)", "seconds": "\(d.seconds)"])
         }
         return result
+    }
+
+    /// Counts the node-cache hits and misses of one search.
+    package func searched(_ reads: GraphRecordReads) {
+        if reads.cached > 0 { Counter(label: CollectionMetricNames.nodeCacheHits, factory: factory).increment(by: reads.cached) }
+        if reads.fromFile > 0 { Counter(label: CollectionMetricNames.nodeCacheMisses, factory: factory).increment(by: reads.fromFile) }
     }
 
     /// Runs a search and records its wall time.

@@ -64,6 +64,14 @@ public struct CollectionSnapshot: Sendable {
     /// filtered row by row. Throws `.unknownColumn` / `.typeMismatch` for a filter that does not fit
     /// the schema, and what the unfiltered search throws.
     public func search(query: [Float], filter: Filter?, options: SearchOptions = SearchOptions()) throws(StrataError) -> [CollectionHit] {
+        var reads = GraphRecordReads()
+        return try search(query: query, filter: filter, options: options, reads: &reads)
+    }
+
+    /// ``search(query:filter:options:)`` that also adds the graph records its segment searches
+    /// read (from the node cache or the file) to `reads`.
+    package func search(query: [Float], filter: Filter?, options: SearchOptions,
+                        reads: inout GraphRecordReads) throws(StrataError) -> [CollectionHit] {
         if let filter { try filter.validate(against: schema) }
         guard options.k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(options.k)") }
         guard query.count == schema.dimension else {
@@ -76,9 +84,9 @@ public struct CollectionSnapshot: Sendable {
             // A segment without some of the filter's columns (added after it was written) holds
             // nulls there: the filter is resolved against the columns it has.
             switch filter?.resolved(forSegment: s.segment.schema) {
-            case nil, .all?: all += try searchSegment(s, query: query, options: options)
+            case nil, .all?: all += try searchSegment(s, query: query, options: options, reads: &reads)
             case .none?: continue
-            case .filter(let f)?: all += try searchSegment(s, query: query, filter: f, options: options)
+            case .filter(let f)?: all += try searchSegment(s, query: query, filter: f, options: options, reads: &reads)
             }
         }
         all += try searchBuffer(query: query, k: k, filter: filter)
@@ -86,14 +94,17 @@ public struct CollectionSnapshot: Sendable {
         return Array(all.prefix(k))
     }
 
-    private func searchSegment(_ s: OpenSegment, query: [Float], options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+    private func searchSegment(_ s: OpenSegment, query: [Float], options: SearchOptions,
+                               reads: inout GraphRecordReads) throws(StrataError) -> [CollectionHit] {
         let live = SegmentLiveRows(s, pending: mem.sealedDeletes)
         let seg = s.segment
         let k = options.k
         guard live.bitmapLiveCount > 0 else { return [] }
         if seg.hasIndex, !options.exact {
             if !live.hasDeletes {
-                return try seg.search(query: query, options: options).map { CollectionHit(id: $0.id, distance: $0.distance) }
+                let (hits, stats) = try seg.searchWithStats(query: query, options: options)
+                reads.add(stats)
+                return hits.map { CollectionHit(id: $0.id, distance: $0.distance) }
             }
             // Over-fetch in proportion to the deleted fraction, widen up to twice, then scan.
             // In Double: a huge k must not overflow (or trap converting) before the clamp to rowCount.
@@ -102,7 +113,9 @@ public struct CollectionSnapshot: Sendable {
             for _ in 0..<3 {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
                 let o = SearchOptions(k: fetch, listSize: max(options.listSize, fetch), beamWidth: options.beamWidth)
-                let kept = try seg.search(query: query, options: o).filter { !live.isDeleted($0.row) }
+                let (hits, stats) = try seg.searchWithStats(query: query, options: o)
+                reads.add(stats)
+                let kept = hits.filter { !live.isDeleted($0.row) }
                 if kept.count >= k || fetch >= seg.rowCount {
                     return kept.prefix(k).map { CollectionHit(id: $0.id, distance: $0.distance) }
                 }
@@ -112,7 +125,8 @@ public struct CollectionSnapshot: Sendable {
         return try live.exactNearest(query: query, k: k, among: 0..<seg.rowCount)
     }
 
-    private func searchSegment(_ s: OpenSegment, query: [Float], filter: Filter, options: SearchOptions) throws(StrataError) -> [CollectionHit] {
+    private func searchSegment(_ s: OpenSegment, query: [Float], filter: Filter, options: SearchOptions,
+                               reads: inout GraphRecordReads) throws(StrataError) -> [CollectionHit] {
         let live = SegmentLiveRows(s, pending: mem.sealedDeletes)
         let seg = s.segment
         let k = options.k
@@ -122,8 +136,11 @@ public struct CollectionSnapshot: Sendable {
             var fetch = hasDeletes ? k + k / 2 + 2 : k
             for _ in 0..<3 {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
-                let found = try seg.search(query: query, filter: filter,
-                                           options: FilteredSearchOptions(k: fetch, listSize: max(options.listSize, fetch))).hits
+                let result = try seg.search(query: query, filter: filter,
+                                            options: FilteredSearchOptions(k: fetch, listSize: max(options.listSize, fetch)))
+                reads.cached += result.stats.cachedRecords
+                reads.fromFile += result.stats.recordsRead - result.stats.cachedRecords
+                let found = result.hits
                 let kept = hasDeletes ? found.filter { !live.isDeleted($0.row) } : found
                 if kept.count >= k || (found.count < fetch && !hasDeletes) {
                     return kept.prefix(k).map { CollectionHit(id: $0.id, distance: $0.distance) }

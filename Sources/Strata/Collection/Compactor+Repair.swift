@@ -37,7 +37,7 @@ public struct RepairResult: Sendable {
 }
 
 extension Compactor {
-    /// Section labels of the derived sections (what ``Segment/verify()`` and open name them).
+    /// Section labels of the derived sections (what ``Segment/verify(progress:)`` and open name them).
     static let derivedSectionLabels: Set<String> = ["pq_codebook", "pq codebook", "pq_codes", "graph", "payload_index", "text_index"]
 
     /// Checks every segment of the collection and rebuilds those whose only damage is in derived
@@ -147,7 +147,7 @@ extension Compactor {
     }
 
     /// The damage in `segment` (opened without its derived sections), split into primary and
-    /// derived: every section checksum and the primary invariants (``Segment/verify()``), then,
+    /// derived: every section checksum and the primary invariants (``Segment/verify(progress:)``), then,
     /// when the checksums hold, a full open and the structural checks of the derived sections.
     private func inspect(_ segment: Segment) -> (primary: [StrataError], derived: [StrataError]) {
         var primary: [StrataError] = [], derived: [StrataError] = []

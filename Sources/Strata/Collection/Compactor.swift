@@ -396,7 +396,8 @@ public final class Compactor {
     /// a compactor's cleanup leaves alone); `progress` is given the index build's progress.
     package static func buildOutput(of inputs: [OpenSegment], schema: SegmentSchema, policy: CompactionPolicy,
                                     directory: String, owner: CollectionFiles.Owner = .compactor,
-                                    progress: (@Sendable (IndexBuildProgress) -> Void)? = nil) throws(StrataError) -> ManifestSegment? {
+                                    progress: (@Sendable (IndexBuildProgress) -> Void)? = nil,
+                                    shouldStop: (@Sendable () -> Bool)? = nil) throws(StrataError) -> ManifestSegment? {
         let liveRows = inputs.reduce(0) { $0 + $1.segment.rowCount - ($1.bitmap?.deletedCount ?? 0) }
         // The inputs' schemas decide the output's search sections: check them before they are used.
         for input in inputs { try input.segment.checkSectionChecksums([.schema]) }
@@ -405,6 +406,7 @@ public final class Compactor {
         var wo = SegmentWriterOptions()
         wo.rowsPerBlock = policy.rowsPerBlock
         wo.progress = progress
+        wo.shouldStop = shouldStop
         // The graph build gets what the budget leaves after the writer's own 64 B per row:
         // a task larger than an in-memory build allows is built out of core.
         wo.index = policy.index.map { options in

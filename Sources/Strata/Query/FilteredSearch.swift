@@ -63,6 +63,8 @@ public struct FilteredSearchStats: Sendable, Equatable {
     public var exactDistances = 0
     /// Graph records read (graph plan).
     public var recordsRead = 0
+    /// Of ``recordsRead``, those served by the node cache (the others were read from the file).
+    public var cachedRecords = 0
     /// Of those, non-passing nodes expanded for connectivity.
     public var nonPassingExpanded = 0
 
@@ -246,6 +248,7 @@ extension Segment {
         stats.pqDistances += counters.pqDistances
         stats.exactDistances += counters.exactDistances
         stats.recordsRead += counters.recordsRead
+        stats.cachedRecords += counters.cachedRecords
         stats.nonPassingExpanded += counters.nonPassingExpanded
         return found.map { SearchHit(id: unsafeId(ofRow: $0.row), row: $0.row, distance: $0.distance) }
     }

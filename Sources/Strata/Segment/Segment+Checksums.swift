@@ -9,7 +9,7 @@
 // - a flush that resolves pending deletes through sealed segments (ids and id_index);
 // - search, when the segment was opened with ``SegmentOpenOptions/verify`` (the sections a query
 //   touches);
-// - ``Segment/verify()`` and `strata scrub` (every section).
+// - ``Segment/verify(progress:)`` and `strata scrub` (every section).
 // A section found sound is remembered for the life of the `Segment` object (the file is immutable
 // and mapped read-only), so each is hashed at most once per open however many callers ask.
 import StrataFormat

@@ -5,7 +5,14 @@ import StrataIndex
 import Glibc
 #endif
 
-/// Result of ``Segment/verify()``.
+/// Progress of a verification: `done` of `total` bytes checked so far. ``Segment/verify(progress:)``
+/// counts the section bytes its checksum pass has hashed (about every MiB); a collection's
+/// ``StrataCollection/verify(path:progress:)`` and ``StrataCollection/scrub(path:bytesPerSecond:progress:)``
+/// count the bytes of its segment files. The first call is `(0, total)`, `done` never decreases,
+/// and the last call is `(total, total)`. Called on the verifying thread.
+public typealias VerifyProgress = @Sendable (_ done: Int, _ total: Int) -> Void
+
+/// Result of ``Segment/verify(progress:)``.
 public struct VerifyReport: Sendable {
     /// Everything found wrong (empty when the segment is sound).
     public var problems: [StrataError]
@@ -24,16 +31,21 @@ extension Segment {
     /// Checks every section checksum, decodes and checks every payload block (checksum, structure,
     /// UTF-8, null count, zone map), checks that ids and id index agree and are unique, and that
     /// every vector is finite with zero padding. Reports all problems rather than stopping at the first.
-    public func verify() -> VerifyReport { verify(pacedBy: nil) }
+    /// `progress` hears the bytes of the checksum pass (the one that reads every byte; the
+    /// structural checks after it read the same pages from the page cache): see ``VerifyProgress``.
+    public func verify(progress: VerifyProgress? = nil) -> VerifyReport { verify(pacedBy: nil, progress: progress) }
 
-    /// As ``verify()``; the checksum pass, which is the first to read every byte, reads 1 MiB at a
-    /// time and reports each piece to `limiter` (`strata scrub --rate`). The structural checks that
-    /// follow read the same pages again, from the page cache.
-    func verify(pacedBy limiter: ByteRateLimiter?) -> VerifyReport {
+    /// As ``verify(progress:)``; the checksum pass, which is the first to read every byte, reads
+    /// 1 MiB at a time and reports each piece to `limiter` (`strata scrub --rate`) and `progress`.
+    func verify(pacedBy limiter: ByteRateLimiter?, progress: VerifyProgress? = nil) -> VerifyReport {
         var report = VerifyReport(problems: [], sectionsChecked: 0, blocksChecked: 0, bytesChecked: 0)
         func fail(_ e: StrataError) { report.problems.append(e.inFile(path)) }
 
         let piece = 1 << 20
+        let total = sections.reduce(0) { $0 + Int($1.length) }
+        var hashed = 0
+        progress?(0, total)
+        defer { if hashed < total { progress?(total, total) } }
         for (i, s) in sections.enumerated() {
             let view = sectionBytes(s)
             report.bytesChecked += s.length
@@ -43,6 +55,8 @@ extension Segment {
                 let end = min(view.count, at + piece)
                 hasher.update(UnsafeRawBufferPointer(rebasing: view[at..<end]))
                 limiter?.consume(end - at)
+                hashed += end - at
+                if end - at > 0 { progress?(hashed, total) }
             }
             if s.checksumType == SectionInfo.checksumXXH3 {
                 let computed = hasher.digest
@@ -128,7 +142,7 @@ extension Segment {
         return report
     }
 
-    /// The structural checks of ``verify()`` that read the index and search sections (graph
+    /// The structural checks of ``verify(progress:)`` that read the index and search sections (graph
     /// invariants and records, payload, sparse and text postings), without the checksum pass.
     func indexAndSearchProblems() -> [StrataError] {
         var problems: [StrataError] = []

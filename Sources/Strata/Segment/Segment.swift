@@ -43,7 +43,7 @@ public final class Segment: @unchecked Sendable {
     /// Maps `path` and validates its structure. Throws `.badMagic`, `.unsupportedVersion`,
     /// `.truncated`, `.checksumMismatch` (header, footer, directory) or `.corrupt`, naming the section
     /// and offset. Section checksums are not checked here (open stays O(sections + blocks)): by
-    /// ``verify()``, by ``checkSectionChecksums(_:)``, and before reads when opened with
+    /// ``verify(progress:)``, by ``checkSectionChecksums(_:)``, and before reads when opened with
     /// ``SegmentOpenOptions/verify``.
     public static func open(path: String) throws(StrataError) -> Segment {
         try open(path: path, options: SegmentOpenOptions())

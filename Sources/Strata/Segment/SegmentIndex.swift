@@ -211,6 +211,7 @@ extension Segment {
 
     /// Like ``search(query:options:)`` and also returns the searcher's counters (hops, records read).
     public func searchWithStats(query: [Float], options: SearchOptions) throws(StrataError) -> ([SearchHit], BeamSearchStats?) {
+        try checkOpen()
         guard let ix = annIndex, !options.exact else { return (try exactSearch(query: query, k: options.k), nil) }
         try checkBeforeRead(Segment.graphSearchSections)
         let parameters = BeamSearchParameters(k: options.k, listSize: max(options.listSize, options.k), beamWidth: options.beamWidth,

@@ -40,6 +40,10 @@ public struct SegmentWriterOptions: Sendable {
     package var rowLabel: (@Sendable (Int) -> String)? = nil
     /// Called between units of the index build (phases, rows done), e.g. to print progress; nil: silent.
     public var progress: (@Sendable (IndexBuildProgress) -> Void)? = nil
+    /// Asked between batches of the index build (never per distance); when it answers true the
+    /// build stops and ``SegmentWriter/finish()`` throws ``IndexBuildCancellation/error()``. nil:
+    /// never stops.
+    package var shouldStop: (@Sendable () -> Bool)? = nil
 
     /// Default options.
     public init() {}
@@ -375,7 +379,7 @@ extension SegmentWriter {
         let rows = VectorRows(base: mapped.bytes.baseAddress! + Int(SegmentFormat.pageSize), strideBytes: stride,
                               dimension: schema.dimension, count: rowCount, elementType: schema.elementType)
         guard let built = try IndexBuilder.build(rows: rows, metric: schema.metric, options: index, tempPrefix: tempPath,
-                                                 progress: options.progress) else { return nil }
+                                                 progress: options.progress, shouldStop: options.shouldStop) else { return nil }
         return MappedIndex(index: built, mapping: mapped)
     }
 }

@@ -30,11 +30,15 @@ package enum IndexBuilder {
     ///   - options: PQ and graph parameters, minimum rows and memory budget.
     ///   - tempPrefix: path prefix of the out-of-core build's temporary files (removed when done).
     ///   - progress: called between units of work, also by the returned index's `write`.
+    ///   - shouldStop: asked after the PQ phases and between batches of the graph build; true
+    ///     stops the build (nil: never).
     /// - Returns: nil when `rows` has fewer than `options.minimumRows` rows (or none).
     /// - Throws: `StrataError.Code.invalidArgument` for bad options or a budget too small;
-    ///   `StrataError.Code.io` for the temporary files.
+    ///   `StrataError.Code.io` for the temporary files; ``IndexBuildCancellation/error()`` when
+    ///   `shouldStop` said so.
     package static func build(rows: VectorRows, metric: DistanceMetric, options: IndexOptions, tempPrefix: String,
-                              progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) -> BuiltIndex? {
+                              progress: (@Sendable (IndexBuildProgress) -> Void)?,
+                              shouldStop: (@Sendable () -> Bool)? = nil) throws(StrataError) -> BuiltIndex? {
         let n = rows.count, dim = rows.dimension
         guard n >= max(1, options.minimumRows) else { return nil }
         let threads = options.graph.threads ?? IndexParallel.defaultThreadCount
@@ -49,9 +53,10 @@ package enum IndexBuilder {
                                               subspaceCount: options.pqSubspaces, sampleLimit: options.pqTrainingSample,
                                               iterations: options.pqIterations, seed: options.graph.seed, threads: options.graph.threads)
                 let codes = try pq.encode(vectors: v, count: n, rowStride: rowStride, threads: options.graph.threads)
+                try IndexBuildCancellation.check(shouldStop)
                 progress?(IndexBuildProgress(phase: "graph", done: 0, total: 1, detail: "\(n) rows in memory"))
                 let graph = try VamanaBuilder.build(vectors: v, count: n, dimension: dim, rowStride: rowStride,
-                                                    metric: metric, parameters: options.graph)
+                                                    metric: metric, parameters: options.graph, shouldStop: shouldStop)
                 return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .memory(graph), rows: rows, metric: metric,
                                   progress: progress)
             }
@@ -70,8 +75,9 @@ package enum IndexBuilder {
                                  iterations: options.pqIterations, seed: options.graph.seed, threads: options.graph.threads)
         }
         let codes = encode(rows, with: pq, threads: threads, progress: progress)
+        try IndexBuildCancellation.check(shouldStop)
         let merged = try PartitionedGraphBuilder.build(rows: rows, metric: metric, parameters: options.graph, plan: plan,
-                                                       tempPrefix: tempPrefix, progress: progress)
+                                                       tempPrefix: tempPrefix, progress: progress, shouldStop: shouldStop)
         return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .merged(merged), rows: rows, metric: metric,
                           progress: progress)
     }

@@ -89,8 +89,10 @@ package enum PartitionedGraphBuilder {
 
     /// Runs steps 1-4 of the file comment. Temporary files are named `tempPrefix` + a suffix and
     /// removed before returning (the merged graph's file when the returned object is released).
+    /// `shouldStop` is asked between partitions and between the batches of each partition's graph.
     package static func build(rows: VectorRows, metric: DistanceMetric, parameters: VamanaParameters, plan: PartitionPlan,
-                      tempPrefix: String, progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) -> MergedGraph {
+                      tempPrefix: String, progress: (@Sendable (IndexBuildProgress) -> Void)?,
+                      shouldStop: (@Sendable () -> Bool)? = nil) throws(StrataError) -> MergedGraph {
         let n = rows.count, d = rows.dimension, r = parameters.maxDegree
         let threads = parameters.threads ?? IndexParallel.defaultThreadCount
         let c = plan.partitions
@@ -113,9 +115,10 @@ package enum PartitionedGraphBuilder {
         for p in 0..<c {
             let path = "\(tempPrefix).part\(p)"
             partFiles.append(path)
+            try IndexBuildCancellation.check(shouldStop)
             progress?(IndexBuildProgress(phase: "graph", done: p, total: c, detail: "partition \(p + 1)/\(c): \(members[p].count) rows"))
             try buildPartition(rows: rows, members: members[p], metric: metric,
-                               parameters: partitionParameters(parameters, p), path: path, r: r, threads: threads)
+                               parameters: partitionParameters(parameters, p), path: path, r: r, threads: threads, shouldStop: shouldStop)
         }
         progress?(IndexBuildProgress(phase: "graph", done: c, total: c, detail: ""))
         let memberCounts = members.map(\.count)
@@ -226,7 +229,7 @@ package enum PartitionedGraphBuilder {
     /// Builds the graph of one partition and writes it as `count` records of (degree u32, R ids u32 in
     /// global row numbers), in the order of `members`.
     static func buildPartition(rows: VectorRows, members: [UInt32], metric: DistanceMetric, parameters: VamanaParameters,
-                               path: String, r: Int, threads: Int) throws(StrataError) {
+                               path: String, r: Int, threads: Int, shouldStop: (@Sendable () -> Bool)? = nil) throws(StrataError) {
         let file = try SystemFile.create(path)
         defer { file.close() }
         if members.isEmpty { return }
@@ -236,7 +239,7 @@ package enum PartitionedGraphBuilder {
             let dense = rows.gather(members.lazy.map { Int($0) }, threads: threads)
             graph = try dense.withUnsafeBufferPointer { (v) throws(StrataError) in
                 try VamanaBuilder.build(vectors: v, count: members.count, dimension: d, rowStride: d,
-                                        metric: metric, parameters: parameters)
+                                        metric: metric, parameters: parameters, shouldStop: shouldStop)
             }
         }
         let record = 4 * (1 + r)

@@ -37,10 +37,14 @@ package enum VamanaBuilder {
     ///   - rowStride: floats between row starts (>= dimension).
     ///   - metric: the segment's metric (see the file comment for how it is used).
     ///   - parameters: R, L, alpha, passes, seed, threads; validated first.
-    /// - Throws: `StrataError.Code.invalidArgument` for bad parameters or a buffer too small.
+    ///   - shouldStop: asked once before each batch of inserted rows (never per distance); true
+    ///     abandons the build. nil: never.
+    /// - Throws: `StrataError.Code.invalidArgument` for bad parameters or a buffer too small;
+    ///   ``IndexBuildCancellation/error()`` when `shouldStop` said so.
     /// - Complexity: about passes * count * L * R distance computations.
     public static func build(vectors: UnsafeBufferPointer<Float>, count: Int, dimension: Int, rowStride: Int,
-                             metric: DistanceMetric, parameters: VamanaParameters = VamanaParameters()) throws(StrataError) -> VamanaGraph {
+                             metric: DistanceMetric, parameters: VamanaParameters = VamanaParameters(),
+                             shouldStop: (@Sendable () -> Bool)? = nil) throws(StrataError) -> VamanaGraph {
         try parameters.validate()
         try checkVectorBuffer(vectors, count: count, dimension: dimension, rowStride: rowStride)
         if count >= Int(UInt32.max) { throw StrataError(.invalidArgument, "too many rows for a graph: \(count)") }
@@ -62,11 +66,11 @@ package enum VamanaBuilder {
             }
             let nav = Float16Rows(base: UnsafePointer(half.pointer), stride: padded, dimension: dimension, count: count)
             let state = VamanaBuildState(input: input, nav: nav, parameters: parameters)
-            state.run()
+            guard withExtendedLifetime(half, { state.run(shouldStop: shouldStop) }) else { throw IndexBuildCancellation.error() }
             return withExtendedLifetime(half) { state.result() }
         }
         let state = VamanaBuildState(input: input, nav: input, parameters: parameters)
-        state.run()
+        guard state.run(shouldStop: shouldStop) else { throw IndexBuildCancellation.error() }
         return state.result()
     }
 }
@@ -218,11 +222,12 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
 
     @inline(__always) var navRowBytes: Int { navRows.rowBytes }
 
-    func run() {
+    /// Builds the graph; false when `shouldStop` (asked before each batch) stopped it.
+    func run(shouldStop: (@Sendable () -> Bool)? = nil) -> Bool {
         scratch = (0..<threads).map { _ in VamanaScratch(count: count, listSize: p.buildListSize, maxListWidth: width * 2, dimension: dim) }
         medoid = Medoid.of(input, threads: threads)
         randomInit()
-        if count == 1 { return }
+        if count == 1 { return true }
         var rng = IndexRandom(seed: p.seed, stream: 0xA11CE)
         var order = (0..<count).map { UInt32($0) }
         for i in Swift.stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
@@ -231,6 +236,7 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
             let alpha: Float = pass == p.passes - 1 ? p.alpha : 1.0
             var start = 0
             while start < count {
+                if let shouldStop, shouldStop() { return false }
                 let end = min(count, start + batch)
                 insertBatch(order, start, end, alpha: alpha)
                 start = end
@@ -238,6 +244,7 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
         }
         finalPrune()
         repairReachability()
+        return true
     }
 
     /// Makes every node reachable from the medoid: pruning can drop all in-edges of a few nodes.

@@ -146,6 +146,10 @@ final class OpsCLITests: StrataTestCase {
             XCTAssertEqual(e.first?["done"] as? Int, 0, command)
             XCTAssertEqual(e.last?["done"] as? Int, e.last?["total"] as? Int, "\(command) ends with its phase done")
             if command == "compact" { XCTAssertEqual(e.last?["done"] as? Int, 1, "the two segments merged: \(r.stderr)") }
+            if command != "compact" {
+                XCTAssertEqual(e.last?["unit"] as? String, "bytes", "\(command) counts the bytes of the segment files")
+                XCTAssertGreaterThan(e.last?["total"] as? Int ?? 0, 0, command)
+            }
         }
         // Without --progress json, and stderr not a terminal: nothing on stderr.
         let quiet = try runStrata(["scrub", dir, "--json"], scratch: tmp)

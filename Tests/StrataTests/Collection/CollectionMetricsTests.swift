@@ -70,6 +70,59 @@ final class CollectionMetricsTests: CollectionTestCase {
         XCTAssertEqual(box.messages.withLock { $0.filter { $0.hasPrefix("info compaction task published") }.count }, 1)
     }
 
+    func testNodeCacheHitsAndMissesAddUpToTheRecordsSearchesRead() throws {
+        let metrics = TestMetrics()
+        var ix = IndexOptions()
+        ix.minimumRows = 100
+        var o = options(index: ix)
+        o.metricsFactory = metrics
+        o.nodeCacheBudgetBytes = 8 << 10  // a few records: searches read both from the cache and from the file
+        let c = try StrataCollection.create(path: tmpPath("m"), schema: Self.schema, options: o)
+        try c.insert(rows(0..<600))
+        try c.flush()
+        try c.insert(rows(600..<1_200))
+        try c.flush()
+        try c.insert(rows(1_200..<1_210))  // the buffer: searched exactly, no graph records
+        let segments = try c.snapshot().version.segments.map(\.segment)
+        XCTAssertEqual(segments.map(\.hasIndex), [true, true])
+        XCTAssertNil(try? metrics.expectCounter(CollectionMetricNames.nodeCacheHits), "no search yet")
+        var (cached, read) = (0, 0)
+        for q in 0..<20 {
+            let query = vector(UInt64(q * 37), 1)
+            let options = SearchOptions(k: 5)
+            _ = try c.search(query: query, options: options)
+            // The same searches, segment by segment, with their own counters.
+            for s in segments {
+                let stats = try XCTUnwrap(try s.searchWithStats(query: query, options: options).1)
+                cached += stats.cachedRecords
+                read += stats.recordsRead
+            }
+        }
+        let hits = try metrics.expectCounter(CollectionMetricNames.nodeCacheHits).totalValue
+        let misses = try metrics.expectCounter(CollectionMetricNames.nodeCacheMisses).totalValue
+        XCTAssertGreaterThan(hits, 0)
+        XCTAssertGreaterThan(misses, 0)
+        XCTAssertEqual(hits, Int64(cached))
+        XCTAssertEqual(hits + misses, Int64(read))
+        // Filtered searches (graph plan over a broad filter) count their records too.
+        var filtered = FilteredSearchStats()
+        let filter = Filter(must: [.isNull(key: "tag")], mustNot: [])
+        for q in 0..<5 {
+            let query = vector(UInt64(q * 41), 2)
+            _ = try c.search(query: query, filter: filter, options: SearchOptions(k: 5))
+            for s in segments {
+                let stats = try s.search(query: query, filter: filter, options: FilteredSearchOptions(k: 5, listSize: SearchOptions().listSize)).stats
+                filtered.cachedRecords += stats.cachedRecords
+                filtered.recordsRead += stats.recordsRead
+            }
+        }
+        let hits2 = try metrics.expectCounter(CollectionMetricNames.nodeCacheHits).totalValue
+        let misses2 = (try? metrics.expectCounter(CollectionMetricNames.nodeCacheMisses).totalValue) ?? 0
+        XCTAssertEqual(hits2 - hits, Int64(filtered.cachedRecords))
+        XCTAssertEqual(hits2 + misses2 - hits - misses, Int64(filtered.recordsRead))
+        c.close()
+    }
+
     func testDefaultsReportNothingOfTheirOwn() throws {
         // Default options: a no-op logger and the process's MetricsSystem (not bootstrapped by
         // these tests: a no-op); writing, flushing and searching work as before.

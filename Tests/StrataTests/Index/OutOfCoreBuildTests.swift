@@ -117,6 +117,33 @@ final class OutOfCoreBuildTests: StrataTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
         XCTAssertEqual(tmpContents().filter { $0.contains(".tmp-") }, [])
     }
+
+    func testShouldStopCancelsTheBuildInMemoryAndOutOfCore() throws {
+        let rows = clusteredRows(count: 4000, seed: 5)
+        // In memory: asked after PQ, then before each batch. Out of core: also between partitions.
+        for (budget, stopAt) in [(nil, 1), (nil, 4), (700 << 10, 2), (700 << 10, 6)] as [(Int?, Int)] {
+            let path = tmpPath("cancel-\(budget ?? 0)-\(stopAt).seg")
+            let asked = Counter()
+            var options = SegmentWriterOptions()
+            options.index = indexOptions(budget: budget)
+            options.shouldStop = { asked.increment() >= stopAt }
+            let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: Self.dimension, metric: .l2), options: options)
+            try writer.append(rows)
+            let e = assertStrataError(.busy, "budget \(String(describing: budget))") { try writer.finish() }
+            XCTAssertTrue(e.map(IndexBuildCancellation.isCancellation) ?? false, "\(String(describing: e))")
+            XCTAssertEqual(asked.value, stopAt, "nothing more was built after the stop")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+            XCTAssertEqual(tmpContents().filter { $0.contains(".tmp-") || $0.contains(".part") || $0.hasSuffix(".graph") }, [])
+        }
+    }
+}
+
+/// Counts calls (from the writer's thread).
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
 
 /// Collects progress reports from the writer (called on the writer's thread).
