@@ -247,7 +247,12 @@ public final class RemoteCollection: Sendable {
     /// The k nearest live rows to `query` that pass `filter` (see `CollectionSnapshot`).
     public func search(query: [Float], filter: Filter? = nil, options: SearchOptions = SearchOptions()) async throws(StrataError) -> [CollectionHit] {
         let snap = try await snapshot().snapshot
-        return try self.options.collection.observer.timeSearch { () throws(StrataError) in try snap.search(query: query, filter: filter, options: options) }
+        let observer = self.options.collection.observer
+        return try observer.timeSearch { () throws(StrataError) in
+            var reads = GraphRecordReads()
+            defer { observer.searched(reads) }
+            return try snap.search(query: query, filter: filter, options: options, reads: &reads)
+        }
     }
 
     /// A page of live rows in id order after `after` (see `CollectionSnapshot.scroll(after:limit:filter:)`).
