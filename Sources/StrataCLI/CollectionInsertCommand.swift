@@ -24,14 +24,7 @@ struct CollectionInsertCommand: AsyncParsableCommand {
     @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
-    @Option(name: .long, help: "Vectors: texmex .fvecs or 2-D float32 .npy.")
-    var vectors: String
-
-    @Option(name: .long, help: "Tab-separated payload in the collection's column order, one line per vector.")
-    var payload: String?
-
-    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line, line r + 1 for row r of the vector file.")
-    var ids: String?
+    @OptionGroup var input: RowInputFlags
 
     @Option(name: .customLong("first-id"), help: "Id of the first row inserted (the next rows get the next ids); default: the row number in the vector file.")
     var firstId: UInt64?
@@ -58,7 +51,7 @@ struct CollectionInsertCommand: AsyncParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let rows, parseRowRange(rows) == nil { throw ValidationError("--rows must be A..B or A") }
-        if ids != nil, firstId != nil { throw ValidationError("give at most one of --ids and --first-id") }
+        if input.ids != nil, firstId != nil { throw ValidationError("give at most one of --ids and --first-id") }
     }
 
     struct Output: Encodable {
@@ -89,8 +82,8 @@ struct CollectionInsertCommand: AsyncParsableCommand {
 
     private func insert(into c: any CollectionHandle) async throws {
         try write.check(against: c.schema)
-        let idSource: InputIdSource = ids.map { .file($0) } ?? firstId.map { .sequential(first: $0) } ?? .rowNumbers
-        let input = try InputRows(vectors: vectors, rows: rows.flatMap(parseRowRange), payload: payload,
+        let idSource: InputIdSource = self.input.ids.map { .file($0) } ?? firstId.map { .sequential(first: $0) } ?? .rowNumbers
+        let input = try InputRows(vectors: self.input.vectors, rows: rows.flatMap(parseRowRange), payload: self.input.payload,
                                   columns: c.schema.columns, ids: idSource)
         let before = try await c.stats().segments.count
         let start = monotonicSeconds()
@@ -207,4 +200,16 @@ struct CollectionInsertCommand: AsyncParsableCommand {
         }
         return e
     }
+}
+
+/// The input files of `insert` and `import`: vectors, and the payload and ids of each row.
+struct RowInputFlags: ParsableArguments {
+    @Option(name: .long, help: "Vectors: texmex .fvecs or 2-D float32 .npy.")
+    var vectors: String
+
+    @Option(name: .long, help: "Tab-separated payload in the collection's column order, one line per vector.")
+    var payload: String?
+
+    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line, line r + 1 for row r of the vector file.")
+    var ids: String?
 }

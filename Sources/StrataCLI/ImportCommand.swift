@@ -23,14 +23,7 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "Collection directory, or s3://BUCKET/PATH.")
     var directory: String
 
-    @Option(name: .long, help: "Vectors: texmex .fvecs or 2-D float32 .npy.")
-    var vectors: String
-
-    @Option(name: .long, help: "Tab-separated payload in the collection's column order, one line per vector.")
-    var payload: String?
-
-    @Option(name: .long, help: "Ids: a text file with one unsigned integer per line, line r + 1 for row r of the vector file.")
-    var ids: String?
+    @OptionGroup var input: RowInputFlags
 
     @Option(name: .customLong("segment-rows"), help: "Rows per segment.")
     var segmentRows: Int = BulkImport.defaultSegmentRows
@@ -75,13 +68,13 @@ struct ImportCommand: AsyncParsableCommand {
     private func importRows(into c: any CollectionHandle) async throws {
         try write.check(against: c.schema)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let rows = try VectorFile(path: vectors).count
+        let rows = try VectorFile(path: input.vectors).count
         let plan = BulkImportPlan(rows: rows, segmentRows: segmentRows, threads: threads ?? max(1, cores / 2),
                                   memoryBudget: memoryBudget.flatMap(CollectionCompactCommand.parseBytes), cores: cores)
         let reporter = progressFlags.reporter("import")
         var writerOptions = write.options().segmentWriterOptions
         writerOptions.progress = reporter.indexBuild
-        let job = try BulkImport.job(schema: c.schema, vectors: vectors, payload: payload, ids: ids, plan: plan,
+        let job = try BulkImport.job(schema: c.schema, vectors: input.vectors, payload: input.payload, ids: input.ids, plan: plan,
                                      writerOptions: writerOptions) { event in
             switch event {
             case .rows(let done, let total): reporter.update(phase: "rows", done: done, total: total)
