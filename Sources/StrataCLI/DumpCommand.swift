@@ -220,8 +220,10 @@ struct DumpCommand: AsyncParsableCommand {
 
     static func printLayout(_ l: LayoutJSON) {
         print("  sectors: \(l.sectors) x 4 KB, padding \(l.padding_bytes_per_sector) B per sector (\(formatBytes(UInt64(l.padding_bytes_total))) in all)")
-        print("  locality: same-sector edges " + String(format: "%.4f (random placement %.4f)", l.same_sector_edge_share, l.random_same_sector_share)
-              + String(format: ", free neighbours per expansion %.4f", l.free_neighbor_share)
+        // Shares as percentages with three significant digits: today's row-order layout gives ~1e-5.
+        func percent(_ x: Double) -> String { String(format: "%.3g%%", x * 100) }
+        print("  locality: same-sector edges \(percent(l.same_sector_edge_share)) (random placement \(percent(l.random_same_sector_share)))"
+              + ", free neighbours per expansion \(percent(l.free_neighbor_share))"
               + String(format: ", neighbour sectors per expansion mean %.2f", l.neighbor_sectors_mean)
               + " p50 \(l.neighbor_sectors_p50) p99 \(l.neighbor_sectors_p99)"
               + String(format: ", %.2f neighbours per sector read", l.neighbors_per_sector_read)
