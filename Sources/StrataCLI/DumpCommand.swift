@@ -89,6 +89,49 @@ struct DumpCommand: AsyncParsableCommand {
         var average_degree: Double
         var degree_histogram: [String: Int]
         var unreachable_nodes: Int
+        var layout: LayoutJSON?
+    }
+
+    /// Sector locality of the graph section (see `GraphLocality`).
+    struct LayoutJSON: Encodable {
+        var sectors: Int
+        var padding_bytes_per_sector: Int
+        var padding_bytes_total: Int
+        var same_sector_edge_share: Double
+        var random_same_sector_share: Double
+        var free_neighbor_share: Double
+        var neighbor_sectors_mean: Double
+        var neighbor_sectors_p50: Int
+        var neighbor_sectors_p99: Int
+        var neighbors_per_sector_read: Double
+        var skipped_neighbors: Int
+        var bfs: BFSJSON?
+
+        struct BFSJSON: Encodable {
+            var max_depth: Int
+            var reachable: Int
+            /// Nodes at depth <= k for k = 0...3, keyed "0".."3".
+            var within_depth: [String: Int]
+        }
+
+        init(_ l: GraphLocality) {
+            sectors = l.sectorCount
+            padding_bytes_per_sector = l.paddingBytesPerSector
+            padding_bytes_total = l.paddingBytesTotal
+            same_sector_edge_share = l.sameSectorShare
+            random_same_sector_share = l.randomSameSectorShare
+            free_neighbor_share = l.meanFreeNeighborShare
+            neighbor_sectors_mean = l.meanNeighborSectors
+            neighbor_sectors_p50 = l.p50NeighborSectors
+            neighbor_sectors_p99 = l.p99NeighborSectors
+            neighbors_per_sector_read = l.neighborsPerSectorRead
+            skipped_neighbors = l.skippedNeighborCount
+            bfs = l.bfs.map { b in
+                var within: [String: Int] = [:]
+                for (k, c) in b.withinDepth.enumerated() { within[String(k)] = c }
+                return BFSJSON(max_depth: b.maxDepth, reachable: b.reachable, within_depth: within)
+            }
+        }
     }
 
     struct DumpJSON: Encodable {
@@ -171,7 +214,24 @@ struct DumpCommand: AsyncParsableCommand {
                          pq_mean_squared_error: seg.pqQuantizationError(), max_degree: s.maxDegree, entry_point: s.medoid,
                          record_bytes: s.recordBytes, nodes_per_sector: s.nodesPerSector, edges: g.edgeCount,
                          average_degree: g.count == 0 ? 0 : Double(g.edgeCount) / Double(g.count),
-                         degree_histogram: histogram, unreachable_nodes: g.unreachableCount)
+                         degree_histogram: histogram, unreachable_nodes: g.unreachableCount,
+                         layout: seg.graphLocality().map(LayoutJSON.init))
+    }
+
+    static func printLayout(_ l: LayoutJSON) {
+        print("  sectors: \(l.sectors) x 4 KB, padding \(l.padding_bytes_per_sector) B per sector (\(formatBytes(UInt64(l.padding_bytes_total))) in all)")
+        // Shares as percentages with three significant digits: today's row-order layout gives ~1e-5.
+        func percent(_ x: Double) -> String { String(format: "%.3g%%", x * 100) }
+        print("  locality: same-sector edges \(percent(l.same_sector_edge_share)) (random placement \(percent(l.random_same_sector_share)))"
+              + ", free neighbours per expansion \(percent(l.free_neighbor_share))"
+              + String(format: ", neighbour sectors per expansion mean %.2f", l.neighbor_sectors_mean)
+              + " p50 \(l.neighbor_sectors_p50) p99 \(l.neighbor_sectors_p99)"
+              + String(format: ", %.2f neighbours per sector read", l.neighbors_per_sector_read)
+              + (l.skipped_neighbors > 0 ? ", \(l.skipped_neighbors) bad neighbour ids skipped" : ""))
+        if let b = l.bfs {
+            let w = (0...3).map { "\($0):\(b.within_depth[String($0)] ?? 0)" }.joined(separator: " ")
+            print("  BFS from entry point: max depth \(b.max_depth), reachable \(b.reachable), nodes within depth \(w)")
+        }
     }
 
     static func minMax(_ z: ZoneMap) -> (String?, String?) {
@@ -223,6 +283,7 @@ struct DumpCommand: AsyncParsableCommand {
             print("  graph: R \(ix.max_degree), entry point \(ix.entry_point), \(ix.edges) edges (average degree \(String(format: "%.1f", ix.average_degree))), record \(ix.record_bytes) B, \(ix.nodes_per_sector) nodes per 4 KB sector, unreachable \(ix.unreachable_nodes)")
             let buckets = ix.degree_histogram.sorted { Int($0.key)! < Int($1.key)! }
             print("  degree histogram: " + buckets.map { "\($0.key):\($0.value)" }.joined(separator: " "))
+            if let l = ix.layout { Self.printLayout(l) }
         }
         if let rows = d.row_data {
             print("rows:")

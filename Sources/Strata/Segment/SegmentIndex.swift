@@ -172,6 +172,10 @@ extension Segment {
     /// point, degree histogram); nil without an index.
     public func graphReport() -> DiskGraphReport? { annIndex?.graph.validate() }
 
+    /// Sector-locality figures of the graph section (same-sector edge share, distinct sectors per
+    /// expansion, padding, and with `bfs` the BFS levels around the entry point); nil without an index.
+    public func graphLocality(bfs: Bool = true) -> GraphLocality? { annIndex?.graph.locality(bfs: bfs) }
+
     /// Mean squared PQ reconstruction error over a sample of `sample` rows (nil without an index).
     public func pqQuantizationError(sample: Int = 2_000) -> Double? {
         guard let ix = annIndex, rowCount > 0 else { return nil }

@@ -24,6 +24,26 @@ public struct DiskGraphReport: Sendable, Equatable {
 }
 
 extension DiskGraphView {
+    /// Node `i`'s stored degree clamped to R (`i < count`).
+    @inline(__always)
+    package func clampedDegree(of i: Int) -> Int {
+        min(maxDegree, Int(UInt32(littleEndian: unsafeRecord(i).loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self))))
+    }
+
+    /// The id stored in neighbour slot `j < R` of node `i < count`, unchecked.
+    @inline(__always)
+    package func neighborID(of i: Int, slot j: Int) -> UInt32 {
+        UInt32(littleEndian: unsafeRecord(i).loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self))
+    }
+
+    /// The validator's test of a stored neighbour id of node `i`: the id as an index when it is
+    /// below the node count and not `i` itself, else nil (a problem ``validate(maxReported:)`` reports).
+    @inline(__always)
+    package func usableNeighbor(_ id: UInt32, of i: Int) -> Int? {
+        let v = Int(id)
+        return v < count && v != i ? v : nil
+    }
+
     /// Walks every record: degree <= R, ids < count, no self loops, zero padding; then a BFS from the
     /// medoid counts unreachable nodes; and builds the degree histogram.
     /// - Parameter maxReported: how many problem descriptions to keep.
@@ -39,17 +59,15 @@ extension DiskGraphView {
             if problems.count < maxReported { problems.append(s) }
         }
         for i in 0..<n {
-            let rec = unsafeRecord(i)
-            let stored = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self)))
+            let stored = storedDegree(of: i) ?? 0
             if stored > r { report("node \(i): degree \(stored) > R \(r)") }
             let d = min(stored, r)
             hist[d] += 1
             edges += d
             for j in 0..<r {
-                let id = UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self))
+                let id = neighborID(of: i, slot: j)
                 if j < d {
-                    if Int(id) >= n { report("node \(i): neighbour \(id) out of range") }
-                    else if Int(id) == i { report("node \(i): self loop") }
+                    if usableNeighbor(id, of: i) == nil { report(Int(id) == i ? "node \(i): self loop" : "node \(i): neighbour \(id) out of range") }
                 } else if id != 0 {
                     report("node \(i): non-zero unused neighbour slot \(j)")
                 }
@@ -65,11 +83,8 @@ extension DiskGraphView {
             var head = 0
             while head < queue.count {
                 let v = queue[head]; head += 1
-                let rec = unsafeRecord(v)
-                let d = min(r, Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes, as: UInt32.self))))
-                for j in 0..<d {
-                    let id = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: geometry.vectorBytes + 4 + 4 * j, as: UInt32.self)))
-                    if id < n && !seen[id] { seen[id] = true; queue.append(id) }
+                for j in 0..<clampedDegree(of: v) {
+                    if let id = usableNeighbor(neighborID(of: v, slot: j), of: v), !seen[id] { seen[id] = true; queue.append(id) }
                 }
             }
             unreachable = n - queue.count
