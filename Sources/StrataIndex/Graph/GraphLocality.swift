@@ -3,7 +3,7 @@
 // would be judged by against today's row-order packing. Read-only; one pass over the records plus
 // an optional BFS from the entry point.
 
-/// Sector-locality figures of a graph section, from ``DiskGraphView/locality(bfs:)``.
+/// Sector-locality figures of a graph section, from `DiskGraphView.locality(bfs:)`.
 ///
 /// A node's "sector" is the 4 KB sector holding its record (when several records share one), or
 /// the group of sectors holding it alone (when a record needs several: then no two nodes share one).
@@ -21,7 +21,7 @@ public struct GraphLocality: Sendable, Equatable {
     /// Usable directed edges (degree clamped to R; ids out of range and self loops skipped).
     public var edgeCount: Int
     /// Neighbour ids skipped because they are out of range or point to the node itself (a damaged
-    /// section; ``DiskGraphView/validate(maxReported:)`` describes them).
+    /// section; `DiskGraphView.validate(maxReported:)` describes them).
     public var skippedNeighborCount: Int
     /// Edges u->v whose target v lies in u's own sector.
     public var sameSectorEdgeCount: Int
