@@ -44,7 +44,7 @@ package enum IndexBuilder {
         let threads = options.graph.threads ?? IndexParallel.defaultThreadCount
         let m = options.pqSubspaces ?? ProductQuantizer.defaultSubspaceCount(dimension: dim)
         let plan = try PartitionedGraphBuilder.plan(count: n, dimension: dim, codeSize: m, parameters: options.graph,
-                                                    memoryBudget: options.memoryBudget)
+                                                    memoryBudget: options.memoryBudget, rowsInPlace: rows.float32InPlace != nil)
         if !plan.isPartitioned {
             // In memory: float32 rows in place; float16 rows through a float32 copy.
             func build(_ v: UnsafeBufferPointer<Float>, _ rowStride: Int) throws(StrataError) -> BuiltIndex {

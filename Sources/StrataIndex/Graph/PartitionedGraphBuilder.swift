@@ -67,13 +67,16 @@ package enum PartitionedGraphBuilder {
     /// Plans the split of `count` rows under `memoryBudget` bytes.
     /// - Throws: `StrataError.Code.invalidArgument` when the budget cannot hold the fixed part plus
     ///   a partition of ``minimumPartitionRows`` rows, or there would be more than 65,535 partitions.
+    /// `rowsInPlace`: the rows are float32 that an in-memory build reads where they are (a mapped
+    /// file), so building the whole segment at once gathers no copy of them; a partition always does.
     package static func plan(count: Int, dimension: Int, codeSize: Int, parameters: VamanaParameters,
-                     memoryBudget: Int?) throws(StrataError) -> PartitionPlan {
+                             memoryBudget: Int?, rowsInPlace: Bool = false) throws(StrataError) -> PartitionPlan {
         let perRow = partitionBytesPerRow(dimension: dimension, parameters: parameters)
-        let single = PartitionPlan(partitions: 1, overlap: 1, capacity: count, bytesPerPartitionRow: perRow,
+        let singlePerRow = perRow - (rowsInPlace ? 4 * dimension : 0)
+        let single = PartitionPlan(partitions: 1, overlap: 1, capacity: count, bytesPerPartitionRow: singlePerRow,
                                    fixedBytes: count * codeSize)
         guard let budget = memoryBudget else { return single }
-        if count * (codeSize + perRow) <= budget { return single }
+        if count * (codeSize + singlePerRow) <= budget { return single }
         let fixed = count * (codeSize + 6 * overlap)  // codes, then per membership a u16 part and a u32 member
         let capacity = (budget - fixed) / perRow
         if budget <= fixed || capacity < minimumPartitionRows {

@@ -49,6 +49,12 @@ final class OutOfCoreBuildTests: StrataTestCase {
         XCTAssertFalse(try PartitionedGraphBuilder.plan(count: 6000, dimension: 32, codeSize: 8, parameters: p, memoryBudget: nil).isPartitioned)
         XCTAssertFalse(try PartitionedGraphBuilder.plan(count: 6000, dimension: 32, codeSize: 8, parameters: p,
                                                         memoryBudget: 6000 * (8 + perRow)).isPartitioned)
+        // Float32 rows read in place (a mapped segment) need no gathered copy when built at once.
+        let inPlaceBudget = 6000 * (8 + perRow - 4 * 32)
+        XCTAssertFalse(try PartitionedGraphBuilder.plan(count: 6000, dimension: 32, codeSize: 8, parameters: p,
+                                                        memoryBudget: inPlaceBudget, rowsInPlace: true).isPartitioned)
+        XCTAssertTrue(try PartitionedGraphBuilder.plan(count: 6000, dimension: 32, codeSize: 8, parameters: p,
+                                                       memoryBudget: inPlaceBudget, rowsInPlace: false).isPartitioned)
         let plan = try PartitionedGraphBuilder.plan(count: 6000, dimension: 32, codeSize: 8, parameters: p, memoryBudget: 1 << 20)
         XCTAssertTrue(plan.isPartitioned)
         XCTAssertEqual(plan.overlap, 2)
