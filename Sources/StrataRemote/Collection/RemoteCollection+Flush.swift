@@ -57,11 +57,10 @@ extension RemoteCollection {
                 FaultPoint.afterSegmentUpload.reach()
                 entry = e
             }
-            let loader = RemoteLoader(store: store, metadata: metadata, layout: layout, cache: cache, options: options)
-            let commit = RemoteCommit(store: store, metadata: metadata, layout: layout, nodeName: options.nodeName)
-            var fresh = base
-            var current = (baseHead, baseRevision)
-            for _ in 0..<max(1, options.commitAttempts) {
+            var bitmapsWritten = 0, deletesApplied = 0
+            let committed = try await commitRebasing("flush", base: base, current: (baseHead, baseRevision)) { (fresh) throws(StrataError) in
+                // Against each version tried: a rebase makes the bitmaps again (the ones made for
+                // the old version are orphans then; gc removes them from the store).
                 let (changed, applied) = try fresh.deleteBitmaps(applying: m.sealedDeletes)
                 var edit = ManifestEdit(walSequence: next, schema: grown)
                 for (s, bitmap) in changed.sorted(by: { $0.key < $1.key }) {
@@ -73,52 +72,15 @@ extension RemoteCollection {
                                                                   deletedCount: UInt64(bitmap.deletedCount)))
                 }
                 edit.addedSegment = entry
-                let manifest = try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
-                switch try await commit.publish(manifest, replacing: current, writerToken: token) {
-                case .committed(let head, let revision):
-                    localFiles = []
-                    // Committed: the buffer's rows are in the head now, whatever happens below. A
-                    // file missing from the cache is fetched back from the store.
-                    let version: Version
-                    do throws(StrataError) {
-                        version = try await loader.open(manifest, reusing: fresh)
-                    } catch {
-                        let e = StrataError(error.code, "flush committed generation \(manifest.generation) but could not open it: \(error.message); "
-                                            + "reopen the collection", path: error.path ?? layout.address)
-                        state.withLock { s in
-                            s.head = head
-                            s.headRevision = revision
-                            s.mem = MemTable()
-                            if s.failed == nil { s.failed = e }
-                        }
-                        throw e
-                    }
-                    state.withLock { s in
-                        s.head = head
-                        s.headRevision = revision
-                        s.version = version
-                        s.mem = MemTable()
-                    }
-                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
-                    cache.evict()
-                    return options.collection.observer.flushed(indexed: entry?.indexed ?? false, StrataCollection.FlushSummary(
-                        segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0, bytes: entry?.fileBytes ?? 0, bitmapsWritten: changed.count,
-                        deletesApplied: applied, generation: manifest.generation, seconds: monotonicSeconds() - start))
-                case .lost(let now, let writerHeld):
-                    guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
-                        let why = !writerHeld ? "the writer key no longer holds this writer's token"
-                            : now == nil ? "the collection's head is gone" : "the head moved to another WAL sequence"
-                        let e = Self.fenced(layout, why)
-                        state.withLock { if $0.failed == nil { $0.failed = e } }
-                        throw e
-                    }
-                    // A compaction committed: rebase onto it (the bitmaps made for the old version
-                    // are orphans now; gc removes them from the store).
-                    fresh = try await loader.load(now.0, revision: now.1, reusing: fresh).version
-                    current = now
-                }
+                (bitmapsWritten, deletesApplied) = (changed.count, applied)
+                return try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
             }
-            throw StrataError(.busy, "flush lost the commit race \(options.commitAttempts) times in a row; try again", path: layout.address)
+            // Committed: the buffer's rows are in the head now, whatever happens below.
+            localFiles = []
+            try await install(committed, what: "flush", clearBuffer: true)
+            return options.collection.observer.flushed(indexed: entry?.indexed ?? false, StrataCollection.FlushSummary(
+                segment: entry?.name, rows: entry.map { Int($0.rowCount) } ?? 0, bytes: entry?.fileBytes ?? 0, bitmapsWritten: bitmapsWritten,
+                deletesApplied: deletesApplied, generation: committed.manifest.generation, seconds: monotonicSeconds() - start))
         } catch {
             for name in localFiles { cache.discard(name) }
             throw error

@@ -97,56 +97,17 @@ extension RemoteCollection {
                 _ = try await store.upload(layout.segmentObject(e.name), fromFile: cache.path(e.name), condition: .ifAbsent)
             }
             FaultPoint.afterSegmentUpload.reach()
-            let loader = RemoteLoader(store: store, metadata: metadata, layout: layout, cache: cache, options: options)
-            let commit = RemoteCommit(store: store, metadata: metadata, layout: layout, nodeName: options.nodeName)
-            var fresh = base
-            var current = (baseHead, baseRevision)
-            for _ in 0..<max(1, options.commitAttempts) {
+            let committed = try await commitRebasing("import", base: base, current: (baseHead, baseRevision)) { (fresh) throws(StrataError) in
                 try checkLease()
                 var edit = ManifestEdit(walSequence: next)
                 edit.appendedSegments = entries
-                let manifest = try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
-                switch try await commit.publish(manifest, replacing: current, writerToken: token) {
-                case .committed(let head, let revision):
-                    built.keepFiles()
-                    let version: Version
-                    do throws(StrataError) {
-                        version = try await loader.open(manifest, reusing: fresh)
-                    } catch {
-                        let e = StrataError(error.code, "import committed generation \(manifest.generation) but could not open it: \(error.message); "
-                                            + "reopen the collection", path: error.path ?? layout.address)
-                        state.withLock { s in
-                            s.head = head
-                            s.headRevision = revision
-                            if s.failed == nil { s.failed = e }
-                        }
-                        throw e
-                    }
-                    state.withLock { s in
-                        s.head = head
-                        s.headRevision = revision
-                        s.version = version
-                    }
-                    _ = try? await metadata.put(layout.pinKey(token), value: Array(head.manifest.utf8), lease: lease.lease)
-                    cache.evict()
-                    return StrataCollection.ImportSummary(segments: entries.map(\.name), rows: entries.reduce(0) { $0 + Int($1.rowCount) },
-                                                          bytes: entries.reduce(0) { $0 + $1.fileBytes },
-                                                          indexedSegments: entries.filter(\.indexed).count,
-                                                          generation: manifest.generation, seconds: monotonicSeconds() - start)
-                case .lost(let now, let writerHeld):
-                    guard writerHeld, let now, now.0.walSequence == baseHead.walSequence else {
-                        let why = !writerHeld ? "the writer key no longer holds this writer's token"
-                            : now == nil ? "the collection's head is gone" : "the head moved to another WAL sequence"
-                        let e = Self.fenced(layout, why)
-                        state.withLock { if $0.failed == nil { $0.failed = e } }
-                        throw e
-                    }
-                    // A compaction committed: append on top of it.
-                    fresh = try await loader.load(now.0, revision: now.1, reusing: fresh).version
-                    current = now
-                }
+                return try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
             }
-            throw StrataError(.busy, "import lost the commit race \(options.commitAttempts) times in a row; try again", path: layout.address)
+            built.keepFiles()
+            try await install(committed, what: "import", clearBuffer: false)
+            return StrataCollection.ImportSummary(segments: entries.map(\.name), rows: entries.reduce(0) { $0 + Int($1.rowCount) },
+                                                  bytes: entries.reduce(0) { $0 + $1.fileBytes }, indexedSegments: entries.filter(\.indexed).count,
+                                                  generation: committed.manifest.generation, seconds: monotonicSeconds() - start)
         } catch {
             built.removeFiles()
             throw error
