@@ -13,8 +13,9 @@
 // Back-pressure (`CollectionOptions.maxUnindexedRows`): a write that flushed waits while the
 // unindexed segments queued for the builder hold more rows than that.
 //
-// `close()` stops the builder: a build in flight is cancelled at its next batch of inserted rows
-// (IndexBuildCancellation), its temporary file removed, and nothing is published.
+// `close()` stops the builder: a build in flight is cancelled at its next check (before a batch of
+// graph inserts, after PQ, between partitions; IndexBuildCancellation), its temporary file removed,
+// and nothing is published.
 import Dispatch
 import StrataFormat
 import StrataIndex

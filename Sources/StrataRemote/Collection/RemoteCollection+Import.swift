@@ -61,9 +61,11 @@ extension RemoteCollection {
     func importNow(_ job: RemoteImportJob) async throws(StrataError) -> StrataCollection.ImportSummary {
         let start = monotonicSeconds()
         try checkWritable()
+        // A WAL object whose PUT was not answered is settled first: if it is stored, its rows join
+        // the buffer, which the flush then seals.
+        try await resolveUncertain()
         if state.withLock({ !$0.mem.isEmpty }) { _ = try await flushNow() }
         try checkLease()
-        try await resolveUncertain()
         let (base, baseHead, baseRevision, next) = state.withLock { ($0.version, $0.head, $0.headRevision, $0.nextSequence) }
         guard state.withLock({ $0.mem.isEmpty }) else {
             throw StrataError(.busy, "the buffer was not empty after the flush before the import; try again", path: layout.address)
@@ -97,11 +99,32 @@ extension RemoteCollection {
                 _ = try await store.upload(layout.segmentObject(e.name), fromFile: cache.path(e.name), condition: .ifAbsent)
             }
             FaultPoint.afterSegmentUpload.reach()
-            let committed = try await commitRebasing("import", base: base, current: (baseHead, baseRevision)) { (fresh) throws(StrataError) in
-                try checkLease()
-                var edit = ManifestEdit(walSequence: next)
-                edit.appendedSegments = entries
-                return try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
+            let committed: WriterCommit
+            do throws(StrataError) {
+                committed = try await commitRebasing("import", base: base, current: (baseHead, baseRevision)) { (fresh) throws(StrataError) in
+                    try checkLease()
+                    // gc removes unreferenced objects older than its grace period: an import whose
+                    // uploads took longer must not commit a head that names a removed one.
+                    for e in entries {
+                        guard try await store.head(layout.segmentObject(e.name)) == nil else { continue }
+                        throw StrataError(.notFound, "segment \(e.name) uploaded by this import is gone from the store (removed by gc "
+                                          + "after its grace period?); nothing was committed", path: store.address(of: layout.segmentObject(e.name)))
+                    }
+                    var edit = ManifestEdit(walSequence: next)
+                    edit.appendedSegments = entries
+                    return try edit.applied(to: fresh.manifest, now: WallClock.milliseconds())
+                }
+            } catch where error.code == .io {
+                // The commit may have landed without this writer knowing (etcd's answer and the
+                // read-back both failed). Its state would then lack the imported rows, and a rebase
+                // could not tell its own commit from a compaction (same WAL sequence), so an import
+                // or insert of the same ids could be committed twice: refuse writes, as after a
+                // failed local publish; a reopen reads the head as it is.
+                built.keepFiles()
+                let e = StrataError(.io, "the import's commit may or may not have landed (\(error.message)); reopen the collection",
+                                    path: error.path ?? layout.address)
+                state.withLock { if $0.failed == nil { $0.failed = e } }
+                throw e
             }
             built.keepFiles()
             try await install(committed, what: "import", clearBuffer: false)

@@ -15,6 +15,9 @@ public enum InjectedFault: Sendable, Equatable {
     /// Writes (PUT, upload, delete; put, txn) reach the service and are carried out, then the answer
     /// is lost: the call fails with `.io`.
     case loseWriteAnswers
+    /// The next write is carried out and its answer lost, then the service is down (`.down`):
+    /// a caller cannot read back whether its write happened.
+    case loseWriteAnswerThenDown
 }
 
 /// An `ObjectStore` whose calls can be made to fail.
@@ -117,7 +120,13 @@ public final class FaultyMetadataStore: MetadataStore {
     }
 
     private func afterWrite(_ key: String) throws(StrataError) {
-        if fault.withLock({ $0 }) == .loseWriteAnswers { throw StrataError(.io, "injected fault: etcd's answer was lost", path: key) }
+        let f = fault.withLock { f in
+            defer { if f == .loseWriteAnswerThenDown { f = .down } }
+            return f
+        }
+        if f == .loseWriteAnswers || f == .loseWriteAnswerThenDown {
+            throw StrataError(.io, "injected fault: etcd's answer was lost", path: key)
+        }
     }
 
     public func get(_ key: String) async throws(StrataError) -> KeyValue? {

@@ -118,6 +118,36 @@ final class RemoteImportTests: RemoteMaintenanceTestCase {
         await c.close()
     }
 
+    func testAnImportWhoseCommitMayHaveLandedRefusesFurtherWrites() async throws {
+        // etcd carries the commit out, its answer is lost and the read-back fails too.
+        let faulty = FaultyMetadataStore(metadata)
+        var c = try await RemoteCollection.create(layout: layout, schema: Self.schema, store: store, metadata: faulty, options: remoteOptions())
+        var model: Model = [:]
+        try await fillSegments(c, batches: 1, perBatch: 20, model: &model)
+        let parts: [[UInt64]] = [Array(100..<150)]
+        let fill = filler(parts)
+        let e = await assertThrowsStrataError(.io) {
+            try await c.importSegments(count: 1, writerOptions: c.options.collection.segmentWriterOptions,
+                                       describe: { k, r in "row \(r) of segment \(k)" }) { (k, writer) throws(StrataError) in
+                faulty.inject(.loseWriteAnswerThenDown)     // the WAL and the flush are done: the next etcd write is the commit
+                try fill(k, writer)
+            }
+        }
+        XCTAssertTrue(e?.message.contains("may or may not have landed") == true, e?.message ?? "")
+        faulty.inject(.none)
+        // The writer refuses what could commit the same ids twice: the same import, an insert.
+        await assertThrowsStrataError(.io) { try await self.importSegments(c, parts) }
+        await assertThrowsStrataError(.io) { try await c.insert(self.rows(100..<101)) }
+        await c.close()
+        // The commit did land: a reopened writer sees every row once, and a second import of
+        // the same ids is refused.
+        for id in UInt64(100)..<150 { model[id] = 0 }
+        c = try await RemoteCollection.open(layout: layout, access: .readWrite, store: store, metadata: metadata, options: remoteOptions())
+        try await assertContent(c.snapshot().snapshot, model)
+        await assertThrowsStrataError(.duplicateId) { try await self.importSegments(c, parts) }
+        await c.close()
+    }
+
     func testAnImportAppendsOnTopOfACompactionThatCommittedFirst() async throws {
         let c = try await createRemote()
         var model: Model = [:]
