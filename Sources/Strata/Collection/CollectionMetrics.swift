@@ -53,8 +53,13 @@ package struct GraphRecordReads: Sendable, Equatable {
     /// Adds the counters of one beam search (nil: an exact search, which reads no records).
     mutating func add(_ stats: BeamSearchStats?) {
         guard let stats else { return }
-        cached += stats.cachedRecords
-        fromFile += stats.recordsRead - stats.cachedRecords
+        add(recordsRead: stats.recordsRead, cachedRecords: stats.cachedRecords)
+    }
+
+    /// Adds one segment search's `recordsRead`, of which `cachedRecords` came from the node cache.
+    mutating func add(recordsRead: Int, cachedRecords: Int) {
+        cached += cachedRecords
+        fromFile += recordsRead - cachedRecords
     }
 }
 

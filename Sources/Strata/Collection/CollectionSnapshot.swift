@@ -138,8 +138,7 @@ public struct CollectionSnapshot: Sendable {
                 guard fetch <= max(1000, seg.rowCount / 8) else { break }
                 let result = try seg.search(query: query, filter: filter,
                                             options: FilteredSearchOptions(k: fetch, listSize: max(options.listSize, fetch)))
-                reads.cached += result.stats.cachedRecords
-                reads.fromFile += result.stats.recordsRead - result.stats.cachedRecords
+                reads.add(recordsRead: result.stats.recordsRead, cachedRecords: result.stats.cachedRecords)
                 let found = result.hits
                 let kept = hasDeletes ? found.filter { !live.isDeleted($0.row) } : found
                 if kept.count >= k || (found.count < fetch && !hasDeletes) {
