@@ -6,6 +6,8 @@
 //
 // Primary data (header, directory, schema, ids, id_index, vectors, payload columns, sparse_index,
 // the delete bitmap) is never rebuilt: a segment with damage there is reported and left as it is.
+// In a format 2.0 indexed segment the graph is primary too: its records are the only copy of the
+// vectors (a damaged graph there is reported, not rebuilt).
 // In a collection, sparse_index is primary: a row's sparse vector is stored nowhere else.
 import StrataFormat
 import StrataIndex
@@ -151,11 +153,17 @@ extension Compactor {
     /// when the checksums hold, a full open and the structural checks of the derived sections.
     private func inspect(_ segment: Segment) -> (primary: [StrataError], derived: [StrataError]) {
         var primary: [StrataError] = [], derived: [StrataError] = []
+        // In a format 2.0 indexed segment the graph records are the only copy of the vectors.
+        let graphIsPrimary = !segment.derivedSectionKinds.contains(.graph)
         func sort(_ e: StrataError) {
-            if let s = e.section, Self.derivedSectionLabels.contains(s) { derived.append(e) } else { primary.append(e) }
+            if let s = e.section, Self.derivedSectionLabels.contains(s), !(graphIsPrimary && s == "graph") {
+                derived.append(e)
+            } else {
+                primary.append(e)
+            }
         }
         segment.verify().problems.forEach(sort)
-        let hasDerived = segment.sections.contains { $0.kind.map(SectionKind.derivedKinds.contains) ?? false }
+        let hasDerived = segment.sections.contains { $0.kind.map(segment.derivedSectionKinds.contains) ?? false }
         guard primary.isEmpty, derived.isEmpty, hasDerived else { return (primary, derived) }
         do {
             let full = try Segment.open(path: segment.path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
@@ -261,4 +269,12 @@ extension Compactor {
 extension SectionKind {
     /// The sections rebuilt from the others (in a collection segment; sparse_index is primary there).
     static let derivedKinds: Set<SectionKind> = [.pqCodebook, .pqCodes, .graph, .payloadIndex, .textIndex]
+}
+
+extension Segment {
+    /// The section kinds of this segment that repair may rebuild: ``SectionKind/derivedKinds``, less
+    /// the graph when its records are the only copy of the vectors (format 2.0, indexed).
+    var derivedSectionKinds: Set<SectionKind> {
+        vectors.section == .graph ? SectionKind.derivedKinds.subtracting([.graph]) : SectionKind.derivedKinds
+    }
 }

@@ -464,24 +464,25 @@ public final class Compactor {
     /// the size of the inputs).
     ///
     /// Nothing damaged is copied into a sound new file: before it returns, every section it read is
-    /// checked against its checksum. Vectors and ids are hashed as the copy streams through them
+    /// checked against its checksum. Vectors (the vectors section, or the graph section when its
+    /// records hold them) and ids are hashed as the copy streams through them
     /// (every row, deleted ones too, so each section is read once); schema, id_index and the column
     /// sections are checked up front (columns are small beside the vectors, and each payload block's
     /// own checksum is checked again when it is decoded); the delete bitmap was checked when read.
     /// The sparse vectors of live rows are carried over: sparse_index is checked against its
     /// checksum, then transposed into rows (`Segment.sparseRows()`). The other index and search
-    /// sections (pq_codebook, pq_codes, graph, payload_index, text_index) are not read: the writer
-    /// rebuilds them from the checked rows and payload.
+    /// sections (pq_codebook, pq_codes, the graph's neighbour lists, payload_index, text_index) are
+    /// not used: the writer rebuilds them from the checked rows and payload.
     /// Errors name the input file, the section and its offset.
     private static func copyLiveRows(of input: OpenSegment, into writer: SegmentWriter, width: Int) throws(StrataError) {
         let seg = input.segment
         do {
             try seg.checkSectionChecksums([.schema, .idIndex, .column])
             let sparse = try seg.sparseRows()
-            var vectors = try SectionChecksumStream(seg, kind: .vectors)
+            var vectors = try SectionChecksumStream(seg, kind: seg.vectors.section)
             var ids = try SectionChecksumStream(seg, kind: .ids)
             try SegmentLiveRows(input, width: width).forEach(afterChunk: { rows in
-                vectors.hash(upTo: rows.upperBound * seg.vectorStride)
+                vectors.hash(upTo: seg.vectors.sectionBytes(throughRows: rows.upperBound))
                 ids.hash(upTo: rows.upperBound * 8)
                 Maintenance.dropPages(seg, rows: rows)
             }) { (row, record) throws(StrataError) in
@@ -494,7 +495,7 @@ public final class Compactor {
         } catch {
             // A damaged byte can surface first as a value the writer refuses (a NaN, a duplicate
             // id): report the section checksum that explains it when one fails.
-            do { try seg.checkSectionChecksums([.vectors, .ids]) } catch let damage { throw damage.inFile(seg.path) }
+            do { try seg.checkSectionChecksums(seg.exactScanSections) } catch let damage { throw damage.inFile(seg.path) }
             throw error.inFile(seg.path)
         }
     }
@@ -582,8 +583,10 @@ enum Maintenance {
     /// Drops the mapped pages of `rows`' vectors from this process's resident set
     /// (`madvise(MADV_DONTNEED)` on a read-only shared mapping: the pages stay in the page cache).
     static func dropPages(_ seg: Segment, rows: Range<Int>) {
-        guard let base = seg.vectorBytes.baseAddress, !rows.isEmpty else { return }
-        let start = Int(bitPattern: base)
-        MemoryAdvice.dontNeed.applyToWholePages(from: start + rows.lowerBound * seg.vectorStride, to: start + rows.upperBound * seg.vectorStride)
+        guard !rows.isEmpty else { return }
+        let v = seg.vectors
+        let sectionStart = Int(bitPattern: v.base) - v.startInSection
+        MemoryAdvice.dontNeed.applyToWholePages(from: Int(bitPattern: v.pointer(row: rows.lowerBound)),
+                                                to: sectionStart + v.sectionBytes(throughRows: rows.upperBound))
     }
 }

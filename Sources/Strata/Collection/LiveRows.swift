@@ -64,7 +64,7 @@ struct SegmentLiveRows {
     /// The `k` nearest live rows among `rows` to `query`, by exact distance, closest first (ties by id).
     func exactNearest<Rows: Sequence<Int>>(query: [Float], k: Int, among rows: Rows) throws(StrataError) -> [CollectionHit] {
         let seg = open.segment
-        try seg.checkBeforeRead(Segment.exactScanSections)
+        try seg.checkBeforeRead(seg.exactScanSections)
         let q = try seg.prepareQuery(query)
         let hasDeletes = hasDeletes
         var top = TopK(k: k)

@@ -101,7 +101,7 @@ extension Segment {
         case .unfiltered:
             hits = try search(query: query, options: SearchOptions(k: options.k, listSize: max(options.listSize, options.k)))
         case .exact:
-            try checkBeforeRead(Segment.exactScanSections)
+            try checkBeforeRead(exactScanSections)
             hits = exactPlan(q, compiled, options, &stats)
         case .graph:
             try checkBeforeRead(Segment.graphSearchSections)

@@ -1,4 +1,4 @@
-// Exact (brute-force) k-nearest-neighbour search over a segment's mapped vectors: the baseline every
+// Exact (brute-force) k-nearest-neighbour search over a segment's mapped vectors (vectors section or graph records): the baseline every
 // approximate index is checked against.
 import StrataFormat
 import StrataIndex
@@ -18,7 +18,7 @@ extension Segment {
     @inline(__always)
     func unsafeDistance(_ query: UnsafePointer<Float>, row: Int) -> Float {
         Distance(metric: schema.metric, elementType: schema.elementType)
-            .unsafeDistance(query, vectorBytes.baseAddress! + row * vectorStride, dimension: schema.dimension)
+            .unsafeDistance(query, vectors.pointer(row: row), dimension: schema.dimension)
     }
 
     /// Exact k nearest rows to `query` under the segment's metric, closest first (ties by id).
@@ -27,7 +27,7 @@ extension Segment {
     public func exactSearch(query: [Float], k: Int, filter: ((Int) -> Bool)? = nil) throws(StrataError) -> [SearchHit] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
-        try checkBeforeRead(Segment.exactScanSections)
+        try checkBeforeRead(exactScanSections)
         let q = try prepareQuery(query)
         var top = TopK(k: k)
         q.withUnsafeBufferPointer { qp in
@@ -58,7 +58,7 @@ extension Segment {
     public func exactSearch(queries: [[Float]], k: Int) throws(StrataError) -> [[SearchHit]] {
         try checkOpen()
         guard k >= 1 else { throw StrataError(.invalidArgument, "k must be at least 1, got \(k)") }
-        try checkBeforeRead(Segment.exactScanSections)
+        try checkBeforeRead(exactScanSections)
         var prepared: [Float] = []
         prepared.reserveCapacity(queries.count * schema.dimension)
         for q in queries { prepared += try prepareQuery(q) }

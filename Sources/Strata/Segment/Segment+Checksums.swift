@@ -72,17 +72,15 @@ extension Segment {
         try checkSectionChecksums(kinds)
     }
 
-    /// The sections an exact scan reads.
-    static let exactScanSections: Set<SectionKind> = [.vectors, .ids]
     /// The sections a graph search reads (its records hold the full vectors it reranks with).
     static let graphSearchSections: Set<SectionKind> = [.pqCodebook, .pqCodes, .graph, .ids]
     /// The sections a filter reads (payload indexes where present, column blocks otherwise).
     static let filterSections: Set<SectionKind> = [.column, .payloadIndex]
     // One section kind each, for the row accessors and the sparse and BM25 searches: static, so
-    // that a call of a per-row accessor builds no set (a set literal allocates).
+    // that a call of a per-row accessor builds no set (a set literal allocates). The vector and
+    // exact-scan sets depend on the file: stored properties of `Segment`.
     static let idSections: Set<SectionKind> = [.ids]
     static let idIndexSections: Set<SectionKind> = [.idIndex]
-    static let vectorSections: Set<SectionKind> = [.vectors]
     static let columnSections: Set<SectionKind> = [.column]
     static let sparseSections: Set<SectionKind> = [.sparseIndex]
     static let textSections: Set<SectionKind> = [.textIndex]

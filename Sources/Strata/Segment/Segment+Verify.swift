@@ -83,33 +83,33 @@ extension Segment {
             }
         }
 
-        // Vectors: finite elements, zero padding.
-        let vectorOffset = sections.first { $0.kind == .vectors }?.offset ?? 0
+        // Vectors (in the vectors section or the graph records): finite elements, zero padding.
         let dim = schema.dimension
         let width = schema.elementType.byteWidth
+        let label = vectors.sectionLabel
         var scratch = [Float](repeating: 0, count: dim)
         rowLoop: for row in 0..<rowCount {
-            let base = row * vectorStride
+            let v = vectors.pointer(row: row)
             switch schema.elementType {
             case .float32:
                 for d in 0..<dim {
-                    let x = vectorBytes.loadUnaligned(fromByteOffset: base + d * 4, as: Float.self)
+                    let x = v.loadUnaligned(fromByteOffset: d * 4, as: Float.self)
                     if !x.isFinite {
-                        fail(StrataError(.nonFiniteValue, "row \(row) element \(d) is \(x)", section: "vectors", offset: vectorOffset + UInt64(base + d * 4)))
+                        fail(StrataError(.nonFiniteValue, "row \(row) element \(d) is \(x)", section: label, offset: vectors.fileOffset(ofRow: row) + UInt64(d * 4)))
                         break rowLoop
                     }
                 }
             case .float16:
                 scratch.withUnsafeMutableBufferPointer { out in
-                    DistanceKernels.unsafeConvertToFloat(halfBits: (vectorBytes.baseAddress! + base).assumingMemoryBound(to: UInt16.self), into: out.baseAddress!, count: dim)
+                    DistanceKernels.unsafeConvertToFloat(halfBits: v.assumingMemoryBound(to: UInt16.self), into: out.baseAddress!, count: dim)
                 }
                 if let d = scratch.firstIndex(where: { !$0.isFinite }) {
-                    fail(StrataError(.nonFiniteValue, "row \(row) element \(d) is \(scratch[d])", section: "vectors", offset: vectorOffset + UInt64(base + d * 2)))
+                    fail(StrataError(.nonFiniteValue, "row \(row) element \(d) is \(scratch[d])", section: label, offset: vectors.fileOffset(ofRow: row) + UInt64(d * 2)))
                     break rowLoop
                 }
             }
-            for p in (dim * width)..<vectorStride where vectorBytes[base + p] != 0 {
-                fail(StrataError(.corrupt, "row \(row) padding is not zero", section: "vectors", offset: vectorOffset + UInt64(base + p)))
+            for p in (dim * width)..<(dim * width + vectors.paddingBytes) where v.load(fromByteOffset: p, as: UInt8.self) != 0 {
+                fail(StrataError(.corrupt, "row \(row) padding is not zero", section: label, offset: vectors.fileOffset(ofRow: row) + UInt64(p)))
                 break rowLoop
             }
         }
@@ -153,7 +153,8 @@ extension Segment {
     }
 
     /// Graph invariants (degree <= R, neighbour ids in range, no self loops, every node reachable
-    /// from the entry point) and that each graph record holds the same vector as the vectors section.
+    /// from the entry point) and, when the segment also has a vectors section (format 1.1 and 1.2),
+    /// that each graph record holds the same vector as that section.
     func verifyIndex(_ ix: SegmentANNIndex, fail: (StrataError) -> Void) {
         let graphOffset = sections.first { $0.kind == .graph }?.offset
         let g = ix.graph.validate()
@@ -164,10 +165,11 @@ extension Segment {
         if g.unreachableCount > 0 {
             fail(StrataError(.corrupt, "\(g.unreachableCount) nodes are unreachable from the entry point \(g.medoid)", section: "graph", offset: graphOffset))
         }
+        guard vectors.section == .vectors else { return }
         let bytes = schema.dimension * schema.elementType.byteWidth
         for row in 0..<rowCount {
             let record = ix.graph.unsafeRecord(row)
-            let stored = vectorBytes.baseAddress! + row * vectorStride
+            let stored = vectors.pointer(row: row)
             if memcmp(record, stored, bytes) != 0 {
                 fail(StrataError(.corrupt, "graph record \(row) holds a different vector than the vectors section",
                                  section: "graph", offset: graphOffset.map { $0 + UInt64(record - ix.graph.bytes.baseAddress!) }))

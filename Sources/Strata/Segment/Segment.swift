@@ -25,8 +25,14 @@ public final class Segment: @unchecked Sendable {
     public var fileBytes: UInt64 { UInt64(file.bytes.count) }
 
     let file: MappedFile
+    /// Row stride of the vectors section (from the header; also when the graph records hold the vectors).
     let vectorStride: Int
-    let vectorBytes: UnsafeRawBufferPointer
+    /// Where each row's vector lies: the vectors section, or (format 2.0 indexed) the graph records.
+    let vectors: VectorPlacement
+    /// The sections a vector read uses (`[.vectors]`, or `[.graph]` when the records hold the vectors)
+    /// and those an exact scan uses (those and `.ids`); stored, since a set literal allocates.
+    let vectorSections: Set<SectionKind>
+    let exactScanSections: Set<SectionKind>
     let idBytes: UnsafeRawBufferPointer
     let idIndexBytes: UnsafeRawBufferPointer
     let columns: [ColumnSection]
@@ -108,13 +114,39 @@ public final class Segment: @unchecked Sendable {
             }
         }
         let schemaSection = try single(.schema)
-        let vectors = try single(.vectors), ids = try single(.ids), idIndex = try single(.idIndex)
-        try expectLength(vectors, UInt64(vectorStride))
+        let ids = try single(.ids), idIndex = try single(.idIndex)
         try expectLength(ids, 8)
         try expectLength(idIndex, 16)
-        vectorBytes = view(vectors)
         idBytes = view(ids)
         idIndexBytes = view(idIndex)
+        let elementBytes = dim * elementType.byteWidth
+        if !list.contains(where: { $0.kind == .vectors }), header.major >= 2 {
+            // Format 2.0 indexed segment: the graph records are the only copy of the vectors, so
+            // the graph's header is checked here even when the index itself is not opened.
+            let graphs = list.filter { $0.kind == .graph }
+            guard graphs.count == 1 else {
+                throw StrataError(.corrupt, "no vectors section, and \(graphs.count) graph sections to hold the vectors (expected 1)",
+                                  section: "directory", offset: footer.directoryOffset)
+            }
+            let graph: DiskGraphView
+            do { graph = try DiskGraphView(bytes: view(graphs[0])) } catch {
+                throw StrataError(error.code, error.message, section: "graph", offset: graphs[0].offset + (error.offset ?? 0))
+            }
+            guard graph.count == rowCount, graph.dimension == dim, graph.elementType == elementType, graph.metric == metric else {
+                throw StrataError(.corrupt, "the graph that holds the vectors does not match the header (rows, dimension, element type or metric)",
+                                  section: "graph", offset: graphs[0].offset)
+            }
+            vectors = VectorPlacement(graphRecords: graph, offset: graphs[0].offset, elementBytes: elementBytes)
+        } else {
+            let section = try single(.vectors)
+            try expectLength(section, UInt64(vectorStride))
+            vectors = VectorPlacement(vectorsSection: bytes.baseAddress! + Int(section.offset), offset: section.offset,
+                                      stride: vectorStride, elementBytes: elementBytes, rowCount: rowCount)
+            // Vectors are read at random by search (one row at a time).
+            file.advise(.random, range: Int(section.offset)..<Int(section.offset + section.length))
+        }
+        vectorSections = [vectors.section]
+        exactScanSections = [vectors.section, .ids]
         let columnSpecs = try SchemaCodec.decode(view(schemaSection), fileOffset: schemaSection.offset)
         schema = SegmentSchema(dimension: dim, elementType: elementType, metric: metric, columns: columnSpecs)
 
@@ -153,8 +185,6 @@ public final class Segment: @unchecked Sendable {
         let extras = try SegmentSearchExtras.open(list: list, view: view, schema: schema, rowCount: rowCount, hasANN: annIndex != nil,
                                                   primaryOnly: options.skipsDerivedSections)
         searchExtras = extras.payload == nil && extras.sparse == nil && extras.text.isEmpty ? nil : extras
-        // Vectors are read at random by search (one row at a time).
-        file.advise(.random, range: Int(vectors.offset)..<Int(vectors.offset + vectors.length))
     }
 
     /// Marks the segment closed: later calls throw `.invalidArgument`. The mapping itself is
@@ -215,27 +245,27 @@ public final class Segment: @unchecked Sendable {
     // MARK: vectors
 
     /// Calls `body` with the raw bytes of `row`'s vector in the mapping (zero copy; `dimension`
-    /// elements of `SegmentSchema.elementType`, 32-byte aligned). The pointer is valid only inside `body`.
+    /// elements of `SegmentSchema.elementType`, 4-byte aligned: 32-byte in a vectors section, 4-byte
+    /// in graph records). The pointer is valid only inside `body`.
     /// Throws `.invalidArgument` for a row out of range or a closed segment.
     public func withUnsafeVectorBytes<R>(row: Int, _ body: (UnsafeRawBufferPointer) throws(StrataError) -> R) throws(StrataError) -> R {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead(Segment.vectorSections)
+        try checkBeforeRead(vectorSections)
         return try body(unsafeVectorBytes(row: row))
     }
 
     /// `row`'s vector bytes in the mapping, unchecked.
     @inline(__always)
     func unsafeVectorBytes(row: Int) -> UnsafeRawBufferPointer {
-        let start = row * vectorStride
-        return UnsafeRawBufferPointer(rebasing: vectorBytes[start..<(start + schema.dimension * schema.elementType.byteWidth)])
+        UnsafeRawBufferPointer(start: vectors.pointer(row: row), count: schema.dimension * schema.elementType.byteWidth)
     }
 
     /// `row`'s vector as float32 (a copy; converted from float16 when stored so).
     public func vector(row: Int) throws(StrataError) -> [Float] {
         try checkOpen()
         try checkRow(row)
-        try checkBeforeRead(Segment.vectorSections)
+        try checkBeforeRead(vectorSections)
         let dim = schema.dimension
         let raw = unsafeVectorBytes(row: row)
         return { () -> [Float] in

@@ -1,17 +1,19 @@
 // Writes one immutable segment file (layout: SegmentLayout.swift and docs/SEGMENT-FORMAT.md).
 //
-// Rows stream to disk as they arrive: vectors go straight into the temporary segment file at
-// their final offset (the vectors section is first, at 4096), and each payload column streams its
-// finished LZ4 blocks into a side spool file. `finish()` appends ids, id index, schema and the
-// spooled columns, writes directory, footer and header, fsyncs, renames into place and fsyncs the
-// directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
+// Rows stream to disk as they arrive: without an index, vectors go straight into the temporary
+// segment file at their final offset (the vectors section is first, at 4096); with an index asked
+// for, they go to a side spool (a format 2.0 indexed segment keeps them only in the graph records,
+// which are written from the spool; a segment too small for an index copies the spool in as its
+// vectors section). Each payload column streams its finished LZ4 blocks into a side spool file.
+// `finish()` appends ids, id index, schema and the spooled columns, writes directory, footer and
+// header, fsyncs, renames into place and fsyncs the directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
 // id index is sorted in memory (ids, sort order, (id, row) pairs), or, above
 // SegmentWriterOptions.idSortMemoryBytes, the bound plus 8 B per row for an external sort
 // (IdIndexSort.swift); one open block per column (<= maxBlockBytes
 // + one value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
 // holds what the index build needs (StrataIndex's Build/IndexBuilder.swift: PQ codes and the graph,
 // in memory or out of core within IndexOptions.memoryBudget), which reads the vectors from the
-// temporary file, mapped.
+// spool, mapped.
 import StrataFormat
 import StrataIndex
 #if canImport(Glibc)
@@ -82,6 +84,9 @@ public final class SegmentWriter {
     private var ids: [UInt64] = []
     private var vectorBuffer: [UInt8] = []
     private var vectorBytesWritten: UInt64 = 0
+    /// Where vectors go when an index is asked for (nil: straight into the segment file).
+    private var vectorSpool: SystemFile?
+    private var vectorSpoolPath: String { "\(tempPath).vectors" }
     private let vectorChecksum = Checksum.Streaming()
     private var columns: [ColumnSpool] = []
     private var state: State = .open
@@ -116,6 +121,7 @@ public final class SegmentWriter {
         searchBuilder = search.isEmpty ? nil : search
         output = try AtomicFileWriter(publishingAt: path)
         do {
+            if options.index != nil { vectorSpool = try SystemFile.create(vectorSpoolPath) }
             for (i, spec) in schema.columns.enumerated() {
                 columns.append(try ColumnSpool(spec: spec, ordinal: i, spoolPath: "\(tempPath).col\(i)",
                                                limits: ColumnBlockLimits(rowsPerBlock: options.rowsPerBlock, maxBlockBytes: options.maxBlockBytes,
@@ -221,7 +227,11 @@ public final class SegmentWriter {
         guard !vectorBuffer.isEmpty else { return }
         try vectorBuffer.withBytes { (raw) throws(StrataError) in
             vectorChecksum.update(raw)
-            try file.write(raw, atAbsoluteOffset: SegmentFormat.pageSize + vectorBytesWritten)
+            if let vectorSpool {
+                try vectorSpool.write(raw, atAbsoluteOffset: vectorBytesWritten)
+            } else {
+                try file.write(raw, atAbsoluteOffset: SegmentFormat.pageSize + vectorBytesWritten)
+            }
         }
         vectorBytesWritten += UInt64(vectorBuffer.count)
         vectorBuffer.removeAll(keepingCapacity: true)
@@ -232,6 +242,35 @@ public final class SegmentWriter {
         if state == .open { state = .failed }
         output.abandon()
         for c in columns { c.discard() }
+        discardVectorSpool()
+    }
+
+    private func discardVectorSpool() {
+        guard let spool = vectorSpool else { return }
+        spool.close()
+        vectorSpool = nil
+        FileSystem.removeIfPresent(vectorSpoolPath)
+    }
+
+    /// Copies the vector spool into the segment file as its vectors section (at 4096), hashing what
+    /// it reads back: the bytes must be those hashed as they were appended.
+    private func copyVectorSpool(_ spool: SystemFile) throws(StrataError) {
+        let readBack = Checksum.Streaming()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var copied: UInt64 = 0
+        while copied < vectorBytesWritten {
+            let n = Int(min(UInt64(buffer.count), vectorBytesWritten - copied))
+            try buffer.withMutableBytes { (raw) throws(StrataError) in
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
+                try spool.read(into: chunk, fromAbsoluteOffset: copied)
+                readBack.update(UnsafeRawBufferPointer(chunk))
+                try file.write(UnsafeRawBufferPointer(chunk), atAbsoluteOffset: SegmentFormat.pageSize + copied)
+            }
+            copied += UInt64(n)
+        }
+        guard readBack.digest == vectorChecksum.digest else {
+            throw StrataError(.io, "the vector spool read back differs from what was written to it", path: vectorSpoolPath)
+        }
     }
 
     /// Completes the file and publishes it atomically at ``path`` (temp file, fsync, rename, fsync
@@ -254,12 +293,18 @@ public final class SegmentWriter {
         let rows = UInt64(ids.count)
         let builtIndex = try buildIndexIfAsked()
         var sections: [SectionInfo] = []
-        let vectorLength = rows * UInt64(stride)
-        sections.append(SectionInfo(kindNumber: SectionKind.vectors.rawValue, required: true, compression: 0,
-                                    checksumType: SectionInfo.checksumXXH3, offset: SegmentFormat.pageSize,
-                                    length: vectorLength, decodedLength: vectorLength, checksum: vectorChecksum.digest,
-                                    ordinal: SectionInfo.noOrdinal))
-        var cursor = alignUp(SegmentFormat.pageSize + vectorLength, SegmentFormat.pageSize)
+        var cursor = SegmentFormat.pageSize
+        if builtIndex == nil {
+            // No index: the vectors section (from the spool when an index was asked for but the
+            // segment is too small for one). With an index the graph records are the only copy.
+            if let vectorSpool { try copyVectorSpool(vectorSpool) }
+            let vectorLength = rows * UInt64(stride)
+            sections.append(SectionInfo(kindNumber: SectionKind.vectors.rawValue, required: true, compression: 0,
+                                        checksumType: SectionInfo.checksumXXH3, offset: SegmentFormat.pageSize,
+                                        length: vectorLength, decodedLength: vectorLength, checksum: vectorChecksum.digest,
+                                        ordinal: SectionInfo.noOrdinal))
+            cursor = alignUp(SegmentFormat.pageSize + vectorLength, SegmentFormat.pageSize)
+        }
 
         func put(_ kind: SectionKind, _ bytes: UnsafeRawBufferPointer) throws(StrataError) {
             try file.write(bytes, atAbsoluteOffset: cursor)
@@ -334,7 +379,8 @@ public final class SegmentWriter {
             }
             withExtendedLifetime(builtIndex.mapping) {}
             let start = graphStart ?? cursor
-            sections.append(SectionInfo(kindNumber: SectionKind.graph.rawValue, required: false, compression: 0,
+            // Required: its records are the segment's only copy of the vectors.
+            sections.append(SectionInfo(kindNumber: SectionKind.graph.rawValue, required: true, compression: 0,
                                         checksumType: SectionInfo.checksumXXH3, offset: start, length: written,
                                         decodedLength: written, checksum: checksum.digest, ordinal: SectionInfo.noOrdinal))
             cursor = alignUp(start + written, SegmentFormat.pageSize)
@@ -351,19 +397,22 @@ public final class SegmentWriter {
                                    fileLength: fileLength)
         dir.raw(footer.encoded())
         try dir.bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: directoryOffset) }
-        var headerPage = SegmentHeader(rowCount: rows, dimension: UInt32(schema.dimension),
+        // A file with a vectors section is the 1.2 layout and opens in 1.x readers; one without
+        // needs a 2.x reader.
+        var headerPage = SegmentHeader(minReaderMajor: builtIndex == nil ? 1 : 2, rowCount: rows, dimension: UInt32(schema.dimension),
                                        elementType: schema.elementType.rawValue, metric: schema.metric.rawValue,
                                        vectorStride: UInt32(stride)).encoded()
         headerPage.append(contentsOf: repeatElement(0, count: Int(SegmentFormat.pageSize) - headerPage.count))
         try headerPage.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: 0) }
         try file.truncate(to: fileLength)
         for c in columns { c.discard() }
+        discardVectorSpool()
         try output.publish()
         return SegmentWriteSummary(path: path, rowCount: Int(rows), fileBytes: fileLength, sections: sections)
     }
 }
 
-/// The index built at finish, and the mapping of the temporary file whose vectors it reads.
+/// The index built at finish, and the mapping of the vector spool it reads.
 private struct MappedIndex {
     var index: BuiltIndex
     /// Keeps the index's rows mapped.
@@ -371,12 +420,12 @@ private struct MappedIndex {
 }
 
 extension SegmentWriter {
-    /// Builds the index from the vectors in the temporary file (mapped, read in place) when the
-    /// options ask for one and there are enough rows (IndexBuilder).
+    /// Builds the index from the vectors in the spool (mapped, read in place) when the options ask
+    /// for one and there are enough rows (IndexBuilder).
     fileprivate func buildIndexIfAsked() throws(StrataError) -> MappedIndex? {
         guard let index = options.index, rowCount >= max(1, index.minimumRows) else { return nil }
-        let mapped = try MappedFile(path: tempPath)
-        let rows = VectorRows(base: mapped.bytes.baseAddress! + Int(SegmentFormat.pageSize), strideBytes: stride,
+        let mapped = try MappedFile(path: vectorSpoolPath)
+        let rows = VectorRows(base: mapped.bytes.baseAddress!, strideBytes: stride,
                               dimension: schema.dimension, count: rowCount, elementType: schema.elementType)
         guard let built = try IndexBuilder.build(rows: rows, metric: schema.metric, options: index, tempPrefix: tempPath,
                                                  progress: options.progress, shouldStop: options.shouldStop) else { return nil }

@@ -29,14 +29,17 @@
 /// ``readerMajor``; a newer file gets `.unsupportedVersion`.
 public enum SegmentFormat {
     /// Major version this build writes.
-    public static let writerMajor: UInt16 = 1
+    /// 2.0: an indexed segment has no vectors section; its graph records (flagged required) are the
+    /// only copy of the vectors, and its header names 2 as the oldest reader major. A segment
+    /// without an index keeps the 1.2 layout and names reader major 1, so 1.x readers still open it.
+    public static let writerMajor: UInt16 = 2
     /// Minor version this build writes (additions that older readers of the same major can skip).
     /// 1.0: vectors, ids, id index, schema, payload columns. 1.1: optional ANN index sections
     /// (pq_codebook, pq_codes, graph), not flagged required, so 1.0 readers skip them. 1.2: optional
     /// search sections (payload_index, sparse_index, text_index), also not flagged required.
-    public static let writerMinor: UInt16 = 2
+    public static let writerMinor: UInt16 = 0
     /// Highest major version this build can read.
-    public static let readerMajor: UInt16 = 1
+    public static let readerMajor: UInt16 = 2
     /// Oldest major version this build can read.
     public static let oldestReadableMajor: UInt16 = 1
     /// Section alignment and header page size.

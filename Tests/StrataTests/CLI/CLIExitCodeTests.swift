@@ -87,9 +87,9 @@ final class CLIExitCodeTests: StrataTestCase {
         try expect(.badMagic, ["dump", try write(magic, "magic.seg")])
 
         var newer = good
-        for at in [8, 12] { newer[at] = 2; newer[at + 1] = 0 }          // major and min reader major 2
+        for at in [8, 12] { newer[at] = 3; newer[at + 1] = 0 }          // major and min reader major 3
         Reseal.segment(&newer)
-        try expect(.unsupportedVersion, ["dump", try write(newer, "v2.seg")])
+        try expect(.unsupportedVersion, ["dump", try write(newer, "v3.seg")])
 
         var unsealed = good
         unsealed[12] = 2

@@ -52,20 +52,26 @@ final class PartStatsTests: CollectionTestCase {
                      "payload_index", "text_index", "bitmap", "wal"] {
             XCTAssertTrue(names.contains(name), "\(name) missing from \(names.sorted())")
         }
-        // The first segment's vectors section is the section's length.
-        let seg = snap.version.segments[0].segment
+        // The second segment (50 rows, too few for an index) has a vectors section: its part is the
+        // section's length. The first (400 rows, indexed, format 2.0) keeps its vectors in the graph.
+        let seg = snap.version.segments[1].segment
         let vectors = try XCTUnwrap(seg.sections.first { $0.kind == .vectors })
-        XCTAssertEqual(p.files[0].parts.first { $0.name == "vectors" }?.bytes, vectors.length)
+        XCTAssertEqual(p.files.first { $0.name == snap.version.segments[1].entry.name }?.parts.first { $0.name == "vectors" }?.bytes, vectors.length)
+        let indexed = snap.version.segments[0]
+        XCTAssertNil(indexed.segment.sections.first { $0.kind == .vectors })
+        XCTAssertEqual(p.files.first { $0.name == indexed.entry.name }?.parts.first { $0.name == "graph" }?.bytes,
+                       indexed.segment.sections.first { $0.kind == .graph }?.length)
     }
 
     func testResidencyFollowsThePageCache() throws {
         // The collection (and its mappings) released before the eviction: the kernel keeps pages
         // that a process has mapped.
-        let (dir, path, vectors) = try { () throws -> (String, String, SectionInfo) in
+        let (dir, path, vectors, file) = try { () throws -> (String, String, SectionInfo, Int) in
             let c = try makeCollection()
             defer { c.close() }
-            let seg = try c.snapshot().version.segments[0].segment
-            return (c.path, seg.path, try XCTUnwrap(seg.sections.first { $0.kind == .vectors }))
+            let seg = try c.snapshot().version.segments[1].segment // unindexed: it has a vectors section
+            let file = try XCTUnwrap(try c.partStats().files.firstIndex { seg.path.hasSuffix("/" + $0.name) })
+            return (c.path, seg.path, try XCTUnwrap(seg.sections.first { $0.kind == .vectors }), file)
         }()
         let range = vectors.offset..<(vectors.offset + vectors.length)
         FileSystem.evictFromPageCache(path)
@@ -76,7 +82,7 @@ final class PartStatsTests: CollectionTestCase {
         let evicted = afterEviction.residentBytes(range)
         // Measuring reads only the footer and directory at the file's end: the vectors stay out.
         let measured = try CollectionPartStats.measure(directory: dir)
-        XCTAssertEqual(measured.files[0].parts.first { $0.name == "vectors" }?.residentBytes, evicted)
+        XCTAssertEqual(measured.files[file].parts.first { $0.name == "vectors" }?.residentBytes, evicted)
         XCTAssertEqual(evicted, 0, "eviction left \(evicted) of \(vectors.length) bytes resident")
         // Reading the section's bytes brings them back.
         let handle = try XCTUnwrap(FileHandle(forReadingAtPath: path))
@@ -85,7 +91,7 @@ final class PartStatsTests: CollectionTestCase {
         try handle.close()
         let read = try PageResidency(path: path).residentBytes(range)
         XCTAssertEqual(read, vectors.length, "every page of the section is resident after reading it")
-        XCTAssertEqual(try CollectionPartStats.measure(directory: dir).files[0].parts.first { $0.name == "vectors" }?.residentBytes, vectors.length)
+        XCTAssertEqual(try CollectionPartStats.measure(directory: dir).files[file].parts.first { $0.name == "vectors" }?.residentBytes, vectors.length)
         XCTAssertEqual(try PageResidency(path: path).residentBytes(0..<0), 0)
         XCTAssertEqual(try PageResidency(path: path).residentBytes(range.upperBound..<UInt64.max), try PageResidency(path: path).residentBytes(range.upperBound..<(try fileSize(path))))
     }

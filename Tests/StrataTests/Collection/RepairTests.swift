@@ -1,8 +1,9 @@
 // Repair of derived data: a byte flipped in each derived section kind of an indexed collection
-// segment (pq_codebook, pq_codes, graph, payload_index, text_index) is repaired by rebuilding the
+// segment (pq_codebook, pq_codes, payload_index, text_index) is repaired by rebuilding the
 // segment from its primary sections, with the options it was built with; a byte flipped in each
-// primary section kind (schema, ids, id_index, vectors, each payload column, sparse_index, the
-// delete bitmap) is named (file, section, offset) and nothing on disk changes.
+// primary section kind (schema, ids, id_index, each payload column, sparse_index, the delete
+// bitmap, and the graph, whose records are the only copy of the vectors in a format 2.0 indexed
+// segment) is named (file, section, offset) and nothing on disk changes.
 import Foundation
 import XCTest
 @testable import Strata
@@ -46,7 +47,7 @@ final class RepairTests: CollectionTestCase {
         XCTAssertEqual(m.segments.count, 1)
         let segment = m.segments[0].name, bitmap = try XCTUnwrap(m.segments[0].deleteFile)
         let kinds = Set(try Segment.open(path: "\(dir)/\(segment)").sections.compactMap(\.kind))
-        XCTAssertEqual(kinds, Set(SectionKind.allCases), "the fixture lacks a section kind")
+        XCTAssertEqual(kinds, Set(SectionKind.allCases).subtracting([.vectors]), "the fixture lacks a section kind (2.0: no vectors section)")
         return Fixture(files: try snapshot(dir), segment: segment, bitmap: bitmap, content: content)
     }
 
@@ -123,9 +124,10 @@ final class RepairTests: CollectionTestCase {
         let want = try referenceAnswers(fixture)
         XCTAssertTrue(want.last!.contains("M 4 R 8"), want.last!)
         XCTAssertTrue(want.last!.contains("payload index [\"ver\"], bm25 [\"tag\"]"), want.last!)
-        let sections = try Segment.open(path: "\(dir)/\(fixture.segment)").sections
+        let segment = try Segment.open(path: "\(dir)/\(fixture.segment)")
+        XCTAssertEqual(segment.derivedSectionKinds, [.pqCodebook, .pqCodes, .payloadIndex, .textIndex])
         var cases = 0
-        for s in sections where s.kind.map(SectionKind.derivedKinds.contains) ?? false {
+        for s in segment.sections where s.kind.map(segment.derivedSectionKinds.contains) ?? false {
             // The start (a header: the section no longer parses), the middle, the end.
             for at in Set([0, Int(s.length) / 2, Int(s.length) - 1]).sorted() {
                 let what = "\(label(s)) +\(at)"
@@ -153,22 +155,22 @@ final class RepairTests: CollectionTestCase {
                 cases += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(cases, 15)
+        XCTAssertGreaterThanOrEqual(cases, 12)
     }
 
     func testEachPrimarySectionKindIsNamedAndLeftUnchanged() throws {
         let dir = tmpPath("repair-primary.coll")
         let fixture = try makeFixture(dir)
         let segPath = "\(dir)/\(fixture.segment)"
-        let sections = try Segment.open(path: segPath).sections
+        let segment = try Segment.open(path: segPath)
         var cases: [(what: String, file: String, offset: Int, section: String, range: Range<UInt64>?)] = []
-        for s in sections where !(s.kind.map(SectionKind.derivedKinds.contains) ?? true) {
+        for s in segment.sections where !(s.kind.map(segment.derivedSectionKinds.contains) ?? true) {
             let at = Int(s.length) / 2
             cases.append(("\(label(s)) +\(at)", fixture.segment, Int(s.offset) + at, label(s), s.offset..<(s.offset + s.length)))
         }
         let bitmapSize = fixture.files[fixture.bitmap]!.count
         cases.append(("bitmap", fixture.bitmap, 40, "delete_bitmap", nil))
-        XCTAssertEqual(Set(cases.map(\.section)), ["schema", "ids", "id_index", "vectors", "column 'ver'", "column 'tag'", "sparse_index", "delete_bitmap"])
+        XCTAssertEqual(Set(cases.map(\.section)), ["schema", "ids", "id_index", "graph", "column 'ver'", "column 'tag'", "sparse_index", "delete_bitmap"])
         for c in cases {
             try restore(dir, fixture.files)
             try flip("\(dir)/\(c.file)", at: c.offset)
@@ -191,14 +193,14 @@ final class RepairTests: CollectionTestCase {
         let dir = tmpPath("repair-both.coll")
         let fixture = try makeFixture(dir)
         let seg = try Segment.open(path: "\(dir)/\(fixture.segment)")
+        let codes = try XCTUnwrap(seg.sections.first { $0.kind == .pqCodes })
         let graph = try XCTUnwrap(seg.sections.first { $0.kind == .graph })
-        let vectors = try XCTUnwrap(seg.sections.first { $0.kind == .vectors })
-        try flip("\(dir)/\(fixture.segment)", at: Int(graph.offset) + 100)
-        try flip("\(dir)/\(fixture.segment)", at: Int(vectors.offset) + 100)
+        try flip("\(dir)/\(fixture.segment)", at: Int(codes.offset) + 100)
+        try flip("\(dir)/\(fixture.segment)", at: Int(graph.offset) + 4096 + 4)   // a vector in the first record
         let before = try snapshot(dir)
         let r = try Compactor(path: dir).repair()
         XCTAssertEqual(r.repaired.count, 0)
-        XCTAssertTrue(r.unrepaired.contains { $0.section == "vectors" && $0.offset == vectors.offset }, "\(r.unrepaired)")
+        XCTAssertTrue(r.unrepaired.contains { $0.section == "graph" && $0.offset == graph.offset }, "\(r.unrepaired)")
         XCTAssertEqual(try snapshot(dir), before)
     }
 
@@ -207,8 +209,8 @@ final class RepairTests: CollectionTestCase {
         let dir = tmpPath("repair-busy.coll")
         let fixture = try makeFixture(dir)
         let seg = try Segment.open(path: "\(dir)/\(fixture.segment)")
-        let graph = try XCTUnwrap(seg.sections.first { $0.kind == .graph })
-        try flip("\(dir)/\(fixture.segment)", at: Int(graph.offset) + 100)
+        let codes = try XCTUnwrap(seg.sections.first { $0.kind == .pqCodes })
+        try flip("\(dir)/\(fixture.segment)", at: Int(codes.offset) + 100)
         let before = try snapshot(dir)
         let lock = try XCTUnwrap(try FileLock.acquire(CollectionFiles.compactLock(dir), wait: false))
         let r = try Compactor(path: dir).repair()
@@ -229,14 +231,15 @@ final class RepairTests: CollectionTestCase {
         var r = try runStrata(["verify", "--repair", dir], scratch: tmp)
         XCTAssertEqual(r.status, 0, r.stdoutText + r.stderr)
         XCTAssertTrue(r.stdoutText.contains("OK"), r.stdoutText)
-        // A primary section: exit 1, the file, section and offset named, nothing changed.
-        let vectors = try XCTUnwrap(seg.sections.first { $0.kind == .vectors })
-        try flip("\(dir)/\(fixture.segment)", at: Int(vectors.offset) + 64)
+        // A primary section (the graph records hold the only copy of the vectors): exit 1, the
+        // file, section and offset named, nothing changed.
+        let graph = try XCTUnwrap(seg.sections.first { $0.kind == .graph })
+        try flip("\(dir)/\(fixture.segment)", at: Int(graph.offset) + 4096 + 4)
         var before = try snapshot(dir)
         r = try runStrata(["verify", "--repair", dir], scratch: tmp)
         XCTAssertEqual(r.status, 1, r.stdoutText + r.stderr)
         XCTAssertTrue(r.stdoutText.contains("NOT REPAIRED"), r.stdoutText)
-        XCTAssertTrue(r.stdoutText.contains("file \(dir)/\(fixture.segment), section vectors, offset \(vectors.offset)"), r.stdoutText)
+        XCTAssertTrue(r.stdoutText.contains("file \(dir)/\(fixture.segment), section graph, offset \(graph.offset)"), r.stdoutText)
         XCTAssertEqual(try snapshot(dir), before)
         // A derived section: exit 0, the section named, verify clean afterwards.
         try restore(dir, fixture.files)
@@ -259,14 +262,14 @@ final class RepairTests: CollectionTestCase {
 }
 
 extension RepairTests {
-    /// A compaction that meets a segment whose graph no longer parses (which stops every open)
-    /// rebuilds it first instead of failing every run.
+    /// A compaction that meets a segment whose PQ codebook no longer parses (which stops every
+    /// open) rebuilds it first instead of failing every run.
     func testCompactionRebuildsASegmentWhoseDerivedSectionDoesNotParse() throws {
         let dir = tmpPath("repair-compact.coll")
         let fixture = try makeFixture(dir)
         let seg = try Segment.open(path: "\(dir)/\(fixture.segment)")
-        let graph = try XCTUnwrap(seg.sections.first { $0.kind == .graph })
-        try flip("\(dir)/\(fixture.segment)", at: Int(graph.offset))     // the graph magic
+        let codebook = try XCTUnwrap(seg.sections.first { $0.kind == .pqCodebook })
+        try flip("\(dir)/\(fixture.segment)", at: Int(codebook.offset))     // the codebook magic
         XCTAssertThrowsError(try StrataCollection.open(path: dir, access: .readOnly))
         let r = try Compactor(path: dir).run()
         XCTAssertEqual(r.done.first?.task.inputs, [fixture.segment])
@@ -277,15 +280,23 @@ extension RepairTests {
         after.close()
     }
 
-    /// Primary damage that stops an open is not rebuilt by compaction: the run throws it.
+    /// Primary damage that stops an open is not rebuilt by compaction: the run throws it. In a 2.0
+    /// indexed segment that includes a graph that does not parse (the vectors cannot be placed).
     func testCompactionStillRefusesPrimaryDamage() throws {
-        let dir = tmpPath("repair-compact-primary.coll")
-        let fixture = try makeFixture(dir)
-        let seg = try Segment.open(path: "\(dir)/\(fixture.segment)")
-        let schema = try XCTUnwrap(seg.sections.first { $0.kind == .schema })
-        try flip("\(dir)/\(fixture.segment)", at: Int(schema.offset) + 4)
-        let before = try snapshot(dir)
-        XCTAssertThrowsError(try Compactor(path: dir).run())
-        XCTAssertEqual(try snapshot(dir), before)
+        for (kind, at) in [(SectionKind.schema, 4), (.graph, 0)] {
+            let dir = tmpPath("repair-compact-primary-\(kind).coll")
+            let fixture = try makeFixture(dir)
+            let seg = try Segment.open(path: "\(dir)/\(fixture.segment)")
+            let section = try XCTUnwrap(seg.sections.first { $0.kind == kind })
+            try flip("\(dir)/\(fixture.segment)", at: Int(section.offset) + at)
+            let before = try snapshot(dir)
+            XCTAssertThrowsError(try Compactor(path: dir).run(), "\(kind)") { e in
+                XCTAssertEqual((e as? StrataError)?.section, kind.description)
+            }
+            XCTAssertEqual(try snapshot(dir), before, "\(kind)")
+            let r = try Compactor(path: dir).repair()
+            XCTAssertEqual(r.repaired.count, 0, "\(kind)")
+            XCTAssertTrue(r.unrepaired.contains { $0.section == kind.description }, "\(kind): \(r.unrepaired)")
+        }
     }
 }

@@ -63,12 +63,12 @@ final class SegmentErrorTests: StrataTestCase {
 
     func testUnsupportedVersion() throws {
         let (_, original) = try goodSegment()
-        // min reader major 2: this reader (major 1) must refuse, after the checksum passes.
+        // min reader major 3: this reader (major 2) must refuse, after the checksum passes.
         var newer = original
-        setU16(&newer, at: 8, 2)
-        setU16(&newer, at: 12, 2)
+        setU16(&newer, at: 8, 3)
+        setU16(&newer, at: 12, 3)
         resealHeader(&newer)
-        let e = assertStrataError(.unsupportedVersion) { try Segment.open(path: try write(newer, "v2.seg")) }
+        let e = assertStrataError(.unsupportedVersion) { try Segment.open(path: try write(newer, "v3.seg")) }
         XCTAssertEqual(e?.section, "header")
         XCTAssertNotNil(e?.offset)
         // Major 0 predates the oldest readable major.
@@ -79,8 +79,8 @@ final class SegmentErrorTests: StrataTestCase {
         assertStrataError(.unsupportedVersion) { try Segment.open(path: try write(older, "v0.seg")) }
         // Patching without resealing is caught by the header checksum first.
         var unsealed = original
-        setU16(&unsealed, at: 12, 2)
-        let c = assertStrataError(.checksumMismatch) { try Segment.open(path: try write(unsealed, "v2-unsealed.seg")) }
+        setU16(&unsealed, at: 12, 3)
+        let c = assertStrataError(.checksumMismatch) { try Segment.open(path: try write(unsealed, "v3-unsealed.seg")) }
         XCTAssertEqual(c?.section, "header")
         XCTAssertEqual(c?.offset, 56)
         // A newer minor (or major) that still admits major-1 readers opens.

@@ -77,7 +77,7 @@ final class SegmentRoundTripTests: StrataTestCase {
                        file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertEqual(seg.rowCount, rows.count, file: file, line: line)
         XCTAssertEqual(seg.schema, schema, file: file, line: line)
-        XCTAssertEqual(seg.formatVersion.major, 1, file: file, line: line)
+        XCTAssertEqual(seg.formatVersion.major, SegmentFormat.writerMajor, file: file, line: line)
         for (r, row) in rows.enumerated() {
             XCTAssertEqual(try seg.id(ofRow: r), row.id, "row \(r)", file: file, line: line)
             XCTAssertEqual(try seg.row(forId: row.id), r, "id \(row.id)", file: file, line: line)

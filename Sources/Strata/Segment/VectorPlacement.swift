@@ -1,0 +1,85 @@
+// Where a segment's vectors lie in the mapping. Up to format 1.2 every segment has a vectors
+// section (one row per `vectorStride` bytes). From format 2.0 an indexed segment has none: the
+// graph's node records, which the search reads anyway, are the only copy (P records per 4 KB
+// sector, or one record over Q sectors; docs/SEGMENT-FORMAT.md sections 7.1 and 7.9).
+import StrataFormat
+import StrataIndex
+
+/// The address of every row's vector: `(row / rowsPerGroup) * groupBytes + (row % rowsPerGroup) *
+/// rowStep` bytes after `base`. The vectors section is one row per group (`groupBytes` = the
+/// stride); graph records are P rows per 4 KB sector (`rowStep` = the record size), or one row per
+/// Q sectors.
+struct VectorPlacement: @unchecked Sendable {
+    /// The section that holds the vectors: `.vectors`, or `.graph` in a format 2.0 indexed segment.
+    let section: SectionKind
+    /// Where that section starts in the file.
+    let sectionOffset: UInt64
+    /// Bytes from the section's start to row 0's vector (0, or the graph header sector).
+    let startInSection: Int
+    /// Row 0's vector in the mapping.
+    let base: UnsafeRawPointer
+    let rowsPerGroup: Int
+    let groupBytes: Int
+    let rowStep: Int
+    /// Rows placed.
+    let rowCount: Int
+    /// Bytes after each vector's elements that the format requires to be zero (stride or record padding).
+    let paddingBytes: Int
+
+    /// The vectors section: rows of `stride` bytes from `base`.
+    init(vectorsSection base: UnsafeRawPointer, offset: UInt64, stride: Int, elementBytes: Int, rowCount: Int) {
+        section = .vectors
+        sectionOffset = offset
+        startInSection = 0
+        self.base = base
+        rowsPerGroup = 1
+        groupBytes = stride
+        rowStep = 0
+        self.rowCount = rowCount
+        paddingBytes = stride - elementBytes
+    }
+
+    /// The records of the graph section `graph` (its header checked by `DiskGraphView`), which
+    /// starts at file offset `offset`.
+    init(graphRecords graph: DiskGraphView, offset: UInt64, elementBytes: Int) {
+        let g = graph.geometry
+        section = .graph
+        sectionOffset = offset
+        startInSection = DiskGraphLayout.headerSize
+        base = graph.bytes.baseAddress! + DiskGraphLayout.headerSize
+        if g.nodesPerSector > 0 {
+            rowsPerGroup = g.nodesPerSector
+            groupBytes = DiskGraphLayout.sectorSize
+            rowStep = g.recordSize
+        } else {
+            rowsPerGroup = 1
+            groupBytes = g.sectorsPerNode * DiskGraphLayout.sectorSize
+            rowStep = 0
+        }
+        rowCount = g.count
+        paddingBytes = g.vectorBytes - elementBytes
+    }
+
+    /// Bytes from `base` to `row`'s vector (row < rowCount; unchecked).
+    @inline(__always)
+    func offset(ofRow row: Int) -> Int {
+        rowsPerGroup == 1 ? row &* groupBytes : (row / rowsPerGroup) &* groupBytes &+ (row % rowsPerGroup) &* rowStep
+    }
+
+    /// `row`'s vector in the mapping (row < rowCount; unchecked).
+    @inline(__always)
+    func pointer(row: Int) -> UnsafeRawPointer { base + offset(ofRow: row) }
+
+    /// Bytes from the section's start through the group that holds row `rows - 1` (0 for no rows):
+    /// how far a reader of rows 0..<rows has come through the section.
+    func sectionBytes(throughRows rows: Int) -> Int {
+        guard rows > 0 else { return 0 }
+        return startInSection + ((rows - 1) / rowsPerGroup + 1) * groupBytes
+    }
+
+    /// File offset of `row`'s vector, for error messages.
+    func fileOffset(ofRow row: Int) -> UInt64 { sectionOffset + UInt64(startInSection + offset(ofRow: row)) }
+
+    /// The section's label in errors ("vectors" or "graph").
+    var sectionLabel: String { section.description }
+}
