@@ -19,7 +19,8 @@ struct VerifyCommand: AsyncParsableCommand {
         repaired), checks every segment, and rebuilds each one whose only damage is in derived sections (pq_codebook, pq_codes, \
         graph, payload_index, text_index: a checksum mismatch or a section that does not parse) from its live rows, with the \
         options read from the segment, published by a manifest edit as a compaction is. Primary data (header, directory, schema, \
-        ids, id_index, vectors, payload columns, sparse_index, delete bitmaps) is never rebuilt: it is named (file, section, offset) \
+        ids, id_index, vectors, payload columns, sparse_index, delete bitmaps; and the graph of a format 2.0 indexed segment, \
+        whose records are the only copy of its vectors) is never rebuilt: it is named (file, section, offset) \
         and left unchanged. Then verifies the collection. Exit 0 sound afterwards, 1 damage left, 2 usage or I/O.
         """)
 
@@ -31,7 +32,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var progressFlags: ProgressFlags
 
-    @Flag(name: .long, help: "Local collection only: rebuild segments whose derived sections (PQ, graph, payload index, BM25) are damaged from their primary sections, then verify. Damaged primary data is reported (exit 1), never rebuilt.")
+    @Flag(name: .long, help: "Local collection only: rebuild segments whose derived sections (PQ, payload index, BM25; the graph of a 1.x segment) are damaged from their primary sections, then verify. Damaged primary data is reported (exit 1), never rebuilt.")
     var repair = false
 
     @OptionGroup var remote: RemoteFlags

@@ -582,11 +582,13 @@ enum Maintenance {
 
     /// Drops the mapped pages of `rows`' vectors from this process's resident set
     /// (`madvise(MADV_DONTNEED)` on a read-only shared mapping: the pages stay in the page cache).
+    /// Called after each chunk of rows is read; drops whole groups only (a 4 KB sector of graph
+    /// records may hold the first rows of the next chunk: it is dropped after that chunk).
     static func dropPages(_ seg: Segment, rows: Range<Int>) {
         guard !rows.isEmpty else { return }
         let v = seg.vectors
-        let sectionStart = Int(bitPattern: v.base) - v.startInSection
-        MemoryAdvice.dontNeed.applyToWholePages(from: Int(bitPattern: v.pointer(row: rows.lowerBound)),
-                                                to: sectionStart + v.sectionBytes(throughRows: rows.upperBound))
+        let done = v.finishedGroups(afterReading: rows)
+        let base = Int(bitPattern: v.base)
+        MemoryAdvice.dontNeed.applyToWholePages(from: base + done.lowerBound, to: base + done.upperBound)
     }
 }

@@ -65,7 +65,7 @@ extension Segment {
         var tops = [TopK](repeating: TopK(k: k), count: queries.count)
         let dim = schema.dimension
         // ~256 KiB of vectors per tile.
-        let tileRows = max(16, (256 * 1024) / max(vectorStride, 1))
+        let tileRows = max(16, (256 * 1024) / vectors.bytesPerRow)
         prepared.withUnsafeBufferPointer { qs in
             var tileStart = 0
             while tileStart < rowCount {

@@ -77,6 +77,20 @@ struct VectorPlacement: @unchecked Sendable {
         return startInSection + ((rows - 1) / rowsPerGroup + 1) * groupBytes
     }
 
+    /// Bytes from `base` covering the whole groups (4 KB sectors of records, or rows of the vectors
+    /// section) of which a reader going through the rows in order is done once it has read
+    /// `rows`: the group holding row `rows.upperBound` may still hold rows it has not read, unless
+    /// `rows` reaches the last row.
+    func finishedGroups(afterReading rows: Range<Int>) -> Range<Int> {
+        let lower = rows.lowerBound / rowsPerGroup * groupBytes
+        let upper = rows.upperBound >= rowCount ? sectionBytes(throughRows: rowCount) - startInSection
+                                                : rows.upperBound / rowsPerGroup * groupBytes
+        return lower..<max(lower, upper)
+    }
+
+    /// Bytes one row takes in the layout, on average (for sizing scan tiles).
+    var bytesPerRow: Int { max(1, groupBytes / rowsPerGroup) }
+
     /// File offset of `row`'s vector, for error messages.
     func fileOffset(ofRow row: Int) -> UInt64 { sectionOffset + UInt64(startInSection + offset(ofRow: row)) }
 

@@ -78,7 +78,8 @@ public enum SectionKind: UInt32, Sendable, CaseIterable, CustomStringConvertible
     case pqCodebook = 16
     /// PQ codes, one M-byte code per row (optional; format 1.1).
     case pqCodes = 17
-    /// Vamana graph with full vectors in 4 KB sectors (optional; format 1.1).
+    /// Vamana graph with full vectors in 4 KB sectors (optional, format 1.1; in a 2.0 indexed
+    /// segment required: its records are the only copy of the vectors).
     case graph = 18
     /// Payload indexes of the indexed columns (optional; format 1.2).
     case payloadIndex = 19

@@ -10,6 +10,7 @@ import XCTest
 @testable import Strata
 @testable import StrataFormat
 @testable import StrataIndex
+import StrataTestSupport
 
 /// The rows of the indexed golden segments: 400 rows, dimension 16, float32, l2, one int64 column;
 /// every coordinate an exact binary fraction, so storage is lossless. Do not change.
@@ -184,4 +185,57 @@ final class IndexedGoldenTests: StrataTestCase {
             XCTAssertEqual(e?.section, "graph")
         }
     }
+
+    /// What open refuses in a file without a vectors section: a major-1 header (1.x files always
+    /// have one), no graph or two graphs to hold the vectors, a graph whose metric or element type
+    /// disagrees with the header. Each is `corrupt` naming the directory, the vectors section or the
+    /// graph, never a trap.
+    func testOpenRefusesAVectorlessFileItCannotPlace() throws {
+        let original = [UInt8](try Data(contentsOf: GoldenIndexed.url("2.0")))
+        let seg = try Segment.open(path: GoldenIndexed.url("2.0").path)
+        let graph = seg.sections.first { $0.kind == .graph }!
+        let footer = original.count - 64
+        let directory = Int(Reseal.load64(original, footer))
+        func entry(_ kind: SectionKind) -> Int { directory + 64 * seg.sections.firstIndex { $0.kind == kind }! }
+        func check(_ name: String, _ section: String, _ patch: (inout [UInt8]) -> Void) throws {
+            var bytes = original
+            patch(&bytes)
+            Reseal.segment(&bytes)
+            let path = tmpPath("\(name).seg")
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let e = assertStrataError(.corrupt, name) { try Segment.open(path: path) }
+            XCTAssertEqual(e?.section, section, "\(name): \(String(describing: e))")
+        }
+        try check("major-1", "directory") { b in b[8] = 1; b[12] = 1 }
+        try check("no-graph", "directory") { b in
+            b[entry(.graph)] = 99                       // an unknown kind, not required: skipped
+            b[entry(.graph) + 4] = 0
+        }
+        try check("two-graphs", "directory") { b in b[entry(.pqCodes)] = UInt8(SectionKind.graph.rawValue) }
+        try check("graph-metric", "graph") { b in b[Int(graph.offset) + 29] = DistanceMetric.innerProduct.rawValue }
+        try check("graph-element", "graph") { b in b[Int(graph.offset) + 28] = VectorElementType.float16.rawValue }
+    }
+
+    /// The compactor drops the pages of rows it has copied, chunk by chunk: the ranges are
+    /// contiguous, never reach the sector of a row not yet read, and cover the whole graph once the
+    /// last row is read (31 records per sector here; chunks of 100 rows end mid-sector).
+    func testFinishedGroupsTileTheRecordsWithoutUnreadRows() throws {
+        let seg = try Segment.open(path: GoldenIndexed.url("2.0").path)
+        let v = seg.vectors
+        let graph = seg.sections.first { $0.kind == .graph }!
+        XCTAssertEqual(v.rowsPerGroup, 31)
+        var covered = 0
+        for start in stride(from: 0, to: GoldenIndexed.rowCount, by: 100) {
+            let rows = start..<min(GoldenIndexed.rowCount, start + 100)
+            let done = v.finishedGroups(afterReading: rows)
+            XCTAssertEqual(done.lowerBound, covered, "\(rows)")
+            if rows.upperBound < GoldenIndexed.rowCount {
+                XCTAssertLessThanOrEqual(done.upperBound, v.offset(ofRow: rows.upperBound), "\(rows) would drop an unread row's sector")
+                XCTAssertEqual(done.upperBound % 4096, 0)
+            }
+            covered = done.upperBound
+        }
+        XCTAssertEqual(v.startInSection + covered, Int(graph.length))
+    }
 }
+
