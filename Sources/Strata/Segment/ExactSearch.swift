@@ -30,16 +30,19 @@ extension Segment {
         try checkBeforeRead(exactScanSections)
         let q = try prepareQuery(query)
         var top = TopK(k: k)
+        let distance = Distance(metric: schema.metric, elementType: schema.elementType)
+        let dim = schema.dimension
         q.withUnsafeBufferPointer { qp in
             let query = qp.baseAddress!
             if let filter {
-                for row in 0..<rowCount where filter(row) {
-                    let d = unsafeDistance(query, row: row)
+                vectors.forEachRow(in: 0..<rowCount) { row, v in
+                    guard filter(row) else { return }
+                    let d = distance.unsafeDistance(query, v, dimension: dim)
                     if d <= top.threshold { top.offer(distance: d, id: unsafeId(ofRow: row), row: row) }
                 }
             } else {
-                for row in 0..<rowCount {
-                    let d = unsafeDistance(query, row: row)
+                vectors.forEachRow(in: 0..<rowCount, prefetchBytes: dim * schema.elementType.byteWidth) { row, v in
+                    let d = distance.unsafeDistance(query, v, dimension: dim)
                     if d <= top.threshold { top.offer(distance: d, id: unsafeId(ofRow: row), row: row) }
                 }
             }
@@ -66,6 +69,7 @@ extension Segment {
         let dim = schema.dimension
         // ~256 KiB of vectors per tile.
         let tileRows = max(16, (256 * 1024) / vectors.bytesPerRow)
+        let distance = Distance(metric: schema.metric, elementType: schema.elementType)
         prepared.withUnsafeBufferPointer { qs in
             var tileStart = 0
             while tileStart < rowCount {
@@ -73,8 +77,8 @@ extension Segment {
                 for qi in 0..<queries.count {
                     let query = qs.baseAddress! + qi * dim
                     var threshold = tops[qi].threshold
-                    for row in tileStart..<tileEnd {
-                        let d = unsafeDistance(query, row: row)
+                    vectors.forEachRow(in: tileStart..<tileEnd) { row, v in
+                        let d = distance.unsafeDistance(query, v, dimension: dim)
                         if d <= threshold {
                             tops[qi].offer(distance: d, id: unsafeId(ofRow: row), row: row)
                             threshold = tops[qi].threshold

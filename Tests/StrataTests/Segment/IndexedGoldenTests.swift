@@ -123,6 +123,10 @@ final class IndexedGoldenTests: StrataTestCase {
         for q in GoldenIndexed.queries() {
             XCTAssertEqual(try seg.search(query: q, options: SearchOptions(k: 10, listSize: 16)),
                            try old.search(query: q, options: SearchOptions(k: 10, listSize: 16)))
+            // Exact scans over the records (one query, batched, filtered) equal those over the vectors section.
+            XCTAssertEqual(try seg.exactSearch(query: q, k: 40), try old.exactSearch(query: q, k: 40))
+            XCTAssertEqual(try seg.exactSearch(queries: [q, q.map { -$0 }], k: 40), try old.exactSearch(queries: [q, q.map { -$0 }], k: 40))
+            XCTAssertEqual(try seg.exactSearch(query: q, k: 7) { $0 % 3 == 0 }, try old.exactSearch(query: q, k: 7) { $0 % 3 == 0 })
         }
         let regenerated = tmpPath("indexed.seg")
         try GoldenIndexed.write(to: regenerated)
