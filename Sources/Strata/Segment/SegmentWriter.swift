@@ -256,18 +256,7 @@ public final class SegmentWriter {
     /// it reads back: the bytes must be those hashed as they were appended.
     private func copyVectorSpool(_ spool: SystemFile) throws(StrataError) {
         let readBack = Checksum.Streaming()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var copied: UInt64 = 0
-        while copied < vectorBytesWritten {
-            let n = Int(min(UInt64(buffer.count), vectorBytesWritten - copied))
-            try buffer.withMutableBytes { (raw) throws(StrataError) in
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
-                try spool.read(into: chunk, fromAbsoluteOffset: copied)
-                readBack.update(UnsafeRawBufferPointer(chunk))
-                try file.write(UnsafeRawBufferPointer(chunk), atAbsoluteOffset: SegmentFormat.pageSize + copied)
-            }
-            copied += UInt64(n)
-        }
+        try spool.copyPrefix(vectorBytesWritten, into: file, at: SegmentFormat.pageSize, hashing: readBack)
         guard readBack.digest == vectorChecksum.digest else {
             throw StrataError(.io, "the vector spool read back differs from what was written to it", path: vectorSpoolPath)
         }

@@ -117,6 +117,23 @@ package final class SystemFile {
         }
     }
 
+    /// Copies bytes `0..<count` of this file to `file` at `offset`, 1 MiB at a time, feeding each
+    /// piece read to `checksum` (a spool copied into a segment: what is written is what is hashed).
+    package func copyPrefix(_ count: UInt64, into file: any WritableFile, at offset: UInt64, hashing checksum: Checksum.Streaming) throws(StrataError) {
+        var buffer = [UInt8](repeating: 0, count: Int(min(count, 1 << 20)))
+        var copied: UInt64 = 0
+        while copied < count {
+            let n = Int(min(UInt64(buffer.count), count - copied))
+            try buffer.withMutableBytes { (raw) throws(StrataError) in
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
+                try read(into: chunk, fromAbsoluteOffset: copied)
+                checksum.update(UnsafeRawBufferPointer(chunk))
+                try file.write(UnsafeRawBufferPointer(chunk), atAbsoluteOffset: offset + copied)
+            }
+            copied += UInt64(n)
+        }
+    }
+
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (0 at end of file).
     func readSome(into buffer: UnsafeMutableRawBufferPointer, fromAbsoluteOffset offset: UInt64) throws(StrataError) -> Int {
         let n = retryOnInterrupt { pread(descriptor, buffer.baseAddress!, buffer.count, off_t(offset)) }

@@ -94,18 +94,7 @@ package final class ColumnSpool {
             try file.write(raw, atAbsoluteOffset: offset)
         }
         // Copy the spool in 1 MiB chunks.
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var copied: UInt64 = 0
-        while copied < spooledBytes {
-            let n = Int(min(UInt64(buffer.count), spooledBytes - copied))
-            try buffer.withMutableBytes { (raw) throws(StrataError) in
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
-                try spool.read(into: chunk, fromAbsoluteOffset: copied)
-                checksum.update(UnsafeRawBufferPointer(chunk))
-                try file.write(UnsafeRawBufferPointer(chunk), atAbsoluteOffset: offset + UInt64(ColumnSection.headerLength) + copied)
-            }
-            copied += UInt64(n)
-        }
+        try spool.copyPrefix(spooledBytes, into: file, at: offset + UInt64(ColumnSection.headerLength), hashing: checksum)
         var dir = ByteWriter(capacity: blocks.count * 64)
         for b in blocks { b.encode(into: &dir) }
         try dir.bytes.withBytes { (raw) throws(StrataError) in
