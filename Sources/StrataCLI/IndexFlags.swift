@@ -18,6 +18,10 @@ struct IndexFlags: ParsableArguments {
     @Option(name: .long, help: "RobustPrune alpha (second pass).")
     var alpha: Float = VamanaParameters().alpha
 
+    @Flag(name: .customLong("saturate"), inversion: .prefixedNo,
+          help: "Fill each pruned neighbour list up to R with the closest candidates the occlusion rule dropped (DiskANN's saturated graph).")
+    var saturate = VamanaParameters().saturate
+
     @Option(name: .long, help: "Seed (graph and PQ); same seed, same bytes.")
     var seed: UInt64 = VamanaParameters().seed
 
@@ -52,6 +56,7 @@ struct IndexFlags: ParsableArguments {
         o.graph.maxDegree = maxDegree
         o.graph.buildListSize = buildList
         o.graph.alpha = alpha
+        o.graph.saturate = saturate
         o.graph.seed = seed
         o.graph.threads = buildThreads
         o.minimumRows = minIndexRows

@@ -37,8 +37,12 @@ enum RobustPrune {
     /// while fewer than `maxDegree` are kept (DiskANN's progressive occlusion). `d(p, c)` is `rows.squaredDistance` from `p`'s row as
     /// float32 (widened into `scratch`, `dimension` floats, when `rows` are float16) to `c`'s row,
     /// so a float16 build prunes in the same asymmetric precision it searches with.
+    /// With `saturate` (and `alpha` > 1), slots the occlusion rule leaves empty are then filled with
+    /// the closest candidates not yet kept, up to `maxDegree` (DiskANN's saturated graph: a record
+    /// holds R slots whether they are used or not, so the extra edges cost no read).
     @inline(__always)
     static func prune<Rows: BuildRows>(_ candidates: PruneCandidates, node: Int, alpha: Float, maxDegree r: Int,
+                                               saturate: Bool = false,
                                                rows: Rows, scratch: UnsafeMutablePointer<Float>,
                                                into out: UnsafeMutablePointer<UInt32>) -> Int {
         let ids = candidates.ids, dists = candidates.distances, occlusion = candidates.occlusion
@@ -79,6 +83,17 @@ enum RobustPrune {
             }
             if level >= alpha { break }
             level = min(alpha, level * 1.2)
+        }
+        if saturate, alpha > 1 {
+            var i = 0
+            while i < n && kept < r {
+                if occlusion[i] != .infinity {
+                    occlusion[i] = .infinity
+                    out[kept] = ids[i]
+                    kept += 1
+                }
+                i += 1
+            }
         }
         return kept
     }

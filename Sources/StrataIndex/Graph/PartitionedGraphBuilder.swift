@@ -131,7 +131,7 @@ package enum PartitionedGraphBuilder {
         let medoid = Medoid.of(rows, threads: threads)
         do {
             try merge(rows: rows, partFiles: partFiles, memberCounts: memberCounts, rowParts: rowParts, overlap: plan.overlap,
-                      r: r, alpha: parameters.alpha, threads: threads, to: mergedPath, progress: progress)
+                      r: r, alpha: parameters.alpha, saturate: parameters.saturate, threads: threads, to: mergedPath, progress: progress)
             for f in partFiles { FileSystem.removeIfPresent(f) }
             partFiles = []
             // 4. Reachability.
@@ -270,7 +270,7 @@ package enum PartitionedGraphBuilder {
     /// Step 3: unites each row's partition lists, RobustPrunes unions longer than R, and writes the
     /// merged adjacency (records of degree u32 + R ids u32) to `path`.
     static func merge(rows: VectorRows, partFiles: [String], memberCounts: [Int], rowParts: [UInt16], overlap: Int,
-                      r: Int, alpha: Float, threads: Int, to path: String,
+                      r: Int, alpha: Float, saturate: Bool, threads: Int, to path: String,
                       progress: (@Sendable (IndexBuildProgress) -> Void)?) throws(StrataError) {
         let n = rows.count, d = rows.dimension
         let record = 1 + r
@@ -320,7 +320,7 @@ package enum PartitionedGraphBuilder {
                     }
                 }
                 let o = res.base + k * record
-                let kept = m <= r ? m : s.robustPrune(rows: rows, row: row, count: m, r: r, alpha: alpha)
+                let kept = m <= r ? m : s.robustPrune(rows: rows, row: row, count: m, r: r, alpha: alpha, saturate: saturate)
                 o[0] = UInt32(kept).littleEndian
                 for j in 0..<r { o[1 + j] = j < kept ? s.ids[j].littleEndian : 0 }
             }
@@ -374,7 +374,7 @@ final class MergeScratch: @unchecked Sendable {
     /// widened as the rows are gathered): the candidates are gathered densely, so the prune reads
     /// them through row keys (their slots). Leaves the kept ids (at most `r`) at the front of `ids`
     /// and returns how many.
-    func robustPrune(rows: VectorRows, row: Int, count: Int, r: Int, alpha: Float) -> Int {
+    func robustPrune(rows: VectorRows, row: Int, count: Int, r: Int, alpha: Float, saturate: Bool) -> Int {
         let d = dimension
         rows.copy(row: row, into: query)
         let gathered = Float32Rows(base: vectors, stride: d, dimension: d, count: count)
@@ -384,7 +384,7 @@ final class MergeScratch: @unchecked Sendable {
             slots[i] = UInt32(i)
         }
         let kept = RobustPrune.prune(PruneCandidates(ids: ids, distances: dist, occlusion: occlusion, rowKeys: slots, count: count),
-                                     node: row, alpha: alpha, maxDegree: r, rows: gathered, scratch: widened, into: keptIds)
+                                     node: row, alpha: alpha, maxDegree: r, saturate: saturate, rows: gathered, scratch: widened, into: keptIds)
         ids.update(from: keptIds, count: kept)
         return kept
     }

@@ -413,7 +413,7 @@ final class VamanaBuildState<Nav: BuildRows>: @unchecked Sendable {
     @inline(__always)
     func robustPrune(node: Int, _ s: VamanaScratch, alpha: Float, out: UnsafeMutablePointer<UInt32>) -> Int {
         RobustPrune.prune(PruneCandidates(ids: s.poolIds, distances: s.poolDist, occlusion: s.occlusion, count: s.poolCount),
-                          node: node, alpha: alpha, maxDegree: r, rows: navRows, scratch: s.row, into: out)
+                          node: node, alpha: alpha, maxDegree: r, saturate: p.saturate, rows: navRows, scratch: s.row, into: out)
     }
 
     // MARK: batches

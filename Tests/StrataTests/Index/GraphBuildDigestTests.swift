@@ -26,7 +26,7 @@ final class GraphBuildDigestTests: StrataTestCase {
     /// written from `rows` with a small index (R 16, L 40, M 6). The sections, not the whole file:
     /// format 2.0 moved the other sections without changing these bytes.
     private func segmentDigest(_ rows: [SegmentRow], elementType: VectorElementType, metric: DistanceMetric,
-                               budget: Int?, threads: Int = 2) throws -> (UInt64, phases: Set<String>) {
+                               budget: Int?, threads: Int = 2, saturate: Bool = false) throws -> (UInt64, phases: Set<String>) {
         var index = IndexOptions()
         index.minimumRows = 0
         index.pqSubspaces = 6
@@ -34,6 +34,7 @@ final class GraphBuildDigestTests: StrataTestCase {
         index.graph.maxDegree = 16
         index.graph.buildListSize = 40
         index.graph.threads = threads
+        index.graph.saturate = saturate
         index.memoryBudget = budget
         let log = PhaseNames()
         var options = SegmentWriterOptions()
@@ -59,7 +60,8 @@ final class GraphBuildDigestTests: StrataTestCase {
         "avx512": digests, "avx2": digests, "scalar": digests,
     ]
     private static let digests: [String: UInt64] = ["memory-f32": 0xdf0ccf4cd131e49, "memory-f16": 0x9b879b824bb51f0,
-                                                    "partitioned-f32": 0x9f100d68c25e15d4, "partitioned-f16": 0x7471bb183e0d6936]
+                                                    "partitioned-f32": 0x9f100d68c25e15d4, "partitioned-f16": 0x7471bb183e0d6936,
+                                                    "memory-f32-saturated": 0xd2ac48f124f2bde0]
 
     func testIndexBuildBytesAreUnchanged() throws {
         let isa = DistanceKernels.instructionSet
@@ -70,7 +72,9 @@ final class GraphBuildDigestTests: StrataTestCase {
         let (partitionedF32, partitionedPhases) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: 512 << 10)
         XCTAssertTrue(partitionedPhases.contains("merge"), "a 512 KiB budget must split 3000 rows")
         let (partitionedF16, _) = try segmentDigest(inMemory, elementType: .float16, metric: .cosine, budget: 512 << 10, threads: 1)
-        let got = ["memory-f32": memoryF32, "memory-f16": memoryF16, "partitioned-f32": partitionedF32, "partitioned-f16": partitionedF16]
+        let (saturated, _) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: nil, saturate: true)
+        let got = ["memory-f32": memoryF32, "memory-f16": memoryF16, "partitioned-f32": partitionedF32, "partitioned-f16": partitionedF16,
+                   "memory-f32-saturated": saturated]
         print("index build digests (\(isa)): \(got.sorted { $0.key < $1.key }.map { "\"\($0.key)\": 0x\(String($0.value, radix: 16))" }.joined(separator: ", "))")
         guard let want = Self.recorded[isa], !want.isEmpty else {
             throw XCTSkip("no digests recorded for the \(isa) kernels")

@@ -7,7 +7,7 @@ import XCTest
 final class RobustPruneMedoidTests: XCTestCase {
     /// Runs RobustPrune over 1-D points (`points[id]`, padded to 8 floats) around `node`.
     private func prune(points: [Float], node: Int, candidates: [UInt32], alpha: Float, r: Int,
-                       gathered: Bool = false) -> [UInt32] {
+                       gathered: Bool = false, saturate: Bool = false) -> [UInt32] {
         let d = 8
         var rows = [Float](repeating: 0, count: points.count * d)
         for (i, x) in points.enumerated() { rows[i * d] = x }
@@ -31,11 +31,11 @@ final class RobustPruneMedoidTests: XCTestCase {
                                         let list = PruneCandidates(ids: ip.baseAddress!, distances: dsp.baseAddress!, occlusion: rmp.baseAddress!,
                                                                    rowKeys: gathered ? kp.baseAddress! : nil, count: candidates.count)
                                         if gathered {
-                                            return RobustPrune.prune(list, node: node, alpha: alpha, maxDegree: r,
+                                            return RobustPrune.prune(list, node: node, alpha: alpha, maxDegree: r, saturate: saturate,
                                                                      rows: Float32Rows(base: dp.baseAddress!, stride: d, dimension: d, count: candidates.count),
                                                                      scratch: sp.baseAddress!, into: op.baseAddress!)
                                         }
-                                        return RobustPrune.prune(list, node: node, alpha: alpha, maxDegree: r,
+                                        return RobustPrune.prune(list, node: node, alpha: alpha, maxDegree: r, saturate: saturate,
                                                                  rows: Float32Rows(base: rp.baseAddress!, stride: d, dimension: d, count: points.count),
                                                                  scratch: sp.baseAddress!, into: op.baseAddress!)
                                     }
@@ -47,6 +47,19 @@ final class RobustPruneMedoidTests: XCTestCase {
             }
         }
         return Array(out[0..<kept])
+    }
+
+    /// Saturation fills the slots occlusion left empty with the closest candidates not kept, after
+    /// the occlusion picks, up to R; never the node itself or a repeat; only when alpha > 1.
+    func testSaturationFillsEmptySlotsWithTheClosestDroppedCandidates() {
+        let points: [Float] = [0, 1, 2, 10, -3, 2.5]
+        let candidates: [UInt32] = [3, 2, 1, 4, 5, 0, 2]
+        let plain = prune(points: points, node: 0, candidates: candidates, alpha: 1.2, r: 8)
+        XCTAssertEqual(plain, [1, 4])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: candidates, alpha: 1.2, r: 8, saturate: true), [1, 4, 2, 5, 3])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: candidates, alpha: 1.2, r: 3, saturate: true), [1, 4, 2])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: candidates, alpha: 1.2, r: 8, gathered: true, saturate: true), [1, 4, 2, 5, 3])
+        XCTAssertEqual(prune(points: points, node: 0, candidates: candidates, alpha: 1, r: 8, saturate: true), [1, 4], "alpha 1: no saturation")
     }
 
     func testPruneKeepsOnlyCandidatesNoKeptOneShadows() {

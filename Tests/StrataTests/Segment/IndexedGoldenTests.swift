@@ -38,6 +38,7 @@ enum GoldenIndexed {
         o.graph.maxDegree = 16
         o.graph.buildListSize = 32
         o.graph.threads = 1
+        o.graph.saturate = false // as the 1.2 writer that wrote both files built (no saturation)
         return o
     }
 
