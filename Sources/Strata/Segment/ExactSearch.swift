@@ -1,5 +1,6 @@
-// Exact (brute-force) k-nearest-neighbour search over a segment's mapped vectors (vectors section or graph records): the baseline every
-// approximate index is checked against.
+// Exact (brute-force) k-nearest-neighbour search over a segment's mapped vectors (the vectors
+// section, or the graph records of a format 2.0 indexed segment): the baseline every approximate
+// index is checked against.
 import StrataFormat
 import StrataIndex
 

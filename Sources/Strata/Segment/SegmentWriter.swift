@@ -6,7 +6,8 @@
 // which are written from the spool; a segment too small for an index copies the spool in as its
 // vectors section). Each payload column streams its finished LZ4 blocks into a side spool file.
 // `finish()` appends ids, id index, schema and the spooled columns, writes directory, footer and
-// header, fsyncs, renames into place and fsyncs the directory. Memory while writing: 8 B per row for the ids; at finish, about 40 B per row while the
+// header, fsyncs, renames into place and fsyncs the directory. Memory while writing: 8 B per row
+// for the ids; at finish, about 40 B per row while the
 // id index is sorted in memory (ids, sort order, (id, row) pairs), or, above
 // SegmentWriterOptions.idSortMemoryBytes, the bound plus 8 B per row for an external sort
 // (IdIndexSort.swift); one open block per column (<= maxBlockBytes

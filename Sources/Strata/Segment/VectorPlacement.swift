@@ -80,16 +80,40 @@ struct VectorPlacement: @unchecked Sendable {
     func forEachRow<E: Error>(in rows: Range<Int>, prefetchBytes: Int = 0,
                               _ body: (Int, UnsafeRawPointer) throws(E) -> Void) throws(E) {
         guard !rows.isEmpty else { return }
-        var group = base + rows.lowerBound / rowsPerGroup * groupBytes
-        var slot = rows.lowerBound % rowsPerGroup
+        var current = Cursor(self, at: rows.lowerBound)
+        // The row eight ahead, stepped alongside (so the prefetch costs no division either).
         let prefetching = prefetchBytes > 0 && rowStep > 0
+        var ahead = Cursor(self, at: prefetching ? rows.lowerBound &+ 8 : rows.lowerBound)
         for row in rows {
-            if prefetching, row &+ 8 < rows.upperBound { Prefetch.rangeL2(pointer(row: row &+ 8), bytes: prefetchBytes) }
-            try body(row, group + slot &* rowStep)
+            if prefetching, row &+ 8 < rows.upperBound {
+                Prefetch.rangeL2(ahead.pointer(self), bytes: prefetchBytes)
+                ahead.advance(self)
+            }
+            try body(row, current.pointer(self))
+            current.advance(self)
+        }
+    }
+
+    /// A position in the layout that steps row by row without dividing.
+    private struct Cursor {
+        var group: UnsafeRawPointer
+        var slot: Int
+
+        @inline(__always)
+        init(_ p: VectorPlacement, at row: Int) {
+            group = p.base + row / p.rowsPerGroup * p.groupBytes
+            slot = row % p.rowsPerGroup
+        }
+
+        @inline(__always)
+        func pointer(_ p: VectorPlacement) -> UnsafeRawPointer { group + slot &* p.rowStep }
+
+        @inline(__always)
+        mutating func advance(_ p: VectorPlacement) {
             slot &+= 1
-            if slot == rowsPerGroup {
+            if slot == p.rowsPerGroup {
                 slot = 0
-                group += groupBytes
+                group += p.groupBytes
             }
         }
     }
