@@ -189,7 +189,7 @@ public final class RemoteCollection: Sendable {
 
     /// Stops writing, waits for the committer to finish what it started (an automatic flush may
     /// be uploading), then revokes the lease (which frees the writer key and the pin). Later writes
-    /// throw.
+    /// throw; reads still answer, from the state the handle last loaded.
     public func close() async {
         state.withLock { s in
             if s.failed == nil { s.failed = StrataError(.invalidArgument, "collection is closed", path: layout.address) }

@@ -34,8 +34,9 @@ package final class ShardHost: Sendable {
         var openingToken: UInt64 = 0
         var reader: RemoteCollection?
         /// The writer this node held until it could write no more (lease lapsed, fenced), kept
-        /// only to answer reads while no fresh handle can be opened (etcd or the store down); closed
-        /// once a reader or a new writer is open. See ``ShardHost/reader(_:shard:)``.
+        /// only to answer reads while no fresh handle can be opened (etcd or the store down); its
+        /// lease is released at once, the handle dropped once a reader or a new writer is open.
+        /// See ``ShardHost/reader(_:shard:)``.
         var lapsed: RemoteCollection?
         /// The task opening `reader`, while one runs.
         var readerOpening: Task<Result<RemoteCollection, StrataError>, Never>?
@@ -114,6 +115,7 @@ package final class ShardHost: Sendable {
         }
         let known = Set(collections.map(\.uid))
         var toClose: [RemoteCollection] = []
+        var toRelease: [RemoteCollection] = []
         var reopenReasons: [String] = []
         state.withLock { s in
             guard !s.stopped else { return }
@@ -139,10 +141,13 @@ package final class ShardHost: Sendable {
                 let indexes = collections.first { $0.uid == id.uid }.map { options(for: $0).collection.search }
                 if let why = w.writeFailure { reopenReasons.append("\(id): \(why.message)") }
                 if w.writeFailure != nil {
-                    // Kept (not closed) for reads until a fresh handle opens.
+                    // Kept for reads until a fresh handle opens, but its lease released: a writer
+                    // fenced out or failed with its lease still alive would otherwise keep the
+                    // writer key, and this node's next writer would wait on it forever.
                     if let older = s.slots[id]?.lapsed { toClose.append(older) }
                     s.slots[id]?.lapsed = w
                     s.slots[id]?.writer = nil
+                    toRelease.append(w)
                 } else if indexes.map({ $0.indexedColumns != w.options.collection.search.indexedColumns
                                         || $0.bm25Columns != w.options.collection.search.bm25Columns }) ?? false {
                     toClose.append(w)
@@ -161,6 +166,10 @@ package final class ShardHost: Sendable {
             }
         }
         for why in reopenReasons { logger.warning("reopening a shard writer that can no longer write", metadata: ["reason": "\(why)"]) }
+        // close() revokes the lease (the writer key and pin go) and still lets the handle answer
+        // reads from the state it holds. Not awaited: it waits for a commit in flight, which may
+        // hang as long as the outage that failed it.
+        for w in toRelease { Task { await w.close() } }
         for w in toClose {
             logger.info("closing shard", metadata: ["shard": "\(w.layout.address)"])
             await w.close()
