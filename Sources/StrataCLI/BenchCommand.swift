@@ -37,6 +37,8 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customLong("cache-mb"), help: "MiB of RAM for the cache of graph records nearest the entry point (default 14; 0 disables).")
     var cacheMB: Double?
+    @Option(name: .customLong("cache-samples"), help: "Fill the node cache with the records that this many sample searches (rows of the segment) expand most, instead of BFS levels from the entry point; run at open (default 0: BFS).")
+    var cacheSamples: Int = 0
 
     @Option(name: .long, help: "Query threads (1: queries one at a time from one thread).")
     var threads: Int = 1
@@ -72,6 +74,9 @@ struct BenchCommand: ParsableCommand {
         if !filter.isEmpty { try FilterBenchCommand.validateSweep(L: L, rerank: rerank) }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let cacheMB, !(cacheMB >= 0 && cacheMB <= 1_048_576) { throw ValidationError("--cache-mb must be in 0...1048576") }
+        if !(0...SegmentOpenOptions.maximumCacheSampleSearches).contains(cacheSamples) {
+            throw ValidationError("--cache-samples must be in 0...\(SegmentOpenOptions.maximumCacheSampleSearches)")
+        }
         guard DistanceMetric(name: metric) != nil else { throw ValidationError("unknown metric '\(metric)'") }
     }
 
@@ -142,6 +147,7 @@ struct BenchCommand: ParsableCommand {
         let readBefore = ProcessStatistics.diskReadBytes()
         var openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
         openOptions.directIO = directIO
+        openOptions.cacheSampleSearches = cacheSamples
         let beamWidth = self.beamWidth ?? (directIO ? SearchOptions.defaultDirectBeamWidth
                                            : cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
         let readAhead = directIO ? false : self.readAhead ?? cold
@@ -203,7 +209,8 @@ struct BenchCommand: ParsableCommand {
             try printJSON(output)
         } else {
             print("segment \(segmentPath): \(seg.rowCount) rows, \(formatBytes(seg.fileBytes))" + (buildSeconds.map { String(format: ", built in %.1f s", $0) } ?? ""))
-            print("node cache: \(cacheSummary.nodes) records (\(cacheSummary.completeLevels) complete BFS levels), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), " + (directIO ? "direct I/O" : "read-ahead \(readAhead ? "on" : "off")"))
+            let order = cacheSummary.rankedBySamples ? "ranked by \(cacheSamples) sample searches" : "\(cacheSummary.completeLevels) complete BFS levels"
+            print("node cache: \(cacheSummary.nodes) records (\(order)), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), " + (directIO ? "direct I/O" : "read-ahead \(readAhead ? "on" : "off")"))
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))
         }

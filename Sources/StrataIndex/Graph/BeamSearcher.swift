@@ -175,6 +175,19 @@ package final class BeamSearcher {
         return results(count: selectTop(n, k))
     }
 
+    /// Adds to `counts[node]` one for each of the sample queries `samples` that expands `node`
+    /// (see ``BeamSearcherPool/expansionRanking(count:query:parameters:threads:)``). `query(i)`
+    /// gives sample i (nil, the wrong length or a non-finite value skips it); searches run without
+    /// a filter, with direct I/O when the searcher has a direct file.
+    func countExpansions(_ samples: Range<Int>, query: (Int) -> [Float]?, parameters: BeamSearchParameters,
+                         into counts: inout [UInt32: UInt32]) {
+        for i in samples {
+            guard let q = query(i), q.count == dim, q.allSatisfy(\.isFinite) else { continue }
+            _ = q.withUnsafeBufferPointer { search(unsafeQuery: $0.baseAddress!, parameters: parameters) }
+            for j in 0..<lastStats.exactDistances { counts[resultIds[j], default: 0] &+= 1 }
+        }
+    }
+
     /// Row count below which a segment should skip the graph and scan exactly: at this size a scan
     /// costs about what one beam search costs.
     package static let exactScanThreshold = 4096

@@ -44,4 +44,23 @@ package final class BeamSearcherPool: Sendable {
         defer { idle.withLock { $0.append(Idle(searcher: searcher)) } }
         return body(searcher)
     }
+
+    /// Nodes ranked by how many of `count` sample queries expand them, most first (ties by id),
+    /// with that count: the order in which DiskANN fills its node cache from sample queries.
+    /// `query(i)` gives sample i (nil, the wrong length or a non-finite value skips it). The
+    /// samples are split over up to `threads` searchers; the counts, and so the ranking, do not
+    /// depend on the split.
+    /// - Complexity: one beam search per sample; memory grows with the distinct nodes expanded.
+    package func expansionRanking(count: Int, query: @Sendable (Int) -> [Float]?, parameters: BeamSearchParameters,
+                                  threads: Int = IndexParallel.defaultThreadCount) -> [(node: UInt32, expansions: UInt32)] {
+        guard count > 0 else { return [] }
+        let parts = max(1, min(threads, count))
+        let total = Mutex<[UInt32: UInt32]>([:])
+        IndexParallel.forEach(count: parts, threads: parts) { _, part in
+            var counts: [UInt32: UInt32] = [:]
+            withSearcher { $0.countExpansions(part * count / parts..<(part + 1) * count / parts, query: query, parameters: parameters, into: &counts) }
+            total.withLock { t in for (node, c) in counts { t[node, default: 0] &+= c } }
+        }
+        return total.withLock { t in t.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
 }

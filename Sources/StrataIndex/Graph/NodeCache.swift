@@ -1,5 +1,5 @@
 // A cache of the graph records nearest the entry point, copied into anonymous memory (DiskANN's
-// "cached nodes": BFS levels from the medoid).
+// "cached nodes": BFS levels from the medoid, or the nodes sample searches expand most).
 //
 // Every search starts at the medoid and its first hops walk the same few thousand nodes, so keeping
 // their records (vector + neighbour list) in RAM removes the first reads of every query from a cold
@@ -29,8 +29,11 @@ package final class NodeCache: @unchecked Sendable {
     package let residentBytes: Int
     /// Bytes per record (the graph's record size).
     package let recordSize: Int
-    /// BFS levels fully cached (the medoid is level 0); the next level may be partly cached.
+    /// BFS levels fully cached (the medoid is level 0); the next level may be partly cached. 0 for
+    /// a ranked cache.
     package let completeLevels: Int
+    /// Whether the nodes came from a ranking (sample searches) rather than BFS order.
+    package let ranked: Bool
     /// Open-addressing map: entry = (node + 1) << 32 | slot, 0 = empty; `slotMask + 1` entries.
     let slots: UnsafeMutablePointer<UInt64>
     let slotMask: Int
@@ -66,14 +69,18 @@ package final class NodeCache: @unchecked Sendable {
         slots[j] = UInt64(truncatingIfNeeded: node + 1) << 32 | UInt64(slot)
     }
 
-    /// Copies the records of up to `budgetBytes` worth of nodes nearest the medoid out of `graph`.
-    /// Reads from a cold file are issued ahead, one BFS level at a time (`madvise(MADV_WILLNEED)`),
-    /// so that opening does not wait for each sector in turn.
+    /// Copies the records of up to `budgetBytes` worth of nodes out of `graph`: those of `ranking`
+    /// in its order (the medoid first whatever the ranking says; ids out of range and repeats are
+    /// skipped) when given, else the nodes nearest the medoid, breadth first. Reads from a cold file
+    /// are issued ahead (`madvise(MADV_WILLNEED)`), a BFS level or a ranked chunk at a time, so that
+    /// opening does not wait for each sector in turn.
     /// - Parameters:
     ///   - graph: a validated graph view (usually a mapping of the segment).
     ///   - budgetBytes: the most anonymous memory to use; 0 (or less than the slot map) caches nothing.
+    ///   - ranking: nodes most worth caching first (``BeamSearcher/countExpansions(of:parameters:)``
+    ///     ranks them by how many sample searches expand them), or nil for BFS order.
     /// - Complexity: O(cached * R) time.
-    package init(graph: DiskGraphView, budgetBytes: Int) {
+    package init(graph: DiskGraphView, budgetBytes: Int, ranking: [UInt32]? = nil) {
         let n = graph.count
         let geo = graph.geometry
         recordSize = geo.recordSize
@@ -101,6 +108,7 @@ package final class NodeCache: @unchecked Sendable {
             cachedCount = 0
             residentBytes = 0
             completeLevels = 0
+            ranked = false
             return
         }
         slots = .allocate(capacity: entries)
@@ -110,6 +118,46 @@ package final class NodeCache: @unchecked Sendable {
         storage = .allocate(byteCount: storageBytes, alignment: page)
         residentBytes = entries * 8 + storageBytes
 
+        ranked = ranking != nil
+        if let ranking {
+            cachedCount = NodeCache.copyRanked(ranking, from: graph, capacity: capacity, slots, slotMask, storage)
+            completeLevels = 0
+        } else {
+            (cachedCount, completeLevels) = NodeCache.copyBreadthFirst(from: graph, capacity: capacity, slots, slotMask, storage)
+        }
+        NodeCache.unmapCopied(graph)
+    }
+
+    /// Copies the records of `ranking` (medoid first) into slots 0..<cached; returns the count.
+    private static func copyRanked(_ ranking: [UInt32], from graph: DiskGraphView, capacity: Int,
+                                   _ map: UnsafeMutablePointer<UInt64>, _ mask: Int, _ storage: UnsafeMutableRawPointer) -> Int {
+        let n = graph.count, geo = graph.geometry
+        let base = graph.bytes.baseAddress!
+        var chosen: [Int] = [graph.medoid]
+        chosen.reserveCapacity(capacity)
+        NodeCache.insert(map, mask, graph.medoid, 0)
+        for r in ranking where chosen.count < capacity {
+            let v = Int(r)
+            if v >= n || NodeCache.lookup(map, mask, v) != NodeCache.absent { continue }
+            NodeCache.insert(map, mask, v, chosen.count)
+            chosen.append(v)
+        }
+        // Advise a chunk ahead of the copies, so that a cold file is read with many requests in flight.
+        let chunk = 256
+        for start in stride(from: 0, to: chosen.count, by: chunk) {
+            let end = min(chosen.count, start + chunk)
+            for v in chosen[start..<end] { NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize) }
+            for slot in start..<end {
+                (storage + slot * geo.recordSize).copyMemory(from: base + geo.recordOffset(chosen[slot]), byteCount: geo.recordSize)
+            }
+        }
+        return chosen.count
+    }
+
+    /// Copies BFS levels from the medoid into the slots; returns the count and the complete levels.
+    private static func copyBreadthFirst(from graph: DiskGraphView, capacity: Int, _ map: UnsafeMutablePointer<UInt64>,
+                                         _ mask: Int, _ storage: UnsafeMutableRawPointer) -> (cached: Int, levels: Int) {
+        let n = graph.count, geo = graph.geometry
         let base = graph.bytes.baseAddress!
         let vb = geo.vectorBytes, rmax = geo.maxDegree
         // BFS, one level at a time: advise the whole level, copy it, and collect the next level with
@@ -118,7 +166,6 @@ package final class NodeCache: @unchecked Sendable {
         // cached nodes point to is one that many searches expand.
         var refs: [Int: UInt32] = [:]
         var level: [Int] = [graph.medoid]
-        let map = slots, mask = slotMask
         NodeCache.insert(map, mask, graph.medoid, 0)
         var cached = 1
         var levels = 1
@@ -156,13 +203,17 @@ package final class NodeCache: @unchecked Sendable {
             }
             level = next
         }
-        cachedCount = cached
-        completeLevels = levels
+        return (cached, levels)
+    }
+
+    /// Drops the page-table entries the copies made (see the comment inside).
+    private static func unmapCopied(_ graph: DiskGraphView) {
         // The copies touched the records through the mapping, and each fault mapped up to
         // fault_around_bytes of neighbouring cached pages too: page-table entries that keep those pages
         // from being dropped by POSIX_FADV_DONTNEED (as `strata bench --cold` does) and that no search
         // needs. For a shared file mapping MADV_DONTNEED only unmaps; the page cache keeps the data.
         #if canImport(Glibc)
+        let base = graph.bytes.baseAddress!
         let start = UInt(bitPattern: base + DiskGraphLayout.headerSize) & ~UInt(4095)
         let end = UInt(bitPattern: base + graph.bytes.count) & ~UInt(4095)
         if end > start { MemoryAdvice.dontNeed.apply(to: UnsafeMutableRawPointer(bitPattern: start), length: Int(end - start)) }

@@ -56,6 +56,30 @@ final class DirectIOSearchTests: StrataTestCase {
         }
     }
 
+    /// Sample searches at open run over direct I/O too; the ranked cache changes no answer.
+    func testCacheRankedBySampleSearchesOverDirectIO() throws {
+        let data = rows(count: 3000, seed: 5)
+        let path = tmpPath("direct-samples.seg")
+        try writeIndexed(path, rows: data)
+        let mapped = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        for ring in [true, false] {
+            var options = SegmentOpenOptions(cacheBudgetBytes: 40 << 10)
+            options.directIO = true
+            options.directIOUsesRing = ring
+            options.cacheSampleSearches = 200
+            let direct = try Segment.open(path: path, options: options)
+            XCTAssertTrue(direct.nodeCacheSummary.rankedBySamples)
+            XCTAssertGreaterThan(direct.nodeCacheSummary.nodes, 1)
+            var rng = SplitMix64(seed: 3)
+            for _ in 0..<30 {
+                let q = data[rng.int(data.count)].vector.map { $0 + rng.gaussianish() * 0.4 }
+                let search = SearchOptions(k: 10, listSize: 32, beamWidth: 1)
+                XCTAssertEqual(try direct.search(query: q, options: search).map(\.id), try mapped.search(query: q, options: search).map(\.id),
+                               "ring \(ring)")
+            }
+        }
+    }
+
     func testPipelinedSearchReturnsExactDistancesAndKeepsRecall() throws {
         let data = rows(count: 5000, seed: 4)
         let path = tmpPath("direct-w.seg")

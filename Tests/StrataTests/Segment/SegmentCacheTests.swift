@@ -134,4 +134,78 @@ final class SegmentCacheTests: StrataTestCase {
         }
         XCTAssertNil(a.record(setA.count == 2000 ? 0 : (0..<2000).first { !a.contains($0) }!))
     }
+
+    /// A ranked cache holds the medoid, then the ranking's nodes in order (out-of-range ids and
+    /// repeats skipped) until the budget is spent, as byte-identical copies.
+    func testRankedCacheTakesTheRankingInOrder() throws {
+        let rows = sampleRows(count: 2000, seed: 4)
+        let path = tmpPath("ranked.seg")
+        try writeIndexed(path, rows: rows)
+        let seg = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let graph = try XCTUnwrap(seg.annIndex).graph
+        let budget = 2000 * 4 + 10 * 4096
+        let capacity = NodeCache(graph: graph, budgetBytes: budget).cachedCount
+        XCTAssertGreaterThan(capacity, 5)
+        var ranking: [UInt32] = [5_000, 17, 17, UInt32(graph.medoid), 3]
+        ranking += (100..<2000).reversed().map { UInt32($0) }
+        let cache = NodeCache(graph: graph, budgetBytes: budget, ranking: ranking)
+        XCTAssertTrue(cache.ranked)
+        XCTAssertEqual(cache.cachedCount, capacity, "the budget, not the order, sets the count")
+        let want = [graph.medoid, 17, 3] + (100..<2000).reversed().filter { $0 != graph.medoid }
+        let cached = Set((0..<2000).filter(cache.contains))
+        XCTAssertEqual(cached, Set(want.prefix(capacity)))
+        for v in cached {
+            let copy = try XCTUnwrap(cache.record(v))
+            XCTAssertEqual(Array(UnsafeRawBufferPointer(start: copy, count: cache.recordSize)),
+                           Array(UnsafeRawBufferPointer(start: graph.unsafeRecord(v), count: cache.recordSize)))
+        }
+    }
+
+    /// Sample searches rank nodes by how often they expand them: the counts add up to the records
+    /// the same searches read, every search expands the medoid, and the order is by count. A
+    /// segment opened with sample searches caches the top of that ranking and answers as before.
+    func testSampleSearchesRankTheCacheAndChangeNoAnswer() throws {
+        let rows = sampleRows(count: 3000, seed: 21)
+        let path = tmpPath("samples.seg")
+        try writeIndexed(path, rows: rows)
+        let plain = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
+        let index = try XCTUnwrap(plain.annIndex)
+        let samples = 300
+        let parameters = BeamSearchParameters(k: 10, listSize: SegmentOpenOptions.cacheSampleListSize)
+        let graph = index.graph
+        let sample = { @Sendable (i: Int) -> [Float]? in graph.vector(of: i * 3000 / samples) }
+        let ranking = index.searchers.expansionRanking(count: samples, query: sample, parameters: parameters)
+        XCTAssertEqual(index.searchers.expansionRanking(count: samples, query: sample, parameters: parameters, threads: 1).map(\.node),
+                       ranking.map(\.node), "the same ranking on one thread")
+        var reads = 0
+        for i in 0..<samples {
+            let q = try XCTUnwrap(sample(i))
+            let options = SearchOptions(k: 10, listSize: SegmentOpenOptions.cacheSampleListSize)
+            reads += try XCTUnwrap(plain.searchWithStats(query: q, options: options).1).recordsRead
+        }
+        XCTAssertEqual(ranking.reduce(0) { $0 + Int($1.expansions) }, reads, "every expansion counted once")
+        XCTAssertEqual(Set(ranking.map(\.node)).count, ranking.count)
+        XCTAssertTrue(zip(ranking, ranking.dropFirst()).allSatisfy { $0.expansions > $1.expansions || ($0.expansions == $1.expansions && $0.node < $1.node) })
+        XCTAssertEqual(ranking.first { $0.node == UInt32(index.graph.medoid) }?.expansions, UInt32(samples))
+        XCTAssertEqual(index.searchers.expansionRanking(count: 2, query: { _ in [1, 2] }, parameters: parameters).count, 0,
+                       "samples of the wrong length are skipped")
+
+        var options = SegmentOpenOptions(cacheBudgetBytes: 3000 * 4 + 20 * 4096)
+        options.cacheSampleSearches = samples
+        let ranked = try Segment.open(path: path, options: options)
+        let summary = ranked.nodeCacheSummary
+        XCTAssertTrue(summary.rankedBySamples)
+        let cache = try XCTUnwrap(ranked.annIndex?.cache)
+        var want = [index.graph.medoid]
+        for r in ranking where want.count < summary.nodes && Int(r.node) != index.graph.medoid { want.append(Int(r.node)) }
+        XCTAssertEqual(Set((0..<3000).filter(cache.contains)), Set(want))
+        var rng = SplitMix64(seed: 8)
+        for _ in 0..<40 {
+            let q = rows[rng.int(rows.count)].vector.map { $0 + rng.gaussianish() * 0.5 }
+            let search = SearchOptions(k: 10, listSize: 40)
+            XCTAssertEqual(try ranked.search(query: q, options: search).map(\.id), try plain.search(query: q, options: search).map(\.id))
+        }
+        options.cacheSampleSearches = 1 << 40
+        XCTAssertTrue(try Segment.open(path: path, options: options).nodeCacheSummary.rankedBySamples, "a huge count is clamped")
+    }
 }
