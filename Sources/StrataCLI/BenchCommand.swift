@@ -107,6 +107,8 @@ struct BenchCommand: ParsableCommand {
         var read_ahead: Bool
         var direct_io: Bool
         var cache_nodes: Int
+        /// Sample searches that ranked the node cache at open (0: BFS order).
+        var cache_sample_searches: Int
         var cache_mb: Double
         var kernels: String
         var rss_anon_mb_after_open: Double?
@@ -201,7 +203,7 @@ struct BenchCommand: ParsableCommand {
         let cacheSummary = seg.nodeCacheSummary
         let output = Output(dataset: dataset, segment: segmentPath, build_seconds: buildSeconds, segment_bytes: seg.fileBytes,
                             rows: seg.rowCount, queries: n, k: k, threads: threads, cold: cold, beam_width: beamWidth,
-                            read_ahead: readAhead, direct_io: directIO, cache_nodes: cacheSummary.nodes, cache_mb: Double(cacheSummary.bytes) / 1048576,
+                            read_ahead: readAhead, direct_io: directIO, cache_nodes: cacheSummary.nodes, cache_sample_searches: cacheSummary.sampleSearches, cache_mb: Double(cacheSummary.bytes) / 1048576,
                             kernels: StrataRuntime.kernelInstructionSet,
                             rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: ProcessStatistics.residentAnonymousMB(),
                             disk_read_bytes: readTotal, points: points)
@@ -209,7 +211,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(output)
         } else {
             print("segment \(segmentPath): \(seg.rowCount) rows, \(formatBytes(seg.fileBytes))" + (buildSeconds.map { String(format: ", built in %.1f s", $0) } ?? ""))
-            let order = cacheSummary.rankedBySamples ? "ranked by \(cacheSamples) sample searches" : "\(cacheSummary.completeLevels) complete BFS levels"
+            let order = cacheSummary.sampleSearches > 0 ? "ranked by \(cacheSummary.sampleSearches) sample searches" : "\(cacheSummary.completeLevels) complete BFS levels"
             print("node cache: \(cacheSummary.nodes) records (\(order)), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), " + (directIO ? "direct I/O" : "read-ahead \(readAhead ? "on" : "off")"))
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))

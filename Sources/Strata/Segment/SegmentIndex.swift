@@ -27,7 +27,7 @@ public struct IndexSummary: Sendable {
 /// How ``Segment/open(path:options:)`` opens a segment.
 public struct SegmentOpenOptions: Sendable, Equatable {
     /// Anonymous memory for the cache of graph records nearest the entry point (BFS levels from the
-    /// medoid), in bytes, slot map included. 0 disables the cache. Searches read
+    /// medoid, or the records ``cacheSampleSearches`` ranks first), in bytes, slot map included. 0 disables the cache. Searches read
     /// cached records from RAM, which removes the first hops' disk reads when the segment is cold.
     public var cacheBudgetBytes: Int
 
@@ -47,8 +47,13 @@ public struct SegmentOpenOptions: Sendable, Equatable {
 
     /// Searches run at open to choose what the node cache holds, as DiskANN fills its cache from
     /// sample queries: rows of the segment, evenly spaced, are searched (k 10, L
-    /// ``cacheSampleListSize``), and the records they expand most often are cached instead of BFS
-    /// levels from the entry point. 0 (the default) keeps BFS order and costs nothing at open.
+    /// ``cacheSampleListSize``; W 1 through the mapping, W 8 over ``directIO``, on up to 8 threads),
+    /// and the records they expand most often are cached instead of BFS levels from the entry
+    /// point; room they leave is filled in BFS order. 0 (the default) keeps BFS order and costs
+    /// nothing at open; so does a budget that holds every record. `Segment.open` blocks while the
+    /// searches run. Through the mapping the ranking is deterministic; over direct I/O which nodes
+    /// a pipelined search expands depends on the order its reads complete, so it may differ
+    /// slightly from one open to the next.
     ///
     /// On pypi-minilm-100k (direct I/O, W 4, 20 MiB cache) 10,000 samples cut reads per query at
     /// L 24 from 21.6 to 17.8 at the same recall; at 1M x 96, where 6 MiB holds 1.2 % of the rows,
@@ -60,7 +65,8 @@ public struct SegmentOpenOptions: Sendable, Equatable {
     /// The list size of the sample searches of ``cacheSampleSearches``.
     public static let cacheSampleListSize = 32
     /// The most sample searches ``cacheSampleSearches`` runs (a larger value is clamped): the
-    /// counts they keep grow with the distinct nodes expanded, about 40 per search.
+    /// counts they keep grow with the distinct nodes expanded (at most about 40 per search, in one
+    /// table per thread while they run).
     public static let maximumCacheSampleSearches = 100_000
 
     /// Read graph records with direct I/O (O_DIRECT, through io_uring where the kernel offers it)
@@ -139,6 +145,8 @@ final class SegmentANNIndex: Sendable {
     let graph: DiskGraphView
     /// Records nearest the entry point in RAM; nil when the budget is 0 or too small.
     let cache: NodeCache?
+    /// Sample searches run at open to rank the cache (0: BFS order).
+    let cacheSamplesRun: Int
     /// The searchers of this index.
     let searchers: BeamSearcherPool
 
@@ -161,7 +169,10 @@ final class SegmentANNIndex: Sendable {
         codes = try ResidentCodes(copying: mapped, count: rowCount, codeSize: quantizer.codeSize)
         let direct = try directPath.map { (p) throws(StrataError) in try DirectGraphFile(path: p, sectionOffset: offsets.2, usesRing: directUsesRing) }
         var ranking: [UInt32]? = nil
-        if cacheSampleSearches > 0 && cacheBudgetBytes > 0 && rowCount > 0 {
+        var samplesRun = 0
+        let capacity = NodeCache.capacity(count: rowCount, recordSize: graph.geometry.recordSize, budgetBytes: cacheBudgetBytes).records
+        // A budget that holds every record needs no ranking.
+        if cacheSampleSearches > 0 && capacity > 0 && capacity < rowCount {
             // Rows of the segment, evenly spaced, stand in for the queries to come (their vectors
             // come through the mapping); the searches read as the served ones will (direct I/O
             // when asked, which keeps their records out of the page cache).
@@ -170,8 +181,11 @@ final class SegmentANNIndex: Sendable {
             // Direct reads are latency-bound: more of them in flight (and a searcher per core) make
             // the open shorter; the ranking hardly depends on the beam width.
             let parameters = BeamSearchParameters(k: 10, listSize: SegmentOpenOptions.cacheSampleListSize, beamWidth: direct == nil ? 1 : 8)
-            ranking = probe.expansionRanking(count: samples, query: { view.vector(of: $0 * rowCount / samples) }, parameters: parameters).map(\.node)
+            ranking = probe.expansionRanking(count: samples, query: { view.vector(of: $0 * rowCount / samples) }, parameters: parameters,
+                                             threads: min(8, IndexParallel.defaultThreadCount)).map(\.node)
+            samplesRun = samples
         }
+        cacheSamplesRun = samplesRun
         let built = NodeCache(graph: graph, budgetBytes: max(0, cacheBudgetBytes), ranking: ranking)
         cache = built.cachedCount > 0 ? built : nil
         searchers = try BeamSearcherPool(graph: graph, quantizer: quantizer, codes: codes, cache: cache, direct: direct)
@@ -192,11 +206,12 @@ extension Segment {
     }
 
     /// Nodes held by the cache of records nearest the entry point, its bytes of anonymous memory
-    /// (both 0 without an index or with a zero budget), the BFS levels it holds whole, and whether
-    /// sample searches chose its nodes (``SegmentOpenOptions/cacheSampleSearches``).
-    public var nodeCacheSummary: (nodes: Int, bytes: Int, completeLevels: Int, rankedBySamples: Bool) {
-        guard let c = annIndex?.cache else { return (0, 0, 0, false) }
-        return (c.cachedCount, c.residentBytes, c.completeLevels, c.ranked)
+    /// (both 0 without an index or with a zero budget), the BFS levels it holds whole, and the
+    /// sample searches that ranked its nodes (``SegmentOpenOptions/cacheSampleSearches``; 0 for
+    /// BFS order).
+    public var nodeCacheSummary: (nodes: Int, bytes: Int, completeLevels: Int, sampleSearches: Int) {
+        guard let ix = annIndex, let c = ix.cache else { return (0, 0, 0, 0) }
+        return (c.cachedCount, c.residentBytes, c.completeLevels, ix.cacheSamplesRun)
     }
 
     /// Graph invariants (degree <= R, ids in range, no self loops, reachability from the entry

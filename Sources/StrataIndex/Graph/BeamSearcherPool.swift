@@ -48,8 +48,9 @@ package final class BeamSearcherPool: Sendable {
     /// Nodes ranked by how many of `count` sample queries expand them, most first (ties by id),
     /// with that count: the order in which DiskANN fills its node cache from sample queries.
     /// `query(i)` gives sample i (nil, the wrong length or a non-finite value skips it). The
-    /// samples are split over up to `threads` searchers; the counts, and so the ranking, do not
-    /// depend on the split.
+    /// samples are split over up to `threads` searchers, each counting in a table of its own; the
+    /// counts, and so the ranking, do not depend on the split. Over direct I/O a pipelined search's
+    /// expansions depend on the order its reads complete, so the ranking may vary between runs.
     /// - Complexity: one beam search per sample; memory grows with the distinct nodes expanded.
     package func expansionRanking(count: Int, query: @Sendable (Int) -> [Float]?, parameters: BeamSearchParameters,
                                   threads: Int = IndexParallel.defaultThreadCount) -> [(node: UInt32, expansions: UInt32)] {

@@ -1,11 +1,11 @@
-// A cache of the graph records nearest the entry point, copied into anonymous memory (DiskANN's
-// "cached nodes": BFS levels from the medoid, or the nodes sample searches expand most).
+// A cache of graph records copied into anonymous memory (DiskANN's "cached nodes"): BFS levels
+// from the medoid by default, or the nodes sample searches expand most (a ranking given to `init`).
 //
 // Every search starts at the medoid and its first hops walk the same few thousand nodes, so keeping
 // their records (vector + neighbour list) in RAM removes the first reads of every query from a cold
-// disk. Nodes are taken in breadth-first order from the medoid (neighbours in stored order, ids >= N
-// and degrees > R clamped exactly as the searcher does) until the byte budget is spent; of the level
-// that does not fit whole, the nodes most referenced from the previous level are taken (ties in
+// disk. Without a ranking, nodes are taken in breadth-first order from the medoid (neighbours in
+// stored order, ids >= N and degrees > R clamped exactly as the searcher does) until the byte budget
+// is spent; of the level that does not fit whole, the nodes most referenced from the previous level are taken (ties in
 // discovery order), so the choice is deterministic.
 //
 // Memory: a slot map from node id to record slot (open addressing, 8 bytes per entry, a power of
@@ -77,8 +77,10 @@ package final class NodeCache: @unchecked Sendable {
     /// - Parameters:
     ///   - graph: a validated graph view (usually a mapping of the segment).
     ///   - budgetBytes: the most anonymous memory to use; 0 (or less than the slot map) caches nothing.
-    ///   - ranking: nodes most worth caching first (``BeamSearcher/countExpansions(of:parameters:)``
-    ///     ranks them by how many sample searches expand them), or nil for BFS order.
+    ///   - ranking: nodes most worth caching first
+    ///     (``BeamSearcherPool/expansionRanking(count:query:parameters:threads:)`` ranks them by how
+    ///     many sample searches expand them; room the ranking leaves is filled in BFS order), or nil
+    ///     for BFS order.
     /// - Complexity: O(cached * R) time.
     package init(graph: DiskGraphView, budgetBytes: Int, ranking: [UInt32]? = nil) {
         let n = graph.count
@@ -86,19 +88,7 @@ package final class NodeCache: @unchecked Sendable {
         recordSize = geo.recordSize
         nodeCount = n
         let page = 4096
-        var capacity = 0
-        var entries = 1
-        if n > 0 && budgetBytes > 0 && n < Int(UInt32.max) {
-            // Size the map for the most records the budget could hold, then fit whole record pages
-            // into what the map leaves.
-            let most = min(n, budgetBytes / (geo.recordSize + 16))
-            while entries < 2 * most { entries <<= 1 }
-            let mapBytes = entries * 8
-            if budgetBytes > mapBytes {
-                let room = (budgetBytes - mapBytes) / page * page
-                capacity = min(n, room / geo.recordSize, entries / 2)
-            }
-        }
+        let (capacity, entries) = NodeCache.capacity(count: n, recordSize: geo.recordSize, budgetBytes: budgetBytes)
         if capacity == 0 {
             slots = .allocate(capacity: 1)
             slots.initialize(to: 0)
@@ -128,7 +118,27 @@ package final class NodeCache: @unchecked Sendable {
         NodeCache.unmapCopied(graph)
     }
 
-    /// Copies the records of `ranking` (medoid first) into slots 0..<cached; returns the count.
+    /// The records a budget of `budgetBytes` holds for a graph of `count` records of `recordSize`
+    /// bytes, and the entries of its slot map: the map is sized for the most records the budget
+    /// could hold, then whole record pages fill what the map leaves.
+    package static func capacity(count n: Int, recordSize: Int, budgetBytes: Int) -> (records: Int, mapEntries: Int) {
+        let page = 4096
+        var capacity = 0
+        var entries = 1
+        if n > 0 && budgetBytes > 0 && n < Int(UInt32.max) {
+            let most = min(n, budgetBytes / (recordSize + 16))
+            while entries < 2 * most { entries <<= 1 }
+            let mapBytes = entries * 8
+            if budgetBytes > mapBytes {
+                let room = (budgetBytes - mapBytes) / page * page
+                capacity = min(n, room / recordSize, entries / 2)
+            }
+        }
+        return (capacity, entries)
+    }
+
+    /// Copies the records of `ranking` (medoid first) into slots 0..<cached, then, while room is
+    /// left (a ranking shorter than the budget), nodes in BFS order from the medoid; returns the count.
     private static func copyRanked(_ ranking: [UInt32], from graph: DiskGraphView, capacity: Int,
                                    _ map: UnsafeMutablePointer<UInt64>, _ mask: Int, _ storage: UnsafeMutableRawPointer) -> Int {
         let n = graph.count, geo = graph.geometry
@@ -151,7 +161,27 @@ package final class NodeCache: @unchecked Sendable {
                 (storage + slot * geo.recordSize).copyMemory(from: base + geo.recordOffset(chosen[slot]), byteCount: geo.recordSize)
             }
         }
-        return chosen.count
+        var cached = chosen.count
+        if cached == capacity { return cached }
+        // BFS from the medoid through cached and uncached nodes alike, taking the uncached ones.
+        let vb = geo.vectorBytes, rmax = geo.maxDegree
+        var seen: Set<Int> = [graph.medoid]
+        var queue = [graph.medoid], head = 0
+        while head < queue.count && cached < capacity {
+            let rec = base + geo.recordOffset(queue[head])
+            head += 1
+            let d = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
+            for j in 0..<d where cached < capacity {
+                let u = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb + 4 + 4 * j, as: UInt32.self)))
+                if u >= n || !seen.insert(u).inserted { continue }
+                queue.append(u)
+                if NodeCache.lookup(map, mask, u) != NodeCache.absent { continue }
+                NodeCache.insert(map, mask, u, cached)
+                (storage + cached * geo.recordSize).copyMemory(from: base + geo.recordOffset(u), byteCount: geo.recordSize)
+                cached += 1
+            }
+        }
+        return cached
     }
 
     /// Copies BFS levels from the medoid into the slots; returns the count and the complete levels.

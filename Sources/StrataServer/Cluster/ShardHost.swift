@@ -48,6 +48,8 @@ package final class ShardHost: Sendable {
         var nextToken: UInt64 = 1
         var stopped = false
         var loop: Task<Void, Never>?
+        /// Lapsed writers being closed (their leases revoked), by token; ``stop()`` waits for them.
+        var releasing: [UInt64: Task<Void, Never>] = [:]
     }
     private let state = Mutex(State())
 
@@ -74,13 +76,15 @@ package final class ShardHost: Sendable {
 
     /// Closes every shard (writers release their leases, so the next owners take over at once).
     package func stop() async {
-        let (loop, slots) = state.withLock { s in
+        let (loop, slots, releasing) = state.withLock { s in
             s.stopped = true
             let slots = s.slots
             s.slots = [:]
-            return (s.loop, slots)
+            defer { s.releasing = [:] }
+            return (s.loop, slots, Array(s.releasing.values))
         }
         loop?.cancel()
+        for t in releasing { await t.value }
         for (_, slot) in slots {
             slot.opening?.cancel()
             await slot.writer?.close()
@@ -115,7 +119,6 @@ package final class ShardHost: Sendable {
         }
         let known = Set(collections.map(\.uid))
         var toClose: [RemoteCollection] = []
-        var toRelease: [RemoteCollection] = []
         var reopenReasons: [String] = []
         state.withLock { s in
             guard !s.stopped else { return }
@@ -147,7 +150,15 @@ package final class ShardHost: Sendable {
                     if let older = s.slots[id]?.lapsed { toClose.append(older) }
                     s.slots[id]?.lapsed = w
                     s.slots[id]?.writer = nil
-                    toRelease.append(w)
+                    // close() revokes the lease (the writer key and pin go) and still lets the
+                    // handle answer reads from the state it holds. In the background: it waits for
+                    // a commit in flight, which may hang as long as the outage that failed it.
+                    let token = s.nextToken
+                    s.nextToken += 1
+                    s.releasing[token] = Task { [self] in
+                        await w.close()
+                        state.withLock { _ = $0.releasing.removeValue(forKey: token) }
+                    }
                 } else if indexes.map({ $0.indexedColumns != w.options.collection.search.indexedColumns
                                         || $0.bm25Columns != w.options.collection.search.bm25Columns }) ?? false {
                     toClose.append(w)
@@ -166,10 +177,6 @@ package final class ShardHost: Sendable {
             }
         }
         for why in reopenReasons { logger.warning("reopening a shard writer that can no longer write", metadata: ["reason": "\(why)"]) }
-        // close() revokes the lease (the writer key and pin go) and still lets the handle answer
-        // reads from the state it holds. Not awaited: it waits for a commit in flight, which may
-        // hang as long as the outage that failed it.
-        for w in toRelease { Task { await w.close() } }
         for w in toClose {
             logger.info("closing shard", metadata: ["shard": "\(w.layout.address)"])
             await w.close()

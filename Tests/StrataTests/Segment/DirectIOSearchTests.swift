@@ -68,8 +68,11 @@ final class DirectIOSearchTests: StrataTestCase {
             options.directIOUsesRing = ring
             options.cacheSampleSearches = 200
             let direct = try Segment.open(path: path, options: options)
-            XCTAssertTrue(direct.nodeCacheSummary.rankedBySamples)
-            XCTAssertGreaterThan(direct.nodeCacheSummary.nodes, 1)
+            XCTAssertEqual(direct.nodeCacheSummary.sampleSearches, 200)
+            let cache = try XCTUnwrap(direct.annIndex?.cache)
+            XCTAssertTrue(cache.ranked)
+            XCTAssertGreaterThan(cache.cachedCount, 1)
+            XCTAssertTrue(cache.contains(try XCTUnwrap(direct.annIndex).graph.medoid))
             var rng = SplitMix64(seed: 3)
             for _ in 0..<30 {
                 let q = data[rng.int(data.count)].vector.map { $0 + rng.gaussianish() * 0.4 }

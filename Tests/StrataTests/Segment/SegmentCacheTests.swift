@@ -154,6 +154,13 @@ final class SegmentCacheTests: StrataTestCase {
         let want = [graph.medoid, 17, 3] + (100..<2000).reversed().filter { $0 != graph.medoid }
         let cached = Set((0..<2000).filter(cache.contains))
         XCTAssertEqual(cached, Set(want.prefix(capacity)))
+        // A ranking shorter than the budget: the rest is filled in BFS order from the medoid.
+        let short = NodeCache(graph: graph, budgetBytes: budget, ranking: [1_999, 1_998])
+        XCTAssertEqual(short.cachedCount, capacity)
+        XCTAssertTrue(short.contains(1_999) && short.contains(1_998) && short.contains(graph.medoid))
+        for u in graph.neighbors(of: graph.medoid) ?? [] where Int(u) < 2000 {
+            XCTAssertTrue(short.contains(Int(u)), "the medoid's neighbour \(u) comes first in BFS order")
+        }
         for v in cached {
             let copy = try XCTUnwrap(cache.record(v))
             XCTAssertEqual(Array(UnsafeRawBufferPointer(start: copy, count: cache.recordSize)),
@@ -194,7 +201,7 @@ final class SegmentCacheTests: StrataTestCase {
         options.cacheSampleSearches = samples
         let ranked = try Segment.open(path: path, options: options)
         let summary = ranked.nodeCacheSummary
-        XCTAssertTrue(summary.rankedBySamples)
+        XCTAssertEqual(summary.sampleSearches, samples)
         let cache = try XCTUnwrap(ranked.annIndex?.cache)
         var want = [index.graph.medoid]
         for r in ranking where want.count < summary.nodes && Int(r.node) != index.graph.medoid { want.append(Int(r.node)) }
@@ -206,6 +213,10 @@ final class SegmentCacheTests: StrataTestCase {
             XCTAssertEqual(try ranked.search(query: q, options: search).map(\.id), try plain.search(query: q, options: search).map(\.id))
         }
         options.cacheSampleSearches = 1 << 40
-        XCTAssertTrue(try Segment.open(path: path, options: options).nodeCacheSummary.rankedBySamples, "a huge count is clamped")
+        XCTAssertEqual(try Segment.open(path: path, options: options).nodeCacheSummary.sampleSearches, 3000, "a huge count is clamped to the rows")
+        options.cacheBudgetBytes = 64 << 20
+        let whole = try Segment.open(path: path, options: options).nodeCacheSummary
+        XCTAssertEqual(whole.nodes, 3000)
+        XCTAssertEqual(whole.sampleSearches, 0, "a budget that holds every record runs no samples")
     }
 }
