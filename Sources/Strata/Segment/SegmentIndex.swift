@@ -27,8 +27,9 @@ public struct IndexSummary: Sendable {
 /// How ``Segment/open(path:options:)`` opens a segment.
 public struct SegmentOpenOptions: Sendable, Equatable {
     /// Anonymous memory for the cache of graph records nearest the entry point (BFS levels from the
-    /// medoid, or the records ``cacheSampleSearches`` ranks first), in bytes, slot map included. 0 disables the cache. Searches read
-    /// cached records from RAM, which removes the first hops' disk reads when the segment is cold.
+    /// medoid, or the records ``cacheSampleSearches`` ranks first), in bytes, slot map included.
+    /// 0 disables the cache. Searches read cached records from RAM, which removes the first hops'
+    /// disk reads when the segment is cold.
     public var cacheBudgetBytes: Int
 
     /// The default cache budget, 14 MiB: about 7,900 records of 384 float32 dimensions at R 64 (BFS

@@ -7,11 +7,10 @@
 // vectors section). Each payload column streams its finished LZ4 blocks into a side spool file.
 // `finish()` appends ids, id index, schema and the spooled columns, writes directory, footer and
 // header, fsyncs, renames into place and fsyncs the directory. Memory while writing: 8 B per row
-// for the ids; at finish, about 40 B per row while the
-// id index is sorted in memory (ids, sort order, (id, row) pairs), or, above
-// SegmentWriterOptions.idSortMemoryBytes, the bound plus 8 B per row for an external sort
-// (IdIndexSort.swift); one open block per column (<= maxBlockBytes
-// + one value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
+// for the ids; at finish, about 40 B per row while the id index is sorted in memory (ids, sort
+// order, (id, row) pairs), or, above SegmentWriterOptions.idSortMemoryBytes, the bound plus 8 B per
+// row for an external sort (IdIndexSort.swift); one open block per column (<= maxBlockBytes + one
+// value each); 64 B per finished block; 1 MiB of write buffer. With an index, finish() also
 // holds what the index build needs (StrataIndex's Build/IndexBuilder.swift: PQ codes and the graph,
 // in memory or out of core within IndexOptions.memoryBudget), which reads the vectors from the
 // spool, mapped.

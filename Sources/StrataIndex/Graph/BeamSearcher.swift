@@ -177,12 +177,13 @@ package final class BeamSearcher {
 
     /// Adds to `counts[node]` one for each of the sample queries `samples` that expands `node`
     /// (see ``BeamSearcherPool/expansionRanking(count:query:parameters:threads:)``). `query(i)`
-    /// gives sample i (nil, the wrong length or a non-finite value skips it); searches run without
-    /// a filter, with direct I/O when the searcher has a direct file.
+    /// gives sample i (nil, the wrong length or a value a query may not hold skips it, see
+    /// ``VectorLimits``); searches run without a filter, with direct I/O when the searcher has a
+    /// direct file.
     func countExpansions(_ samples: Range<Int>, query: (Int) -> [Float]?, parameters: BeamSearchParameters,
                          into counts: inout [UInt32: UInt32]) {
         for i in samples {
-            guard let q = query(i), q.count == dim, q.allSatisfy(\.isFinite) else { continue }
+            guard let q = query(i), q.count == dim, (try? VectorLimits.checkQuery(q)) != nil else { continue }
             _ = q.withUnsafeBufferPointer { search(unsafeQuery: $0.baseAddress!, parameters: parameters) }
             for j in 0..<lastStats.exactDistances { counts[resultIds[j], default: 0] &+= 1 }
         }

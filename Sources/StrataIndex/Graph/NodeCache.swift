@@ -5,8 +5,8 @@
 // their records (vector + neighbour list) in RAM removes the first reads of every query from a cold
 // disk. Without a ranking, nodes are taken in breadth-first order from the medoid (neighbours in
 // stored order, ids >= N and degrees > R clamped exactly as the searcher does) until the byte budget
-// is spent; of the level that does not fit whole, the nodes most referenced from the previous level are taken (ties in
-// discovery order), so the choice is deterministic.
+// is spent; of the level that does not fit whole, the nodes most referenced from the previous level
+// are taken (ties in discovery order), so the choice is deterministic.
 //
 // Memory: a slot map from node id to record slot (open addressing, 8 bytes per entry, a power of
 // two at least twice the cached count, so 16-32 B per cached node: it grows with the cache, not with
@@ -164,18 +164,15 @@ package final class NodeCache: @unchecked Sendable {
         var cached = chosen.count
         if cached == capacity { return cached }
         // BFS from the medoid through cached and uncached nodes alike, taking the uncached ones.
-        let vb = geo.vectorBytes, rmax = geo.maxDegree
         var seen: Set<Int> = [graph.medoid]
         var queue = [graph.medoid], head = 0
         while head < queue.count && cached < capacity {
-            let rec = base + geo.recordOffset(queue[head])
+            let v = queue[head]
             head += 1
-            let d = min(Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
-            for j in 0..<d where cached < capacity {
-                let u = Int(UInt32(littleEndian: rec.loadUnaligned(fromByteOffset: vb + 4 + 4 * j, as: UInt32.self)))
-                if u >= n || !seen.insert(u).inserted { continue }
+            forEachNeighbor(of: base + geo.recordOffset(v), geo, n) { u in
+                guard cached < capacity, seen.insert(u).inserted else { return }
                 queue.append(u)
-                if NodeCache.lookup(map, mask, u) != NodeCache.absent { continue }
+                if NodeCache.lookup(map, mask, u) != NodeCache.absent { return }
                 NodeCache.insert(map, mask, u, cached)
                 (storage + cached * geo.recordSize).copyMemory(from: base + geo.recordOffset(u), byteCount: geo.recordSize)
                 cached += 1
@@ -184,12 +181,23 @@ package final class NodeCache: @unchecked Sendable {
         return cached
     }
 
+    /// Calls `body` with each neighbour id of a record that is a node (< `n`), in stored order, the
+    /// degree clamped to R exactly as the searcher does.
+    @inline(__always)
+    private static func forEachNeighbor(of record: UnsafeRawPointer, _ geo: DiskGraphLayout.Geometry, _ n: Int, _ body: (Int) -> Void) {
+        let vb = geo.vectorBytes
+        let d = min(Int(UInt32(littleEndian: record.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), geo.maxDegree)
+        for j in 0..<d {
+            let u = Int(UInt32(littleEndian: record.loadUnaligned(fromByteOffset: vb + 4 + 4 * j, as: UInt32.self)))
+            if u < n { body(u) }
+        }
+    }
+
     /// Copies BFS levels from the medoid into the slots; returns the count and the complete levels.
     private static func copyBreadthFirst(from graph: DiskGraphView, capacity: Int, _ map: UnsafeMutablePointer<UInt64>,
                                          _ mask: Int, _ storage: UnsafeMutableRawPointer) -> (cached: Int, levels: Int) {
         let n = graph.count, geo = graph.geometry
         let base = graph.bytes.baseAddress!
-        let vb = geo.vectorBytes, rmax = geo.maxDegree
         // BFS, one level at a time: advise the whole level, copy it, and collect the next level with
         // the number of references each new node gets from the level just copied. When the next level
         // does not fit, the most referenced nodes are taken (ties in discovery order): a node many
@@ -206,10 +214,8 @@ package final class NodeCache: @unchecked Sendable {
                 let dst = storage + Int(NodeCache.lookup(map, mask, v)) * geo.recordSize
                 dst.copyMemory(from: base + geo.recordOffset(v), byteCount: geo.recordSize)
                 if cached == capacity { continue }
-                let d = min(Int(UInt32(littleEndian: dst.loadUnaligned(fromByteOffset: vb, as: UInt32.self))), rmax)
-                for j in 0..<d {
-                    let u = Int(UInt32(littleEndian: dst.loadUnaligned(fromByteOffset: vb + 4 + 4 * j, as: UInt32.self)))
-                    if u >= n || NodeCache.lookup(map, mask, u) != NodeCache.absent { continue }
+                forEachNeighbor(of: dst, geo, n) { u in
+                    if NodeCache.lookup(map, mask, u) != NodeCache.absent { return }
                     let r = refs[u, default: 0]
                     if r == 0 { next.append(u) }
                     refs[u] = r &+ 1
