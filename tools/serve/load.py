@@ -126,7 +126,7 @@ report = {"seconds": round(elapsed, 1), "nodes": len(urls), "readers": args.read
           "acknowledged_points": len(acknowledged), "points_found": len(seen), "lost": len(lost), "duplicates": twice,
           "errors": len(errors), "first_errors": errors[:5]}
 for op, xs in latency.items():
-    report[op] = {"count": len(xs), "per_second": round(len(xs) / elapsed, 1), "p50_ms": pct(xs, 50), "p99_ms": pct(xs, 99),
+    report[op] = {"count": len(xs), "per_second": round(len(xs) / max(elapsed, 1e-9), 1), "p50_ms": pct(xs, 50), "p99_ms": pct(xs, 99),
                   "max_ms": pct(xs, 100)}
 if args.json:
     print(json.dumps(report))
