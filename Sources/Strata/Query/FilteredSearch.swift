@@ -137,7 +137,7 @@ extension Segment {
             let m = ix.quantizer.codeSize
             let table = UnsafeMutablePointer<Float>.allocate(capacity: ix.quantizer.distanceTableCount)
             defer { table.deallocate() }
-            ix.quantizer.computeDistanceTable(query: query, metric: schema.metric, into: table)
+            ix.quantizer.computeDistanceTable(query: query, metric: ProductQuantizer.rankingMetric(for: schema.metric), into: table)
             let codes = ix.codes.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             // uint8 look-up table (one scale for all sub-spaces, so that sums rank like the float
             // sums up to rounding): 64 rows per VBMI kernel call instead of 6 float gathers per row.

@@ -30,7 +30,7 @@ extension BeamSearcher {
         if n == 0 { return 0 }
         let l = p.listSize, w = min(p.beamWidth, io.slots), k = p.k
         ensureCapacity(list: l, results: max(resultCapacity, 4 * l + 64))
-        quantizer.computeDistanceTable(query: q, metric: metric, into: table)
+        quantizer.computeDistanceTable(query: q, metric: ProductQuantizer.rankingMetric(for: metric), into: table)
         var seen = visited
         seen.clear()
         defer { visited = seen }

@@ -38,7 +38,7 @@ extension BeamSearcher {
         // The list holds up to L passing entries plus at most `budget` non-passing ones.
         let limit = P.admitsEveryRow ? l : l + budget
         ensureCapacity(list: limit, results: max(resultCapacity, 4 * l + 64))
-        quantizer.computeDistanceTable(query: q, metric: metric, into: table)
+        quantizer.computeDistanceTable(query: q, metric: ProductQuantizer.rankingMetric(for: metric), into: table)
         // Local copies: the hot loop works on plain values, written back at the end (they may grow).
         var seen = visited
         seen.clear()

@@ -213,6 +213,15 @@ package struct ProductQuantizer: Sendable, Equatable {
         }
     }
 
+    /// The metric whose ADC table ranks candidates best in a search by `metric`: squared L2 for
+    /// `.cosine` as well. Cosine segments store unit vectors, where squared L2 is `2 (1 - dot)` and
+    /// ranks exactly as cosine does; over codes it ranks better, because it also charges each code
+    /// word's error in length, which `1 - dot` ignores. PQ distances only rank (every answer is
+    /// reranked exactly), so the scale does not matter.
+    public static func rankingMetric(for metric: DistanceMetric) -> DistanceMetric {
+        metric == .cosine ? .l2 : metric
+    }
+
     /// The constant added to the table sum: 1 for cosine, else 0.
     public static func distanceTableBias(metric: DistanceMetric) -> Float { metric == .cosine ? 1 : 0 }
 
