@@ -90,6 +90,8 @@ struct BenchCommand: ParsableCommand {
         var reads_per_query: Double
         var records_per_query: Double
         var cached_records_per_query: Double
+        /// Nodes expanded from a sector read for another (block-aware layout), beyond records_per_query.
+        var block_expansions_per_query: Double
         var hops_per_query: Double
     }
 
@@ -190,13 +192,14 @@ struct BenchCommand: ParsableCommand {
                           reads_per_query: Double(readBytes) / 4096 / Double(max(n, 1)),
                           records_per_query: pass.perQuery(\.recordsRead),
                           cached_records_per_query: pass.perQuery(\.cachedRecords),
+                          block_expansions_per_query: pass.perQuery(\.blockExpansions),
                           hops_per_query: pass.perQuery(\.hops))
             points.append(p)
             if !json {
                 if points.count == 1 {
-                    print("   L  recall@10      QPS   p50 ms   p99 ms  reads/q  records/q")
+                    print("   L  recall@10      QPS   p50 ms   p99 ms  reads/q  records/q  block/q")
                 }
-                print("\(pad(String(p.L), 4, right: true))  \(pad(String(format: "%.4f", p.recall_at_10), 9, right: true))  \(pad(String(format: "%.0f", p.qps), 7, right: true))  \(pad(String(format: "%.3f", p.p50_ms), 7, right: true))  \(pad(String(format: "%.3f", p.p99_ms), 7, right: true))  \(pad(String(format: "%.1f", p.reads_per_query), 7, right: true))  \(pad(String(format: "%.1f", p.records_per_query), 9, right: true))")
+                print("\(pad(String(p.L), 4, right: true))  \(pad(String(format: "%.4f", p.recall_at_10), 9, right: true))  \(pad(String(format: "%.0f", p.qps), 7, right: true))  \(pad(String(format: "%.3f", p.p50_ms), 7, right: true))  \(pad(String(format: "%.3f", p.p99_ms), 7, right: true))  \(pad(String(format: "%.1f", p.reads_per_query), 7, right: true))  \(pad(String(format: "%.1f", p.records_per_query), 9, right: true))  \(pad(String(format: "%.1f", p.block_expansions_per_query), 7, right: true))")
             }
         })
         let readTotal = ProcessStatistics.diskReadBytes().flatMap { end in readBefore.map { end - $0 } }

@@ -94,6 +94,8 @@ struct DumpCommand: AsyncParsableCommand {
 
     /// Sector locality of the graph section (see `GraphLocality`).
     struct LayoutJSON: Encodable {
+        /// Graph layout version: 1 row order, 2 block-aware.
+        var layout_version: Int
         var sectors: Int
         var padding_bytes_per_sector: Int
         var padding_bytes_total: Int
@@ -115,6 +117,7 @@ struct DumpCommand: AsyncParsableCommand {
         }
 
         init(_ l: GraphLocality) {
+            layout_version = l.layoutVersion
             sectors = l.sectorCount
             padding_bytes_per_sector = l.paddingBytesPerSector
             padding_bytes_total = l.paddingBytesTotal
@@ -219,7 +222,8 @@ struct DumpCommand: AsyncParsableCommand {
     }
 
     static func printLayout(_ l: LayoutJSON) {
-        print("  sectors: \(l.sectors) x 4 KB, padding \(l.padding_bytes_per_sector) B per sector (\(formatBytes(UInt64(l.padding_bytes_total))) in all)")
+        print("  layout: " + (l.layout_version == 2 ? "block-aware (version 2)" : "row order (version 1)")
+              + ", sectors: \(l.sectors) x 4 KB, padding \(l.padding_bytes_per_sector) B per sector (\(formatBytes(UInt64(l.padding_bytes_total))) in all)")
         // Shares as percentages with three significant digits: today's row-order layout gives ~1e-5.
         func percent(_ x: Double) -> String { String(format: "%.3g%%", x * 100) }
         print("  locality: same-sector edges \(percent(l.same_sector_edge_share)) (random placement \(percent(l.random_same_sector_share)))"

@@ -22,6 +22,10 @@ struct IndexFlags: ParsableArguments {
           help: "Fill each pruned neighbour list up to R with the closest candidates the occlusion rule dropped (DiskANN's saturated graph).")
     var saturate = VamanaParameters().saturate
 
+    @Flag(name: .customLong("block-layout"), inversion: .prefixedNo,
+          help: "Place graph records block-aware (layout version 2): each node shares its 4 KB sector with near neighbours, which direct-I/O searches expand without another read. --no-block-layout keeps row order.")
+    var blockLayout = IndexOptions().blockLayout
+
     @Option(name: .long, help: "Seed (graph and PQ); same seed, same bytes.")
     var seed: UInt64 = VamanaParameters().seed
 
@@ -57,6 +61,7 @@ struct IndexFlags: ParsableArguments {
         o.graph.buildListSize = buildList
         o.graph.alpha = alpha
         o.graph.saturate = saturate
+        o.blockLayout = blockLayout
         o.graph.seed = seed
         o.graph.threads = buildThreads
         o.minimumRows = minIndexRows

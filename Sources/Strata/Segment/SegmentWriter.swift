@@ -283,6 +283,7 @@ public final class SegmentWriter {
         let builtIndex = try buildIndexIfAsked()
         var sections: [SectionInfo] = []
         var cursor = SegmentFormat.pageSize
+        var graphLayoutVersion: UInt32? = nil
         if builtIndex == nil {
             // No index: the vectors section (from the spool when an index was asked for but the
             // segment is too small for one). With an index the graph records are the only copy.
@@ -354,7 +355,7 @@ public final class SegmentWriter {
             let checksum = Checksum.Streaming()
             var graphStart: UInt64? = nil
             var written: UInt64 = 0
-            try builtIndex.index.write { (section, bytes) throws(StrataError) in
+            let geometry = try builtIndex.index.write { (section, bytes) throws(StrataError) in
                 switch section {
                 case .pqCodebook: try put(.pqCodebook, bytes)
                 case .pqCodes: try put(.pqCodes, bytes)
@@ -373,6 +374,7 @@ public final class SegmentWriter {
                                         checksumType: SectionInfo.checksumXXH3, offset: start, length: written,
                                         decodedLength: written, checksum: checksum.digest, ordinal: SectionInfo.noOrdinal))
             cursor = alignUp(start + written, SegmentFormat.pageSize)
+            graphLayoutVersion = geometry.version
         }
 
         // Directory, footer, header.
@@ -387,8 +389,9 @@ public final class SegmentWriter {
         dir.raw(footer.encoded())
         try dir.bytes.withBytes { (raw) throws(StrataError) in try file.write(raw, atAbsoluteOffset: directoryOffset) }
         // A file with a vectors section is the 1.2 layout and opens in 1.x readers; one without
-        // needs a 2.x reader.
-        var headerPage = SegmentHeader(minReaderMajor: builtIndex == nil ? 1 : 2, rowCount: rows, dimension: UInt32(schema.dimension),
+        // needs a 2.x reader, and a 3.x one when its graph uses the block-aware layout.
+        let minReader: UInt16 = graphLayoutVersion == nil ? 1 : (graphLayoutVersion == DiskGraphLayout.blockVersion ? 3 : 2)
+        var headerPage = SegmentHeader(minReaderMajor: minReader, rowCount: rows, dimension: UInt32(schema.dimension),
                                        elementType: schema.elementType.rawValue, metric: schema.metric.rawValue,
                                        vectorStride: UInt32(stride)).encoded()
         headerPage.append(contentsOf: repeatElement(0, count: Int(SegmentFormat.pageSize) - headerPage.count))

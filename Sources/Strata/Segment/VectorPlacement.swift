@@ -5,10 +5,12 @@
 import StrataFormat
 import StrataIndex
 
-/// The address of every row's vector: `(row / rowsPerGroup) * groupBytes + (row % rowsPerGroup) *
-/// rowStep` bytes after `base`. The vectors section is one row per group (`groupBytes` = the
-/// stride); graph records are P rows per 4 KB sector (`rowStep` = the record size), or one row per
-/// Q sectors.
+/// The address of every row's vector: `(s / rowsPerGroup) * groupBytes + (s % rowsPerGroup) *
+/// rowStep` bytes after `base`, where s is the row's slot. The vectors section is one row per group
+/// (`groupBytes` = the stride); graph records are P rows per 4 KB sector (`rowStep` = the record
+/// size), or one row per Q sectors. The slot is the row itself, except in a block-aware graph
+/// layout (version 2), where the graph's placement table gives it: rows are then not in order in
+/// the section, and a reader going through them in row order reads the section at random.
 struct VectorPlacement: @unchecked Sendable {
     /// The section that holds the vectors: `.vectors`, or `.graph` in a format 2.0 indexed segment.
     let section: SectionKind
@@ -25,6 +27,8 @@ struct VectorPlacement: @unchecked Sendable {
     let rowCount: Int
     /// Bytes after each vector's elements that the format requires to be zero (stride or record padding).
     let paddingBytes: Int
+    /// The graph whose placement table gives each row's slot (a block-aware layout); nil: slot = row.
+    let placedBy: DiskGraphView?
 
     /// The vectors section: rows of `stride` bytes from `base`.
     init(vectorsSection base: UnsafeRawPointer, offset: UInt64, stride: Int, elementBytes: Int, rowCount: Int) {
@@ -37,6 +41,7 @@ struct VectorPlacement: @unchecked Sendable {
         rowStep = 0
         self.rowCount = rowCount
         paddingBytes = stride - elementBytes
+        placedBy = nil
     }
 
     /// The records of the graph section `graph` (its header checked by `DiskGraphView`), which
@@ -58,12 +63,17 @@ struct VectorPlacement: @unchecked Sendable {
         }
         rowCount = g.count
         paddingBytes = g.vectorBytes - elementBytes
+        placedBy = graph.isBlockLayout ? graph : nil
     }
+
+    /// Whether rows lie in row order (every layout but a block-aware graph).
+    var inRowOrder: Bool { placedBy == nil }
 
     /// Bytes from `base` to `row`'s vector (row < rowCount; unchecked).
     @inline(__always)
     func offset(ofRow row: Int) -> Int {
-        rowsPerGroup == 1 ? row &* groupBytes : (row / rowsPerGroup) &* groupBytes &+ (row % rowsPerGroup) &* rowStep
+        if let placedBy { return placedBy.recordOffset(row) - DiskGraphLayout.headerSize }
+        return rowsPerGroup == 1 ? row &* groupBytes : (row / rowsPerGroup) &* groupBytes &+ (row % rowsPerGroup) &* rowStep
     }
 
     /// `row`'s vector in the mapping (row < rowCount; unchecked).
@@ -80,6 +90,14 @@ struct VectorPlacement: @unchecked Sendable {
     func forEachRow<E: Error>(in rows: Range<Int>, prefetchBytes: Int = 0,
                               _ body: (Int, UnsafeRawPointer) throws(E) -> Void) throws(E) {
         guard !rows.isEmpty else { return }
+        if !inRowOrder {
+            // Placed rows: one table look-up per row, the prefetch eight rows ahead as well.
+            for row in rows {
+                if prefetchBytes > 0, row &+ 8 < rows.upperBound { Prefetch.rangeL2(pointer(row: row &+ 8), bytes: prefetchBytes) }
+                try body(row, pointer(row: row))
+            }
+            return
+        }
         var current = Cursor(self, at: rows.lowerBound)
         // The row eight ahead, stepped alongside (so the prefetch costs no division either).
         let prefetching = prefetchBytes > 0 && rowStep > 0
@@ -120,8 +138,10 @@ struct VectorPlacement: @unchecked Sendable {
 
     /// Bytes from the section's start through the group that holds row `rows - 1` (0 for no rows):
     /// how far a reader of rows 0..<rows has come through the section.
+    /// Placed rows (a block-aware layout) may lie anywhere: any row count covers the whole section.
     func sectionBytes(throughRows rows: Int) -> Int {
         guard rows > 0 else { return 0 }
+        if let placedBy { return placedBy.geometry.totalBytes }
         return startInSection + ((rows - 1) / rowsPerGroup + 1) * groupBytes
     }
 
@@ -129,7 +149,11 @@ struct VectorPlacement: @unchecked Sendable {
     /// section) of which a reader going through the rows in order is done once it has read
     /// `rows`: the group holding row `rows.upperBound` may still hold rows it has not read, unless
     /// `rows` reaches the last row.
+    /// Placed rows (a block-aware layout): nothing until the last row, then every record sector.
     func finishedGroups(afterReading rows: Range<Int>) -> Range<Int> {
+        if let placedBy {
+            return rows.upperBound >= rowCount ? 0..<(placedBy.geometry.sectorCount * DiskGraphLayout.sectorSize) : 0..<0
+        }
         let lower = rows.lowerBound / rowsPerGroup * groupBytes
         let upper = rows.upperBound >= rowCount ? sectionBytes(throughRows: rowCount) - startInSection
                                                 : rows.upperBound / rowsPerGroup * groupBytes

@@ -32,14 +32,17 @@ public enum SegmentFormat {
     /// 2.0: an indexed segment has no vectors section; its graph records (flagged required) are the
     /// only copy of the vectors, and its header names 2 as the oldest reader major. A segment
     /// without an index keeps the 1.2 layout and names reader major 1, so 1.x readers still open it.
-    public static let writerMajor: UInt16 = 2
+    /// 3.0: the graph section may use the block-aware layout (graph layout version 2: records placed
+    /// by a placement table, each naming its node); a file that does names 3 as its oldest reader
+    /// major, one with a row-order graph still names 2.
+    public static let writerMajor: UInt16 = 3
     /// Minor version this build writes (additions that older readers of the same major can skip).
     /// 1.0: vectors, ids, id index, schema, payload columns. 1.1: optional ANN index sections
     /// (pq_codebook, pq_codes, graph), not flagged required, so 1.0 readers skip them. 1.2: optional
     /// search sections (payload_index, sparse_index, text_index), also not flagged required.
     public static let writerMinor: UInt16 = 0
     /// Highest major version this build can read.
-    public static let readerMajor: UInt16 = 2
+    public static let readerMajor: UInt16 = 3
     /// Oldest major version this build can read.
     public static let oldestReadableMajor: UInt16 = 1
     /// Section alignment and header page size.

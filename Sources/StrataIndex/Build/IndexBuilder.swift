@@ -1,13 +1,16 @@
 // A segment's ANN index from its vectors: PQ trained and encoded, the Vamana graph built in memory
 // (VamanaBuilder) or, when that would exceed IndexOptions.memoryBudget, out of core
 // (PartitionedGraphBuilder), then written as three sections: the PQ codebook, the PQ codes and the
-// graph in DiskANN's sector layout (DiskGraphLayout.SectorStreamWriter), streamed node by node.
+// graph in DiskANN's sector layout (DiskGraphLayout.writeSection), streamed sector by sector, its
+// records block-aware (BlockPlacement) unless IndexOptions.blockLayout is false.
 //
 // The segment writer calls `build` before it writes its other sections (so bad options fail
 // early) and `write` when the index sections' turn comes. Memory: the PQ codes (M B per row), plus,
 // in memory, the graph being built (about 4 x 1.3R + 4R B per row and a float16 copy of the vectors,
 // 2 x dimension B per row; a float32 copy too for float16 segments), or, out of core, what
-// PartitionedGraphBuilder budgets. Vectors are read from the caller's rows (a mapped file).
+// PartitionedGraphBuilder budgets; while the layout is written, a block-aware placement (13 B per
+// row: the placement, its inverse, the BFS queue and a visited flag). Vectors are read from the
+// caller's rows (a mapped file).
 import StrataFormat
 
 /// The index sections, in the order ``BuiltIndex/write(to:)`` produces them.
@@ -58,7 +61,7 @@ package enum IndexBuilder {
                 let graph = try VamanaBuilder.build(vectors: v, count: n, dimension: dim, rowStride: rowStride,
                                                     metric: metric, parameters: options.graph, shouldStop: shouldStop)
                 return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .memory(graph), rows: rows, metric: metric,
-                                  progress: progress)
+                                  blockLayout: options.blockLayout, progress: progress)
             }
             if let inPlace = rows.float32InPlace { return try build(inPlace.buffer, inPlace.rowStride) }
             let dense = rows.gather(0..<n, threads: threads)
@@ -79,7 +82,7 @@ package enum IndexBuilder {
         let merged = try PartitionedGraphBuilder.build(rows: rows, metric: metric, parameters: options.graph, plan: plan,
                                                        tempPrefix: tempPrefix, progress: progress, shouldStop: shouldStop)
         return BuiltIndex(codebook: pq.serialize(), codes: codes, graph: .merged(merged), rows: rows, metric: metric,
-                          progress: progress)
+                          blockLayout: options.blockLayout, progress: progress)
     }
 
     /// PQ codes of every row, in chunks of 2^18 rows (progress after each), rows read one at a time.
@@ -115,29 +118,30 @@ package struct BuiltIndex {
     let graph: BuiltGraph
     let rows: VectorRows
     let metric: DistanceMetric
+    /// Place records block-aware (graph layout version 2) where two or more fit a sector.
+    let blockLayout: Bool
     let progress: (@Sendable (IndexBuildProgress) -> Void)?
 
     /// Writes the index sections to `sink` in ``IndexSection`` order: the codebook and the codes in
     /// one call each, then the graph section in consecutive pieces (the sector layout, with each
     /// record's vector copied from the rows).
+    /// - Returns: the geometry of the graph section written (its layout version among it).
     /// - Throws: what `sink` throws; `StrataError.Code.invalidArgument` if the graph does not fit
     ///   the layout's limits.
-    package func write(to sink: (IndexSection, UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) {
+    @discardableResult
+    package func write(to sink: (IndexSection, UnsafeRawBufferPointer) throws(StrataError) -> Void) throws(StrataError) -> DiskGraphLayout.Geometry {
         try codebook.withBytes { (raw) throws(StrataError) in try sink(.pqCodebook, raw) }
         try codes.withBytes { (raw) throws(StrataError) in try sink(.pqCodes, raw) }
         let n = rows.count, graph = self.graph, rows = self.rows, progress = self.progress
         func graphSink(_ chunk: UnsafeRawBufferPointer) throws(StrataError) { try sink(.graph, chunk) }
-        let writer = try DiskGraphLayout.SectorStreamWriter(
-            count: n, dimension: rows.dimension, elementType: rows.elementType, maxDegree: graph.maxDegree,
-            metric: metric, medoid: graph.medoid, sink: graphSink)
-        let vector = UnsafeMutablePointer<Float>.allocate(capacity: rows.dimension)
-        defer { vector.deallocate() }
-        try graph.forEachNode { (i, neighbors) throws(StrataError) in
-            rows.copy(row: i, into: vector)
-            try writer.append(vector: vector, neighbors: neighbors, sink: graphSink)
-            if i & 0xFFFF == 0xFFFF { progress?(IndexBuildProgress(phase: "layout", done: i + 1, total: n, detail: "")) }
+        return try graph.withNeighbors { (neighbors) throws(StrataError) in
+            try DiskGraphLayout.writeSection(
+                count: n, dimension: rows.dimension, elementType: rows.elementType, maxDegree: graph.maxDegree,
+                metric: metric, medoid: graph.medoid, blockLayout: blockLayout, neighbors: neighbors,
+                vector: { (i, scratch) in rows.copy(row: i, into: scratch); return UnsafePointer(scratch) },
+                progress: { done in progress?(IndexBuildProgress(phase: "layout", done: done, total: n, detail: "")) },
+                to: graphSink)
         }
-        try writer.finish(sink: graphSink)
     }
 }
 
@@ -160,18 +164,17 @@ enum BuiltGraph {
         }
     }
 
-    /// Calls `body(node, out-neighbours)` for every node in order.
-    func forEachNode(_ body: (Int, UnsafeBufferPointer<UInt32>) throws(StrataError) -> Void) throws(StrataError) {
+    /// Calls `body` with random access to every node's out-neighbours (valid during the call).
+    func withNeighbors<R>(_ body: ((Int) -> UnsafeBufferPointer<UInt32>) throws(StrataError) -> R) throws(StrataError) -> R {
         switch self {
         case .memory(let g):
-            try g.neighbors.withUnsafeBufferPointer { (nbrs) throws(StrataError) in
-                for i in 0..<g.count {
-                    let start = i * g.maxDegree
-                    try body(i, UnsafeBufferPointer(rebasing: nbrs[start..<(start + Int(g.degrees[i]))]))
+            return try g.neighbors.withUnsafeBufferPointer { (nbrs) throws(StrataError) in
+                try g.degrees.withUnsafeBufferPointer { (degs) throws(StrataError) in
+                    try body { i in UnsafeBufferPointer(rebasing: nbrs[(i * g.maxDegree)..<(i * g.maxDegree + Int(degs[i]))]) }
                 }
             }
         case .merged(let g):
-            for i in 0..<g.count { try body(i, g.neighbors(of: i)) }
+            return try body { i in g.neighbors(of: i) }
         }
     }
 }

@@ -17,6 +17,11 @@ public struct IndexOptions: Sendable, Equatable {
     /// segment needs more, the graph is built out of core in overlapping partitions (DiskANN's
     /// method; see Graph/PartitionedGraphBuilder.swift). nil: always in memory.
     public var memoryBudget: Int? = nil
+    /// Place graph records block-aware (graph layout version 2, Starling's block shuffling): a
+    /// node shares its 4 KB sector with the neighbours it is most likely expanded with, and a
+    /// direct-I/O search expands those without another read. Applies where two or more records fit
+    /// a sector; costs 4 B per record and a 4 B-per-node placement table. Default true.
+    public var blockLayout: Bool = true
 
     /// Below this many rows a segment is scanned exactly (2,000 rows x 384 dims is ~3 MB per scan).
     public static let defaultMinimumRows = 2_000

@@ -8,6 +8,10 @@ public struct BeamSearchStats: Sendable, Equatable {
     public var recordsRead = 0
     /// Of ``recordsRead``, those served by the node cache.
     public var cachedRecords = 0
+    /// Nodes expanded from a sector read for another node (block-aware layout, direct I/O); not in ``recordsRead``.
+    public var blockExpansions = 0
+    /// Nodes a sector read brought that did not make the list: reranked exactly, not expanded.
+    package var blockReranked = 0
     /// PQ distances computed.
     public var pqDistances = 0
     /// Rows tested against the row filter (0 without one).

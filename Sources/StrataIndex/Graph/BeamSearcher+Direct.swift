@@ -9,6 +9,11 @@
 // Nodes in the NodeCache are expanded without a read as soon as they are the best unread
 // candidate. The search ends when every candidate of the list has been expanded and no read is in
 // flight; every expanded node is reranked exactly, as in the synchronous search.
+//
+// In a block-aware layout (graph layout version 2) a sector read also brings the records of the
+// nodes placed beside the one asked for, chosen at build time among its nearest neighbours
+// (BlockPlacement.swift). Each of them that makes the candidate list, or waits in it unexpanded,
+// is expanded from the buffer at once: Starling's block search, one read for several expansions.
 import StrataFormat
 import CStrataKernels
 
@@ -50,6 +55,8 @@ extension BeamSearcher {
         ids[0] = start; dists[0] = freshDist[0]; flags[0] = BeamSearcher.passesFlag
         _ = seen.insert(start)
 
+        let blocks = graph.isBlockLayout, perSector = geo.nodesPerSector, recordSize = geo.recordSize
+
         // Expands node v from its record: exact distance, then its unvisited neighbours into the list.
         func expand(_ v: Int, _ rec: UnsafeRawPointer) {
             if results + 1 > resultCapacity { ensureCapacity(list: l, results: resultCapacity * 2 + 1) }
@@ -77,6 +84,38 @@ extension BeamSearcher {
             }
         }
 
+        // Node u's record came with a sector read for another node: expand it now when it makes
+        // the list (met for the first time) or waits in it unexpanded (met before). Met for the
+        // first time and not making the list, it is never expanded (the visited table keeps it
+        // out), but its exact distance is at hand: it joins the results, where the PQ error that
+        // kept it out of the list cannot hide a true neighbour.
+        func absorb(_ u: Int, _ rec: UnsafeRawPointer) {
+            var id = UInt32(u)
+            if seen.insert(id) {
+                ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &id, count: 1, into: freshDist)
+                stats.pqDistances += 1
+                let pos = insert(id, freshDist[0], listSize: l, &size)
+                if pos == .max {
+                    if !reranksSectorNeighbours { return }
+                    if results + 1 > resultCapacity { ensureCapacity(list: l, results: resultCapacity * 2 + 1) }
+                    resultIds[results] = id
+                    resultDist[results] = exactDistance(q, rec)
+                    results += 1
+                    stats.blockReranked += 1
+                    return
+                }
+                flags[pos] |= expanded
+                if pos < cursor { cursor = pos }
+            } else {
+                var j = 0
+                while j < size && ids[j] != id { j += 1 }
+                if j == size || flags[j] & expanded != 0 { return }
+                flags[j] |= expanded
+            }
+            stats.blockExpansions += 1
+            expand(u, rec)
+        }
+
         while true {
             // Fill the free read slots with the best candidates not yet read; cached ones are
             // expanded on the spot (which may put better candidates ahead of the cursor).
@@ -91,7 +130,7 @@ extension BeamSearcher {
                     expand(v, rec)
                     continue
                 }
-                io.queue(v)
+                io.queue(v, recordSlot: graph.slot(of: v))
                 stats.recordsRead += 1
             }
             io.submit()
@@ -99,15 +138,31 @@ extension BeamSearcher {
             stats.hops += 1
             let v = io.node(in: slot)
             if v >= 0 {
-                expand(v, io.record(in: slot, node: v))
+                let rec = io.record(in: slot)
+                if !blocks {
+                    expand(v, rec)
+                } else if graph.storedNode(of: rec) == v {
+                    // v first (it was the best unread candidate), then the others of its sector.
+                    expand(v, rec)
+                    // A record counts when the placement puts its node in that very slot (the empty
+                    // slots at the end of the last sector are zero, and name node 0).
+                    let sector = io.sector(in: slot)
+                    let first = graph.slot(of: v) / perSector * perSector
+                    for k in 0..<perSector {
+                        let other = sector + k * recordSize
+                        guard let u = graph.storedNode(of: other), u != v, u < n, graph.slot(of: u) == first + k else { continue }
+                        absorb(u, other)
+                    }
+                }
+                // (A block-layout record naming another node: a corrupt placement; v is skipped.)
             } else {
                 // The read failed: the mapping still has the record.
                 let u = -1 - v
-                expand(u, base + geo.recordOffset(u))
+                expand(u, base + graph.recordOffset(u))
             }
             io.release(slot)
         }
-        stats.exactDistances = results
+        stats.exactDistances = results - stats.blockReranked
         lastStats = stats
         return selectTop(results, k)
     }

@@ -148,7 +148,7 @@ extension BeamSearcher {
                 if flags[peek] & expanded == 0 {
                     let v = Int(ids[peek])
                     if readAhead, cache?.record(v) == nil, issued.insert(UInt32(v)) {
-                        NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize)
+                        NodeCache.willNeed(base + graph.recordOffset(v), bytes: geo.recordSize)
                     }
                     if ahead < w { strata_prefetch_range(record(v, base, geo), geo.recordSize) }
                     ahead += 1

@@ -25,6 +25,9 @@ package final class BeamSearcher {
     let directFile: DirectGraphFile?
     /// The reads in flight of direct searches (made on first use).
     var directQueue: DirectReadQueue?
+    /// Whether a direct search over a block-aware layout reranks the nodes a sector read brings
+    /// that do not make the list (off while sample searches count expansions: those are not).
+    var reranksSectorNeighbours = true
 
     let codes: UnsafePointer<UInt8>
     let m: Int
@@ -169,7 +172,7 @@ package final class BeamSearcher {
         query.withUnsafeBufferPointer { qp in
             for i in 0..<n {
                 resultIds[i] = UInt32(i)
-                resultDist[i] = exactDistance(qp.baseAddress!, UnsafeRawPointer(base + graph.geometry.recordOffset(i)))
+                resultDist[i] = exactDistance(qp.baseAddress!, UnsafeRawPointer(base + graph.recordOffset(i)))
             }
         }
         return results(count: selectTop(n, k))
@@ -182,6 +185,8 @@ package final class BeamSearcher {
     /// direct file.
     func countExpansions(_ samples: Range<Int>, query: (Int) -> [Float]?, parameters: BeamSearchParameters,
                          into counts: inout [UInt32: UInt32]) {
+        reranksSectorNeighbours = false
+        defer { reranksSectorNeighbours = true }
         for i in samples {
             guard let q = query(i), q.count == dim, (try? VectorLimits.checkQuery(q)) != nil else { continue }
             _ = q.withUnsafeBufferPointer { search(unsafeQuery: $0.baseAddress!, parameters: parameters) }
@@ -231,7 +236,7 @@ package final class BeamSearcher {
     @inline(__always)
     func record(_ v: Int, _ base: UnsafeRawPointer, _ geo: DiskGraphLayout.Geometry) -> UnsafeRawPointer {
         if let c = cache, let r = c.record(v) { return r }
-        return base + geo.recordOffset(v)
+        return base + graph.recordOffset(v)
     }
 
     @inline(__always)

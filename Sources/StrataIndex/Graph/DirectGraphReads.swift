@@ -55,6 +55,8 @@ final class DirectReadQueue {
     let buffers: UnsafeMutableRawPointer
     /// Node read into each slot (-1: free).
     let slotNode: UnsafeMutablePointer<Int>
+    /// Byte offset of that node's record within the slot's buffer.
+    let slotWithin: UnsafeMutablePointer<Int>
     var freeSlots: [Int]
     let ring: OpaquePointer?
     /// The ring failed for good: no more reads are queued, buffers are never reused.
@@ -76,6 +78,8 @@ final class DirectReadQueue {
         buffers = .allocate(byteCount: span * slots, alignment: DiskGraphLayout.sectorSize)
         slotNode = .allocate(capacity: slots)
         slotNode.initialize(repeating: -1, count: slots)
+        slotWithin = .allocate(capacity: slots)
+        slotWithin.initialize(repeating: 0, count: slots)
         freeSlots = Array((0..<slots).reversed())
         freeSlots.reserveCapacity(slots)
         ready.reserveCapacity(slots)
@@ -93,7 +97,7 @@ final class DirectReadQueue {
         if inFlight > 0 { waitForCompletion() }
         if let ring { strata_uring_destroy(ring) }
         if !broken { buffers.deallocate() }
-        slotNode.deallocate(); tags.deallocate(); results.deallocate()
+        slotNode.deallocate(); slotWithin.deallocate(); tags.deallocate(); results.deallocate()
     }
 
     /// Whether another read can be queued.
@@ -101,11 +105,14 @@ final class DirectReadQueue {
     /// Slots holding a read (queued, in flight, or finished and not yet released).
     var slotsInUse: Int { slots - freeSlots.count }
 
-    /// Queues the read of node `v`'s sector(s); ``submit()`` starts it. Needs ``hasFreeSlot``.
-    func queue(_ v: Int) {
+    /// Queues the read of the sector(s) of node `v`, whose record is in record slot `recordSlot`
+    /// (``DiskGraphView/slot(of:)``); ``submit()`` starts it. Needs ``hasFreeSlot``.
+    func queue(_ v: Int, recordSlot: Int) {
         let slot = freeSlots.removeLast()
         slotNode[slot] = v
-        let sector: Int = geometry.nodesPerSector > 0 ? v / geometry.nodesPerSector : v * geometry.sectorsPerNode
+        let p = geometry.nodesPerSector
+        slotWithin[slot] = p > 0 ? (recordSlot % p) * geometry.recordSize : 0
+        let sector: Int = p > 0 ? recordSlot / p : recordSlot * geometry.sectorsPerNode
         let offset = file.sectionOffset + UInt64(DiskGraphLayout.headerSize) + UInt64(sector) * UInt64(DiskGraphLayout.sectorSize)
         let buffer = buffers + slot * span
         if let ring, strata_uring_queue_read(ring, file.descriptor, buffer, UInt32(span), offset, UInt64(slot)) == 0 {
@@ -176,10 +183,14 @@ final class DirectReadQueue {
     /// The node read into `slot` (negative `-1 - v` when the read of v failed).
     func node(in slot: Int) -> Int { slotNode[slot] }
 
-    /// Node `v`'s record inside the buffer of `slot`.
-    func record(in slot: Int, node v: Int) -> UnsafeRawPointer {
-        let within = geometry.nodesPerSector > 0 ? (v % geometry.nodesPerSector) * geometry.recordSize : 0
-        return UnsafeRawPointer(buffers + slot * span + within)
+    /// The record of the node read into `slot`, inside the slot's buffer.
+    func record(in slot: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(buffers + slot * span + slotWithin[slot])
+    }
+
+    /// The whole sector read into `slot` (``span`` bytes): every record slot it holds.
+    func sector(in slot: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(buffers + slot * span)
     }
 
     /// Gives a slot back.

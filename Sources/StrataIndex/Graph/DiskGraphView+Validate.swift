@@ -44,8 +44,9 @@ extension DiskGraphView {
         return v < count && v != i ? v : nil
     }
 
-    /// Walks every record: degree <= R, ids < count, no self loops, zero padding; then a BFS from the
-    /// medoid counts unreachable nodes; and builds the degree histogram.
+    /// Walks every record: degree <= R, ids < count, no self loops, zero padding; in a block layout,
+    /// that the placement table is a permutation and each record names its node; then a BFS from
+    /// the medoid counts unreachable nodes; and builds the degree histogram.
     /// - Parameter maxReported: how many problem descriptions to keep.
     /// - Complexity: O(count * R) time, O(count) memory.
     package func validate(maxReported: Int = 20) -> DiskGraphReport {
@@ -71,6 +72,29 @@ extension DiskGraphView {
                 } else if id != 0 {
                     report("node \(i): non-zero unused neighbour slot \(j)")
                 }
+            }
+        }
+        if let placement {
+            // Block layout: the table is a permutation of the slots in use, each record names its
+            // node, and the slots past the last node are zero.
+            var taken = [Bool](repeating: false, count: geometry.slotCount)
+            for i in 0..<n {
+                let raw = Int(UInt32(littleEndian: placement.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                if raw >= n { report("node \(i): placement slot \(raw) out of range"); continue }
+                if taken[raw] { report("node \(i): placement slot \(raw) taken twice"); continue }
+                taken[raw] = true
+                if let stored = storedNode(of: unsafeRecord(i)), stored != i { report("node \(i): its record in slot \(raw) names node \(stored)") }
+            }
+            let base = bytes.baseAddress!
+            for s in n..<geometry.slotCount {
+                let rec = base + geometry.slotOffset(s)
+                if (0..<geometry.recordSize).contains(where: { rec.load(fromByteOffset: $0, as: UInt8.self) != 0 }) {
+                    report("empty record slot \(s) is not zero")
+                }
+            }
+            for k in (geometry.placementOffset + 4 * n)..<geometry.totalBytes where bytes[k] != 0 {
+                report("placement table padding is not zero at section offset \(k)")
+                break
             }
         }
         var unreachable = 0

@@ -18,6 +18,8 @@ package struct DiskGraphView: @unchecked Sendable {
     package let medoid: Int
     /// Metric recorded at build time.
     package let metric: DistanceMetric
+    /// The placement table of a block-aware layout (u32 slot per node, in the section); nil in row order.
+    let placement: UnsafeRawPointer?
 
     /// Number of nodes.
     package var count: Int { geometry.count }
@@ -39,7 +41,11 @@ package struct DiskGraphView: @unchecked Sendable {
         for k in 0..<8 where bytes[k] != DiskGraphLayout.magic[k] { throw bad("bad graph magic", 0) }
         func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
         func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
-        if u32(8) != DiskGraphLayout.version { throw bad("unsupported graph layout version \(u32(8))", 8) }
+        let version = u32(8)
+        guard version == DiskGraphLayout.rowOrderVersion || version == DiskGraphLayout.blockVersion else {
+            throw StrataError(.unsupportedVersion, "unsupported graph layout version \(version); this build reads 1...2: upgrade Strata",
+                              section: "graph", offset: 8)
+        }
         if u32(12) != UInt32(DiskGraphLayout.sectorSize) { throw bad("sector size \(u32(12)), expected 4096", 12) }
         let n64 = u64(16)
         if n64 >= UInt64(UInt32.max) { throw bad("node count \(n64) too large", 16) }
@@ -49,9 +55,10 @@ package struct DiskGraphView: @unchecked Sendable {
         if bytes[31] != 0 { throw bad("reserved byte is not zero", 31) }
         let g: DiskGraphLayout.Geometry
         do {
-            g = try DiskGraphLayout.Geometry(count: Int(n64), dimension: Int(u32(24)), elementType: et, maxDegree: Int(u32(32)))
+            g = try DiskGraphLayout.Geometry(count: Int(n64), dimension: Int(u32(24)), elementType: et, maxDegree: Int(u32(32)),
+                                             blockLayout: version == DiskGraphLayout.blockVersion)
         } catch {
-            throw bad("bad graph shape: dimension \(u32(24)), R \(u32(32))", 24)
+            throw bad("bad graph shape: dimension \(u32(24)), R \(u32(32)), layout version \(version)", 24)
         }
         if Int(u32(36)) != g.recordSize { throw bad("record size \(u32(36)), expected \(g.recordSize)", 36) }
         if Int(u32(40)) != g.nodesPerSector { throw bad("nodes per sector \(u32(40)), expected \(g.nodesPerSector)", 40) }
@@ -69,6 +76,29 @@ package struct DiskGraphView: @unchecked Sendable {
         self.geometry = g
         self.medoid = Int(med)
         self.metric = mt
+        self.placement = g.blockLayout ? UnsafeRawPointer(bytes.baseAddress! + g.placementOffset) : nil
+    }
+
+    /// Whether records are placed by a placement table (layout version 2).
+    package var isBlockLayout: Bool { placement != nil }
+
+    /// The record slot of node `i < count`: `i` in row order, else its placement entry, clamped to
+    /// the slots that exist (a corrupt entry then points at some other record, whose node id tells).
+    @inline(__always)
+    package func slot(of i: Int) -> Int {
+        guard let placement else { return i }
+        return min(Int(UInt32(littleEndian: placement.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))), geometry.slotCount - 1)
+    }
+
+    /// Section offset of node `i`'s record (`i < count`).
+    @inline(__always)
+    package func recordOffset(_ i: Int) -> Int { geometry.slotOffset(slot(of: i)) }
+
+    /// The node id a record stores (block layout), or nil in row order, where records carry none.
+    @inline(__always)
+    package func storedNode(of record: UnsafeRawPointer) -> Int? {
+        guard placement != nil else { return nil }
+        return Int(UInt32(littleEndian: record.loadUnaligned(fromByteOffset: geometry.nodeIdOffset, as: UInt32.self)))
     }
 
     /// Pointer to node `i`'s record; `i` must be `< count` (checked in debug builds only). The record's
@@ -76,7 +106,7 @@ package struct DiskGraphView: @unchecked Sendable {
     @inline(__always)
     package func unsafeRecord(_ i: Int) -> UnsafeRawPointer {
         assert(i >= 0 && i < count)
-        return bytes.baseAddress! + geometry.recordOffset(i)
+        return bytes.baseAddress! + recordOffset(i)
     }
 
     /// The raw stored vector of node `i` (float32 or float16 bits per ``elementType``), or nil if out of range.

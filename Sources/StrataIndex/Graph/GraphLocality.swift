@@ -14,9 +14,12 @@ public struct GraphLocality: Sendable, Equatable {
     public var sectorCount: Int
     /// Records per 4 KB sector (0 when one record spans several sectors).
     public var nodesPerSector: Int
+    /// Graph layout version: 1 row order, 2 block-aware (records placed by a placement table).
+    public var layoutVersion: Int
     /// Unused bytes at the end of a full sector (P > 0), or of a record's sector group (P = 0).
     public var paddingBytesPerSector: Int
-    /// Unused bytes over all node sectors, including the empty record slots of the last sector.
+    /// Unused bytes over all node sectors, including the empty record slots of the last sector (and
+    /// the zero tail of a block layout's placement table).
     public var paddingBytesTotal: Int
     /// Usable directed edges (degree clamped to R; ids out of range and self loops skipped).
     public var edgeCount: Int
@@ -60,7 +63,8 @@ extension DiskGraphView {
     /// Sector index of node `i`'s record (its sector group when P = 0).
     @inline(__always)
     private func sectorOf(_ i: Int) -> Int {
-        geometry.nodesPerSector > 0 ? i / geometry.nodesPerSector : i
+        let s = slot(of: i)
+        return geometry.nodesPerSector > 0 ? s / geometry.nodesPerSector : s
     }
 
     /// Computes ``GraphLocality`` in one pass over the records (and one BFS when `bfs`).
@@ -77,7 +81,7 @@ extension DiskGraphView {
         let totalPadding: Int
         if g.nodesPerSector > 0 {
             perSectorPadding = s - g.nodesPerSector * g.recordSize
-            totalPadding = g.sectorCount * s - n * g.recordSize
+            totalPadding = g.sectorCount * s - n * g.recordSize + (g.blockLayout ? g.totalBytes - g.placementOffset - 4 * n : 0)
         } else {
             perSectorPadding = g.sectorsPerNode * s - g.recordSize
             totalPadding = n * perSectorPadding
@@ -127,7 +131,7 @@ extension DiskGraphView {
         }
         let p = g.nodesPerSector
         return GraphLocality(
-            count: n, sectorCount: g.sectorCount, nodesPerSector: p,
+            count: n, sectorCount: g.sectorCount, nodesPerSector: p, layoutVersion: Int(g.version),
             paddingBytesPerSector: perSectorPadding, paddingBytesTotal: totalPadding,
             edgeCount: edges, skippedNeighborCount: skipped, sameSectorEdgeCount: same,
             sameSectorShare: edges == 0 ? 0 : Double(same) / Double(edges),

@@ -156,9 +156,9 @@ package final class NodeCache: @unchecked Sendable {
         let chunk = 256
         for start in stride(from: 0, to: chosen.count, by: chunk) {
             let end = min(chosen.count, start + chunk)
-            for v in chosen[start..<end] { NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize) }
+            for v in chosen[start..<end] { NodeCache.willNeed(base + graph.recordOffset(v), bytes: geo.recordSize) }
             for slot in start..<end {
-                (storage + slot * geo.recordSize).copyMemory(from: base + geo.recordOffset(chosen[slot]), byteCount: geo.recordSize)
+                (storage + slot * geo.recordSize).copyMemory(from: base + graph.recordOffset(chosen[slot]), byteCount: geo.recordSize)
             }
         }
         var cached = chosen.count
@@ -169,12 +169,12 @@ package final class NodeCache: @unchecked Sendable {
         while head < queue.count && cached < capacity {
             let v = queue[head]
             head += 1
-            forEachNeighbor(of: base + geo.recordOffset(v), geo, n) { u in
+            forEachNeighbor(of: base + graph.recordOffset(v), geo, n) { u in
                 guard cached < capacity, seen.insert(u).inserted else { return }
                 queue.append(u)
                 if NodeCache.lookup(map, mask, u) != NodeCache.absent { return }
                 NodeCache.insert(map, mask, u, cached)
-                (storage + cached * geo.recordSize).copyMemory(from: base + geo.recordOffset(u), byteCount: geo.recordSize)
+                (storage + cached * geo.recordSize).copyMemory(from: base + graph.recordOffset(u), byteCount: geo.recordSize)
                 cached += 1
             }
         }
@@ -208,11 +208,11 @@ package final class NodeCache: @unchecked Sendable {
         var cached = 1
         var levels = 1
         while !level.isEmpty {
-            for v in level { NodeCache.willNeed(base + geo.recordOffset(v), bytes: geo.recordSize) }
+            for v in level { NodeCache.willNeed(base + graph.recordOffset(v), bytes: geo.recordSize) }
             var next: [Int] = []
             for v in level {
                 let dst = storage + Int(NodeCache.lookup(map, mask, v)) * geo.recordSize
-                dst.copyMemory(from: base + geo.recordOffset(v), byteCount: geo.recordSize)
+                dst.copyMemory(from: base + graph.recordOffset(v), byteCount: geo.recordSize)
                 if cached == capacity { continue }
                 forEachNeighbor(of: dst, geo, n) { u in
                     if NodeCache.lookup(map, mask, u) != NodeCache.absent { return }

@@ -16,18 +16,21 @@ package struct BenchCounters: Sendable, Equatable {
     package var hops = 0
     /// PQ distances computed.
     package var pqDistances = 0
+    /// Nodes expanded from a sector read for another node (block-aware layout).
+    package var blockExpansions = 0
 
-    package init(recordsRead: Int = 0, cachedRecords: Int = 0, hops: Int = 0, pqDistances: Int = 0) {
+    package init(recordsRead: Int = 0, cachedRecords: Int = 0, hops: Int = 0, pqDistances: Int = 0, blockExpansions: Int = 0) {
         self.recordsRead = recordsRead
         self.cachedRecords = cachedRecords
         self.hops = hops
         self.pqDistances = pqDistances
+        self.blockExpansions = blockExpansions
     }
 
     /// The counters of an unfiltered graph search (zero for an exact one).
     package init(_ stats: BeamSearchStats?) {
         self.init(recordsRead: stats?.recordsRead ?? 0, cachedRecords: stats?.cachedRecords ?? 0, hops: stats?.hops ?? 0,
-                  pqDistances: stats?.pqDistances ?? 0)
+                  pqDistances: stats?.pqDistances ?? 0, blockExpansions: stats?.blockExpansions ?? 0)
     }
 
     /// The counters of a filtered search.
@@ -40,6 +43,7 @@ package struct BenchCounters: Sendable, Equatable {
         a.cachedRecords += b.cachedRecords
         a.hops += b.hops
         a.pqDistances += b.pqDistances
+        a.blockExpansions += b.blockExpansions
     }
 }
 

@@ -87,9 +87,10 @@ final class CLIExitCodeTests: StrataTestCase {
         try expect(.badMagic, ["dump", try write(magic, "magic.seg")])
 
         var newer = good
-        for at in [8, 12] { newer[at] = 3; newer[at + 1] = 0 }          // major and min reader major 3
+        let future = UInt8(SegmentFormat.readerMajor + 1)
+        for at in [8, 12] { newer[at] = future; newer[at + 1] = 0 }    // major and min reader major past this build's
         Reseal.segment(&newer)
-        try expect(.unsupportedVersion, ["dump", try write(newer, "v3.seg")])
+        try expect(.unsupportedVersion, ["dump", try write(newer, "future.seg")])
 
         var unsealed = good
         unsealed[12] = 2

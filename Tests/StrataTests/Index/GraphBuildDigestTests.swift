@@ -24,9 +24,11 @@ final class GraphBuildDigestTests: StrataTestCase {
 
     /// xxh3 of the index sections (pq_codebook, pq_codes and graph, in that order) of the segment
     /// written from `rows` with a small index (R 16, L 40, M 6). The sections, not the whole file:
-    /// format 2.0 moved the other sections without changing these bytes.
+    /// format 2.0 moved the other sections without changing these bytes. Records in row order
+    /// unless `blockLayout` (format 3.0 placed them block-aware by default, the graph unchanged).
     private func segmentDigest(_ rows: [SegmentRow], elementType: VectorElementType, metric: DistanceMetric,
-                               budget: Int?, threads: Int = 2, saturate: Bool = false) throws -> (UInt64, phases: Set<String>) {
+                               budget: Int?, threads: Int = 2, saturate: Bool = false,
+                               blockLayout: Bool = false) throws -> (UInt64, phases: Set<String>) {
         var index = IndexOptions()
         index.minimumRows = 0
         index.pqSubspaces = 6
@@ -36,6 +38,7 @@ final class GraphBuildDigestTests: StrataTestCase {
         index.graph.threads = threads
         index.graph.saturate = saturate
         index.memoryBudget = budget
+        index.blockLayout = blockLayout
         let log = PhaseNames()
         var options = SegmentWriterOptions()
         options.index = index
@@ -55,13 +58,16 @@ final class GraphBuildDigestTests: StrataTestCase {
     }
 
     /// Digests of the index sections, recorded with progressive occlusion in RobustPrune (the same
-    /// on the three kernel levels of this machine: STRATA_KERNELS=scalar|avx2|avx512).
+    /// on the three kernel levels of this machine: STRATA_KERNELS=scalar|avx2|avx512; the block-aware
+    /// ones checked on avx512 and scalar: their placement follows from the graph alone).
     private static let recorded: [String: [String: UInt64]] = [
         "avx512": digests, "avx2": digests, "scalar": digests,
     ]
     private static let digests: [String: UInt64] = ["memory-f32": 0xdf0ccf4cd131e49, "memory-f16": 0x9b879b824bb51f0,
                                                     "partitioned-f32": 0x9f100d68c25e15d4, "partitioned-f16": 0x7471bb183e0d6936,
-                                                    "memory-f32-saturated": 0xd2ac48f124f2bde0]
+                                                    "memory-f32-saturated": 0xd2ac48f124f2bde0,
+                                                    // The same graphs with the records placed block-aware (format 3.0).
+                                                    "memory-f32-blocks": 0x4338b30521df6adb, "partitioned-f16-blocks": 0x49e63722d8dc622]
 
     func testIndexBuildBytesAreUnchanged() throws {
         let isa = DistanceKernels.instructionSet
@@ -73,8 +79,11 @@ final class GraphBuildDigestTests: StrataTestCase {
         XCTAssertTrue(partitionedPhases.contains("merge"), "a 512 KiB budget must split 3000 rows")
         let (partitionedF16, _) = try segmentDigest(inMemory, elementType: .float16, metric: .cosine, budget: 512 << 10, threads: 1)
         let (saturated, _) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: nil, saturate: true)
+        let (blocks, _) = try segmentDigest(inMemory, elementType: .float32, metric: .l2, budget: nil, blockLayout: true)
+        let (partitionedBlocks, _) = try segmentDigest(inMemory, elementType: .float16, metric: .cosine, budget: 512 << 10, threads: 1,
+                                                       blockLayout: true)
         let got = ["memory-f32": memoryF32, "memory-f16": memoryF16, "partitioned-f32": partitionedF32, "partitioned-f16": partitionedF16,
-                   "memory-f32-saturated": saturated]
+                   "memory-f32-saturated": saturated, "memory-f32-blocks": blocks, "partitioned-f16-blocks": partitionedBlocks]
         print("index build digests (\(isa)): \(got.sorted { $0.key < $1.key }.map { "\"\($0.key)\": 0x\(String($0.value, radix: 16))" }.joined(separator: ", "))")
         guard let want = Self.recorded[isa], !want.isEmpty else {
             throw XCTSkip("no digests recorded for the \(isa) kernels")

@@ -12,7 +12,7 @@ final class GraphLocalityTests: StrataTestCase {
     let dim = 250, maxDegree = 2
 
     /// Writes the layout of `count` zero vectors with the given neighbour lists (each of size <= R).
-    func layout(_ lists: [[UInt32]], medoid: Int = 0, dimension: Int? = nil) throws -> [UInt8] {
+    func layout(_ lists: [[UInt32]], medoid: Int = 0, dimension: Int? = nil, blockLayout: Bool = false) throws -> [UInt8] {
         let d = dimension ?? dim
         var degrees: [UInt32] = [], flat: [UInt32] = []
         for l in lists {
@@ -24,7 +24,7 @@ final class GraphLocalityTests: StrataTestCase {
         var bytes: [UInt8] = []
         _ = try vectors.withUnsafeBufferPointer { v in
             try DiskGraphLayout.writeSectorLayout(graph: graph, vectors: v, dimension: d, rowStride: d,
-                                                  elementType: .float32, metric: .l2) { bytes.append(contentsOf: $0) }
+                                                  elementType: .float32, metric: .l2, blockLayout: blockLayout) { bytes.append(contentsOf: $0) }
         }
         return bytes
     }
@@ -86,7 +86,7 @@ final class GraphLocalityTests: StrataTestCase {
         var bytes = try layout(pairedLists)
         let geo = try DiskGraphLayout.Geometry(count: 8, dimension: dim, elementType: .float32, maxDegree: maxDegree)
         func put(_ value: UInt32, node: Int, at field: Int) {
-            let o = geo.recordOffset(node) + geo.vectorBytes + field
+            let o = geo.slotOffset(node) + geo.vectorBytes + field
             withUnsafeBytes(of: value.littleEndian) { for k in 0..<4 { bytes[o + k] = $0[k] } }
         }
         put(9_999, node: 2, at: 4 + 4)       // node 2's second neighbour out of range
@@ -127,6 +127,49 @@ final class GraphLocalityTests: StrataTestCase {
         }
     }
 
+    /// The block-aware layout of the paired lists: BFS from 0 opens a block with 0 and fills it
+    /// with 0's neighbours (1, 4), then 1's (5); node 2, unreachable, opens the second block with
+    /// 3, 6 and 7. Every edge then stays in its sector; records carry their node ids, the table
+    /// places them, and the lists and vectors read back as written.
+    func testBlockLayoutPutsNeighboursInOneSector() throws {
+        let bytes = try layout(pairedLists, blockLayout: true)
+        try bytes.withUnsafeBytes { raw in
+            let view = try DiskGraphView(bytes: raw)
+            XCTAssertTrue(view.isBlockLayout)
+            XCTAssertEqual(view.geometry.recordSize, 1016)
+            XCTAssertEqual(view.geometry.nodesPerSector, 4)
+            XCTAssertEqual(raw.count, 4096 * 4, "header, two node sectors, one table sector")
+            XCTAssertEqual((0..<8).map { view.slot(of: $0) }, [0, 1, 4, 5, 2, 3, 6, 7])
+            for i in 0..<8 {
+                XCTAssertEqual(view.neighbors(of: i), pairedLists[i])
+                XCTAssertEqual(view.storedNode(of: view.unsafeRecord(i)), i)
+            }
+            let l = view.locality()
+            XCTAssertEqual(l.layoutVersion, 2)
+            XCTAssertEqual(l.sameSectorShare, 1)
+            XCTAssertEqual(l.meanNeighborSectors, 1)
+            XCTAssertEqual(l.neighborsPerSectorRead, 2)
+            XCTAssertTrue(view.validate().isValid, "\(view.validate().problems)")
+        }
+        // Records that do not fit two to a sector stay in row order: nothing to share.
+        for d in [700, 1100] {
+            let wide = try layout(pairedLists, dimension: d, blockLayout: true)
+            try wide.withUnsafeBytes { raw in XCTAssertFalse(try DiskGraphView(bytes: raw).isBlockLayout, "dimension \(d)") }
+        }
+        // Damage: a record naming another node, a slot given twice.
+        let geo = try DiskGraphLayout.Geometry(count: 8, dimension: dim, elementType: .float32, maxDegree: maxDegree, blockLayout: true)
+        var named = bytes
+        named[geo.slotOffset(1) + geo.nodeIdOffset] = 7
+        try named.withUnsafeBytes { raw in
+            XCTAssertTrue(try DiskGraphView(bytes: raw).validate().problems.contains { $0.contains("names node 7") })
+        }
+        var twice = bytes
+        for k in 0..<4 { twice[geo.placementOffset + 4 + k] = twice[geo.placementOffset + k] }
+        try twice.withUnsafeBytes { raw in
+            XCTAssertTrue(try DiskGraphView(bytes: raw).validate().problems.contains { $0.contains("taken twice") })
+        }
+    }
+
     func testEmptyGraph() throws {
         let bytes = try layout([])
         try bytes.withUnsafeBytes { raw in
@@ -153,7 +196,8 @@ final class GraphLocalityTests: StrataTestCase {
         let layout = try XCTUnwrap(index["layout"] as? [String: Any], "no index.layout in \(dump.stdoutText.prefix(2000))")
         let n = SampleDataset.baseCount
         let perSector = try XCTUnwrap(index["nodes_per_sector"] as? Int)
-        XCTAssertGreaterThan(perSector, 0)
+        XCTAssertGreaterThan(perSector, 1)
+        XCTAssertEqual(layout["layout_version"] as? Int, 2, "block-aware by default")
         XCTAssertEqual(layout["sectors"] as? Int, (n + perSector - 1) / perSector)
         let recordBytes = try XCTUnwrap(index["record_bytes"] as? Int)
         XCTAssertEqual(layout["padding_bytes_per_sector"] as? Int, 4096 - perSector * recordBytes)
@@ -163,6 +207,8 @@ final class GraphLocalityTests: StrataTestCase {
             XCTAssertTrue(v >= 0 && v <= 1, "\(key) \(v)")
         }
         XCTAssertEqual(try XCTUnwrap(layout["random_same_sector_share"] as? Double), Double(perSector - 1) / Double(n - 1), accuracy: 1e-12)
+        XCTAssertGreaterThan(try XCTUnwrap(layout["same_sector_edge_share"] as? Double),
+                             10 * (layout["random_same_sector_share"] as? Double ?? 1), "the placement puts neighbours together")
         let mean = try XCTUnwrap(layout["neighbor_sectors_mean"] as? Double)
         let p50 = try XCTUnwrap(layout["neighbor_sectors_p50"] as? Int), p99 = try XCTUnwrap(layout["neighbor_sectors_p99"] as? Int)
         XCTAssertTrue(mean >= 1 && mean <= 16, "mean \(mean)")

@@ -405,7 +405,7 @@ final class IndexGraphTests: XCTestCase {
         // A corrupt record (degree and ids out of range) is reported by validate and tolerated by search.
         var bad = good
         let geo = try DiskGraphLayout.Geometry(count: 200, dimension: 8, elementType: .float32, maxDegree: 8)
-        let rec = geo.recordOffset(5)
+        let rec = geo.slotOffset(5)
         bad[rec + geo.vectorBytes] = 200 // degree 200 > R
         bad[rec + geo.vectorBytes + 4] = 0xFF; bad[rec + geo.vectorBytes + 5] = 0xFF // id 65535 >= count
         try bad.withUnsafeBytes { raw in

@@ -1,8 +1,9 @@
 // Search over direct reads (SegmentOpenOptions.directIO): graph records read with O_DIRECT through
-// io_uring (or pread where the ring is unavailable), pipelined. With one read in flight the search
-// expands exactly the nodes the mapped search expands, in the same order; with more, the order
-// depends on which read finishes first, so the answers are checked against exact distances and
-// brute-force recall instead.
+// io_uring (or pread where the ring is unavailable), pipelined. With one read in flight and records
+// in row order the search expands exactly the nodes the mapped search expands, in the same order;
+// with more, the order depends on which read finishes first, and a block-aware layout also expands
+// the nodes a read brings beside the one asked for, so the answers are checked against exact
+// distances and brute-force recall instead.
 import Foundation
 import XCTest
 @testable import Strata
@@ -16,8 +17,9 @@ final class DirectIOSearchTests: StrataTestCase {
         clusteredRows(count: count, dimension: dimension, clusters: 20, seed: seed, idStride: 3, idBase: 7)
     }
 
-    private func writeIndexed(_ path: String, rows: [SegmentRow]) throws {
-        try writeIndexedSegment(path, rows: rows, dimension: dimension)
+    /// Row order unless asked: the tests that compare with the mapped search need it.
+    private func writeIndexed(_ path: String, rows: [SegmentRow], blockLayout: Bool = false) throws {
+        try writeIndexedSegment(path, rows: rows, dimension: dimension, blockLayout: blockLayout)
     }
 
     private func open(_ path: String, cache: Int, ring: Bool = true) throws -> Segment {
@@ -85,8 +87,14 @@ final class DirectIOSearchTests: StrataTestCase {
 
     func testPipelinedSearchReturnsExactDistancesAndKeepsRecall() throws {
         let data = rows(count: 5000, seed: 4)
-        let path = tmpPath("direct-w.seg")
-        try writeIndexed(path, rows: data)
+        for blocks in [false, true] {
+            let path = tmpPath("direct-w-\(blocks).seg")
+            try writeIndexed(path, rows: data, blockLayout: blocks)
+            try checkPipelinedSearch(path, data)
+        }
+    }
+
+    private func checkPipelinedSearch(_ path: String, _ data: [SegmentRow]) throws {
         let mapped = try Segment.open(path: path, options: SegmentOpenOptions(cacheBudgetBytes: 0))
         let byId = Dictionary(uniqueKeysWithValues: data.map { ($0.id, $0.vector) })
         for ring in [true, false] {
@@ -114,6 +122,42 @@ final class DirectIOSearchTests: StrataTestCase {
                 XCTAssertGreaterThan(recall, mappedRecall - 0.03, "W \(w), ring \(ring): direct \(recall), mapped \(mappedRecall)")
             }
         }
+    }
+
+    /// A block-aware layout: each sector read also expands the nodes placed beside the one asked
+    /// for when they make the list, so the same recall takes fewer reads than in row order (one
+    /// read in flight, where the search is deterministic); every answer keeps its exact distance.
+    func testBlockLayoutExpandsSectorNeighboursWithoutAnotherRead() throws {
+        let data = rows(count: 4000, seed: 12)
+        let rowPath = tmpPath("rows.seg"), blockPath = tmpPath("blocks.seg")
+        try writeIndexed(rowPath, rows: data, blockLayout: false)
+        try writeIndexed(blockPath, rows: data, blockLayout: true)
+        let rowOrder = try open(rowPath, cache: 0), blocks = try open(blockPath, cache: 0)
+        let graph = try XCTUnwrap(blocks.annIndex?.graph)
+        XCTAssertTrue(graph.isBlockLayout)
+        XCTAssertGreaterThan(graph.geometry.nodesPerSector, 2)
+        XCTAssertFalse(try XCTUnwrap(rowOrder.annIndex?.graph).isBlockLayout)
+        let byId = Dictionary(uniqueKeysWithValues: data.map { ($0.id, $0.vector) })
+        var rng = SplitMix64(seed: 31)
+        var reads = (rows: 0, blocks: 0), hits = (rows: 0, blocks: 0), free = 0
+        for _ in 0..<60 {
+            let q = data[rng.int(data.count)].vector.map { $0 + rng.gaussianish() * 0.4 }
+            let truth = Set(data.map { ($0.id, l2($0.vector, q)) }.sorted { $0.1 < $1.1 }.prefix(10).map(\.0))
+            let options = SearchOptions(k: 10, listSize: 32, beamWidth: 1)
+            let (a, sa) = try rowOrder.searchWithStats(query: q, options: options)
+            let (b, sb) = try blocks.searchWithStats(query: q, options: options)
+            XCTAssertEqual(sa?.blockExpansions, 0)
+            reads.rows += try XCTUnwrap(sa).recordsRead
+            reads.blocks += try XCTUnwrap(sb).recordsRead
+            free += try XCTUnwrap(sb).blockExpansions
+            hits.rows += a.filter { truth.contains($0.id) }.count
+            hits.blocks += b.filter { truth.contains($0.id) }.count
+            XCTAssertEqual(Set(b.map(\.id)).count, b.count, "no id twice")
+            for h in b { XCTAssertEqual(h.distance, l2(try XCTUnwrap(byId[h.id]), q), accuracy: 1e-3 * max(1, h.distance)) }
+        }
+        XCTAssertGreaterThan(free, 0)
+        XCTAssertLessThan(reads.blocks, reads.rows, "reads: blocks \(reads.blocks), rows \(reads.rows)")
+        XCTAssertGreaterThanOrEqual(hits.blocks, hits.rows - 6, "recall: blocks \(hits.blocks), rows \(hits.rows) of 600")
     }
 
     func testSearchersOnManyThreadsAgree() throws {

@@ -16,10 +16,12 @@ extension StrataTestCase {
         }
     }
 
-    /// Writes `rows` at `path` as an L2 segment of `dimension` floats with the small test index.
-    func writeIndexedSegment(_ path: String, rows: [SegmentRow], dimension: Int) throws {
+    /// Writes `rows` at `path` as an L2 segment of `dimension` floats with the small test index
+    /// (graph records block-aware unless `blockLayout` is false).
+    func writeIndexedSegment(_ path: String, rows: [SegmentRow], dimension: Int, blockLayout: Bool = true) throws {
         var options = SegmentWriterOptions()
         options.index = .smallTestIndex
+        options.index!.blockLayout = blockLayout
         let writer = try SegmentWriter(path: path, schema: SegmentSchema(dimension: dimension, metric: .l2), options: options)
         try writer.append(rows)
         try writer.finish()

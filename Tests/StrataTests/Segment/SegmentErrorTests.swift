@@ -63,12 +63,12 @@ final class SegmentErrorTests: StrataTestCase {
 
     func testUnsupportedVersion() throws {
         let (_, original) = try goodSegment()
-        // min reader major 3: this reader (major 2) must refuse, after the checksum passes.
+        // Min reader major past this reader's (3): it must refuse, after the checksum passes.
         var newer = original
-        setU16(&newer, at: 8, 3)
-        setU16(&newer, at: 12, 3)
+        setU16(&newer, at: 8, SegmentFormat.readerMajor + 1)
+        setU16(&newer, at: 12, SegmentFormat.readerMajor + 1)
         resealHeader(&newer)
-        let e = assertStrataError(.unsupportedVersion) { try Segment.open(path: try write(newer, "v3.seg")) }
+        let e = assertStrataError(.unsupportedVersion) { try Segment.open(path: try write(newer, "future.seg")) }
         XCTAssertEqual(e?.section, "header")
         XCTAssertNotNil(e?.offset)
         // Major 0 predates the oldest readable major.
