@@ -236,12 +236,14 @@ extension Compactor {
         guard bytes.count >= 40 else { return nil }
         let stated = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt32.self)))
         let recordSize = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 36, as: UInt32.self)))
-        let found = (1...1024).filter { r in
+        // Either layout version (row order, block-aware) may have written the section.
+        let found = Set((1...1024).flatMap { r in [false, true].compactMap { blocks -> Int? in
             guard let geo = try? DiskGraphLayout.Geometry(count: segment.rowCount, dimension: segment.schema.dimension,
-                                                          elementType: segment.schema.elementType, maxDegree: r) else { return false }
-            return geo.totalBytes == bytes.count && (r == stated || geo.recordSize == recordSize)
-        }
-        return found.count == 1 ? found[0] : nil
+                                                          elementType: segment.schema.elementType, maxDegree: r,
+                                                          blockLayout: blocks) else { return nil }
+            return geo.totalBytes == bytes.count && (r == stated || geo.recordSize == recordSize) ? r : nil
+        } })
+        return found.count == 1 ? found.first : nil
     }
 
     /// The column names of a payload_index or text_index section's table (a 32-byte header with the

@@ -590,5 +590,11 @@ enum Maintenance {
         let done = v.finishedGroups(afterReading: rows)
         let base = Int(bitPattern: v.base)
         MemoryAdvice.dontNeed.applyToWholePages(from: base + done.lowerBound, to: base + done.upperBound)
+        // A block-aware layout scatters the rows' records over the section: drop their pages too.
+        if !v.inRowOrder {
+            for page in v.recordPages(of: rows) {
+                MemoryAdvice.dontNeed.applyToWholePages(from: base + page, to: base + page + DiskGraphLayout.sectorSize)
+            }
+        }
     }
 }

@@ -252,7 +252,17 @@ public final class Segment: @unchecked Sendable {
         try checkOpen()
         try checkRow(row)
         try checkBeforeRead(vectorSections)
+        try checkPlacement(row: row)
         return try body(unsafeVectorBytes(row: row))
+    }
+
+    /// In a block-aware graph layout, that the record the placement table gives `row` names `row`:
+    /// open does not read the table, and a copy (compaction, scroll) must not carry another row's
+    /// vector out under this row's id. Throws `.corrupt` naming the graph section and the record.
+    func checkPlacement(row: Int) throws(StrataError) {
+        guard let stored = vectors.storedNode(ofRow: row), stored != row else { return }
+        throw StrataError(.corrupt, "row \(row)'s graph record names node \(stored): the placement table is damaged",
+                          path: path, section: vectors.sectionLabel, offset: vectors.fileOffset(ofRow: row))
     }
 
     /// `row`'s vector bytes in the mapping, unchecked.
@@ -266,6 +276,7 @@ public final class Segment: @unchecked Sendable {
         try checkOpen()
         try checkRow(row)
         try checkBeforeRead(vectorSections)
+        try checkPlacement(row: row)
         let dim = schema.dimension
         let raw = unsafeVectorBytes(row: row)
         return { () -> [Float] in

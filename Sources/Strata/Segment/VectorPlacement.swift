@@ -138,10 +138,17 @@ struct VectorPlacement: @unchecked Sendable {
 
     /// Bytes from the section's start through the group that holds row `rows - 1` (0 for no rows):
     /// how far a reader of rows 0..<rows has come through the section.
-    /// Placed rows (a block-aware layout) may lie anywhere: any row count covers the whole section.
+    /// Placed rows (a block-aware layout) may lie anywhere: the section is then covered in
+    /// proportion to the rows read (whole pages), all of it once the last row is read, so a reader
+    /// that hashes the section as it goes still does so in bounded steps.
     func sectionBytes(throughRows rows: Int) -> Int {
         guard rows > 0 else { return 0 }
-        if let placedBy { return placedBy.geometry.totalBytes }
+        if let placedBy {
+            let total = placedBy.geometry.totalBytes
+            if rows >= rowCount { return total }
+            let share = Int(Double(rows) / Double(rowCount) * Double(total)) & ~(DiskGraphLayout.sectorSize - 1)
+            return min(total, share)
+        }
         return startInSection + ((rows - 1) / rowsPerGroup + 1) * groupBytes
     }
 
@@ -149,10 +156,13 @@ struct VectorPlacement: @unchecked Sendable {
     /// section) of which a reader going through the rows in order is done once it has read
     /// `rows`: the group holding row `rows.upperBound` may still hold rows it has not read, unless
     /// `rows` reaches the last row.
-    /// Placed rows (a block-aware layout): nothing until the last row, then every record sector.
+    /// Placed rows (a block-aware layout): the share of the section ``sectionBytes(throughRows:)``
+    /// moved on by while reading `rows` (a page there may still hold a record of a row not yet
+    /// read: dropping it from the process costs a page-cache fault later, never a wrong byte).
     func finishedGroups(afterReading rows: Range<Int>) -> Range<Int> {
-        if let placedBy {
-            return rows.upperBound >= rowCount ? 0..<(placedBy.geometry.sectorCount * DiskGraphLayout.sectorSize) : 0..<0
+        if placedBy != nil {
+            let lower = max(0, sectionBytes(throughRows: rows.lowerBound) - startInSection)
+            return lower..<max(lower, sectionBytes(throughRows: rows.upperBound) - startInSection)
         }
         let lower = rows.lowerBound / rowsPerGroup * groupBytes
         let upper = rows.upperBound >= rowCount ? sectionBytes(throughRows: rowCount) - startInSection
@@ -160,8 +170,22 @@ struct VectorPlacement: @unchecked Sendable {
         return lower..<max(lower, upper)
     }
 
+    /// The 4 KB pages (offsets from `base`, sorted, distinct) holding the records of `rows`: in a
+    /// block-aware layout they are scattered, and a reader that drops what it has read drops these.
+    func recordPages(of rows: Range<Int>) -> [Int] {
+        let page = DiskGraphLayout.sectorSize
+        return Set(rows.map { offset(ofRow: $0) / page * page }).sorted()
+    }
+
     /// Bytes one row takes in the layout, on average (for sizing scan tiles).
     var bytesPerRow: Int { max(1, groupBytes / rowsPerGroup) }
+
+    /// The node id `row`'s record stores, in a block-aware layout (nil in row order, where records
+    /// carry none); it differs from `row` only when the placement table is damaged.
+    func storedNode(ofRow row: Int) -> Int? {
+        guard let placedBy else { return nil }
+        return placedBy.storedNode(of: placedBy.bytes.baseAddress! + placedBy.recordOffset(row))
+    }
 
     /// File offset of `row`'s vector, for error messages.
     func fileOffset(ofRow row: Int) -> UInt64 { sectionOffset + UInt64(startInSection + offset(ofRow: row)) }

@@ -7,8 +7,9 @@
 // node's sector then also holds records of nodes it is likely to expand next
 // (BeamSearcher+Direct.swift expands them without another read).
 //
-// Every block but the last is full, so the section has as many sectors as a row-order one.
-// Memory: two u32 per node (the placement and its inverse) plus the BFS queue.
+// Every block but the last is full (the layout's 4-byte node id per record can still lower the
+// records per sector, DiskGraphLayout.swift). Memory: two u32 per node (the placement and its
+// inverse), the BFS queue and a visited flag.
 
 /// A permutation of nodes to record slots (slot s lies in sector s / P at position s % P).
 package struct BlockPlacement: Sendable, Equatable {

@@ -207,6 +207,10 @@ final class IndexedGoldenTests: StrataTestCase {
         try Data(twice).write(to: URL(fileURLWithPath: twicePath))
         let report = try Segment.open(path: twicePath).verify()
         XCTAssertFalse(report.isSound)
+        // Reading node 1's vector (what a compaction copies) finds node 0's record: refused.
+        let wrong = assertStrataError(.corrupt) { try Segment.open(path: twicePath).vector(row: 1) }
+        XCTAssertEqual(wrong?.section, "graph")
+        XCTAssertEqual(try Segment.open(path: twicePath).vector(row: 0), GoldenIndexed.vector(0))
         XCTAssertTrue(report.problems.contains { $0.section == "graph" && $0.message.contains("taken twice") }, "\(report.problems)")
         // Searches over the damaged placement stay in range and answer.
         var direct = SegmentOpenOptions(cacheBudgetBytes: 0)
@@ -215,6 +219,30 @@ final class IndexedGoldenTests: StrataTestCase {
             let damaged = try Segment.open(path: twicePath, options: options)
             for q in GoldenIndexed.queries() { XCTAssertFalse(try damaged.search(query: q, options: SearchOptions(k: 10, listSize: 16)).isEmpty) }
         }
+    }
+
+    /// Block-aware rows lie anywhere in the section: a compaction reading them in row order hashes
+    /// and drops the section in contiguous windows in proportion to the rows read (whole pages,
+    /// the whole section by the last row), and also drops the pages of the records it read.
+    func testPlacedRowsAreDroppedInBoundedWindows() throws {
+        let seg = try Segment.open(path: GoldenIndexed.url("3.0").path)
+        let v = seg.vectors
+        let graph = seg.sections.first { $0.kind == .graph }!
+        XCTAssertFalse(v.inRowOrder)
+        var covered = 0
+        for start in stride(from: 0, to: GoldenIndexed.rowCount, by: 50) {
+            let rows = start..<min(GoldenIndexed.rowCount, start + 50)
+            let done = v.finishedGroups(afterReading: rows)
+            XCTAssertEqual(done.lowerBound, covered, "\(rows)")
+            XCTAssertEqual(done.upperBound % 4096, 0)
+            XCTAssertLessThanOrEqual(done.count, Int(graph.length) / 4 + 4096, "\(rows): a window in proportion to 50 of 400 rows")
+            covered = done.upperBound
+            let pages = v.recordPages(of: rows)
+            for r in rows { XCTAssertTrue(pages.contains(v.offset(ofRow: r) / 4096 * 4096)) }
+        }
+        XCTAssertEqual(covered, Int(graph.length) - 4096, "every byte after the header sector")
+        XCTAssertEqual(v.sectionBytes(throughRows: GoldenIndexed.rowCount), Int(graph.length))
+        XCTAssertLessThan(v.sectionBytes(throughRows: 100), Int(graph.length) / 2)
     }
 
     /// A segment too small for the index it asked for keeps a vectors section (copied from the
