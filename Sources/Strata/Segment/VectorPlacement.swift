@@ -184,7 +184,7 @@ struct VectorPlacement: @unchecked Sendable {
     /// carry none); it differs from `row` only when the placement table is damaged.
     func storedNode(ofRow row: Int) -> Int? {
         guard let placedBy else { return nil }
-        return placedBy.storedNode(of: placedBy.bytes.baseAddress! + placedBy.recordOffset(row))
+        return placedBy.storedNode(of: placedBy.unsafeRecord(row))
     }
 
     /// File offset of `row`'s vector, for error messages.

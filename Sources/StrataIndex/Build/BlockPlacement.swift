@@ -18,12 +18,6 @@ package struct BlockPlacement: Sendable, Equatable {
     /// `nodeAt[s]`: the node whose record is in slot s (every slot below the node count is used).
     package var nodeAt: [UInt32]
 
-    /// Row order: node i in slot i (the layout of version 1).
-    package static func identity(count: Int) -> BlockPlacement {
-        let ids = (0..<count).map { UInt32($0) }
-        return BlockPlacement(slotOf: ids, nodeAt: ids)
-    }
-
     /// Computes the placement of `count` nodes, `nodesPerSector` to a sector.
     /// - Parameters:
     ///   - count: nodes (< 2^32 - 1).

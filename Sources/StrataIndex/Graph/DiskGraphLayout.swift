@@ -139,10 +139,11 @@ package enum DiskGraphLayout {
             let (t, o2) = a.addingReportingOverflow(DiskGraphLayout.headerSize)
             if o1 || o2 { throw StrataError(.invalidArgument, "graph layout too large") }
             placementOffset = t
-            // count < 2^62 here (count x Q did not overflow), so 4 x count + S cannot.
-            let table = blockLayout ? (4 * count + s - 1) / s * s : 0
-            let (total, o3) = t.addingReportingOverflow(table)
-            if o3 { throw StrataError(.invalidArgument, "graph layout too large") }
+            // The placement table (block layout): 4 B per node, whole sectors.
+            let (entries, o3) = count.multipliedReportingOverflow(by: blockLayout ? 4 : 0)
+            if o3 || entries > Int.max - s { throw StrataError(.invalidArgument, "graph layout too large") }
+            let (total, o4) = t.addingReportingOverflow((entries + s - 1) / s * s)
+            if o4 { throw StrataError(.invalidArgument, "graph layout too large") }
             totalBytes = total
         }
 

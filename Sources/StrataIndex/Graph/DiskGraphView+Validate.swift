@@ -77,7 +77,7 @@ extension DiskGraphView {
         if let placement {
             // Block layout: the table is a permutation of the slots in use, each record names its
             // node, and the slots past the last node are zero.
-            var taken = [Bool](repeating: false, count: geometry.slotCount)
+            var taken = [Bool](repeating: false, count: n)
             for i in 0..<n {
                 let raw = Int(UInt32(littleEndian: placement.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 if raw >= n { report("node \(i): placement slot \(raw) out of range"); continue }
