@@ -39,6 +39,8 @@ struct BenchCommand: ParsableCommand {
     var cacheMB: Double?
     @Option(name: .customLong("cache-samples"), help: "Fill the node cache with the records that this many sample searches (rows of the segment) expand most, instead of BFS levels from the entry point; run at open (default 0: BFS).")
     var cacheSamples: Int = 0
+    @Option(name: .customLong("navigation-mb"), help: "MiB of RAM for the navigation graph over sampled rows that picks where each search starts (default 2 with --direct-io, else 0; 0 starts at the medoid).")
+    var navigationMB: Double?
 
     @Option(name: .long, help: "Query threads (1: queries one at a time from one thread).")
     var threads: Int = 1
@@ -74,6 +76,7 @@ struct BenchCommand: ParsableCommand {
         if !filter.isEmpty { try FilterBenchCommand.validateSweep(L: L, rerank: rerank) }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let cacheMB, !(cacheMB >= 0 && cacheMB <= 1_048_576) { throw ValidationError("--cache-mb must be in 0...1048576") }
+        if let navigationMB, !(navigationMB >= 0 && navigationMB <= 1_048_576) { throw ValidationError("--navigation-mb must be in 0...1048576") }
         if !(0...SegmentOpenOptions.maximumCacheSampleSearches).contains(cacheSamples) {
             throw ValidationError("--cache-samples must be in 0...\(SegmentOpenOptions.maximumCacheSampleSearches)")
         }
@@ -112,6 +115,8 @@ struct BenchCommand: ParsableCommand {
         /// Sample searches that ranked the node cache at open (0: BFS order).
         var cache_sample_searches: Int
         var cache_mb: Double
+        var navigation_rows: Int
+        var navigation_mb: Double
         var kernels: String
         var rss_anon_mb_after_open: Double?
         var rss_anon_mb_after_sweep: Double?
@@ -152,6 +157,7 @@ struct BenchCommand: ParsableCommand {
         var openOptions = SegmentOpenOptions(cacheBudgetBytes: cacheMB.map { Int($0 * 1048576) } ?? SegmentOpenOptions.defaultCacheBudgetBytes)
         openOptions.directIO = directIO
         openOptions.cacheSampleSearches = cacheSamples
+        if let navigationMB { openOptions.navigationBudgetBytes = Int(navigationMB * 1048576) }
         let beamWidth = self.beamWidth ?? (directIO ? SearchOptions.defaultDirectBeamWidth
                                            : cold ? SearchOptions.defaultColdBeamWidth : SearchOptions.defaultWarmBeamWidth)
         let readAhead = directIO ? false : self.readAhead ?? cold
@@ -204,9 +210,11 @@ struct BenchCommand: ParsableCommand {
         })
         let readTotal = ProcessStatistics.diskReadBytes().flatMap { end in readBefore.map { end - $0 } }
         let cacheSummary = seg.nodeCacheSummary
+        let navigation = seg.navigationSummary
         let output = Output(dataset: dataset, segment: segmentPath, build_seconds: buildSeconds, segment_bytes: seg.fileBytes,
                             rows: seg.rowCount, queries: n, k: k, threads: threads, cold: cold, beam_width: beamWidth,
                             read_ahead: readAhead, direct_io: directIO, cache_nodes: cacheSummary.nodes, cache_sample_searches: cacheSummary.sampleSearches, cache_mb: Double(cacheSummary.bytes) / 1048576,
+                            navigation_rows: navigation.rows, navigation_mb: Double(navigation.bytes) / 1048576,
                             kernels: StrataRuntime.kernelInstructionSet,
                             rss_anon_mb_after_open: rssAfterOpen, rss_anon_mb_after_sweep: ProcessStatistics.residentAnonymousMB(),
                             disk_read_bytes: readTotal, points: points)
@@ -216,6 +224,7 @@ struct BenchCommand: ParsableCommand {
             print("segment \(segmentPath): \(seg.rowCount) rows, \(formatBytes(seg.fileBytes))" + (buildSeconds.map { String(format: ", built in %.1f s", $0) } ?? ""))
             let order = cacheSummary.sampleSearches > 0 ? "ranked by \(cacheSummary.sampleSearches) sample searches" : "\(cacheSummary.completeLevels) complete BFS levels"
             print("node cache: \(cacheSummary.nodes) records (\(order)), \(formatBytes(UInt64(cacheSummary.bytes))); beam width \(beamWidth), " + (directIO ? "direct I/O" : "read-ahead \(readAhead ? "on" : "off")"))
+            print("navigation graph: \(navigation.rows) sampled rows, \(formatBytes(UInt64(navigation.bytes)))")
             print(String(format: "RssAnon after open %.1f MB, after sweep %.1f MB; read from disk %@; kernels %@",
                          rssAfterOpen ?? -1, output.rss_anon_mb_after_sweep ?? -1, formatBytes(readTotal ?? 0), StrataRuntime.kernelInstructionSet))
         }

@@ -180,6 +180,7 @@ public final class Segment: @unchecked Sendable {
             annIndex = try SegmentANNIndex(codebook: view(cb), codes: view(codes), graph: view(graph), rowCount: rowCount,
                                            dimension: dim, metric: metric, offsets: (cb.offset, codes.offset, graph.offset),
                                            cacheBudgetBytes: options.cacheBudgetBytes, cacheSampleSearches: options.cacheSampleSearches,
+                                           navigationBudgetBytes: options.effectiveNavigationBudgetBytes,
                                            directPath: options.directIO ? file.path : nil, directUsesRing: options.directIOUsesRing)
         }
         let extras = try SegmentSearchExtras.open(list: list, view: view, schema: schema, rowCount: rowCount, hasANN: annIndex != nil,

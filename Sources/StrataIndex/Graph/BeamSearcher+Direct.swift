@@ -6,7 +6,8 @@
 // computed, a slow read does not hold up the others, and a read is issued for the candidate that is
 // best *now*, with what every finished read taught the list.
 //
-// Nodes in the NodeCache are expanded without a read as soon as they are the best unread
+// The list starts as the mapped search's does (the navigation graph's rows nearest the query, or the
+// medoid). Nodes in the NodeCache are expanded without a read as soon as they are the best unread
 // candidate. The search ends when every candidate of the list has been expanded and no read is in
 // flight; every expanded node is reranked exactly, as in the synchronous search.
 //
@@ -43,17 +44,12 @@ extension BeamSearcher {
         let base = graph.bytes.baseAddress!
         let vb = geo.vectorBytes
         let rmax = geo.maxDegree
-        let ids = listIds, dists = listDist, flags = listFlags
+        let ids = listIds, flags = listFlags
         let expanded = BeamSearcher.expandedFlag
         var stats = BeamSearchStats()
         var results = 0
-        var size = 1
+        var size = seedList(l, &seen)
         var cursor = 0
-
-        var start = UInt32(graph.medoid)
-        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
-        ids[0] = start; dists[0] = freshDist[0]; flags[0] = BeamSearcher.passesFlag
-        _ = seen.insert(start)
 
         let blocks = graph.isBlockLayout, perSector = geo.nodesPerSector, recordSize = geo.recordSize
 

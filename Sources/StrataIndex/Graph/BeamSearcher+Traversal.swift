@@ -2,7 +2,7 @@
 // (RowPredicate.swift), so that the unfiltered search carries no filter code at all.
 //
 // Per query: build the M x 256 ADC table; start the candidate list (ordered by PQ distance) with the
-// medoid; repeatedly take the W best unexpanded candidates, read their records (vector and neighbour
+// medoid, or, unfiltered with a NavigationGraph, with the sampled rows its walk finds nearest; repeatedly take the W best unexpanded candidates, read their records (vector and neighbour
 // list, co-located in one sector), insert their unvisited neighbours with PQ distances, and compute
 // the exact distance of each expanded node from the vector in its record. The answer is the k
 // expanded nodes with the smallest exact distances: every record read is reranked for free.
@@ -55,23 +55,29 @@ extension BeamSearcher {
         let expanded = BeamSearcher.expandedFlag, passes = BeamSearcher.passesFlag
         var stats = BeamSearchStats()
 
-        // Seed with the medoid; it is expanded whether or not it passes.
-        let med = graph.medoid
-        var start = UInt32(med)
-        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
-        ids[0] = start; dists[0] = freshDist[0]; flags[0] = passes
-        _ = seen.insert(UInt32(med))
-        var size = 1
-        var passing = 1
-        if !P.admitsEveryRow {
+        // Unfiltered: seed with the navigation graph's rows nearest the query (or the medoid).
+        // Filtered: seed with the medoid; it is expanded whether or not it passes.
+        var size: Int
+        var passing: Int
+        if P.admitsEveryRow {
+            size = seedList(l, &seen)
+            passing = size
+        } else {
+            let med = graph.medoid
+            var start = UInt32(med)
+            ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: freshDist)
+            ids[0] = start; dists[0] = freshDist[0]; flags[0] = passes
+            _ = seen.insert(UInt32(med))
+            size = 1
+            passing = 1
             stats.rowsTested += 1
             if !predicate.admits(med) { flags[0] = 0; passing = 0; budget += 1 }
         }
         var cursor = 0
         var results = 0
-        let medRecord = record(med, base, geo)
-        if readAhead && cache == nil { NodeCache.willNeed(medRecord, bytes: geo.recordSize) }
-        strata_prefetch_range(medRecord, geo.recordSize)
+        let firstRecord = record(Int(ids[0]), base, geo)
+        if readAhead && cache == nil { NodeCache.willNeed(firstRecord, bytes: geo.recordSize) }
+        strata_prefetch_range(firstRecord, geo.recordSize)
 
         while cursor < size {
             // Take the W best unexpanded candidates (non-passing ones while the budget lasts).

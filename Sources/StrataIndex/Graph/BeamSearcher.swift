@@ -20,6 +20,10 @@ package final class BeamSearcher {
     let codeOwner: ResidentCodes?
     /// Records of the nodes nearest the entry point, read from RAM instead of the mapping.
     package let cache: NodeCache?
+    /// Sampled rows in RAM whose walk picks where each unfiltered search starts; nil starts at the medoid.
+    package let navigation: NavigationGraph?
+    /// Scratch of the navigation walk.
+    var navigationScratch = NavigationScratch()
     /// The segment file opened for direct reads: unfiltered searches read records with it
     /// (BeamSearcher+Direct.swift) instead of through the mapping; nil reads through the mapping.
     let directFile: DirectGraphFile?
@@ -63,12 +67,14 @@ package final class BeamSearcher {
     ///   - codes: `graph.count x quantizer.codeSize` bytes, row-major.
     ///   - metric: distance to report; `nil` uses the metric recorded in the graph.
     ///   - cache: records of the nodes nearest the entry point (built from the same graph), or nil.
+    ///   - navigation: a navigation graph built from the same codes, or nil to start at the medoid.
     /// - Throws: `StrataError.Code.invalidArgument` when dimensions or the code length disagree, or the
     ///   cache was built for another graph.
     package convenience init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes,
-                             metric: DistanceMetric? = nil, cache: NodeCache? = nil) throws(StrataError) {
+                             metric: DistanceMetric? = nil, cache: NodeCache? = nil, navigation: NavigationGraph? = nil) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)
-        self.init(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: metric, owner: codes, cache: cache, direct: nil)
+        self.init(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: metric, owner: codes, cache: cache, direct: nil,
+                  navigation: navigation)
     }
 
     /// Creates a searcher over codes the caller keeps alive (see also ``ResidentCodes``).
@@ -94,8 +100,10 @@ package final class BeamSearcher {
 
     /// A searcher over arguments that passed ``check(graph:quantizer:codeBytes:cache:)``.
     init(checked graph: DiskGraphView, quantizer: ProductQuantizer, codes: UnsafeRawBufferPointer,
-         metric: DistanceMetric?, owner: ResidentCodes?, cache: NodeCache?, direct: DirectGraphFile?) {
+         metric: DistanceMetric?, owner: ResidentCodes?, cache: NodeCache?, direct: DirectGraphFile?,
+         navigation: NavigationGraph? = nil) {
         self.codeOwner = owner
+        self.navigation = navigation
         self.directFile = direct
         self.cache = cache.flatMap { $0.cachedCount > 0 ? $0 : nil }
         self.graph = graph
@@ -125,6 +133,7 @@ package final class BeamSearcher {
         fresh.deallocate(); freshDist.deallocate(); freshFlags.deallocate()
         resultIds.deallocate(); resultDist.deallocate()
         beam.deallocate(); beamPasses.deallocate()
+        navigationScratch.deallocate()
     }
 
     /// Approximate k nearest rows of `query`, closest first, with exact distances.
@@ -230,6 +239,32 @@ package final class BeamSearcher {
             resultIds = ni; resultDist = nd
             resultCapacity = results
         }
+    }
+
+    /// Starts the candidate list of an unfiltered search (the ADC table filled): with the sampled rows
+    /// the navigation graph finds nearest the query (up to `l`), else with the medoid alone. Marks
+    /// them seen; returns the list size. The list must have room for `l` entries.
+    func seedList(_ l: Int, _ seen: inout VisitedTable) -> Int {
+        if let nav = navigation {
+            let found = nav.nearest(table: table, codes: codes, codeSize: m, listSize: NavigationGraph.listSize, &navigationScratch)
+            let c = min(found, l)
+            if c > 0 {
+                seen.reserve(c)
+                for i in 0..<c {
+                    listIds[i] = navigationScratch.nodes[i]
+                    listDist[i] = navigationScratch.dists[i]
+                    listFlags[i] = BeamSearcher.passesFlag
+                    _ = seen.insert(listIds[i])
+                }
+                return c
+            }
+        }
+        var start = UInt32(graph.medoid)
+        ProductQuantizer.unsafeDistances(table: table, codes: codes, codeSize: m, ids: &start, count: 1, into: listDist)
+        listIds[0] = start
+        listFlags[0] = BeamSearcher.passesFlag
+        _ = seen.insert(start)
+        return 1
     }
 
     /// Node `v`'s record: from the cache when it holds it, else from the mapping.

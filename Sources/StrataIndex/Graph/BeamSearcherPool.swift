@@ -16,6 +16,8 @@ package final class BeamSearcherPool: Sendable {
     package let cache: NodeCache?
     /// The segment file opened for direct reads, or nil to read records through the mapping.
     package let direct: DirectGraphFile?
+    /// The navigation graph that picks where unfiltered searches start, or nil (the medoid).
+    package let navigation: NavigationGraph?
     private let idle = Mutex<[Idle]>([])
 
     // @unchecked Sendable: a searcher in the idle list is used by no thread; it is owned by the one
@@ -26,21 +28,23 @@ package final class BeamSearcherPool: Sendable {
     /// - Throws: `StrataError.Code.invalidArgument` when they do not belong together (see
     ///   ``BeamSearcher/init(graph:quantizer:codes:metric:cache:)``).
     /// With `direct`, unfiltered searches read graph records with direct I/O (filtered ones still
-    /// read through the mapping).
+    /// read through the mapping); with `navigation`, unfiltered searches start where its walk ends.
     package init(graph: DiskGraphView, quantizer: ProductQuantizer, codes: ResidentCodes, cache: NodeCache?,
-                 direct: DirectGraphFile? = nil) throws(StrataError) {
+                 direct: DirectGraphFile? = nil, navigation: NavigationGraph? = nil) throws(StrataError) {
         try BeamSearcher.check(graph: graph, quantizer: quantizer, codeBytes: codes.bytes.count, cache: cache)
         self.graph = graph
         self.quantizer = quantizer
         self.codes = codes
         self.cache = cache.flatMap { $0.cachedCount > 0 ? $0 : nil }
         self.direct = direct
+        self.navigation = navigation
     }
 
     /// Runs `body` with a searcher owned by the calling thread for the duration of the call.
     package func withSearcher<R>(_ body: (BeamSearcher) -> R) -> R {
         let searcher = idle.withLock { $0.popLast() }?.searcher
-            ?? BeamSearcher(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: nil, owner: codes, cache: cache, direct: direct)
+            ?? BeamSearcher(checked: graph, quantizer: quantizer, codes: codes.bytes, metric: nil, owner: codes, cache: cache, direct: direct,
+                                navigation: navigation)
         defer { idle.withLock { $0.append(Idle(searcher: searcher)) } }
         return body(searcher)
     }
